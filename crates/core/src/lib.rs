@@ -1,6 +1,17 @@
 //! refgraph's core: the heap graph model and everything computed from it, with no Python
 //! dependency. The Python extension (`crates/python`) fills a [`graph::Graph`] from the live
 //! interpreter; every query then runs here.
+//!
+//! * [`graph`] — the model: u32 node ids, CSR referents and referrers, a type table.
+//! * [`stats`] — counts per type.
+//! * [`chain`] — shortest reference chains (BFS).
+//! * [`subgraph`] — the bounded walk that `show_refs`/`show_backrefs` draw.
+//! * [`view`] and [`dot`] — the drawable graph and objgraph's DOT text.
 
+pub mod chain;
 pub mod dot;
+pub mod graph;
+pub mod nodeset;
+pub mod stats;
+pub mod subgraph;
 pub mod view;

@@ -1,0 +1,489 @@
+//! The heap graph model: compact, index based.
+//!
+//! Nodes are `u32` ids. Node `i < tracked_count()` is the `i`-th object that the garbage
+//! collector reported (in `gc.get_objects()` order); later nodes are objects found only as
+//! referents (str, int, untracked tuples and dicts, …). Edges are stored twice in CSR form:
+//!
+//! * **referents** of every node, in `tp_traverse` order, duplicates kept — what
+//!   `gc.get_referents(obj)` returns;
+//! * **referrers** of every node: only gc-tracked sources, each once, in gc order — what
+//!   `gc.get_referrers(obj)` returns.
+
+use rustc_hash::FxHashMap;
+
+/// Index of a node.
+pub type NodeId = u32;
+/// Index into the type table.
+pub type TypeId = u32;
+
+/// Per-node flag bits.
+pub mod flags {
+    /// The garbage collector tracks the object (it was in `gc.get_objects()`).
+    pub const TRACKED: u8 = 1;
+    /// The object supports gc traversal (its referents were recorded).
+    pub const GC_TYPE: u8 = 2;
+    /// The object's class defines `__del__`.
+    pub const HAS_DEL: u8 = 4;
+    /// A module that is in `sys.modules` under its own name (a root for leak hunting).
+    pub const PROPER_MODULE: u8 = 8;
+    /// A module object.
+    pub const MODULE: u8 = 16;
+    /// A weak reference or proxy.
+    pub const WEAKREF: u8 = 32;
+}
+
+/// A type, with the two names objgraph uses.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TypeInfo {
+    /// Address of the type object.
+    pub addr: u64,
+    /// `type.__name__`.
+    pub short_name: String,
+    /// `type.__module__ + '.' + type.__name__` (or the bare name when there is no module).
+    pub long_name: String,
+}
+
+/// Error raised when a graph would not fit the index types.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GraphError {
+    TooManyNodes,
+    TooManyEdges,
+    /// Edges must be pushed for nodes in increasing order, each once.
+    OutOfOrder { expected: NodeId, got: NodeId },
+}
+
+impl std::fmt::Display for GraphError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GraphError::TooManyNodes => write!(f, "heap has more than 2^32-1 objects"),
+            GraphError::TooManyEdges => write!(f, "heap has more than 2^32-1 references"),
+            GraphError::OutOfOrder { expected, got } => {
+                write!(f, "edges for node {got} pushed while node {expected} was expected")
+            }
+        }
+    }
+}
+
+impl std::error::Error for GraphError {}
+
+/// The heap graph.
+#[derive(Clone, Debug, Default)]
+pub struct Graph {
+    addrs: Vec<u64>,
+    types: Vec<TypeId>,
+    flags: Vec<u8>,
+    tracked: u32,
+    fwd_offsets: Vec<u32>,
+    fwd_targets: Vec<NodeId>,
+    rev_offsets: Vec<u32>,
+    rev_sources: Vec<NodeId>,
+    type_table: Vec<TypeInfo>,
+}
+
+/// Which way to follow edges.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// From an object to what it refers to (`gc.get_referents`).
+    Referents,
+    /// From an object to what refers to it (`gc.get_referrers`).
+    Referrers,
+}
+
+impl Graph {
+    /// Number of nodes.
+    pub fn len(&self) -> usize {
+        self.addrs.len()
+    }
+
+    /// True when the graph has no node.
+    pub fn is_empty(&self) -> bool {
+        self.addrs.is_empty()
+    }
+
+    /// Number of gc-tracked nodes (they come first).
+    pub fn tracked_count(&self) -> usize {
+        self.tracked as usize
+    }
+
+    /// Number of referent edges.
+    pub fn edge_count(&self) -> usize {
+        self.fwd_targets.len()
+    }
+
+    /// Address (`id()`) of a node.
+    pub fn addr(&self, n: NodeId) -> u64 {
+        self.addrs[n as usize]
+    }
+
+    /// All addresses, by node id.
+    pub fn addrs(&self) -> &[u64] {
+        &self.addrs
+    }
+
+    /// Type of a node.
+    pub fn type_of(&self, n: NodeId) -> TypeId {
+        self.types[n as usize]
+    }
+
+    /// Types of all nodes.
+    pub fn types(&self) -> &[TypeId] {
+        &self.types
+    }
+
+    /// Flags of a node.
+    pub fn flags(&self, n: NodeId) -> u8 {
+        self.flags[n as usize]
+    }
+
+    /// Set flag bits on a node.
+    pub fn set_flags(&mut self, n: NodeId, bits: u8) {
+        self.flags[n as usize] |= bits;
+    }
+
+    /// True when the node has all `bits`.
+    pub fn has(&self, n: NodeId, bits: u8) -> bool {
+        self.flags[n as usize] & bits == bits
+    }
+
+    /// The type table.
+    pub fn type_table(&self) -> &[TypeInfo] {
+        &self.type_table
+    }
+
+    /// Mutable access to the type table (names are filled in after capture).
+    pub fn type_table_mut(&mut self) -> &mut [TypeInfo] {
+        &mut self.type_table
+    }
+
+    /// What the node refers to, in traversal order (duplicates kept).
+    pub fn referents(&self, n: NodeId) -> &[NodeId] {
+        let n = n as usize;
+        &self.fwd_targets[self.fwd_offsets[n] as usize..self.fwd_offsets[n + 1] as usize]
+    }
+
+    /// What refers to the node: gc-tracked objects only, each once, in gc order.
+    pub fn referrers(&self, n: NodeId) -> &[NodeId] {
+        let n = n as usize;
+        &self.rev_sources[self.rev_offsets[n] as usize..self.rev_offsets[n + 1] as usize]
+    }
+
+    /// Neighbours in a direction.
+    pub fn neighbours(&self, n: NodeId, dir: Direction) -> &[NodeId] {
+        match dir {
+            Direction::Referents => self.referents(n),
+            Direction::Referrers => self.referrers(n),
+        }
+    }
+
+    /// Find a node by address (linear scan; use [`Graph::index_by_addr`] for many lookups).
+    pub fn find(&self, addr: u64) -> Option<NodeId> {
+        self.addrs
+            .iter()
+            .position(|&a| a == addr)
+            .map(|i| i as NodeId)
+    }
+
+    /// A map from address to node id.
+    pub fn index_by_addr(&self) -> FxHashMap<u64, NodeId> {
+        let mut m = FxHashMap::with_capacity_and_hasher(self.len(), Default::default());
+        for (i, &a) in self.addrs.iter().enumerate() {
+            m.insert(a, i as NodeId);
+        }
+        m
+    }
+
+    /// Bytes used by the graph's arrays (not counting type names).
+    pub fn heap_bytes(&self) -> usize {
+        self.addrs.capacity() * 8
+            + self.types.capacity() * 4
+            + self.flags.capacity()
+            + (self.fwd_offsets.capacity()
+                + self.fwd_targets.capacity()
+                + self.rev_offsets.capacity()
+                + self.rev_sources.capacity())
+                * 4
+    }
+}
+
+/// Builds a [`Graph`] node by node.
+///
+/// Usage: add the gc-tracked nodes first with [`GraphBuilder::add_tracked`], then for each node
+/// in id order call [`GraphBuilder::push_edges`] with its referents' addresses; unknown referents
+/// become new (untracked) nodes at the end, whose own edges are pushed when their turn comes.
+#[derive(Default)]
+pub struct GraphBuilder {
+    g: Graph,
+    index: FxHashMap<u64, NodeId>,
+    type_index: FxHashMap<u64, TypeId>,
+    sealed_tracked: bool,
+}
+
+impl GraphBuilder {
+    /// A builder with room for `nodes` nodes.
+    pub fn with_capacity(nodes: usize, edges: usize) -> Self {
+        let mut b = GraphBuilder::default();
+        b.g.addrs.reserve(nodes);
+        b.g.types.reserve(nodes);
+        b.g.flags.reserve(nodes);
+        b.g.fwd_offsets.reserve(nodes + 1);
+        b.g.fwd_targets.reserve(edges);
+        b.index.reserve(nodes);
+        b.g.fwd_offsets.push(0);
+        b
+    }
+
+    fn type_id(&mut self, type_addr: u64) -> TypeId {
+        let next = self.g.type_table.len() as TypeId;
+        *self.type_index.entry(type_addr).or_insert_with(|| {
+            self.g.type_table.push(TypeInfo {
+                addr: type_addr,
+                ..Default::default()
+            });
+            next
+        })
+    }
+
+    fn add(&mut self, addr: u64, type_addr: u64, flags: u8) -> Result<NodeId, GraphError> {
+        if self.g.addrs.len() >= u32::MAX as usize {
+            return Err(GraphError::TooManyNodes);
+        }
+        if self.g.fwd_offsets.is_empty() {
+            self.g.fwd_offsets.push(0);
+        }
+        let id = self.g.addrs.len() as NodeId;
+        let t = self.type_id(type_addr);
+        self.g.addrs.push(addr);
+        self.g.types.push(t);
+        self.g.flags.push(flags);
+        self.index.insert(addr, id);
+        Ok(id)
+    }
+
+    /// Add a gc-tracked node. All tracked nodes must be added before any untracked one.
+    /// Returns `None` if the address was already added (a duplicate in the input).
+    pub fn add_tracked(
+        &mut self,
+        addr: u64,
+        type_addr: u64,
+        flags: u8,
+    ) -> Result<Option<NodeId>, GraphError> {
+        debug_assert!(!self.sealed_tracked);
+        if self.index.contains_key(&addr) {
+            return Ok(None);
+        }
+        let id = self.add(addr, type_addr, flags | flags::TRACKED)?;
+        self.g.tracked = id + 1;
+        Ok(Some(id))
+    }
+
+    /// The node for an address, if known.
+    pub fn lookup(&self, addr: u64) -> Option<NodeId> {
+        self.index.get(&addr).copied()
+    }
+
+    /// Number of nodes so far.
+    pub fn len(&self) -> usize {
+        self.g.addrs.len()
+    }
+
+    /// True when no node was added yet.
+    pub fn is_empty(&self) -> bool {
+        self.g.addrs.is_empty()
+    }
+
+    /// Id of the next node whose edges are expected.
+    pub fn next_to_push(&self) -> NodeId {
+        (self.g.fwd_offsets.len().max(1) - 1) as NodeId
+    }
+
+    /// Record node `n`'s referents. `referents` yields `(addr, type_addr, flags)`; new addresses
+    /// become untracked nodes. `on_new` is called with each new node id (the caller keeps its
+    /// object alive and decides whether to traverse it later). Nodes must be pushed in id order.
+    pub fn push_edges<I, F>(
+        &mut self,
+        n: NodeId,
+        referents: I,
+        mut on_new: F,
+    ) -> Result<(), GraphError>
+    where
+        I: IntoIterator<Item = (u64, u64, u8)>,
+        F: FnMut(NodeId),
+    {
+        self.sealed_tracked = true;
+        if self.g.fwd_offsets.is_empty() {
+            self.g.fwd_offsets.push(0);
+        }
+        let expected = self.next_to_push();
+        if n != expected {
+            return Err(GraphError::OutOfOrder { expected, got: n });
+        }
+        for (addr, type_addr, fl) in referents {
+            let id = match self.index.get(&addr) {
+                Some(&id) => id,
+                None => {
+                    let id = self.add(addr, type_addr, fl & !flags::TRACKED)?;
+                    on_new(id);
+                    id
+                }
+            };
+            self.g.fwd_targets.push(id);
+        }
+        if self.g.fwd_targets.len() >= u32::MAX as usize {
+            return Err(GraphError::TooManyEdges);
+        }
+        self.g.fwd_offsets.push(self.g.fwd_targets.len() as u32);
+        Ok(())
+    }
+
+    /// Finish: nodes whose edges were not pushed get none; the referrer index is derived.
+    pub fn finish(mut self) -> Graph {
+        if self.g.fwd_offsets.is_empty() {
+            self.g.fwd_offsets.push(0);
+        }
+        let last = *self.g.fwd_offsets.last().unwrap_or(&0);
+        while self.g.fwd_offsets.len() < self.g.addrs.len() + 1 {
+            self.g.fwd_offsets.push(last);
+        }
+        drop(self.index);
+        let mut g = self.g;
+        build_referrers(&mut g);
+        g
+    }
+}
+
+/// Derive the referrer index: for each target, its tracked sources in increasing id (gc) order,
+/// each once.
+fn build_referrers(g: &mut Graph) {
+    let n = g.addrs.len();
+    let tracked = g.tracked as usize;
+    let mut counts = vec![0u32; n + 1];
+    let mut last = vec![u32::MAX; n];
+    for src in 0..tracked {
+        let s = g.fwd_offsets[src] as usize;
+        let e = g.fwd_offsets[src + 1] as usize;
+        for &t in &g.fwd_targets[s..e] {
+            if last[t as usize] != src as u32 {
+                last[t as usize] = src as u32;
+                counts[t as usize + 1] += 1;
+            }
+        }
+    }
+    for i in 0..n {
+        counts[i + 1] += counts[i];
+    }
+    let total = counts[n] as usize;
+    let mut sources = vec![0 as NodeId; total];
+    let mut fill = counts.clone();
+    last.iter_mut().for_each(|x| *x = u32::MAX);
+    for src in 0..tracked {
+        let s = g.fwd_offsets[src] as usize;
+        let e = g.fwd_offsets[src + 1] as usize;
+        for &t in &g.fwd_targets[s..e] {
+            let ti = t as usize;
+            if last[ti] != src as u32 {
+                last[ti] = src as u32;
+                sources[fill[ti] as usize] = src as NodeId;
+                fill[ti] += 1;
+            }
+        }
+    }
+    g.rev_offsets = counts;
+    g.rev_sources = sources;
+}
+
+/// Build a graph by hand: `nodes` are `(type name, tracked)`, `edges` are referents per node.
+/// Addresses are `8 * (id + 1)`; types are interned by name. Meant for tests and examples.
+pub fn from_edges(nodes: &[(&str, bool)], edges: &[&[NodeId]]) -> Graph {
+    // A deterministic pseudo address per type name (FNV-1a).
+    let type_addr = |name: &str| -> u64 {
+        let mut h: u64 = 0xcbf29ce484222325;
+        for b in name.bytes() {
+            h = (h ^ b as u64).wrapping_mul(0x100000001b3);
+        }
+        h | 1
+    };
+    let tracked = nodes.iter().take_while(|n| n.1).count();
+    assert!(
+        nodes[tracked..].iter().all(|n| !n.1),
+        "tracked nodes must come first"
+    );
+    let mut b = GraphBuilder::with_capacity(nodes.len(), 0);
+    for (i, (name, tracked)) in nodes.iter().enumerate() {
+        let addr = 8 * (i as u64 + 1);
+        if *tracked {
+            b.add_tracked(addr, type_addr(name), flags::GC_TYPE).unwrap();
+        } else {
+            b.add(addr, type_addr(name), flags::GC_TYPE).unwrap();
+        }
+    }
+    for (i, list) in edges.iter().enumerate() {
+        let refs: Vec<(u64, u64, u8)> = list
+            .iter()
+            .map(|&t| (8 * (t as u64 + 1), type_addr(nodes[t as usize].0), 0))
+            .collect();
+        b.push_edges(i as NodeId, refs, |_| panic!("edge to an unknown node"))
+            .unwrap();
+    }
+    let mut g = b.finish();
+    for info in g.type_table_mut() {
+        if let Some((name, _)) = nodes.iter().find(|n| type_addr(n.0) == info.addr) {
+            info.short_name = name.to_string();
+            info.long_name = format!("builtins.{name}");
+        }
+    }
+    g
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn referrers_are_tracked_deduplicated_and_in_gc_order() {
+        // 0 -> [2, 2, 1], 1 -> [2], 3 (untracked dict) -> [2]
+        let g = from_edges(
+            &[
+                ("list", true),
+                ("list", true),
+                ("str", true),
+                ("dict", false),
+            ],
+            &[&[2, 2, 1], &[2], &[], &[2]],
+        );
+        assert_eq!(g.referents(0), &[2, 2, 1]);
+        assert_eq!(g.referrers(2), &[0, 1]);
+        assert_eq!(g.referrers(1), &[0]);
+        assert_eq!(g.referrers(0), &[] as &[NodeId]);
+        assert_eq!(g.referents(3), &[2]);
+        assert_eq!(g.tracked_count(), 3);
+        assert_eq!(g.type_table().len(), 3);
+        assert_eq!(g.type_table()[g.type_of(3) as usize].short_name, "dict");
+    }
+
+    #[test]
+    fn builder_discovers_untracked_referents() {
+        let mut b = GraphBuilder::with_capacity(4, 4);
+        b.add_tracked(100, 1, flags::GC_TYPE).unwrap();
+        assert_eq!(b.add_tracked(100, 1, 0).unwrap(), None, "duplicates are ignored");
+        b.add_tracked(200, 1, flags::GC_TYPE).unwrap();
+        let mut new = vec![];
+        b.push_edges(0, [(300, 2, 0), (200, 1, 0), (300, 2, 0)], |n| new.push(n))
+            .unwrap();
+        assert_eq!(new, vec![2]);
+        assert!(b.push_edges(2, [], |_| {}).is_err(), "out of order");
+        b.push_edges(1, [(400, 2, flags::GC_TYPE)], |n| new.push(n))
+            .unwrap();
+        b.push_edges(2, [], |_| {}).unwrap();
+        b.push_edges(3, [(100, 1, 0)], |_| {}).unwrap();
+        let g = b.finish();
+        assert_eq!(g.len(), 4);
+        assert_eq!(g.referents(0), &[2, 1, 2]);
+        assert_eq!(g.referrers(2), &[0]);
+        // Node 3 is untracked: its edge to node 0 is a referent but not a referrer.
+        assert_eq!(g.referents(3), &[0]);
+        assert_eq!(g.referrers(0), &[] as &[NodeId]);
+        assert!(!g.has(3, flags::TRACKED));
+        assert!(g.has(3, flags::GC_TYPE));
+        assert_eq!(g.find(400), Some(3));
+    }
+}

@@ -1,0 +1,60 @@
+//! A dense set of node ids (one bit per node).
+
+use crate::graph::NodeId;
+
+/// A bit set over `0..len` node ids.
+#[derive(Clone, Debug, Default)]
+pub struct NodeSet {
+    bits: Vec<u64>,
+    len: usize,
+}
+
+impl NodeSet {
+    /// An empty set for a graph of `len` nodes.
+    pub fn new(len: usize) -> Self {
+        NodeSet {
+            bits: vec![0; len.div_ceil(64)],
+            len,
+        }
+    }
+
+    /// Insert a node; ids out of range are ignored. Returns true if it was not there.
+    pub fn insert(&mut self, n: NodeId) -> bool {
+        let i = n as usize;
+        if i >= self.len {
+            return false;
+        }
+        let (w, b) = (i / 64, 1u64 << (i % 64));
+        let was = self.bits[w] & b != 0;
+        self.bits[w] |= b;
+        !was
+    }
+
+    /// Membership test; ids out of range are not members.
+    pub fn contains(&self, n: NodeId) -> bool {
+        let i = n as usize;
+        i < self.len && self.bits[i / 64] & (1u64 << (i % 64)) != 0
+    }
+
+    /// Number of members.
+    pub fn count(&self) -> usize {
+        self.bits.iter().map(|w| w.count_ones() as usize).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn insert_and_contains() {
+        let mut s = NodeSet::new(130);
+        assert!(s.insert(0));
+        assert!(s.insert(129));
+        assert!(!s.insert(129));
+        assert!(!s.insert(500));
+        assert!(s.contains(0) && s.contains(129));
+        assert!(!s.contains(64) && !s.contains(500));
+        assert_eq!(s.count(), 2);
+    }
+}
