@@ -62,7 +62,13 @@ mod tests {
         // 0 -> 1 -> 2 -> ... -> n-1, plus a shortcut 0 -> 3
         let nodes: Vec<(&str, bool)> = (0..n).map(|_| ("list", true)).collect();
         let mut edges: Vec<Vec<NodeId>> = (0..n)
-            .map(|i| if i + 1 < n { vec![i as NodeId + 1] } else { vec![] })
+            .map(|i| {
+                if i + 1 < n {
+                    vec![i as NodeId + 1]
+                } else {
+                    vec![]
+                }
+            })
             .collect();
         edges[0].push(3);
         let refs: Vec<&[NodeId]> = edges.iter().map(|e| e.as_slice()).collect();

@@ -49,7 +49,10 @@ pub enum GraphError {
     TooManyNodes,
     TooManyEdges,
     /// Edges must be pushed for nodes in increasing order, each once.
-    OutOfOrder { expected: NodeId, got: NodeId },
+    OutOfOrder {
+        expected: NodeId,
+        got: NodeId,
+    },
 }
 
 impl std::fmt::Display for GraphError {
@@ -58,7 +61,10 @@ impl std::fmt::Display for GraphError {
             GraphError::TooManyNodes => write!(f, "heap has more than 2^32-1 objects"),
             GraphError::TooManyEdges => write!(f, "heap has more than 2^32-1 references"),
             GraphError::OutOfOrder { expected, got } => {
-                write!(f, "edges for node {got} pushed while node {expected} was expected")
+                write!(
+                    f,
+                    "edges for node {got} pushed while node {expected} was expected"
+                )
             }
         }
     }
@@ -267,13 +273,24 @@ impl GraphBuilder {
         type_addr: u64,
         flags: u8,
     ) -> Result<Option<NodeId>, GraphError> {
-        debug_assert!(!self.sealed_tracked);
+        debug_assert!(!self.sealed_tracked, "tracked nodes come first");
         if self.index.contains_key(&addr) {
             return Ok(None);
         }
         let id = self.add(addr, type_addr, flags | flags::TRACKED)?;
         self.g.tracked = id + 1;
         Ok(Some(id))
+    }
+
+    /// Add an untracked node before any edges are pushed (e.g. a root the gc does not track).
+    pub fn add_untracked(
+        &mut self,
+        addr: u64,
+        type_addr: u64,
+        flags: u8,
+    ) -> Result<NodeId, GraphError> {
+        self.sealed_tracked = true;
+        self.add(addr, type_addr, flags & !flags::TRACKED)
     }
 
     /// The node for an address, if known.
@@ -297,7 +314,7 @@ impl GraphBuilder {
     }
 
     /// Record node `n`'s referents. `referents` yields `(addr, type_addr, flags)`; new addresses
-    /// become untracked nodes. `on_new` is called with each new node id (the caller keeps its
+    /// become untracked nodes. `on_new` is called with each new node's id and address (the caller keeps its
     /// object alive and decides whether to traverse it later). Nodes must be pushed in id order.
     pub fn push_edges<I, F>(
         &mut self,
@@ -307,7 +324,7 @@ impl GraphBuilder {
     ) -> Result<(), GraphError>
     where
         I: IntoIterator<Item = (u64, u64, u8)>,
-        F: FnMut(NodeId),
+        F: FnMut(NodeId, u64),
     {
         self.sealed_tracked = true;
         if self.g.fwd_offsets.is_empty() {
@@ -322,7 +339,7 @@ impl GraphBuilder {
                 Some(&id) => id,
                 None => {
                     let id = self.add(addr, type_addr, fl & !flags::TRACKED)?;
-                    on_new(id);
+                    on_new(id, addr);
                     id
                 }
             };
@@ -411,7 +428,8 @@ pub fn from_edges(nodes: &[(&str, bool)], edges: &[&[NodeId]]) -> Graph {
     for (i, (name, tracked)) in nodes.iter().enumerate() {
         let addr = 8 * (i as u64 + 1);
         if *tracked {
-            b.add_tracked(addr, type_addr(name), flags::GC_TYPE).unwrap();
+            b.add_tracked(addr, type_addr(name), flags::GC_TYPE)
+                .unwrap();
         } else {
             b.add(addr, type_addr(name), flags::GC_TYPE).unwrap();
         }
@@ -421,7 +439,7 @@ pub fn from_edges(nodes: &[(&str, bool)], edges: &[&[NodeId]]) -> Graph {
             .iter()
             .map(|&t| (8 * (t as u64 + 1), type_addr(nodes[t as usize].0), 0))
             .collect();
-        b.push_edges(i as NodeId, refs, |_| panic!("edge to an unknown node"))
+        b.push_edges(i as NodeId, refs, |_, _| panic!("edge to an unknown node"))
             .unwrap();
     }
     let mut g = b.finish();
@@ -464,17 +482,23 @@ mod tests {
     fn builder_discovers_untracked_referents() {
         let mut b = GraphBuilder::with_capacity(4, 4);
         b.add_tracked(100, 1, flags::GC_TYPE).unwrap();
-        assert_eq!(b.add_tracked(100, 1, 0).unwrap(), None, "duplicates are ignored");
+        assert_eq!(
+            b.add_tracked(100, 1, 0).unwrap(),
+            None,
+            "duplicates are ignored"
+        );
         b.add_tracked(200, 1, flags::GC_TYPE).unwrap();
         let mut new = vec![];
-        b.push_edges(0, [(300, 2, 0), (200, 1, 0), (300, 2, 0)], |n| new.push(n))
-            .unwrap();
+        b.push_edges(0, [(300, 2, 0), (200, 1, 0), (300, 2, 0)], |n, _| {
+            new.push(n)
+        })
+        .unwrap();
         assert_eq!(new, vec![2]);
-        assert!(b.push_edges(2, [], |_| {}).is_err(), "out of order");
-        b.push_edges(1, [(400, 2, flags::GC_TYPE)], |n| new.push(n))
+        assert!(b.push_edges(2, [], |_, _| {}).is_err(), "out of order");
+        b.push_edges(1, [(400, 2, flags::GC_TYPE)], |n, _| new.push(n))
             .unwrap();
-        b.push_edges(2, [], |_| {}).unwrap();
-        b.push_edges(3, [(100, 1, 0)], |_| {}).unwrap();
+        b.push_edges(2, [], |_, _| {}).unwrap();
+        b.push_edges(3, [(100, 1, 0)], |_, _| {}).unwrap();
         let g = b.finish();
         assert_eq!(g.len(), 4);
         assert_eq!(g.referents(0), &[2, 1, 2]);

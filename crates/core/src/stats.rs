@@ -90,7 +90,11 @@ mod tests {
         let merged = by_name(&h, |t| names[t as usize]);
         assert_eq!(merged, vec![("b", 3), ("a", 3), ("c", 1)]);
         let top = most_common(&merged, Some(2));
-        assert_eq!(top, vec![("b", 3), ("a", 3)], "ties keep first-appearance order");
+        assert_eq!(
+            top,
+            vec![("b", 3), ("a", 3)],
+            "ties keep first-appearance order"
+        );
         assert_eq!(most_common(&merged, None).len(), 3);
     }
 }

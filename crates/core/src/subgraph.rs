@@ -23,6 +23,10 @@ pub struct WalkVisit {
     pub edges: std::ops::Range<usize>,
     /// Neighbours left out by `too_many`.
     pub skipped: u64,
+    /// References objgraph's walk still held on this object when it popped it: its loop
+    /// variables keep the last drawn edge's two ends (`srcnode`, `tgtnode`) and the last
+    /// neighbour it skipped (`source`). objgraph's `[refcount]` labels include them.
+    pub lingering: u8,
 }
 
 /// The result of a walk.
@@ -54,13 +58,23 @@ pub fn walk<H: WalkHooks>(
         queue.push_back(r);
     }
     let mut out = Walk::default();
+    // objgraph's loop variables: the last edge drawn (expanded node, neighbour) and the last
+    // neighbour skipped with `continue` (cleared when an edge is drawn after it).
+    let mut last_edge: Option<(NodeId, NodeId)> = None;
+    let mut last_skipped: Option<NodeId> = None;
     while let Some(target) = queue.pop_front() {
         let tdepth = depth_of[&target];
+        let mut lingering = 0u8;
+        if let Some((a, b)) = last_edge {
+            lingering += (a == target) as u8 + (b == target) as u8;
+        }
+        lingering += (last_skipped == Some(target)) as u8;
         let start = out.edges.len();
         let mut skipped = 0u64;
         if tdepth < max_depth && !hooks.cull(target)? {
             let mut n = 0u64;
             for &s in g.neighbours(target, dir) {
+                last_skipped = Some(s);
                 if ignored.contains(s) || !hooks.filter(s)? {
                     continue;
                 }
@@ -68,6 +82,8 @@ pub fn walk<H: WalkHooks>(
                     skipped += 1;
                     continue;
                 }
+                last_skipped = None;
+                last_edge = Some((target, s));
                 out.edges.push(s);
                 if seen.insert(s) {
                     depth_of.insert(s, tdepth + 1);
@@ -81,6 +97,7 @@ pub fn walk<H: WalkHooks>(
             depth: tdepth,
             edges: start..out.edges.len(),
             skipped,
+            lingering,
         });
     }
     Ok(out)
@@ -125,7 +142,16 @@ mod tests {
             cull: &|_| false,
             filtered: vec![],
         };
-        let w = walk(&g, &[0], Direction::Referents, 2, 3, &NodeSet::new(8), &mut h).unwrap();
+        let w = walk(
+            &g,
+            &[0],
+            Direction::Referents,
+            2,
+            3,
+            &NodeSet::new(8),
+            &mut h,
+        )
+        .unwrap();
         let nodes: Vec<_> = w.visits.iter().map(|v| (v.node, v.depth)).collect();
         assert_eq!(nodes, vec![(0, 0), (1, 1), (2, 1), (3, 1), (6, 2)]);
         assert_eq!(w.visits[0].skipped, 2);
@@ -134,6 +160,11 @@ mod tests {
         assert_eq!(&w.edges[w.visits[1].edges.clone()], &[0]);
         // Nodes at max_depth are not expanded.
         assert!(w.visits[4].edges.is_empty());
+        // After expanding 0 (edges to 1, 2, 3; 4 and 5 skipped), node 1 is neither the last
+        // edge's end nor the last skipped; after expanding 1 (edge 1 -> 0), node 2 is not
+        // either; node 6 is the last edge drawn before it is popped (2 -> 6).
+        let lingering: Vec<_> = w.visits.iter().map(|v| v.lingering).collect();
+        assert_eq!(lingering, vec![0, 0, 0, 0, 1]);
     }
 
     #[test]
@@ -149,9 +180,24 @@ mod tests {
         let w = walk(&g, &[0, 0], Direction::Referents, 5, 10, &ignored, &mut h).unwrap();
         let nodes: Vec<_> = w.visits.iter().map(|v| v.node).collect();
         assert_eq!(nodes, vec![0, 0, 1, 2, 5]);
-        assert!(!h.filtered.contains(&3), "ignored nodes never reach the filter");
-        assert!(w.visits[3].edges.is_empty(), "culled node 2 is not expanded");
-        let back = walk(&g, &[7], Direction::Referrers, 5, 10, &NodeSet::new(8), &mut h).unwrap();
+        assert!(
+            !h.filtered.contains(&3),
+            "ignored nodes never reach the filter"
+        );
+        assert!(
+            w.visits[3].edges.is_empty(),
+            "culled node 2 is not expanded"
+        );
+        let back = walk(
+            &g,
+            &[7],
+            Direction::Referrers,
+            5,
+            10,
+            &NodeSet::new(8),
+            &mut h,
+        )
+        .unwrap();
         let nodes: Vec<_> = back.visits.iter().map(|v| v.node).collect();
         assert_eq!(nodes, vec![7, 6, 2], "stops at the culled node");
     }

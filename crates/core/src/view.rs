@@ -22,7 +22,7 @@ impl Hsv {
     }
 
     /// Linear interpolation between two colours at `depth / max_depth`, as objgraph does.
-    pub fn gradient(start: Hsv, end: Hsv, depth: u32, max_depth: u32) -> Hsv {
+    pub fn gradient(start: Hsv, end: Hsv, depth: i64, max_depth: i64) -> Hsv {
         if max_depth == 0 {
             return start;
         }

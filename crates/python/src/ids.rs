@@ -1,0 +1,137 @@
+//! State of `get_new_ids`: the addresses of all objects per type name, compactly (sorted
+//! `u64` vectors instead of Python sets of ints).
+
+use crate::names::TypeNames;
+use crate::stats::count_types;
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::PyList;
+use rustc_hash::FxHashMap;
+
+#[derive(Default)]
+struct Entry {
+    old: Vec<u64>,
+    current: Vec<u64>,
+    new: Vec<u64>,
+}
+
+/// Old and current addresses per class name, as objgraph's `_state` dict keeps them.
+#[pyclass(module = "refgraph._refgraph")]
+#[derive(Default)]
+pub struct IdTracker {
+    /// Names in first-seen order.
+    order: Vec<String>,
+    entries: FxHashMap<String, Entry>,
+}
+
+fn difference(a: &[u64], b: &[u64]) -> Vec<u64> {
+    // Both sorted and deduplicated.
+    let mut out = Vec::new();
+    let mut j = 0;
+    for &x in a {
+        while j < b.len() && b[j] < x {
+            j += 1;
+        }
+        if j < b.len() && b[j] == x {
+            continue;
+        }
+        out.push(x);
+    }
+    out
+}
+
+#[pymethods]
+impl IdTracker {
+    #[new]
+    fn new() -> Self {
+        Self::default()
+    }
+
+    /// Take a new census of `objects`. Returns rows `(name, old, current, new, delta)` for every
+    /// name with old or current objects (unordered; the caller sorts).
+    fn update(
+        &mut self,
+        py: Python<'_>,
+        objects: &Bound<'_, PyList>,
+        shortnames: bool,
+    ) -> PyResult<Vec<(String, usize, usize, usize, i64)>> {
+        let mut names = TypeNames::default();
+        count_types(py, objects, None, &mut names)?;
+        for e in self.entries.values_mut() {
+            e.old = std::mem::take(&mut e.current);
+            e.new.clear();
+        }
+        let mut slot: FxHashMap<usize, usize> = Default::default();
+        let mut buckets: Vec<Vec<u64>> = Vec::new();
+        let mut bucket_names: Vec<String> = Vec::new();
+        let mut by_name: FxHashMap<String, usize> = Default::default();
+        let lp = objects.as_ptr();
+        for i in 0..objects.len() {
+            // SAFETY: GIL held, the list is ours and no Python code runs in this loop.
+            let (addr, tp) = unsafe {
+                let obj = ffi::PyList_GetItem(lp, i as ffi::Py_ssize_t);
+                if obj.is_null() {
+                    return Err(PyErr::fetch(py));
+                }
+                (obj as u64, ffi::Py_TYPE(obj) as usize)
+            };
+            let b = *slot.entry(tp).or_insert_with(|| {
+                let name = names.name(tp, shortnames).to_string();
+                *by_name.entry(name.clone()).or_insert_with(|| {
+                    buckets.push(Vec::new());
+                    bucket_names.push(name);
+                    buckets.len() - 1
+                })
+            });
+            buckets[b].push(addr);
+        }
+        for (name, mut addrs) in bucket_names.into_iter().zip(buckets) {
+            addrs.sort_unstable();
+            addrs.dedup();
+            if !self.entries.contains_key(&name) {
+                self.order.push(name.clone());
+            }
+            self.entries.entry(name).or_default().current = addrs;
+        }
+        let mut rows = Vec::new();
+        let mut gone = Vec::new();
+        for name in &self.order {
+            let e = self.entries.get_mut(name).expect("ordered names exist");
+            if e.old.is_empty() && e.current.is_empty() {
+                gone.push(name.clone());
+                continue;
+            }
+            e.new = difference(&e.current, &e.old);
+            rows.push((
+                name.clone(),
+                e.old.len(),
+                e.current.len(),
+                e.new.len(),
+                e.current.len() as i64 - e.old.len() as i64,
+            ));
+        }
+        if !gone.is_empty() {
+            for name in &gone {
+                self.entries.remove(name);
+            }
+            self.order.retain(|n| self.entries.contains_key(n));
+        }
+        Ok(rows)
+    }
+
+    /// `[(name, [new addresses])]` for every known name, in first-seen order.
+    fn new_ids(&self) -> Vec<(String, Vec<u64>)> {
+        self.order
+            .iter()
+            .map(|n| (n.clone(), self.entries[n].new.clone()))
+            .collect()
+    }
+
+    /// Bytes held by the tracker's address vectors.
+    fn nbytes(&self) -> usize {
+        self.entries
+            .values()
+            .map(|e| (e.old.capacity() + e.current.capacity() + e.new.capacity()) * 8)
+            .sum()
+    }
+}

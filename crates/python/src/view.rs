@@ -1,0 +1,109 @@
+//! `View`: a drawable graph built by the Python layer, written as DOT (and drawn natively).
+
+use pyo3::prelude::*;
+use refgraph_core::view::{self, EdgeLabel, Hsv};
+
+/// `(key, label, depth, is_module, highlighted, has_del, attrs, edge_count, skipped)`
+type PyVisit = (
+    String,
+    String,
+    u32,
+    bool,
+    bool,
+    bool,
+    Option<Vec<(String, String)>>,
+    usize,
+    u64,
+);
+/// `(from, to, label)` with label `(text, weight)`.
+type PyEdge = (String, String, Option<(String, Option<u32>)>);
+
+const WHITE: Hsv = Hsv::new(0.0, 0.0, 1.0);
+const GREY: Hsv = Hsv::new(0.0, 0.0, 0.3);
+const RED: Hsv = Hsv::new(0.0, 1.0, 1.0);
+const DARK_RED: Hsv = Hsv::new(0.0, 1.0, 0.3);
+
+/// objgraph's node colour: a white-to-grey gradient by depth, green for modules, blue for
+/// highlighted objects.
+pub fn node_fill(depth: i64, max_depth: i64, module: bool, highlighted: bool) -> Hsv {
+    let mut c = Hsv::gradient(WHITE, GREY, depth, max_depth);
+    if module {
+        c.h = 0.3;
+        c.s = 1.0;
+    }
+    if highlighted {
+        c.h = 0.6;
+        c.s = 0.6;
+        c.v = 0.5 + c.v * 0.5;
+    }
+    c
+}
+
+/// A graph ready to be written: visits in walk order, each followed by the edges it emitted.
+#[pyclass(module = "refgraph._refgraph", frozen)]
+pub struct View {
+    pub(crate) inner: view::View,
+}
+
+#[pymethods]
+impl View {
+    /// Build from a decorated walk; colours are computed here from depth and flags.
+    #[staticmethod]
+    fn from_walk(
+        roots: Vec<String>,
+        visits: Vec<PyVisit>,
+        edges: Vec<PyEdge>,
+        backrefs: bool,
+        max_depth: i64,
+    ) -> PyResult<Self> {
+        let mut out = view::View {
+            roots,
+            visits: Vec::with_capacity(visits.len()),
+            edges: Vec::with_capacity(edges.len()),
+            backrefs,
+        };
+        let mut next = 0usize;
+        for (key, label, depth, module, lit, has_del, attrs, n_edges, skipped) in visits {
+            let end = next + n_edges;
+            if end > edges.len() {
+                return Err(pyo3::exceptions::PyValueError::new_err(
+                    "visits claim more edges than were given",
+                ));
+            }
+            out.visits.push(view::Visit {
+                key,
+                label,
+                depth,
+                fill: node_fill(depth as i64, max_depth, module, lit),
+                has_del,
+                attrs,
+                edges: next..end,
+                too_many: (skipped > 0).then(|| {
+                    (
+                        skipped,
+                        Hsv::gradient(RED, DARK_RED, depth as i64 + 1, max_depth),
+                    )
+                }),
+            });
+            next = end;
+        }
+        for (from, to, label) in edges {
+            out.edges.push(view::Edge {
+                from,
+                to,
+                label: label.map(|(text, weight)| EdgeLabel { text, weight }),
+            });
+        }
+        Ok(View { inner: out })
+    }
+
+    /// objgraph's DOT text.
+    fn dot(&self) -> String {
+        refgraph_core::dot::write_dot(&self.inner)
+    }
+
+    /// Number of visits (what objgraph reports as "N nodes").
+    fn __len__(&self) -> usize {
+        self.inner.visits.len()
+    }
+}
