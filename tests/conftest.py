@@ -1,0 +1,40 @@
+"""Shared helpers: refgraph and objgraph (from PyPI) side by side on the same heap."""
+
+from __future__ import annotations
+
+import gc
+import io
+
+import objgraph
+import pytest
+
+import refgraph
+
+
+@pytest.fixture
+def og():
+    return objgraph
+
+
+@pytest.fixture
+def rg():
+    return refgraph
+
+
+def dot_of(module, func, *args, **kwargs):
+    out = io.StringIO()
+    getattr(module, func)(*args, output=out, **kwargs)
+    return out.getvalue()
+
+
+def same_dot(func, *args, **kwargs):
+    """Run ``func`` with objgraph and refgraph on the same heap; return both DOT texts.
+
+    Each is run once first: drawing reads attributes that CPython creates lazily (a function's
+    ``__dict__``), so the first call may change the heap for the second."""
+    for module in (objgraph, refgraph):
+        dot_of(module, func, *args, **kwargs)
+    gc.collect()
+    expected = dot_of(objgraph, func, *args, **kwargs)
+    got = dot_of(refgraph, func, *args, **kwargs)
+    return expected, got
