@@ -7,7 +7,6 @@ import io
 
 import objgraph
 import pytest
-
 import refgraph
 
 

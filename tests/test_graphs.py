@@ -9,12 +9,10 @@ import os
 import sys
 import weakref
 
+import heap_fixture as hf
 import objgraph
 import pytest
-
 import refgraph
-
-import heap_fixture as hf
 from conftest import dot_of, same_dot
 
 
@@ -22,7 +20,9 @@ def assert_same(func, *args, **kwargs):
     expected, got = same_dot(func, *args, **kwargs)
     if expected != got:
         diff = "".join(
-            difflib.unified_diff(expected.splitlines(True), got.splitlines(True), "objgraph", "refgraph")
+            difflib.unified_diff(
+                expected.splitlines(True), got.splitlines(True), "objgraph", "refgraph"
+            )
         )
         pytest.fail(f"{func} DOT differs:\n{diff[:6000]}")
     return got
@@ -32,7 +32,19 @@ def in_fixture(x):
     """Keep the walk inside the fixture's own objects (plus plain values)."""
     return isinstance(
         x,
-        (hf.Node, hf.Slotted, hf.Finalized, list, tuple, dict, set, str, int, type(hf.bound), type(hf.closure)),
+        (
+            hf.Node,
+            hf.Slotted,
+            hf.Finalized,
+            list,
+            tuple,
+            dict,
+            set,
+            str,
+            int,
+            type(hf.bound),
+            type(hf.closure),
+        ),
     ) and not (isinstance(x, dict) and len(x) > 30)
 
 
@@ -123,8 +135,8 @@ def test_depth_zero_and_negative():
 PREDICATES = {
     "module": lambda: refgraph.is_proper_module,
     "objgraph_module": lambda: objgraph.is_proper_module,
-    "node": lambda: (lambda x: isinstance(x, hf.Node) and x.name == "root"),
-    "never": lambda: (lambda x: False),
+    "node": lambda: lambda x: isinstance(x, hf.Node) and x.name == "root",
+    "never": lambda: lambda x: False,
 }
 
 
@@ -205,7 +217,12 @@ def test_callbacks_that_raise_propagate():
     def boom(x):
         raise Boom()
 
-    for kwargs in ({"filter": boom}, {"highlight": boom}, {"extra_info": boom}, {"extra_node_attrs": boom}):
+    for kwargs in (
+        {"filter": boom},
+        {"highlight": boom},
+        {"extra_info": boom},
+        {"extra_node_attrs": boom},
+    ):
         with pytest.raises(Boom):
             refgraph.show_refs(hf.root, output=io.StringIO(), **kwargs)
         with pytest.raises(Boom):
@@ -233,7 +250,9 @@ def test_callbacks_that_mutate_and_free_do_not_crash():
         return True
 
     out = io.StringIO()
-    refgraph.show_refs(holder, output=out, filter=destroy, highlight=destroy, extra_info=destroy, max_depth=4)
+    refgraph.show_refs(
+        holder, output=out, filter=destroy, highlight=destroy, extra_info=destroy, max_depth=4
+    )
     assert out.getvalue().endswith("}\n")
     holder2 = [{"x": [1, 2, 3]}]
     owned |= {id(holder2), id(holder2[0]), id(holder2[0]["x"])}
@@ -248,12 +267,13 @@ def test_no_user_object_kept_alive():
     refgraph.show_refs(holder, output=io.StringIO(), refcounts=True)
     refgraph.show_backrefs(n, output=io.StringIO(), extra_info=repr)
     refgraph.find_backref_chain(n, refgraph.is_proper_module)
-    refgraph.find_ref_chain(holder, lambda x: x is n)
+    n_id = id(n)
+    refgraph.find_ref_chain(holder, lambda x: id(x) == n_id)
     refgraph.show_chain([holder, n], output=io.StringIO())
     before = sys.getrefcount(n)
     for _ in range(100):
         refgraph.show_refs(holder, output=io.StringIO(), max_depth=1)
-        refgraph.find_ref_chain(holder, lambda x: x is n, max_depth=2)
+        refgraph.find_ref_chain(holder, lambda x: id(x) == n_id, max_depth=2)
     assert sys.getrefcount(n) == before
     del n, holder
     gc.collect()

@@ -10,7 +10,6 @@ import weakref
 
 import objgraph
 import pytest
-
 import refgraph
 
 
@@ -106,6 +105,7 @@ def test_count_and_by_type():
         assert refgraph.count(name, objs) == objgraph.count(name, objs), name
         got = refgraph.by_type(name, objs)
         assert [id(o) for o in got] == [id(o) for o in objgraph.by_type(name, objs)], name
+
     class Fresh:
         pass
 
@@ -118,15 +118,18 @@ def test_count_and_by_type():
     del keep
 
 
-@pytest.mark.parametrize("call", [
-    lambda: refgraph.count(42),
-    lambda: refgraph.count(None),
-    lambda: refgraph.by_type(b"dict"),
-    lambda: refgraph.count("dict", 5),
-    lambda: refgraph.typestats(filter=3),
-    lambda: refgraph.at("0x1234"),
-    lambda: refgraph.at_addrs(12),
-])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: refgraph.count(42),
+        lambda: refgraph.count(None),
+        lambda: refgraph.by_type(b"dict"),
+        lambda: refgraph.count("dict", 5),
+        lambda: refgraph.typestats(filter=3),
+        lambda: refgraph.at("0x1234"),
+        lambda: refgraph.at_addrs(12),
+    ],
+)
 def test_wrong_argument_types_raise_type_error(call):
     with pytest.raises(TypeError) as err:
         call()
@@ -161,9 +164,13 @@ def test_growth_and_show_growth():
     lines = out.getvalue().splitlines()
     assert len(lines) == 3 and all(line.split()[-1].startswith("+") for line in lines)
     expected = io.StringIO()
-    objgraph.show_growth(peak_stats={"Other": 1}, file=expected, limit=None, filter=lambda x: isinstance(x, Other))
+    objgraph.show_growth(
+        peak_stats={"Other": 1}, file=expected, limit=None, filter=lambda x: isinstance(x, Other)
+    )
     got = io.StringIO()
-    refgraph.show_growth(peak_stats={"Other": 1}, file=got, limit=None, filter=lambda x: isinstance(x, Other))
+    refgraph.show_growth(
+        peak_stats={"Other": 1}, file=got, limit=None, filter=lambda x: isinstance(x, Other)
+    )
     assert got.getvalue() == expected.getvalue() == "Other      100       +99\n"
     # Without peak_stats, the module keeps its own peaks between calls.
     refgraph.show_growth(file=io.StringIO())
@@ -274,20 +281,31 @@ def test_no_object_kept_alive():
     assert ref() is None
 
 
-@pytest.mark.parametrize("name, call", [
-    ("count", lambda objs: refgraph.count("Marker", objs)),
-    ("typestats", lambda objs: refgraph.typestats(objs, filter=bool)),
-    ("most_common_types", lambda objs: refgraph.most_common_types(3, objs)),
-    ("show_most_common_types", lambda objs: refgraph.show_most_common_types(objects=objs, file=io.StringIO())),
-    ("by_type", lambda objs: refgraph.by_type("Marker", objs)),
-    ("at", lambda objs: refgraph.at(id(objs[0]))),
-    ("at_addrs", lambda objs: refgraph.at_addrs({id(objs[0])})),
-    ("get_leaking_objects", lambda objs: refgraph.get_leaking_objects(objs)),
-    ("growth", lambda objs: refgraph.growth(peak_stats={}, filter=lambda o: o is objs[0])),
-    ("show_growth", lambda objs: refgraph.show_growth(peak_stats={}, file=io.StringIO(), filter=lambda o: o is objs[0])),
-    ("get_new_ids", lambda objs: refgraph.get_new_ids(limit=0, _state={})),
-    ("is_proper_module", lambda objs: refgraph.is_proper_module(objs[0])),
-])
+@pytest.mark.parametrize(
+    "name, call",
+    [
+        ("count", lambda objs: refgraph.count("Marker", objs)),
+        ("typestats", lambda objs: refgraph.typestats(objs, filter=bool)),
+        ("most_common_types", lambda objs: refgraph.most_common_types(3, objs)),
+        (
+            "show_most_common_types",
+            lambda objs: refgraph.show_most_common_types(objects=objs, file=io.StringIO()),
+        ),
+        ("by_type", lambda objs: refgraph.by_type("Marker", objs)),
+        ("at", lambda objs: refgraph.at(id(objs[0]))),
+        ("at_addrs", lambda objs: refgraph.at_addrs({id(objs[0])})),
+        ("get_leaking_objects", lambda objs: refgraph.get_leaking_objects(objs)),
+        ("growth", lambda objs: refgraph.growth(peak_stats={}, filter=lambda o: o is objs[0])),
+        (
+            "show_growth",
+            lambda objs: refgraph.show_growth(
+                peak_stats={}, file=io.StringIO(), filter=lambda o: o is objs[0]
+            ),
+        ),
+        ("get_new_ids", lambda objs: refgraph.get_new_ids(limit=0, _state={})),
+        ("is_proper_module", lambda objs: refgraph.is_proper_module(objs[0])),
+    ],
+)
 def test_refcounts_unchanged_after_1000_calls(name, call):
     objs = [Marker(), Marker(), {}]
     call(objs)  # warm caches

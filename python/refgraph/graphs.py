@@ -9,8 +9,8 @@ The capture holds the objects alive only until the call returns.
 from __future__ import annotations
 
 import itertools
-import sys
 import operator
+import sys
 import types
 
 from . import _refgraph, labels, present
@@ -174,10 +174,24 @@ def _walk_view(
             for other in neighbours:
                 src, dst = (other, obj) if backwards else (obj, other)
                 edges.append(
-                    (labels.node_id(src), labels.node_id(dst), labels.edge_label(src, dst, shortnames))
+                    (
+                        labels.node_id(src),
+                        labels.node_id(dst),
+                        labels.edge_label(src, dst, shortnames),
+                    )
                 )
             visits.append(
-                (key, label, depth, module, lit, labels.has_del(obj), attrs, len(neighbours), skipped)
+                (
+                    key,
+                    label,
+                    depth,
+                    module,
+                    lit,
+                    labels.has_del(obj),
+                    attrs,
+                    len(neighbours),
+                    skipped,
+                )
             )
             del obj, neighbours
         del walk

@@ -83,7 +83,9 @@ def write_native(view, filename):
     elif ext == ".dot":
         data = view.dot().encode("utf-8")
     else:
-        raise ValueError(f"refgraph draws .png, .svg and .dot, not {ext or 'files without extension'}")
+        raise ValueError(
+            f"refgraph draws .png, .svg and .dot, not {ext or 'files without extension'}"
+        )
     with open(filename, "wb") as f:
         f.write(data)
 
@@ -130,8 +132,7 @@ def _present_image(view, dot_filename, filename, renderer):
         proc = subprocess.run(cmd, check=False)
         if proc.returncode != 0:
             print(
-                'dot failed (exit code %d) while executing "%s"'
-                % (proc.returncode, " ".join(cmd))
+                'dot failed (exit code %d) while executing "%s"' % (proc.returncode, " ".join(cmd))
             )
         else:
             print("Image generated as %s" % filename)

@@ -245,7 +245,9 @@ def show_growth(limit=10, peak_stats=None, shortnames=True, file=None, filter=No
 _SORT_COLUMNS = {"old": 1, "current": 2, "new": 3, "deltas": 4}
 
 
-def get_new_ids(skip_update=False, limit=10, sortby="deltas", shortnames=None, file=None, _state={}):
+def get_new_ids(
+    skip_update=False, limit=10, sortby="deltas", shortnames=None, file=None, _state={}
+):
     """Find and display new objects allocated since last call.
 
     Shows the increase in object counts since last call to this
@@ -332,7 +334,8 @@ def get_new_ids(skip_update=False, limit=10, sortby="deltas", shortnames=None, f
     rule = "=" * (width + 13 * 4)
     print(rule, file=file)
     print(
-        "%-*s%13s%13s%13s%13s" % (width, "Type", "Old_ids", "Current_ids", "New_ids", "Count_Deltas"),
+        "%-*s%13s%13s%13s%13s"
+        % (width, "Type", "Old_ids", "Current_ids", "New_ids", "Count_Deltas"),
         file=file,
     )
     print(rule, file=file)

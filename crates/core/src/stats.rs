@@ -71,7 +71,7 @@ pub fn by_name<'a>(
 /// `sorted(..., reverse=True)`), then keep at most `limit`.
 pub fn most_common<T: Clone>(entries: &[(T, u64)], limit: Option<usize>) -> Vec<(T, u64)> {
     let mut v = entries.to_vec();
-    v.sort_by(|a, b| b.1.cmp(&a.1));
+    v.sort_by_key(|e| std::cmp::Reverse(e.1));
     if let Some(l) = limit {
         v.truncate(l);
     }

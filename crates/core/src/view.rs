@@ -122,11 +122,14 @@ pub struct DrawNode {
     pub depth: u32,
 }
 
+/// An edge of the merged graph: indexes of its two nodes and its label.
+pub type DrawEdge = (usize, usize, Option<EdgeLabel>);
+
 impl View {
     /// Merge visits by key, applying attributes in DOT order (a later assignment wins), as
     /// Graphviz does when it reads objgraph's text. Returns the nodes in first-visit order and
     /// the edges as index pairs into that list, with their labels.
-    pub fn merged(&self) -> (Vec<DrawNode>, Vec<(usize, usize, Option<EdgeLabel>)>) {
+    pub fn merged(&self) -> (Vec<DrawNode>, Vec<DrawEdge>) {
         let mut index: rustc_hash::FxHashMap<&str, usize> = Default::default();
         let mut nodes: Vec<DrawNode> = Vec::new();
         let mut red: rustc_hash::FxHashSet<&str> = Default::default();
@@ -172,7 +175,7 @@ impl View {
         // walk, but a hand-built view may do it): give them a plain node.
         let mut edges = Vec::with_capacity(self.edges.len());
         for e in &self.edges {
-            let mut id = |key: &String, nodes: &mut Vec<DrawNode>| -> usize {
+            let id = |key: &String, nodes: &mut Vec<DrawNode>| -> usize {
                 if let Some(&i) = index.get(key.as_str()) {
                     return i;
                 }

@@ -8,6 +8,9 @@ use pyo3::prelude::*;
 use pyo3::types::PyList;
 use rustc_hash::FxHashMap;
 
+/// `(name, old, current, new, delta)`, as objgraph prints a row.
+type Row = (String, usize, usize, usize, i64);
+
 #[derive(Default)]
 struct Entry {
     old: Vec<u64>,
@@ -54,7 +57,7 @@ impl IdTracker {
         py: Python<'_>,
         objects: &Bound<'_, PyList>,
         shortnames: bool,
-    ) -> PyResult<Vec<(String, usize, usize, usize, i64)>> {
+    ) -> PyResult<Vec<Row>> {
         let mut names = TypeNames::default();
         count_types(py, objects, None, &mut names)?;
         for e in self.entries.values_mut() {

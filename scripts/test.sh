@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Run every test of refgraph: Rust (format, lints, unit tests), Python lints, then the Python
+# suite against one abi3 wheel on python3 and on every CPython >= 3.10 that pyenv has.
+# Installs what it needs (maturin, pytest, ruff, objgraph from PyPI) into .venv-* folders.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+step() { printf '\n== %s\n' "$*"; }
+
+step "Rust: format, clippy, unit tests"
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo test --workspace --locked -q
+
+step "Tools (maturin, ruff) in .venv-tools"
+if [ ! -x .venv-tools/bin/maturin ] || [ ! -x .venv-tools/bin/ruff ]; then
+  python3 -m venv .venv-tools
+  .venv-tools/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
+fi
+
+step "Python: ruff"
+.venv-tools/bin/ruff check python tests benchmarks
+.venv-tools/bin/ruff format --check python tests benchmarks
+
+step "Build one abi3 wheel (profile 'checked': optimised, debug assertions on)"
+rm -rf target/test-wheels
+.venv-tools/bin/maturin build -q --locked --profile checked -o target/test-wheels
+wheel=$(ls target/test-wheels/refgraph-*.whl)
+
+# Interpreters: python3 and pyenv's CPythons, 3.10 or newer, each version once.
+interpreters=()
+seen=" "
+candidates=("$(command -v python3)")
+if command -v pyenv >/dev/null 2>&1; then
+  for p in "$(pyenv root)"/versions/*/bin/python; do candidates+=("$p"); done
+fi
+for p in "${candidates[@]}"; do
+  [ -x "$p" ] || continue
+  v=$("$p" -c 'import sys; print("%d.%d" % sys.version_info[:2]) if sys.version_info >= (3, 10) and sys.implementation.name == "cpython" else None' 2>/dev/null) || continue
+  [ "$v" = "None" ] && continue
+  case "$seen" in *" $v "*) continue ;; esac
+  seen="$seen$v "
+  interpreters+=("$p")
+done
+case "$seen" in *" 3.11 "*) ;; *) echo "CPython 3.11 not found: it is required" >&2; exit 1 ;; esac
+
+failed=()
+for py in "${interpreters[@]}"; do
+  v=$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+  step "Python $v ($py)"
+  venv=".venv-test/$v"
+  if [ ! -x "$venv/bin/python" ]; then
+    "$py" -m venv "$venv"
+  fi
+  "$venv/bin/pip" install -q --disable-pip-version-check -r requirements-test.txt
+  "$venv/bin/pip" install -q --disable-pip-version-check --force-reinstall --no-deps "$wheel"
+  (cd "$root" && "$venv/bin/python" -m pytest -q -p no:cacheprovider tests) || failed+=("$v")
+done
+
+if [ ${#failed[@]} -ne 0 ]; then
+  echo "FAILED on Python ${failed[*]}" >&2
+  exit 1
+fi
+echo "All tests passed on Python:$seen"
