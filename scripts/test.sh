@@ -19,8 +19,8 @@ if [ ! -x .venv-tools/bin/maturin ] || [ ! -x .venv-tools/bin/ruff ]; then
 fi
 
 step "Python: ruff"
-.venv-tools/bin/ruff check python tests benchmarks
-.venv-tools/bin/ruff format --check python tests benchmarks
+.venv-tools/bin/ruff check python tests benchmarks examples
+.venv-tools/bin/ruff format --check python tests benchmarks examples
 
 step "Build one abi3 wheel (profile 'checked': optimised, debug assertions on)"
 rm -rf target/test-wheels
@@ -36,8 +36,8 @@ if command -v pyenv >/dev/null 2>&1; then
 fi
 for p in "${candidates[@]}"; do
   [ -x "$p" ] || continue
-  v=$("$p" -c 'import sys; print("%d.%d" % sys.version_info[:2]) if sys.version_info >= (3, 10) and sys.implementation.name == "cpython" else None' 2>/dev/null) || continue
-  [ "$v" = "None" ] && continue
+  v=$("$p" -c 'import sys; ok = sys.version_info >= (3, 10) and sys.implementation.name == "cpython"; print("%d.%d" % sys.version_info[:2] if ok else "skip")' 2>/dev/null) || continue
+  [ "$v" = "skip" ] && continue
   case "$seen" in *" $v "*) continue ;; esac
   seen="$seen$v "
   interpreters+=("$p")

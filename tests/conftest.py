@@ -30,7 +30,10 @@ def same_dot(func, *args, **kwargs):
     """Run ``func`` with objgraph and refgraph on the same heap; return both DOT texts.
 
     Each is run once first: drawing reads attributes that CPython creates lazily (a function's
-    ``__dict__``), so the first call may change the heap for the second."""
+    ``__dict__``), so the first call may change the heap for the second. Single objects are
+    wrapped in one list shared by both calls: otherwise each call's own argument tuple, a
+    different object each time, would show up as a referrer."""
+    args = tuple(a if isinstance(a, (list, tuple)) else [a] for a in args)
     for module in (objgraph, refgraph):
         dot_of(module, func, *args, **kwargs)
     gc.collect()
