@@ -2,7 +2,7 @@
 //! `u64` vectors instead of Python sets of ints).
 
 use crate::names::TypeNames;
-use crate::stats::count_types;
+use crate::stats::{count_types, list_types};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
@@ -68,24 +68,32 @@ impl IdTracker {
         let mut buckets: Vec<Vec<u64>> = Vec::new();
         let mut bucket_names: Vec<String> = Vec::new();
         let mut by_name: FxHashMap<String, usize> = Default::default();
+        let types = list_types(py, objects)?;
         let lp = objects.as_ptr();
-        for i in 0..objects.len() {
-            // SAFETY: GIL held, the list is ours and no Python code runs in this loop.
-            let (addr, tp) = unsafe {
+        let mut last_tp = 0usize;
+        let mut last_b = 0usize;
+        for (i, &tp) in types.iter().enumerate() {
+            // SAFETY: GIL held, the list is ours and no Python code runs in this loop; only the
+            // item pointer is read, not the object.
+            let addr = unsafe {
                 let obj = ffi::PyList_GetItem(lp, i as ffi::Py_ssize_t);
                 if obj.is_null() {
                     return Err(PyErr::fetch(py));
                 }
-                (obj as u64, ffi::Py_TYPE(obj) as usize)
+                obj as u64
             };
-            let b = *slot.entry(tp).or_insert_with(|| {
-                let name = names.name(tp, shortnames).to_string();
-                *by_name.entry(name.clone()).or_insert_with(|| {
-                    buckets.push(Vec::new());
-                    bucket_names.push(name);
-                    buckets.len() - 1
-                })
-            });
+            if tp != last_tp || i == 0 {
+                last_tp = tp;
+                last_b = *slot.entry(tp).or_insert_with(|| {
+                    let name = names.name(tp, shortnames).to_string();
+                    *by_name.entry(name.clone()).or_insert_with(|| {
+                        buckets.push(Vec::new());
+                        bucket_names.push(name);
+                        buckets.len() - 1
+                    })
+                });
+            }
+            let b = last_b;
             buckets[b].push(addr);
         }
         for (name, mut addrs) in bucket_names.into_iter().zip(buckets) {
