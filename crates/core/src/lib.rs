@@ -12,6 +12,7 @@ pub mod chain;
 pub mod dot;
 pub mod graph;
 pub mod nodeset;
+pub mod render;
 pub mod stats;
 pub mod subgraph;
 pub mod view;

@@ -102,6 +102,19 @@ impl View {
         refgraph_core::dot::write_dot(&self.inner)
     }
 
+    /// The graph drawn as an SVG document (no Graphviz needed).
+    fn svg(&self, py: Python<'_>) -> String {
+        py.detach(|| refgraph_core::render::to_svg(&self.inner))
+    }
+
+    /// The graph drawn as PNG bytes (no Graphviz needed).
+    fn png<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyBytes>> {
+        let data = py
+            .detach(|| refgraph_core::render::to_png(&self.inner))
+            .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))?;
+        Ok(pyo3::types::PyBytes::new(py, &data))
+    }
+
     /// Number of visits (what objgraph reports as "N nodes").
     fn __len__(&self) -> usize {
         self.inner.visits.len()

@@ -1,0 +1,902 @@
+//! A layered (Sugiyama-style) layout of a [`View`], top to bottom like Graphviz's `dot`.
+//!
+//! 1. Nodes: one per object, plus the small `__del__` and "N more references" markers.
+//! 2. Cycles are broken by walk depth (objects found later point back to earlier ones: those
+//!    edges are reversed for the layout and drawn the right way round).
+//! 3. Ranks by longest path; edges that span several ranks get dummy vertices. When any edge is
+//!    labelled, object edges span two ranks and the label is a dummy vertex of its own width in
+//!    the middle one, so labels never overlap nodes or each other.
+//! 4. Order within ranks: barycentre sweeps, keeping the order with the fewest crossings.
+//! 5. X: vertices are pulled towards their neighbours and packed with a minimum separation
+//!    (the mean of a left-packed and a right-packed placement, both valid, is valid).
+//! 6. Edges: straight vertical runs inside rank bands (through their dummies, whose space is
+//!    reserved) and curves with vertical tangents in the empty gaps between bands, so an edge
+//!    never passes through a node.
+
+use super::style::{node_style, NodeStyle, Rgb, Shape, RED};
+use super::text;
+use crate::view::{EdgeLabel, Hsv, View};
+
+/// An axis-aligned rectangle (top-left corner and size).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Rect {
+    pub x: f32,
+    pub y: f32,
+    pub w: f32,
+    pub h: f32,
+}
+
+impl Rect {
+    pub fn right(&self) -> f32 {
+        self.x + self.w
+    }
+    pub fn bottom(&self) -> f32 {
+        self.y + self.h
+    }
+    pub fn cx(&self) -> f32 {
+        self.x + self.w / 2.0
+    }
+    pub fn cy(&self) -> f32 {
+        self.y + self.h / 2.0
+    }
+    /// True when the interiors intersect.
+    pub fn overlaps(&self, o: &Rect) -> bool {
+        self.x < o.right() && o.x < self.right() && self.y < o.bottom() && o.y < self.bottom()
+    }
+    /// True when the point is strictly inside, `margin` away from every side.
+    pub fn contains(&self, (px, py): (f32, f32), margin: f32) -> bool {
+        px > self.x + margin
+            && px < self.right() - margin
+            && py > self.y + margin
+            && py < self.bottom() - margin
+    }
+}
+
+/// What a laid-out node stands for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeKind {
+    Object,
+    /// The red `__del__` marker of an object whose class defines `__del__`.
+    DelMarker,
+    /// "N more references" / "N more backreferences".
+    TooMany,
+}
+
+/// A node with its place.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LaidNode {
+    pub rect: Rect,
+    pub lines: Vec<String>,
+    pub style: NodeStyle,
+    pub kind: NodeKind,
+}
+
+/// An edge label with its place.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LaidLabel {
+    pub rect: Rect,
+    pub lines: Vec<String>,
+    pub font_size: f32,
+}
+
+/// How an edge is drawn between two consecutive points of its route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Segment {
+    Line,
+    /// A cubic curve with vertical tangents at both ends.
+    Curve,
+}
+
+/// An edge with its route. `points` go from the source to the target (the arrowhead is at the
+/// last point); `segments[i]` joins `points[i]` and `points[i + 1]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LaidEdge {
+    pub from: usize,
+    pub to: usize,
+    pub points: Vec<(f32, f32)>,
+    pub segments: Vec<Segment>,
+    pub color: Rgb,
+    pub dotted: bool,
+    pub label: Option<LaidLabel>,
+    /// An object that refers to itself: `points` are the four points of one cubic loop.
+    pub self_loop: bool,
+}
+
+/// A whole picture.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Layout {
+    pub width: f32,
+    pub height: f32,
+    pub nodes: Vec<LaidNode>,
+    pub edges: Vec<LaidEdge>,
+}
+
+const MARGIN: f32 = 12.0;
+const NODE_SEP: f32 = 18.0;
+const DUMMY_HALF: f32 = 5.0;
+const LOOP_ROOM: f32 = 26.0;
+const EDGE_FONT: f32 = 12.0;
+const MARKER_FONT: f32 = 6.0;
+const SWEEPS: usize = 24;
+
+struct Vertex {
+    /// Index into the node list, or None for a dummy.
+    node: Option<usize>,
+    rank: usize,
+    /// Extents left and right of the centre, and height.
+    left: f32,
+    right: f32,
+    height: f32,
+    preds: Vec<usize>,
+    succs: Vec<usize>,
+    x: f32,
+    order_key: f64,
+}
+
+struct Route {
+    /// Vertices from the DAG source to the DAG sink.
+    chain: Vec<usize>,
+    reversed: bool,
+    label_vertex: Option<usize>,
+    edge: usize,
+}
+
+struct PlainEdge {
+    from: usize,
+    to: usize,
+    label: Option<EdgeLabel>,
+    color: Rgb,
+    dotted: bool,
+    minlen: usize,
+}
+
+fn node_size(lines: &[String], size: f32, shape: Shape) -> (f32, f32) {
+    let w = lines
+        .iter()
+        .map(|l| text::line_width(l, size))
+        .fold(0.0f32, f32::max);
+    let h = lines.len() as f32 * text::line_height(size);
+    match shape {
+        Shape::Box | Shape::Plain => ((w + 16.0).max(54.0), (h + 10.0).max(36.0)),
+        Shape::Ellipse => (((w + 16.0) * 1.42).max(54.0), ((h + 8.0) * 1.42).max(36.0)),
+        Shape::DoubleCircle => {
+            let d = (w.max(h) * 1.3 + 10.0).max(36.0);
+            (d, d)
+        }
+    }
+}
+
+fn marker_size(lines: &[String], shape: Shape) -> (f32, f32) {
+    let w = lines
+        .iter()
+        .map(|l| text::line_width(l, MARKER_FONT))
+        .fold(0.0f32, f32::max);
+    match shape {
+        Shape::DoubleCircle => {
+            let d = (w + 8.0).max(18.0);
+            (d, d)
+        }
+        _ => ((w + 10.0).max(30.0), 18.0),
+    }
+}
+
+/// Lay out a view.
+pub fn layout(view: &View) -> Layout {
+    let (dnodes, dedges) = view.merged();
+    let mut nodes: Vec<LaidNode> = Vec::with_capacity(dnodes.len() * 2);
+    let mut keys: Vec<f64> = Vec::with_capacity(dnodes.len() * 2);
+    let mut edges: Vec<PlainEdge> = Vec::new();
+    let labelled = dedges.iter().any(|e| e.2.is_some());
+    let obj_minlen = if labelled { 2 } else { 1 };
+    for (i, n) in dnodes.iter().enumerate() {
+        let style = node_style(n);
+        let lines = text::label_lines(&n.label);
+        let (w, h) = node_size(&lines, style.font_size, style.shape);
+        nodes.push(LaidNode {
+            rect: Rect {
+                x: 0.0,
+                y: 0.0,
+                w,
+                h,
+            },
+            lines,
+            style,
+            kind: NodeKind::Object,
+        });
+        let depth = n.depth as f64;
+        keys.push(if view.backrefs { -depth } else { depth } + i as f64 * 1e-9);
+    }
+    let mut self_loops: Vec<(usize, Option<EdgeLabel>)> = Vec::new();
+    for (a, b, label) in &dedges {
+        if a == b {
+            self_loops.push((*a, label.clone()));
+            continue;
+        }
+        edges.push(PlainEdge {
+            from: *a,
+            to: *b,
+            label: label.clone(),
+            color: [0, 0, 0],
+            dotted: false,
+            minlen: obj_minlen,
+        });
+    }
+    // Markers, each a small node linked by a red dotted edge.
+    for (i, n) in dnodes.iter().enumerate() {
+        if n.has_del {
+            let lines = vec!["__del__".to_string()];
+            let (w, h) = marker_size(&lines, Shape::DoubleCircle);
+            let m = nodes.len();
+            nodes.push(LaidNode {
+                rect: Rect {
+                    x: 0.0,
+                    y: 0.0,
+                    w,
+                    h,
+                },
+                lines,
+                style: NodeStyle {
+                    shape: Shape::DoubleCircle,
+                    fill: Hsv::new(0.0, 0.5, 1.0).to_rgb(),
+                    stroke: RED,
+                    font: [0, 0, 0],
+                    font_size: MARKER_FONT,
+                },
+                kind: NodeKind::DelMarker,
+            });
+            keys.push(keys[i] + 0.5);
+            edges.push(PlainEdge {
+                from: i,
+                to: m,
+                label: None,
+                color: RED,
+                dotted: true,
+                minlen: 1,
+            });
+        }
+        if let Some((count, fill)) = n.too_many {
+            let what = if view.backrefs {
+                "backreferences"
+            } else {
+                "references"
+            };
+            let lines = vec![format!("{count} more {what}")];
+            let (w, h) = marker_size(&lines, Shape::Box);
+            let m = nodes.len();
+            nodes.push(LaidNode {
+                rect: Rect {
+                    x: 0.0,
+                    y: 0.0,
+                    w,
+                    h,
+                },
+                lines,
+                style: NodeStyle {
+                    shape: Shape::Box,
+                    fill: fill.to_rgb(),
+                    stroke: RED,
+                    font: [255, 255, 255],
+                    font_size: MARKER_FONT,
+                },
+                kind: NodeKind::TooMany,
+            });
+            let (from, to, key) = if view.backrefs {
+                (m, i, keys[i] - 0.5)
+            } else {
+                (i, m, keys[i] + 0.5)
+            };
+            keys.push(key);
+            edges.push(PlainEdge {
+                from,
+                to,
+                label: None,
+                color: RED,
+                dotted: true,
+                minlen: 1,
+            });
+        }
+    }
+
+    let mut lay = Layered::build(&nodes, &keys, &edges, &self_loops);
+    lay.order();
+    lay.place_x();
+    let (rank_top, rank_h) = lay.place_y(&mut nodes);
+    let mut out_edges = lay.route(&nodes, &edges, &rank_top, &rank_h);
+    for (n, _) in &self_loops {
+        out_edges.push(self_loop(&nodes[*n].rect, *n));
+    }
+    finish(nodes, out_edges)
+}
+
+fn label_block(label: &EdgeLabel) -> (Vec<String>, f32, f32) {
+    let lines = text::label_lines(&label.text);
+    let w = lines
+        .iter()
+        .map(|l| text::line_width(l, EDGE_FONT))
+        .fold(0.0f32, f32::max);
+    let h = lines.len() as f32 * text::line_height(EDGE_FONT);
+    (lines, w, h)
+}
+
+/// A loop on the right side of a node (room for it was reserved). Its label, if any, is left
+/// out of the picture (the DOT text keeps it): it would sit where the neighbours are.
+fn self_loop(r: &Rect, n: usize) -> LaidEdge {
+    let (x, cy) = (r.right(), r.cy());
+    let reach = LOOP_ROOM - 4.0;
+    let points = vec![
+        (x, cy - 7.0),
+        (x + reach, cy - 18.0),
+        (x + reach, cy + 18.0),
+        (x, cy + 7.0),
+    ];
+    LaidEdge {
+        from: n,
+        to: n,
+        points,
+        segments: vec![Segment::Curve],
+        color: [0, 0, 0],
+        dotted: false,
+        label: None,
+        self_loop: true,
+    }
+}
+
+struct Layered {
+    v: Vec<Vertex>,
+    ranks: Vec<Vec<usize>>,
+    routes: Vec<Route>,
+}
+
+impl Layered {
+    fn build(
+        nodes: &[LaidNode],
+        keys: &[f64],
+        edges: &[PlainEdge],
+        self_loops: &[(usize, Option<EdgeLabel>)],
+    ) -> Self {
+        let n = nodes.len();
+        // Topological order of the forward DAG: by key.
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by(|&a, &b| keys[a].total_cmp(&keys[b]).then(a.cmp(&b)));
+        let mut pos = vec![0usize; n];
+        for (p, &i) in order.iter().enumerate() {
+            pos[i] = p;
+        }
+        // DAG edges: (top, bottom, minlen, reversed)
+        let dag: Vec<(usize, usize, usize, bool)> = edges
+            .iter()
+            .map(|e| {
+                if pos[e.from] < pos[e.to] {
+                    (e.from, e.to, e.minlen, false)
+                } else {
+                    (e.to, e.from, e.minlen, true)
+                }
+            })
+            .collect();
+        let mut incoming: Vec<Vec<(usize, usize)>> = vec![Vec::new(); n];
+        for &(a, b, len, _) in &dag {
+            incoming[b].push((a, len));
+        }
+        let mut rank = vec![0usize; n];
+        for &i in &order {
+            rank[i] = incoming[i]
+                .iter()
+                .map(|&(a, len)| rank[a] + len)
+                .max()
+                .unwrap_or(0);
+        }
+        // Sources pulled down next to their first successor (keeps marker boxes of backrefs
+        // next to their node, and stray referrers near what they refer to).
+        let mut min_succ = vec![usize::MAX; n];
+        for &(a, b, len, _) in &dag {
+            min_succ[a] = min_succ[a].min(rank[b].saturating_sub(len));
+        }
+        for i in 0..n {
+            if incoming[i].is_empty() && min_succ[i] != usize::MAX {
+                rank[i] = rank[i].max(min_succ[i]);
+            }
+        }
+        let mut loops = vec![false; n];
+        for (i, _) in self_loops {
+            loops[*i] = true;
+        }
+        let mut v: Vec<Vertex> = (0..n)
+            .map(|i| {
+                let r = &nodes[i].rect;
+                Vertex {
+                    node: Some(i),
+                    rank: rank[i],
+                    left: r.w / 2.0,
+                    right: r.w / 2.0 + if loops[i] { LOOP_ROOM } else { 0.0 },
+                    height: r.h,
+                    preds: Vec::new(),
+                    succs: Vec::new(),
+                    x: 0.0,
+                    order_key: pos[i] as f64,
+                }
+            })
+            .collect();
+        let mut routes = Vec::with_capacity(dag.len());
+        for (ei, &(a, b, _, reversed)) in dag.iter().enumerate() {
+            let mut chain = vec![a];
+            let mut label_vertex = None;
+            let span = rank[b] - rank[a];
+            let mid = rank[a] + span / 2;
+            for r in rank[a] + 1..rank[b] {
+                let id = v.len();
+                let (mut left, mut right, mut height) = (DUMMY_HALF, DUMMY_HALF, 0.0);
+                if r == mid {
+                    if let Some(l) = &edges[ei].label {
+                        let (_, w, h) = label_block(l);
+                        right = w + 10.0;
+                        left = DUMMY_HALF + 2.0;
+                        height = h;
+                        label_vertex = Some(id);
+                    }
+                }
+                v.push(Vertex {
+                    node: None,
+                    rank: r,
+                    left,
+                    right,
+                    height,
+                    preds: Vec::new(),
+                    succs: Vec::new(),
+                    x: 0.0,
+                    order_key: pos[a] as f64,
+                });
+                chain.push(id);
+            }
+            chain.push(b);
+            for w in chain.windows(2) {
+                v[w[0]].succs.push(w[1]);
+                v[w[1]].preds.push(w[0]);
+            }
+            routes.push(Route {
+                chain,
+                reversed,
+                label_vertex,
+                edge: ei,
+            });
+        }
+        let nranks = v.iter().map(|x| x.rank + 1).max().unwrap_or(0);
+        let mut ranks: Vec<Vec<usize>> = vec![Vec::new(); nranks];
+        let mut ids: Vec<usize> = (0..v.len()).collect();
+        ids.sort_by(|&a, &b| v[a].order_key.total_cmp(&v[b].order_key).then(a.cmp(&b)));
+        for i in ids {
+            ranks[v[i].rank].push(i);
+        }
+        Layered { v, ranks, routes }
+    }
+
+    fn crossings(&self, pos: &[usize]) -> usize {
+        let mut total = 0;
+        for r in 0..self.ranks.len().saturating_sub(1) {
+            let mut pairs: Vec<(usize, usize)> = Vec::new();
+            for &a in &self.ranks[r] {
+                for &b in &self.v[a].succs {
+                    pairs.push((pos[a], pos[b]));
+                }
+            }
+            pairs.sort_unstable();
+            // Count inversions of the second coordinate (merge sort).
+            let mut seq: Vec<usize> = pairs.iter().map(|p| p.1).collect();
+            total += inversions(&mut seq);
+        }
+        total
+    }
+
+    fn positions(&self) -> Vec<usize> {
+        let mut pos = vec![0; self.v.len()];
+        for rank in &self.ranks {
+            for (p, &i) in rank.iter().enumerate() {
+                pos[i] = p;
+            }
+        }
+        pos
+    }
+
+    fn order(&mut self) {
+        // Initial order: each rank by the mean position of predecessors, else by key.
+        for r in 1..self.ranks.len() {
+            self.sort_rank(r, true);
+        }
+        let mut best = self.ranks.clone();
+        let mut best_cross = self.crossings(&self.positions());
+        for sweep in 0..SWEEPS {
+            if best_cross == 0 {
+                break;
+            }
+            if sweep % 2 == 0 {
+                for r in 1..self.ranks.len() {
+                    self.sort_rank(r, true);
+                }
+            } else {
+                for r in (0..self.ranks.len().saturating_sub(1)).rev() {
+                    self.sort_rank(r, false);
+                }
+            }
+            let c = self.crossings(&self.positions());
+            if c < best_cross {
+                best_cross = c;
+                best = self.ranks.clone();
+            }
+        }
+        self.ranks = best;
+    }
+
+    fn sort_rank(&mut self, r: usize, down: bool) {
+        let pos = self.positions();
+        let rank = &self.ranks[r];
+        let mut keyed: Vec<(f64, usize, usize)> = rank
+            .iter()
+            .enumerate()
+            .map(|(p, &i)| {
+                let nb = if down {
+                    &self.v[i].preds
+                } else {
+                    &self.v[i].succs
+                };
+                let key = if nb.is_empty() {
+                    p as f64
+                } else {
+                    nb.iter().map(|&j| pos[j] as f64).sum::<f64>() / nb.len() as f64
+                };
+                (key, p, i)
+            })
+            .collect();
+        keyed.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        self.ranks[r] = keyed.into_iter().map(|k| k.2).collect();
+    }
+
+    fn sep(&self, a: usize, b: usize) -> f32 {
+        let gap = if self.v[a].node.is_some() && self.v[b].node.is_some() {
+            NODE_SEP
+        } else {
+            NODE_SEP / 2.0
+        };
+        self.v[a].right + gap + self.v[b].left
+    }
+
+    fn pack(&mut self, r: usize, desired: &[f32]) {
+        let rank = self.ranks[r].clone();
+        let k = rank.len();
+        if k == 0 {
+            return;
+        }
+        let mut left = vec![0.0f32; k];
+        let mut right = vec![0.0f32; k];
+        for i in 0..k {
+            left[i] = if i == 0 {
+                desired[0]
+            } else {
+                desired[i].max(left[i - 1] + self.sep(rank[i - 1], rank[i]))
+            };
+        }
+        for i in (0..k).rev() {
+            right[i] = if i == k - 1 {
+                desired[k - 1]
+            } else {
+                desired[i].min(right[i + 1] - self.sep(rank[i], rank[i + 1]))
+            };
+        }
+        for i in 0..k {
+            self.v[rank[i]].x = (left[i] + right[i]) / 2.0;
+        }
+    }
+
+    fn place_x(&mut self) {
+        for r in 0..self.ranks.len() {
+            let rank = self.ranks[r].clone();
+            let mut x = 0.0;
+            let mut desired = Vec::with_capacity(rank.len());
+            for (p, &i) in rank.iter().enumerate() {
+                if p > 0 {
+                    x += self.sep(rank[p - 1], i);
+                }
+                desired.push(x);
+            }
+            self.pack(r, &desired);
+        }
+        for it in 0..16 {
+            let down = it % 2 == 0;
+            let order: Vec<usize> = if down {
+                (1..self.ranks.len()).collect()
+            } else {
+                (0..self.ranks.len().saturating_sub(1)).rev().collect()
+            };
+            for r in order {
+                let desired: Vec<f32> = self.ranks[r]
+                    .iter()
+                    .map(|&i| {
+                        let nb = if down {
+                            &self.v[i].preds
+                        } else {
+                            &self.v[i].succs
+                        };
+                        let mut xs: Vec<f32> = nb.iter().map(|&j| self.v[j].x).collect();
+                        if xs.is_empty() {
+                            return self.v[i].x;
+                        }
+                        xs.sort_by(f32::total_cmp);
+                        let m = xs.len();
+                        // Dummies follow their edge strictly; real nodes the median.
+                        if m % 2 == 1 {
+                            xs[m / 2]
+                        } else {
+                            (xs[m / 2 - 1] + xs[m / 2]) / 2.0
+                        }
+                    })
+                    .collect();
+                self.pack(r, &desired);
+            }
+        }
+    }
+
+    /// Rank bands: top and height of each. Also sets the nodes' rectangles.
+    fn place_y(&mut self, nodes: &mut [LaidNode]) -> (Vec<f32>, Vec<f32>) {
+        let has_labels = self.routes.iter().any(|r| r.label_vertex.is_some());
+        let gap = if has_labels { 22.0 } else { 44.0 };
+        let mut tops = Vec::with_capacity(self.ranks.len());
+        let mut heights = Vec::with_capacity(self.ranks.len());
+        let mut y = 0.0;
+        for rank in &self.ranks {
+            let h = rank
+                .iter()
+                .map(|&i| self.v[i].height)
+                .fold(0.0f32, f32::max);
+            tops.push(y);
+            heights.push(h);
+            y += h + gap;
+        }
+        for vx in &self.v {
+            if let Some(n) = vx.node {
+                let r = &mut nodes[n].rect;
+                r.x = vx.x - vx.left;
+                r.y = tops[vx.rank] + (heights[vx.rank] - r.h) / 2.0;
+            }
+        }
+        (tops, heights)
+    }
+
+    fn route(
+        &self,
+        nodes: &[LaidNode],
+        edges: &[PlainEdge],
+        tops: &[f32],
+        heights: &[f32],
+    ) -> Vec<LaidEdge> {
+        // Ports: spread the edges leaving a node's bottom (entering its top) by the x of the
+        // next vertex, so they do not all start at one point.
+        let n = nodes.len();
+        let mut bottom_ports: Vec<Vec<(f32, usize)>> = vec![Vec::new(); n];
+        let mut top_ports: Vec<Vec<(f32, usize)>> = vec![Vec::new(); n];
+        for (ri, route) in self.routes.iter().enumerate() {
+            let c = &route.chain;
+            let top = self.v[c[0]].node.expect("chains start at a node");
+            let bottom = self.v[c[c.len() - 1]].node.expect("chains end at a node");
+            bottom_ports[top].push((self.v[c[1]].x, ri));
+            top_ports[bottom].push((self.v[c[c.len() - 2]].x, ri));
+        }
+        let spread = |ports: &mut Vec<(f32, usize)>, rect: &Rect| -> Vec<(usize, f32)> {
+            ports.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            let k = ports.len();
+            let usable = rect.w * 0.6;
+            let step = if k > 1 {
+                (usable / (k - 1) as f32).min(14.0)
+            } else {
+                0.0
+            };
+            ports
+                .iter()
+                .enumerate()
+                .map(|(i, &(_, ri))| (ri, rect.cx() + (i as f32 - (k as f32 - 1.0) / 2.0) * step))
+                .collect()
+        };
+        let mut start_x = vec![0.0f32; self.routes.len()];
+        let mut end_x = vec![0.0f32; self.routes.len()];
+        for i in 0..n {
+            for (ri, x) in spread(&mut bottom_ports[i], &nodes[i].rect) {
+                start_x[ri] = x;
+            }
+            for (ri, x) in spread(&mut top_ports[i], &nodes[i].rect) {
+                end_x[ri] = x;
+            }
+        }
+        let mut out = Vec::with_capacity(self.routes.len());
+        for (ri, route) in self.routes.iter().enumerate() {
+            let c = &route.chain;
+            let first = &self.v[c[0]];
+            let last = &self.v[c[c.len() - 1]];
+            let (top_node, bottom_node) = (first.node.expect("node"), last.node.expect("node"));
+            let tr = &nodes[top_node].rect;
+            let br = &nodes[bottom_node].rect;
+            let mut points = vec![(start_x[ri], tr.bottom())];
+            let mut segments = Vec::new();
+            let band_bottom = tops[first.rank] + heights[first.rank];
+            if band_bottom > tr.bottom() + 0.5 {
+                points.push((start_x[ri], band_bottom));
+                segments.push(Segment::Line);
+            }
+            for &d in &c[1..c.len() - 1] {
+                let dv = &self.v[d];
+                points.push((dv.x, tops[dv.rank]));
+                segments.push(Segment::Curve);
+                points.push((dv.x, tops[dv.rank] + heights[dv.rank]));
+                segments.push(Segment::Line);
+            }
+            let band_top = tops[last.rank];
+            if br.y > band_top + 0.5 {
+                points.push((end_x[ri], band_top));
+                segments.push(Segment::Curve);
+                points.push((end_x[ri], br.y));
+                segments.push(Segment::Line);
+            } else {
+                points.push((end_x[ri], br.y));
+                segments.push(Segment::Curve);
+            }
+            let e = &edges[route.edge];
+            let label = route.label_vertex.and_then(|lv| {
+                let l = e.label.as_ref()?;
+                let (lines, w, h) = label_block(l);
+                let vx = &self.v[lv];
+                Some(LaidLabel {
+                    rect: Rect {
+                        x: vx.x + DUMMY_HALF + 3.0,
+                        y: tops[vx.rank] + (heights[vx.rank] - h) / 2.0,
+                        w,
+                        h,
+                    },
+                    lines,
+                    font_size: EDGE_FONT,
+                })
+            });
+            if route.reversed {
+                points.reverse();
+                segments.reverse();
+            }
+            out.push(LaidEdge {
+                from: e.from,
+                to: e.to,
+                points,
+                segments,
+                color: e.color,
+                dotted: e.dotted,
+                label,
+                self_loop: false,
+            });
+        }
+        out
+    }
+}
+
+fn inversions(seq: &mut [usize]) -> usize {
+    if seq.len() < 2 {
+        return 0;
+    }
+    let mid = seq.len() / 2;
+    let mut count = {
+        let (a, b) = seq.split_at_mut(mid);
+        inversions(a) + inversions(b)
+    };
+    let mut merged = Vec::with_capacity(seq.len());
+    let (mut i, mut j) = (0, mid);
+    while i < mid && j < seq.len() {
+        if seq[i] <= seq[j] {
+            merged.push(seq[i]);
+            i += 1;
+        } else {
+            merged.push(seq[j]);
+            count += mid - i;
+            j += 1;
+        }
+    }
+    merged.extend_from_slice(&seq[i..mid]);
+    merged.extend_from_slice(&seq[j..]);
+    seq.copy_from_slice(&merged);
+    count
+}
+
+/// Shift everything so the picture starts at the margin, and size it.
+fn finish(mut nodes: Vec<LaidNode>, mut edges: Vec<LaidEdge>) -> Layout {
+    let mut min_x = f32::INFINITY;
+    let mut min_y = f32::INFINITY;
+    let mut max_x = f32::NEG_INFINITY;
+    let mut max_y = f32::NEG_INFINITY;
+    let mut grow = |x: f32, y: f32| {
+        min_x = min_x.min(x);
+        min_y = min_y.min(y);
+        max_x = max_x.max(x);
+        max_y = max_y.max(y);
+    };
+    for n in &nodes {
+        grow(n.rect.x, n.rect.y);
+        grow(n.rect.right(), n.rect.bottom());
+    }
+    for e in &edges {
+        for &(x, y) in &e.points {
+            grow(x, y);
+        }
+        if let Some(l) = &e.label {
+            grow(l.rect.x, l.rect.y);
+            grow(l.rect.right(), l.rect.bottom());
+        }
+    }
+    if !min_x.is_finite() {
+        return Layout {
+            width: 2.0 * MARGIN,
+            height: 2.0 * MARGIN,
+            nodes,
+            edges,
+        };
+    }
+    let (dx, dy) = (MARGIN - min_x, MARGIN - min_y);
+    for n in &mut nodes {
+        n.rect.x += dx;
+        n.rect.y += dy;
+    }
+    for e in &mut edges {
+        for p in &mut e.points {
+            p.0 += dx;
+            p.1 += dy;
+        }
+        if let Some(l) = &mut e.label {
+            l.rect.x += dx;
+            l.rect.y += dy;
+        }
+    }
+    Layout {
+        width: (max_x - min_x + 2.0 * MARGIN).ceil(),
+        height: (max_y - min_y + 2.0 * MARGIN).ceil(),
+        nodes,
+        edges,
+    }
+}
+
+/// Points along an edge's route (curves sampled), for drawing checks and tests.
+pub fn sample_route(e: &LaidEdge, per_curve: usize) -> Vec<(f32, f32)> {
+    let mut out = Vec::new();
+    if e.self_loop {
+        let p = &e.points;
+        for i in 0..=per_curve {
+            out.push(cubic(p[0], p[1], p[2], p[3], i as f32 / per_curve as f32));
+        }
+        return out;
+    }
+    for (i, seg) in e.segments.iter().enumerate() {
+        let (a, b) = (e.points[i], e.points[i + 1]);
+        match seg {
+            Segment::Line => {
+                for k in 0..=per_curve {
+                    let t = k as f32 / per_curve as f32;
+                    out.push((a.0 + (b.0 - a.0) * t, a.1 + (b.1 - a.1) * t));
+                }
+            }
+            Segment::Curve => {
+                let (c1, c2) = curve_controls(a, b);
+                for k in 0..=per_curve {
+                    out.push(cubic(a, c1, c2, b, k as f32 / per_curve as f32));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Control points of a [`Segment::Curve`] from `a` to `b`: vertical tangents at both ends.
+pub fn curve_controls(a: (f32, f32), b: (f32, f32)) -> ((f32, f32), (f32, f32)) {
+    let dy = (b.1 - a.1) / 2.0;
+    ((a.0, a.1 + dy), (b.0, b.1 - dy))
+}
+
+fn cubic(p0: (f32, f32), p1: (f32, f32), p2: (f32, f32), p3: (f32, f32), t: f32) -> (f32, f32) {
+    let u = 1.0 - t;
+    let a = u * u * u;
+    let b = 3.0 * u * u * t;
+    let c = 3.0 * u * t * t;
+    let d = t * t * t;
+    (
+        a * p0.0 + b * p1.0 + c * p2.0 + d * p3.0,
+        a * p0.1 + b * p1.1 + c * p2.1 + d * p3.1,
+    )
+}

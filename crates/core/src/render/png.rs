@@ -1,0 +1,180 @@
+//! PNG drawing with tiny-skia; text from the embedded font's glyph outlines.
+
+use super::layout::{curve_controls, Layout, Segment};
+use super::style::{Rgb, Shape};
+use super::svg::arrowhead;
+use super::text;
+use tiny_skia::{
+    Color, FillRule, Paint, PathBuilder, Pixmap, Rect as SkRect, Stroke, StrokeDash, Transform,
+};
+
+/// Largest side of a PNG, in pixels; bigger pictures are scaled down to fit.
+pub const MAX_SIDE: f32 = 16384.0;
+/// Largest PNG area, in pixels.
+pub const MAX_PIXELS: f32 = 120_000_000.0;
+
+/// Why a picture could not be drawn.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RenderError {
+    /// The picture has no size or could not be allocated.
+    Canvas(String),
+    /// PNG encoding failed.
+    Encode(String),
+}
+
+impl std::fmt::Display for RenderError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RenderError::Canvas(m) => write!(f, "cannot draw the picture: {m}"),
+            RenderError::Encode(m) => write!(f, "cannot encode the PNG: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for RenderError {}
+
+fn paint(c: Rgb) -> Paint<'static> {
+    let mut p = Paint::default();
+    p.set_color(Color::from_rgba8(c[0], c[1], c[2], 255));
+    p.anti_alias = true;
+    p
+}
+
+/// The scale a layout is drawn at (1.25 pixels per point, less for huge pictures).
+pub fn scale_for(l: &Layout) -> f32 {
+    let mut s: f32 = 1.25;
+    let (w, h) = (l.width * s, l.height * s);
+    if w > MAX_SIDE || h > MAX_SIDE {
+        s *= MAX_SIDE / w.max(h);
+    }
+    let area = l.width * l.height * s * s;
+    if area > MAX_PIXELS {
+        s *= (MAX_PIXELS / area).sqrt();
+    }
+    s
+}
+
+/// Draw a layout to PNG bytes.
+pub fn draw(l: &Layout) -> Result<Vec<u8>, RenderError> {
+    let s = scale_for(l);
+    let (w, h) = (
+        (l.width * s).ceil().max(1.0) as u32,
+        (l.height * s).ceil().max(1.0) as u32,
+    );
+    let mut pm = Pixmap::new(w, h).ok_or_else(|| RenderError::Canvas(format!("{w}x{h}")))?;
+    pm.fill(Color::WHITE);
+    let t = Transform::from_scale(s, s);
+    for e in &l.edges {
+        let mut pb = PathBuilder::new();
+        let p = &e.points;
+        pb.move_to(p[0].0, p[0].1);
+        if e.self_loop {
+            pb.cubic_to(p[1].0, p[1].1, p[2].0, p[2].1, p[3].0, p[3].1);
+        } else {
+            for (i, seg) in e.segments.iter().enumerate() {
+                let b = p[i + 1];
+                match seg {
+                    Segment::Line => pb.line_to(b.0, b.1),
+                    Segment::Curve => {
+                        let (c1, c2) = curve_controls(p[i], b);
+                        pb.cubic_to(c1.0, c1.1, c2.0, c2.1, b.0, b.1);
+                    }
+                }
+            }
+        }
+        if let Some(path) = pb.finish() {
+            let mut stroke = Stroke {
+                width: 1.0,
+                ..Stroke::default()
+            };
+            if e.dotted {
+                stroke.dash = StrokeDash::new(vec![1.5, 3.0], 0.0);
+            }
+            pm.stroke_path(&path, &paint(e.color), &stroke, t, None);
+        }
+        let [a, b, c] = arrowhead(e);
+        let mut pb = PathBuilder::new();
+        pb.move_to(a.0, a.1);
+        pb.line_to(b.0, b.1);
+        pb.line_to(c.0, c.1);
+        pb.close();
+        if let Some(path) = pb.finish() {
+            pm.fill_path(&path, &paint(e.color), FillRule::Winding, t, None);
+        }
+        if let Some(lab) = &e.label {
+            draw_lines(
+                &mut pm,
+                &lab.lines,
+                lab.rect.x,
+                lab.rect.y,
+                lab.font_size,
+                [0, 0, 0],
+                false,
+                t,
+            );
+        }
+    }
+    for n in &l.nodes {
+        let r = &n.rect;
+        let st = &n.style;
+        let body = match st.shape {
+            Shape::Box | Shape::Plain => {
+                SkRect::from_xywh(r.x, r.y, r.w, r.h).map(PathBuilder::from_rect)
+            }
+            Shape::Ellipse | Shape::DoubleCircle => {
+                SkRect::from_xywh(r.x, r.y, r.w, r.h).and_then(PathBuilder::from_oval)
+            }
+        };
+        if let Some(path) = body {
+            pm.fill_path(&path, &paint(st.fill), FillRule::Winding, t, None);
+            if st.shape != Shape::Plain {
+                pm.stroke_path(&path, &paint(st.stroke), &Stroke::default(), t, None);
+            }
+        }
+        if st.shape == Shape::DoubleCircle {
+            if let Some(path) = SkRect::from_xywh(r.x + 2.5, r.y + 2.5, r.w - 5.0, r.h - 5.0)
+                .and_then(PathBuilder::from_oval)
+            {
+                pm.stroke_path(&path, &paint(st.stroke), &Stroke::default(), t, None);
+            }
+        }
+        let lh = text::line_height(st.font_size);
+        let top = r.cy() - lh * n.lines.len() as f32 / 2.0;
+        draw_lines(
+            &mut pm,
+            &n.lines,
+            r.cx(),
+            top,
+            st.font_size,
+            st.font,
+            true,
+            t,
+        );
+    }
+    pm.encode_png()
+        .map_err(|e| RenderError::Encode(e.to_string()))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn draw_lines(
+    pm: &mut Pixmap,
+    lines: &[String],
+    x: f32,
+    top: f32,
+    size: f32,
+    color: Rgb,
+    centred: bool,
+    t: Transform,
+) {
+    let lh = text::line_height(size);
+    let mut pb = PathBuilder::new();
+    for (i, line) in lines.iter().enumerate() {
+        let w = text::line_width(line, size);
+        let left = if centred { x - w / 2.0 } else { x };
+        let baseline = top + i as f32 * lh + text::ascent(size);
+        text::outline_line(&mut pb, line, left, baseline, size);
+    }
+    if let Some(path) = pb.finish() {
+        pm.fill_path(&path, &paint(color), FillRule::Winding, t, None);
+    }
+}

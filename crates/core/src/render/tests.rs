@@ -1,0 +1,342 @@
+//! Structural tests of the drawing: on objgraph-like graphs of 10 to 300 nodes, nodes never
+//! overlap, labels fit their boxes, edges never pass through a node they do not join, edge labels
+//! never cover a node; SVG is well-formed and escaped; PNG size grows with the graph.
+
+use super::layout::{sample_route, Layout, NodeKind};
+use super::{layout, text, to_png, to_svg};
+use crate::view::{Edge, EdgeLabel, Hsv, View, Visit};
+
+/// A deterministic pseudo-random generator (xorshift).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+/// A view shaped like objgraph's walks: a BFS tree with depth-limited fan-out, plus cycles,
+/// cross edges, self references, edge labels, `__del__` and too_many markers.
+fn objgraph_like(n: usize, seed: u64, backrefs: bool) -> View {
+    let mut rng = Rng(seed | 1);
+    let kinds = [
+        "list\n3 items",
+        "dict\n12 items",
+        "Counter\n15 items",
+        "str\n'hello'",
+        "function\n<function handler at 0x7f3a2b1c>",
+        "tuple\n2 items",
+        "module\nrefgraph.demo",
+        "Session [3]\n<app.Session object at 0x7f00aa11>",
+    ];
+    let mut depth = vec![0u32; n];
+    let mut parent = vec![0usize; n];
+    for i in 1..n {
+        parent[i] = rng.below(i as u64) as usize;
+        depth[i] = depth[parent[i]] + 1;
+    }
+    let max_depth = depth.iter().copied().max().unwrap_or(0).max(1);
+    let mut out_edges: Vec<Vec<(usize, Option<EdgeLabel>)>> = vec![Vec::new(); n];
+    let label = |rng: &mut Rng| -> Option<EdgeLabel> {
+        match rng.below(4) {
+            0 => Some(EdgeLabel {
+                text: "__dict__".into(),
+                weight: Some(10),
+            }),
+            1 => Some(EdgeLabel {
+                text: "str\n'a key with spaces'".into(),
+                weight: None,
+            }),
+            2 => Some(EdgeLabel {
+                text: "children".into(),
+                weight: Some(2),
+            }),
+            _ => None,
+        }
+    };
+    for i in 1..n {
+        let l = label(&mut rng);
+        out_edges[parent[i]].push((i, l));
+    }
+    for _ in 0..n / 4 {
+        let a = rng.below(n as u64) as usize;
+        let b = rng.below(n as u64) as usize;
+        let l = label(&mut rng);
+        out_edges[a].push((b, l)); // cycles, cross edges and the odd self reference
+    }
+    let key = |i: usize| format!("o{}", 1000 + i);
+    let mut view = View {
+        roots: vec![key(0)],
+        backrefs,
+        ..Default::default()
+    };
+    for i in 0..n {
+        let start = view.edges.len();
+        for (j, l) in &out_edges[i] {
+            let (from, to) = if backrefs {
+                (key(*j), key(i))
+            } else {
+                (key(i), key(*j))
+            };
+            view.edges.push(Edge {
+                from,
+                to,
+                label: l.clone(),
+            });
+        }
+        let v = Hsv::gradient(
+            Hsv::new(0.0, 0.0, 1.0),
+            Hsv::new(0.0, 0.0, 0.3),
+            depth[i] as i64,
+            max_depth as i64,
+        )
+        .v;
+        view.visits.push(Visit {
+            key: key(i),
+            label: kinds[rng.below(kinds.len() as u64) as usize].to_string(),
+            depth: depth[i],
+            fill: Hsv::new(0.0, 0.0, v),
+            has_del: rng.below(9) == 0,
+            attrs: None,
+            edges: start..view.edges.len(),
+            too_many: (rng.below(7) == 0).then(|| (3 + rng.below(40), Hsv::new(0.0, 1.0, 0.6))),
+        });
+    }
+    view
+}
+
+fn check(l: &Layout, what: &str) {
+    // Nodes never overlap.
+    for (i, a) in l.nodes.iter().enumerate() {
+        for b in &l.nodes[i + 1..] {
+            assert!(
+                !a.rect.overlaps(&b.rect),
+                "{what}: nodes overlap: {:?} {:?}",
+                a.rect,
+                b.rect
+            );
+        }
+        // Every label line fits inside its box.
+        for line in &a.lines {
+            let w = text::line_width(line, a.style.font_size);
+            assert!(
+                w <= a.rect.w,
+                "{what}: label {line:?} ({w}) wider than its box {}",
+                a.rect.w
+            );
+        }
+        let h = a.lines.len() as f32 * text::line_height(a.style.font_size);
+        assert!(h <= a.rect.h, "{what}: label taller than its box");
+        assert!(
+            a.rect.x >= 0.0
+                && a.rect.y >= 0.0
+                && a.rect.right() <= l.width
+                && a.rect.bottom() <= l.height
+        );
+    }
+    for e in &l.edges {
+        // Edges never pass through a node other than their two ends.
+        for p in sample_route(e, 24) {
+            for (k, n) in l.nodes.iter().enumerate() {
+                if k == e.from || k == e.to {
+                    continue;
+                }
+                assert!(
+                    !n.rect.contains(p, 0.5),
+                    "{what}: edge {}->{} passes through node {k} at {p:?}",
+                    e.from,
+                    e.to
+                );
+            }
+        }
+        // Edge labels never cover a node.
+        if let Some(lab) = &e.label {
+            for n in &l.nodes {
+                assert!(
+                    !lab.rect.overlaps(&n.rect),
+                    "{what}: edge label {:?} over a node",
+                    lab.lines
+                );
+            }
+        }
+    }
+    // Edge labels never cover each other.
+    let labels: Vec<_> = l.edges.iter().filter_map(|e| e.label.as_ref()).collect();
+    for (i, a) in labels.iter().enumerate() {
+        for b in &labels[i + 1..] {
+            assert!(!a.rect.overlaps(&b.rect), "{what}: edge labels overlap");
+        }
+    }
+}
+
+#[test]
+fn layouts_have_no_overlaps_and_no_edges_through_nodes() {
+    for &n in &[10usize, 30, 100, 300] {
+        for seed in 1..4u64 {
+            for backrefs in [false, true] {
+                let view = objgraph_like(n, seed * 7919 + n as u64, backrefs);
+                let l = layout(&view);
+                let objects = l
+                    .nodes
+                    .iter()
+                    .filter(|x| x.kind == NodeKind::Object)
+                    .count();
+                assert_eq!(objects, n);
+                check(&l, &format!("n={n} seed={seed} backrefs={backrefs}"));
+            }
+        }
+    }
+}
+
+#[test]
+fn the_checks_can_fail() {
+    // Move one node onto another: the overlap check must notice.
+    let mut l = layout(&objgraph_like(10, 5, false));
+    l.nodes[1].rect = l.nodes[0].rect;
+    let r = std::panic::catch_unwind(|| check(&l, "broken"));
+    assert!(r.is_err());
+}
+
+#[test]
+fn markers_are_drawn() {
+    let view = objgraph_like(30, 11, false);
+    let dels = view.visits.iter().filter(|v| v.has_del).count();
+    let many = view.visits.iter().filter(|v| v.too_many.is_some()).count();
+    let l = layout(&view);
+    assert_eq!(
+        l.nodes
+            .iter()
+            .filter(|n| n.kind == NodeKind::DelMarker)
+            .count(),
+        dels
+    );
+    assert_eq!(
+        l.nodes
+            .iter()
+            .filter(|n| n.kind == NodeKind::TooMany)
+            .count(),
+        many
+    );
+    let svg = to_svg(&view);
+    assert_eq!(svg.matches("class=\"del\"").count(), dels);
+    assert!(svg.contains("more references"));
+}
+
+#[test]
+fn svg_is_well_formed_and_escaped() {
+    let nasty = "quote\" <script>alert(1)</script> & amp;\nNUL\u{0} esc\u{1b} é 漢字 </text>";
+    let view = View {
+        roots: vec!["o1".into()],
+        visits: vec![
+            Visit {
+                key: "o1".into(),
+                label: nasty.into(),
+                depth: 0,
+                fill: Hsv::new(0.0, 0.0, 1.0),
+                has_del: true,
+                attrs: Some(vec![
+                    ("fillcolor".into(), "<bad>".into()),
+                    ("shape".into(), "ellipse".into()),
+                ]),
+                edges: 0..1,
+                too_many: Some((2, Hsv::new(0.0, 1.0, 0.5))),
+            },
+            Visit {
+                key: "o2".into(),
+                label: "x".repeat(100_000),
+                depth: 1,
+                fill: Hsv::new(0.0, 0.0, 0.3),
+                has_del: false,
+                attrs: None,
+                edges: 1..1,
+                too_many: None,
+            },
+        ],
+        edges: vec![Edge {
+            from: "o1".into(),
+            to: "o2".into(),
+            label: Some(EdgeLabel {
+                text: "<&>\"'\u{0}".into(),
+                weight: None,
+            }),
+        }],
+        backrefs: false,
+    };
+    let svg = to_svg(&view);
+    let doc = roxmltree::Document::parse(&svg).expect("well-formed SVG");
+    let texts: Vec<String> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("text"))
+        .map(|n| n.text().unwrap_or("").to_string())
+        .collect();
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains("<script>alert(1)</script>")),
+        "{texts:?}"
+    );
+    assert!(texts.iter().any(|t| t == "<&>\"'\u{FFFD}"), "{texts:?}");
+    assert!(texts.iter().any(|t| t.contains("漢字 </text>")));
+    assert!(!svg.contains('\u{0}'));
+    // The 100,000-character label is cut for drawing.
+    assert!(texts
+        .iter()
+        .all(|t| t.chars().count() <= text::MAX_LINE_CHARS + 1));
+    assert!(svg.len() < 20_000);
+}
+
+fn png_size(data: &[u8]) -> (u32, u32) {
+    assert_eq!(&data[..8], b"\x89PNG\r\n\x1a\n");
+    let w = u32::from_be_bytes(data[16..20].try_into().unwrap());
+    let h = u32::from_be_bytes(data[20..24].try_into().unwrap());
+    (w, h)
+}
+
+#[test]
+fn png_grows_with_the_graph() {
+    let small = png_size(&to_png(&objgraph_like(5, 3, false)).unwrap());
+    let big = png_size(&to_png(&objgraph_like(60, 3, false)).unwrap());
+    assert!(big.0 * big.1 > 4 * small.0 * small.1, "{small:?} {big:?}");
+    let empty = png_size(&to_png(&View::default()).unwrap());
+    assert!(empty.0 >= 1 && empty.1 >= 1);
+}
+
+#[test]
+fn png_draws_pixels_in_node_colours() {
+    // One green module node: the PNG must contain its fill colour.
+    let view = View {
+        roots: vec![],
+        visits: vec![Visit {
+            key: "o1".into(),
+            label: "module\nx".into(),
+            depth: 0,
+            fill: Hsv::new(0.3, 1.0, 1.0),
+            has_del: false,
+            attrs: None,
+            edges: 0..0,
+            too_many: None,
+        }],
+        edges: vec![],
+        backrefs: false,
+    };
+    let data = to_png(&view).unwrap();
+    let pm = tiny_skia::Pixmap::decode_png(&data).unwrap();
+    let green = pm
+        .pixels()
+        .iter()
+        .filter(|p| (p.red(), p.green(), p.blue()) == (51, 255, 0))
+        .count();
+    assert!(green > 500, "{green} green pixels");
+    let dark = pm
+        .pixels()
+        .iter()
+        .filter(|p| p.red() < 60 && p.green() < 60)
+        .count();
+    assert!(dark > 50, "text and outline are drawn ({dark} dark pixels)");
+}
