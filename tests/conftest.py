@@ -7,6 +7,7 @@ import io
 
 import objgraph
 import pytest
+
 import refgraph
 
 

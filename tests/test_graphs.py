@@ -9,10 +9,12 @@ import os
 import sys
 import weakref
 
-import heap_fixture as hf
 import objgraph
 import pytest
+
 import refgraph
+
+import heap_fixture as hf
 from conftest import dot_of, same_dot
 
 

@@ -8,10 +8,11 @@ import sys
 import types
 import xml.etree.ElementTree as ET
 
-import heap_fixture as hf
 import pytest
 
 import refgraph
+
+import heap_fixture as hf
 
 
 @pytest.fixture

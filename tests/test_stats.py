@@ -10,6 +10,7 @@ import weakref
 
 import objgraph
 import pytest
+
 import refgraph
 
 
