@@ -151,8 +151,26 @@ pub fn draw(l: &Layout) -> Result<Vec<u8>, RenderError> {
             t,
         );
     }
-    pm.encode_png()
-        .map_err(|e| RenderError::Encode(e.to_string()))
+    encode(&pm)
+}
+
+/// Encode as an 8-bit RGB PNG (the picture is opaque) with fast compression.
+fn encode(pm: &Pixmap) -> Result<Vec<u8>, RenderError> {
+    let rgb: Vec<u8> = pm
+        .data()
+        .chunks_exact(4)
+        .flat_map(|px| [px[0], px[1], px[2]])
+        .collect();
+    let mut out = Vec::with_capacity(rgb.len() / 8);
+    let mut enc = ::png::Encoder::new(&mut out, pm.width(), pm.height());
+    enc.set_color(::png::ColorType::Rgb);
+    enc.set_depth(::png::BitDepth::Eight);
+    enc.set_compression(::png::Compression::Fast);
+    let err = |e: ::png::EncodingError| RenderError::Encode(e.to_string());
+    let mut w = enc.write_header().map_err(err)?;
+    w.write_image_data(&rgb).map_err(err)?;
+    w.finish().map_err(err)?;
+    Ok(out)
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -1,0 +1,371 @@
+"""refgraph against objgraph, side by side on the same heap, in the same process.
+
+    python benchmarks/bench.py --objects 1000000 [--repeat 5] [--json out.json]
+                               [--only typestats,count] [--timeout 120] [--smoke]
+
+For each operation: the median time of several runs with each implementation, the ratio
+objgraph/refgraph, and the peak memory each call adds. Operations that objgraph may not finish
+(deep chains, wide searches, big graphs) run objgraph in a forked child killed at ``--timeout``.
+See benchmarks/README.md for the method.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import gc
+import io
+import json
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import heap  # noqa: E402  (the benchmark heap lives in a real module)
+import objgraph  # noqa: E402
+
+try:
+    import refgraph
+    from refgraph import _refgraph, graphs
+except ImportError as e:  # pragma: no cover - reported in the table
+    refgraph = None
+    _IMPORT_ERROR = str(e)
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+def _rss_kb(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def _reset_peak():
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_added_mb(fn):
+    """Peak RSS added while ``fn`` runs, in MB (None where the kernel cannot reset the peak)."""
+    gc.collect()
+    if not _reset_peak():
+        return None
+    base = _rss_kb("VmRSS")
+    fn()
+    return max(0, _rss_kb("VmHWM") - base) / 1024
+
+
+def timed(fn, repeat):
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def in_child(fn, repeat, timeout):
+    """Run ``timed(fn)`` in a forked child; None if it did not finish within ``timeout``."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child
+        os.close(r)
+        try:
+            result = timed(fn, repeat)
+        except BaseException:  # noqa: BLE001 - report failure to the parent
+            result = -1.0
+        os.write(w, json.dumps(result).encode())
+        os._exit(0)
+    os.close(w)
+    deadline = time.monotonic() + timeout
+    data = b""
+    while time.monotonic() < deadline:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done:
+            data = os.read(r, 1024)
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    os.close(r)
+    if not data:
+        return None
+    value = json.loads(data)
+    return None if value is None or value < 0 else value
+
+
+# --------------------------------------------------------------------------- operations
+
+
+def operations(n_graph):
+    """(name, callable(module), slow_for_objgraph, collects) for each benchmarked operation."""
+    tail20 = heap.tail(heap.CHAIN20)
+    tail1000 = heap.tail(heap.CHAIN1000)
+    some = heap.RECORDS[len(heap.RECORDS) // 2][0]
+    addrs = {id(r[0]) for r in heap.RECORDS[:1000] if isinstance(r, tuple)}
+    chain20_head = heap.CHAIN20
+    sink = io.StringIO
+
+    def proper(m):
+        return m.is_proper_module
+
+    ops = [
+        ("typestats", lambda m: m.typestats(), False, False),
+        ("show_most_common_types", lambda m: m.show_most_common_types(file=sink()), False, False),
+        ("count", lambda m: m.count("Record"), False, False),
+        ("by_type", lambda m: m.by_type("Point"), False, False),
+        ("at", lambda m: m.at(id(some)), False, False),
+        ("at_addrs", lambda m: m.at_addrs(addrs), False, False),
+        ("show_growth", lambda m: m.show_growth(peak_stats={}, file=sink()), False, True),
+        ("get_new_ids", lambda m: m.get_new_ids(file=sink(), _state={}, limit=5), False, True),
+        ("get_leaking_objects", lambda m: m.get_leaking_objects(), False, True),
+        (
+            "find_backref_chain 20",
+            lambda m: m.find_backref_chain(tail20, proper(m), max_depth=30),
+            True,
+            True,
+        ),
+        (
+            "find_backref_chain 1000",
+            lambda m: m.find_backref_chain(tail1000, proper(m), max_depth=1100),
+            True,
+            True,
+        ),
+        (
+            "find_ref_chain",
+            lambda m: m.find_ref_chain(chain20_head, lambda x: x is tail20, max_depth=30),
+            True,
+            True,
+        ),
+        (
+            "find_ref_chain wide",
+            lambda m: m.find_ref_chain(heap.RECORDS, lambda x: False, max_depth=10**6),
+            True,
+            True,
+        ),
+        (
+            "show_backrefs depth 5",
+            lambda m: m.show_backrefs([some], max_depth=5, output=sink()),
+            True,
+            True,
+        ),
+        (
+            "show_refs depth 3",
+            lambda m: m.show_refs([heap.RECORDS[:n_graph]], max_depth=3, output=sink()),
+            True,
+            True,
+        ),
+    ]
+    return ops
+
+
+def png_drawing(n_graph):
+    """Time drawing the show_refs graph to PNG: refgraph natively, Graphviz's dot -Tpng."""
+    view = graphs._walk_view(
+        [heap.RECORDS[:n_graph]], False, 3, (), None, 10, None, None, False, True, None, "bench"
+    )
+    nodes = len(view)
+    native = timed(view.png, 3)
+    dot_time = None
+    dot = shutil.which("dot")
+    if dot:
+        with tempfile.TemporaryDirectory() as d:
+            src = os.path.join(d, "g.dot")
+            with open(src, "w") as f:
+                f.write(view.dot())
+            cmd = [dot, "-Tpng", "-o" + os.path.join(d, "g.png"), src]
+            dot_time = timed(lambda: subprocess.run(cmd, check=True), 3)
+    return nodes, native, dot_time
+
+
+def floors(repeat):
+    out = {
+        "gc.get_objects()": timed(gc.get_objects, repeat),
+        "gc.collect()": timed(gc.collect, repeat),
+    }
+    if refgraph is not None:
+
+        def capture():
+            h = _refgraph.Heap(True)
+            h.close()
+
+        out["refgraph capture"] = timed(capture, repeat)
+        h = _refgraph.Heap(True)
+        out["_capture_stats"] = {
+            "nodes": len(h),
+            "tracked": h.tracked_count,
+            "edges": h.edge_count,
+            "graph_bytes": h.nbytes,
+        }
+        h.close()
+    return out
+
+
+# --------------------------------------------------------------------------- report
+
+
+def machine():
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "date": datetime.date.today().isoformat(),
+        "objgraph": objgraph.__version__,
+        "refgraph": getattr(refgraph, "__version__", None),
+    }
+
+
+def fmt_s(x):
+    if x is None:
+        return "n/a"
+    if x == float("inf"):
+        return "> timeout"
+    return f"{x * 1000:9.1f} ms" if x < 10 else f"{x:9.1f} s "
+
+
+def fmt_mb(x):
+    return "n/a" if x is None else f"{x:8.1f}"
+
+
+def run(args):
+    n = args.objects
+    t0 = time.perf_counter()
+    heap.build(n)
+    gc.collect()
+    tracked = len(gc.get_objects())
+    info = machine()
+    info.update(objects_requested=n, gc_tracked=tracked, build_seconds=time.perf_counter() - t0)
+    fl = floors(args.repeat)
+    capture_stats = fl.pop("_capture_stats", None)
+    info["capture"] = capture_stats
+    floor_collect = fl["gc.collect()"] + fl.get("refgraph capture", 0.0)
+    only = set(args.only.split(",")) if args.only else None
+    rows = []
+    n_graph = 30
+    for name, fn, slow, collects in operations(n_graph):
+        if only and name not in only:
+            continue
+        row = {"operation": name}
+        if refgraph is not None:
+            row["refgraph_mb"] = peak_added_mb(lambda fn=fn: fn(refgraph))
+            row["refgraph_s"] = timed(lambda fn=fn: fn(refgraph), args.repeat)
+        if slow:
+            row["objgraph_mb"] = None
+            t = in_child(lambda fn=fn: fn(objgraph), 1, args.timeout)
+            row["objgraph_s"] = float("inf") if t is None else t
+        else:
+            row["objgraph_mb"] = peak_added_mb(lambda fn=fn: fn(objgraph))
+            row["objgraph_s"] = timed(lambda fn=fn: fn(objgraph), args.repeat)
+        if row.get("refgraph_s"):
+            row["ratio"] = row["objgraph_s"] / row["refgraph_s"]
+        if collects and row.get("refgraph_s"):
+            row["vs_floor"] = row["refgraph_s"] / floor_collect
+        rows.append(row)
+        print(f"  {name}: done", file=sys.stderr)
+    drawing = None
+    if refgraph is not None and (not only or "png" in only):
+        nodes, native, dot_time = png_drawing(n_graph)
+        drawing = {"nodes": nodes, "refgraph_native_s": native, "dot_tpng_s": dot_time}
+    return {"machine": info, "floors": fl, "operations": rows, "png": drawing}
+
+
+def print_table(res):
+    m = res["machine"]
+    print(
+        f"refgraph {m['refgraph']} vs objgraph {m['objgraph']} — Python {m['python']}, {m['date']}"
+    )
+    print(f"machine: {m['cpu']}, {m['cores']} cores")
+    cap = m.get("capture") or {}
+    print(
+        f"heap: {m['gc_tracked']:,} gc-tracked objects"
+        + (
+            f"; capture: {cap['nodes']:,} nodes, {cap['edges']:,} edges, "
+            f"{cap['graph_bytes'] / 2**20:.1f} MB of graph arrays"
+            if cap
+            else ""
+        )
+    )
+    print()
+    head = f"{'operation':26s} {'objgraph':>12s} {'refgraph':>12s} {'ratio':>8s} {'vs floor':>9s} {'og +MB':>8s} {'rg +MB':>8s}"
+    print(head)
+    print("-" * len(head))
+    for r in res["operations"]:
+        ratio = r.get("ratio")
+        ratio_s = (
+            "n/a"
+            if ratio is None
+            else ("> " if r["objgraph_s"] == float("inf") else "")
+            + (f"{ratio:.1f}x" if r["objgraph_s"] != float("inf") else "timeout")
+        )
+        vs = r.get("vs_floor")
+        print(
+            f"{r['operation']:26s} {fmt_s(r['objgraph_s']):>12s} {fmt_s(r.get('refgraph_s')):>12s}"
+            f" {ratio_s:>8s} {('%.2f' % vs) if vs else '':>9s}"
+            f" {fmt_mb(r.get('objgraph_mb')):>8s} {fmt_mb(r.get('refgraph_mb')):>8s}"
+        )
+    print()
+    print("floors:", ", ".join(f"{k} {fmt_s(v).strip()}" for k, v in res["floors"].items()))
+    p = res.get("png")
+    if p:
+        dot = fmt_s(p["dot_tpng_s"]).strip() if p["dot_tpng_s"] else "n/a (Graphviz not installed)"
+        print(
+            f"PNG of the show_refs graph ({p['nodes']} nodes): refgraph native "
+            f"{fmt_s(p['refgraph_native_s']).strip()}, dot -Tpng {dot}"
+        )
+    print()
+    print(
+        "ratio = objgraph / refgraph (median times); vs floor = refgraph / (gc.collect() + capture)"
+        " for operations that collect first; +MB = peak RSS added by one call (VmHWM after"
+        " resetting it); objgraph's slow operations run in a forked child (no memory figure)."
+    )
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--objects", type=int, default=100_000, help="gc-tracked objects to build")
+    p.add_argument("--repeat", type=int, default=5, help="runs per operation (median)")
+    p.add_argument("--timeout", type=float, default=120.0, help="seconds objgraph may take")
+    p.add_argument("--json", help="also write the results as JSON to this file")
+    p.add_argument("--only", help="comma-separated operations (names as in the table, or png)")
+    p.add_argument("--smoke", action="store_true", help="10k objects, one run, short timeouts")
+    args = p.parse_args(argv)
+    if args.smoke:
+        args.objects, args.repeat, args.timeout = 10_000, 1, 20.0
+    if refgraph is None:
+        print(
+            f"refgraph cannot be imported ({_IMPORT_ERROR}): timing objgraph only", file=sys.stderr
+        )
+    res = run(args)
+    print_table(res)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(res, f, indent=2, default=str)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
