@@ -310,7 +310,10 @@ def print_table(res):
         )
     )
     print()
-    head = f"{'operation':26s} {'objgraph':>12s} {'refgraph':>12s} {'ratio':>8s} {'vs floor':>9s} {'og +MB':>8s} {'rg +MB':>8s}"
+    head = (
+        f"{'operation':26s} {'objgraph':>12s} {'refgraph':>12s} {'ratio':>8s}"
+        f" {'vs floor':>9s} {'og +MB':>8s} {'rg +MB':>8s}"
+    )
     print(head)
     print("-" * len(head))
     for r in res["operations"]:

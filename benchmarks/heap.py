@@ -85,7 +85,7 @@ def build(n):
         prev = None
         for i in range(units):
             r = Record(i)
-            r.__dict__  # materialise the instance dict (3.11+ creates it lazily)
+            _ = r.__dict__  # materialise the instance dict (3.11+ creates it lazily)
             if prev is not None and i % 2:
                 r.peer = prev  # cycles between pairs of records
                 prev.peer = r
