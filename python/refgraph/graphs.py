@@ -11,7 +11,6 @@ from __future__ import annotations
 import itertools
 import operator
 import sys
-import types
 
 from . import _refgraph, labels, present
 
@@ -165,11 +164,11 @@ def _walk_view(
             attrs = None
             if extra_node_attrs is not None:
                 attrs = [
-                    (str(k), v if isinstance(v, str) else str(v))
+                    (labels.text(str(k)), labels.text(v if isinstance(v, str) else str(v)))
                     for k, v in sorted(extra_node_attrs(obj).items())
                     if v is not None
                 ]
-            module = isinstance(obj, types.ModuleType)
+            module = labels.is_module(obj)
             lit = bool(highlight(obj)) if highlight else False
             for other in neighbours:
                 src, dst = (other, obj) if backwards else (obj, other)

@@ -66,11 +66,19 @@ def is_proper_module(obj):
     >>> is_proper_module(types.ModuleType('foo'))
     False
     """
-    if not isinstance(obj, types.ModuleType):
+    if not is_module(obj):
         return False
     try:
         name = getattr(obj, "__name__", None)
         return obj is sys.modules.get(name)
+    except Exception:
+        return False
+
+
+def is_module(obj):
+    """``inspect.ismodule``, but False when the object's ``__class__`` raises."""
+    try:
+        return isinstance(obj, types.ModuleType)
     except Exception:
         return False
 
@@ -121,6 +129,16 @@ def safe_repr(obj):
         return "(unrepresentable)"
 
 
+def text(s):
+    """``s`` as text that can be encoded: lone surrogates (which no file or picture can hold)
+    are written as ``\\udcff`` escapes."""
+    try:
+        s.encode("utf-8")
+        return s
+    except UnicodeEncodeError:
+        return s.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def node_label(obj, extra_info=None, refcount=None, shortnames=True):
     """The text of a node: type name (with ``[refcount]``), short repr, extra info."""
     first = typename(obj, shortnames)
@@ -129,7 +147,7 @@ def node_label(obj, extra_info=None, refcount=None, shortnames=True):
     label = [first, safe_repr(obj)]
     if extra_info:
         label.append(str(extra_info(obj)))
-    return "\n".join(label)
+    return text("\n".join(label))
 
 
 def has_del(obj):
@@ -169,7 +187,7 @@ def edge_label(source, target, shortnames=True):
             names = []
         for k in names:
             if target is _attr(source, k):
-                return (k, 10)
+                return (text(str(k)), 10)
     if isinstance_(source, dict):
         try:
             items = list(source.items())
@@ -178,6 +196,6 @@ def edge_label(source, target, shortnames=True):
         for k, v in items:
             if v is target:
                 if isinstance_(k, str) and _is_identifier(k):
-                    return (k, 2)
-                return (typename(k, shortnames) + "\n" + safe_repr(k), None)
+                    return (str(k), 2)
+                return (text(typename(k, shortnames) + "\n" + safe_repr(k)), None)
     return None

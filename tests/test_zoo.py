@@ -1,0 +1,345 @@
+"""Never crash, never leak: every public function against every hostile object.
+
+The matrix (kinds of hostile objects x functions) runs on every Python the suite runs on. A
+crash of the interpreter fails the whole run; a raising callback must surface as its exception.
+"""
+
+from __future__ import annotations
+
+import gc
+import io
+import re
+import sys
+import threading
+import weakref
+import xml.etree.ElementTree as ET
+
+import pytest
+import zoo as zoo_module
+
+import refgraph
+
+
+def _svg_ok(path):
+    root = ET.parse(path).getroot()
+    assert root.tag.endswith("svg")
+
+
+FUNCTIONS = {
+    "count": lambda o, tmp: refgraph.count("Plain", [o]),
+    "count_long": lambda o, tmp: refgraph.count("zoo.Plain", [o, o]),
+    "typestats": lambda o, tmp: refgraph.typestats([o], shortnames=False),
+    "typestats_filter": lambda o, tmp: refgraph.typestats([o], filter=lambda x: x is o),
+    "most_common_types": lambda o, tmp: refgraph.most_common_types(objects=[o, o]),
+    "show_most_common_types": lambda o, tmp: refgraph.show_most_common_types(
+        objects=[o], file=io.StringIO()
+    ),
+    "by_type": lambda o, tmp: refgraph.by_type("Plain", [o]),
+    "at": lambda o, tmp: refgraph.at(id(o)),
+    "at_addrs": lambda o, tmp: refgraph.at_addrs({id(o)}),
+    "get_leaking_objects": lambda o, tmp: refgraph.get_leaking_objects([o]),
+    "find_ref_chain": lambda o, tmp: refgraph.find_ref_chain(o, lambda x: False, max_depth=3),
+    "find_backref_chain": lambda o, tmp: refgraph.find_backref_chain(
+        o, refgraph.is_proper_module, max_depth=6
+    ),
+    "show_refs": lambda o, tmp: refgraph.show_refs(
+        [o], output=io.StringIO(), refcounts=True, max_depth=2, extra_info=lambda x: "i"
+    ),
+    "show_backrefs": lambda o, tmp: refgraph.show_backrefs(
+        [o], output=io.StringIO(), max_depth=2, highlight=lambda x: True, shortnames=False
+    ),
+    "show_chain": lambda o, tmp: refgraph.show_chain([o], output=io.StringIO()),
+    "show_refs_svg": lambda o, tmp: (
+        refgraph.show_refs([o], filename=str(tmp / "g.svg"), max_depth=1),
+        _svg_ok(tmp / "g.svg"),
+    ),
+    "show_backrefs_png": lambda o, tmp: refgraph.show_backrefs(
+        [o], filename=str(tmp / "g.png"), max_depth=1
+    ),
+    "is_proper_module": lambda o, tmp: refgraph.is_proper_module(o),
+}
+
+
+def _kinds():
+    z = zoo_module.make_zoo()
+    kinds = sorted(z)
+    zoo_module.close_zoo(z)
+    return kinds
+
+
+KINDS = _kinds()
+
+
+@pytest.fixture(scope="module")
+def zoo():
+    z = zoo_module.make_zoo()
+    yield z
+    zoo_module.close_zoo(z)
+
+
+DOT_LINE = re.compile(r"^(digraph ObjectGraph \{|\}|  \S.*;)$")
+
+
+@pytest.mark.parametrize("func", sorted(FUNCTIONS))
+@pytest.mark.parametrize("kind", KINDS)
+def test_zoo_matrix(zoo, kind, func, tmp_path, capsys):
+    obj = zoo[kind]
+    FUNCTIONS[func](obj, tmp_path)
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_dot_lines_stay_well_formed(zoo, kind):
+    out = io.StringIO()
+    refgraph.show_refs([zoo[kind]], output=out, max_depth=1, extra_info=lambda x: 'a\nb\x00c"d')
+    for line in out.getvalue().splitlines():
+        assert DOT_LINE.match(line), line[:200]
+    assert "\x00" not in out.getvalue()
+
+
+def test_hostile_labels_escaped_in_svg(zoo, tmp_path):
+    objs = [zoo[k] for k in KINDS if k.startswith("hostile_repr")]
+    target = tmp_path / "hostile.svg"
+    refgraph.show_refs(objs, filename=str(target), max_depth=0)
+    svg = target.read_text(encoding="utf-8")
+    ET.fromstring(svg)
+    assert "<script>" not in svg and "&lt;script&gt;" in svg
+    assert len(svg) < 200_000, "the 10 MB repr is cut for drawing"
+
+
+def test_whole_heap_functions_with_the_zoo_alive(zoo):
+    refgraph.show_growth(file=io.StringIO())
+    refgraph.show_growth(file=io.StringIO(), shortnames=False)
+    refgraph.get_new_ids(limit=3, file=io.StringIO(), _state={})
+    refgraph.typestats(shortnames=False)
+    refgraph.most_common_types(limit=None)
+    assert refgraph.count("RaisingRepr") >= 1
+    assert refgraph.by_type("zoo.Slotted")
+    leaking = refgraph.get_leaking_objects()
+    assert isinstance(leaking, list)
+    del leaking
+
+
+# --------------------------------------------------------------------------- callbacks
+
+
+class Boom(Exception):
+    pass
+
+
+def _owned():
+    data = {"items": [zoo_module.Plain() for _ in range(30)], "map": {i: [i] for i in range(30)}}
+    holder = [data, data["items"], data["map"]]
+    owned = {id(data), id(holder), id(data["items"]), id(data["map"])}
+    owned |= {id(v) for v in data["map"].values()}
+    return holder, owned
+
+
+def _callbacks(owned, holder, counter):
+    def allocate(x):
+        counter.append([object() for _ in range(10)])
+        return True
+
+    def mutate(x):
+        if id(x) in owned and isinstance(x, list):
+            x.append(zoo_module.Plain())
+            x.reverse()
+        if id(x) in owned and isinstance(x, dict):
+            x.clear()
+        return True
+
+    def delete(x):
+        holder.clear()
+        return True
+
+    def collect(x):
+        gc.collect()
+        return True
+
+    def boom(x):
+        raise Boom()
+
+    return {
+        "allocate": allocate,
+        "mutate": mutate,
+        "delete": delete,
+        "collect": collect,
+        "boom": boom,
+    }
+
+
+@pytest.mark.parametrize("behaviour", ["allocate", "mutate", "delete", "collect", "boom"])
+@pytest.mark.parametrize(
+    "where", ["filter", "highlight", "extra_info", "extra_node_attrs", "predicate"]
+)
+def test_callbacks_that_misbehave(behaviour, where):
+    holder, owned = _owned()
+    start = holder[0]
+    counter = []
+    cb = _callbacks(owned, holder, counter)[behaviour]
+    if where == "extra_node_attrs":
+
+        def call(x):
+            cb(x)
+            return {"URL": "u"}
+
+        callback = call
+    elif where == "extra_info":
+
+        def call(x):
+            cb(x)
+            return "info"
+
+        callback = call
+    else:
+        callback = cb
+
+    def run():
+        if where == "predicate":
+            refgraph.find_ref_chain(start, lambda x: bool(callback(x)) and False, max_depth=4)
+            refgraph.find_backref_chain(start, lambda x: bool(callback(x)) and False, max_depth=3)
+        else:
+            refgraph.show_refs([start], output=io.StringIO(), max_depth=3, **{where: callback})
+            refgraph.show_backrefs([start], output=io.StringIO(), max_depth=2, **{where: callback})
+
+    if behaviour == "boom":
+        with pytest.raises(Boom):
+            run()
+    else:
+        run()
+
+
+# --------------------------------------------------------------------------- big heaps
+
+
+def test_million_deep_chain():
+    head = zoo_module.deep_chain(1_000_000)
+    tail = head
+    while tail.next is not None:
+        tail = tail.next
+    tail_id = id(tail)
+    chain = refgraph.find_ref_chain(head, lambda x: id(x) == tail_id, max_depth=2_000_000)
+    assert len(chain) == 1_000_000 and chain[-1] is tail
+    head_id = id(head)
+    back = refgraph.find_backref_chain(tail, lambda x: id(x) == head_id, max_depth=2_000_000)
+    assert len(back) == 1_000_000
+    out = io.StringIO()
+    refgraph.show_refs([head], output=out, max_depth=50)
+    assert out.getvalue().count(" -> ") >= 50
+    del chain, back, head, tail
+
+
+def test_ten_million_element_list():
+    big = [None] * 10_000_000
+    big[5] = zoo_module.Plain()
+    out = io.StringIO()
+    refgraph.show_refs([big], output=out, max_depth=1, too_many=3)
+    assert "9999997 more references" in out.getvalue()
+    found = refgraph.find_ref_chain(big, lambda x: isinstance(x, zoo_module.Plain), max_depth=1)
+    assert found[-1] is big[5]
+    del big
+
+
+def test_capture_while_another_thread_allocates():
+    stop = threading.Event()
+
+    def churn():
+        keep = []
+        while not stop.is_set():
+            keep.append([zoo_module.Plain() for _ in range(50)])
+            if len(keep) > 100:
+                keep.clear()
+
+    t = threading.Thread(target=churn)
+    t.start()
+    try:
+        target = zoo_module.Plain()
+        holder = [target]
+        for _ in range(20):
+            refgraph.show_backrefs([target], output=io.StringIO(), max_depth=2)
+            refgraph.find_backref_chain(target, lambda x: x is holder)
+            refgraph.typestats()
+            refgraph.get_leaking_objects()
+    finally:
+        stop.set()
+        t.join()
+
+
+# --------------------------------------------------------------------------- hygiene
+
+
+def test_zoo_objects_are_freed_after_every_function(tmp_path, capsys):
+    z = zoo_module.make_zoo()
+    refs = {}
+    for kind, obj in z.items():
+        try:
+            refs[kind] = weakref.ref(obj)
+        except TypeError:
+            pass  # ints, strs, code objects ... cannot be weakly referenced
+    for func in FUNCTIONS.values():
+        for obj in z.values():
+            func(obj, tmp_path)
+    capsys.readouterr()
+    zoo_module.close_zoo(z)
+    del obj
+    gc.collect()
+    # The class and the code object belong to the zoo module itself; the resurrector lives on
+    # by design until close_zoo() clears its list.
+    permanent = {"weird_name_class", "code", "resurrector"}
+    alive = [k for k, r in refs.items() if r() is not None and k not in permanent]
+    assert alive == [], alive
+
+
+def test_refcounts_of_arguments_restored(tmp_path, capsys):
+    z = zoo_module.make_zoo()
+    try:
+        for kind in ("raising_repr", "mock_spec", "slotted", "hostile_repr_2", "weird_name_class"):
+            obj = z[kind]
+            for name, func in FUNCTIONS.items():
+                func(obj, tmp_path)  # warm up
+                before = sys.getrefcount(obj)
+                for _ in range(3):
+                    func(obj, tmp_path)
+                assert sys.getrefcount(obj) == before, (kind, name)
+        capsys.readouterr()
+    finally:
+        zoo_module.close_zoo(z)
+
+
+def _rss_kb():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def test_rss_flat_over_many_calls():
+    objs = [zoo_module.Plain() for _ in range(50)] + [{}, [], ()]
+    target = objs[0]
+
+    def cheap():
+        refgraph.typestats(objs)
+        refgraph.count("Plain", objs)
+        refgraph.by_type("Plain", objs)
+        refgraph.most_common_types(objects=objs)
+        refgraph.at_addrs({id(target)})
+
+    def graph():
+        refgraph.get_leaking_objects(objs[:5])
+        refgraph.show_refs([objs], output=io.StringIO(), max_depth=1)
+        refgraph.find_backref_chain(target, lambda x: x is objs, max_depth=3)
+
+    for _ in range(200):
+        cheap()
+    for _ in range(20):
+        graph()
+    gc.collect()
+    before = _rss_kb()
+    for _ in range(10_000):
+        cheap()
+    for _ in range(200):
+        graph()
+    gc.collect()
+    grown = _rss_kb() - before
+    assert grown < 8 * 1024, f"RSS grew by {grown} kB"
