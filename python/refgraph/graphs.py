@@ -60,7 +60,10 @@ def _find_chain(obj, predicate, backwards, max_depth, extra_ignore, func):
     roots = [obj]
     ignore += [id(roots), id(extra_ignore)]
     fast = _is_proper_module_predicate(predicate)
-    heap = _refgraph.Heap(True, roots)
+    if backwards:
+        heap = _refgraph.Heap(True, roots)
+    else:
+        heap = _refgraph.Heap.forward(roots, max_depth)
     try:
         del roots
         if fast:
@@ -146,7 +149,10 @@ def _walk_view(
             raise TypeError(f"{func}() {name} must be callable or None")
     ignore = _ids(extra_ignore, func) + [id(objs), id(extra_ignore)]
     gc.collect()
-    heap = _refgraph.Heap(True, objs)
+    if backwards:
+        heap = _refgraph.Heap(True, objs)
+    else:
+        heap = _refgraph.Heap.forward(objs, max_depth)
     try:
         if backwards:
             heap.mark_proper_modules(labels.proper_modules())

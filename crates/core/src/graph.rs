@@ -313,17 +313,21 @@ impl GraphBuilder {
         (self.g.fwd_offsets.len().max(1) - 1) as NodeId
     }
 
-    /// Record node `n`'s referents. `referents` yields `(addr, type_addr, flags)`; new addresses
-    /// become untracked nodes. `on_new` is called with each new node's id and address (the caller keeps its
-    /// object alive and decides whether to traverse it later). Nodes must be pushed in id order.
-    pub fn push_edges<I, F>(
+    /// Record node `n`'s referents, given by address. Addresses not seen before are passed to
+    /// `describe`, which gives their `(type_addr, flags)` to make them new (untracked) nodes,
+    /// or None to drop the edge; `on_new` is then called with the new node's id and address
+    /// (the caller keeps its object alive and decides whether to traverse it later). Nodes must
+    /// be pushed in id order.
+    pub fn push_edges<I, D, F>(
         &mut self,
         n: NodeId,
         referents: I,
+        mut describe: D,
         mut on_new: F,
     ) -> Result<(), GraphError>
     where
-        I: IntoIterator<Item = (u64, u64, u8)>,
+        I: IntoIterator<Item = u64>,
+        D: FnMut(u64) -> Option<(u64, u8)>,
         F: FnMut(NodeId, u64),
     {
         self.sealed_tracked = true;
@@ -334,10 +338,13 @@ impl GraphBuilder {
         if n != expected {
             return Err(GraphError::OutOfOrder { expected, got: n });
         }
-        for (addr, type_addr, fl) in referents {
+        for addr in referents {
             let id = match self.index.get(&addr) {
                 Some(&id) => id,
                 None => {
+                    let Some((type_addr, fl)) = describe(addr) else {
+                        continue;
+                    };
                     let id = self.add(addr, type_addr, fl & !flags::TRACKED)?;
                     on_new(id, addr);
                     id
@@ -435,12 +442,14 @@ pub fn from_edges(nodes: &[(&str, bool)], edges: &[&[NodeId]]) -> Graph {
         }
     }
     for (i, list) in edges.iter().enumerate() {
-        let refs: Vec<(u64, u64, u8)> = list
-            .iter()
-            .map(|&t| (8 * (t as u64 + 1), type_addr(nodes[t as usize].0), 0))
-            .collect();
-        b.push_edges(i as NodeId, refs, |_, _| panic!("edge to an unknown node"))
-            .unwrap();
+        let refs: Vec<u64> = list.iter().map(|&t| 8 * (t as u64 + 1)).collect();
+        b.push_edges(
+            i as NodeId,
+            refs,
+            |_| panic!("edge to an unknown node"),
+            |_, _| {},
+        )
+        .unwrap();
     }
     let mut g = b.finish();
     for info in g.type_table_mut() {
@@ -489,16 +498,22 @@ mod tests {
         );
         b.add_tracked(200, 1, flags::GC_TYPE).unwrap();
         let mut new = vec![];
-        b.push_edges(0, [(300, 2, 0), (200, 1, 0), (300, 2, 0)], |n, _| {
-            new.push(n)
-        })
-        .unwrap();
-        assert_eq!(new, vec![2]);
-        assert!(b.push_edges(2, [], |_, _| {}).is_err(), "out of order");
-        b.push_edges(1, [(400, 2, flags::GC_TYPE)], |n, _| new.push(n))
+        let describe = |addr: u64| match addr {
+            300 => Some((2, 0)),
+            400 => Some((2, flags::GC_TYPE)),
+            _ => None,
+        };
+        b.push_edges(0, [300, 200, 300, 999], describe, |n, _| new.push(n))
             .unwrap();
-        b.push_edges(2, [], |_, _| {}).unwrap();
-        b.push_edges(3, [(100, 1, 0)], |_, _| {}).unwrap();
+        assert_eq!(new, vec![2], "999 was dropped, 300 added once");
+        assert!(
+            b.push_edges(2, [], describe, |_, _| {}).is_err(),
+            "out of order"
+        );
+        b.push_edges(1, [400], describe, |n, _| new.push(n))
+            .unwrap();
+        b.push_edges(2, [], describe, |_, _| {}).unwrap();
+        b.push_edges(3, [100], describe, |_, _| {}).unwrap();
         let g = b.finish();
         assert_eq!(g.len(), 4);
         assert_eq!(g.referents(0), &[2, 1, 2]);

@@ -145,16 +145,17 @@ pub fn capture(
     // runs in this block (no callbacks, no decref that could free anything: `extra` only grows).
     unsafe {
         let lp = list.as_ptr();
-        for i in 0..n {
+        let types = crate::stats::list_types(py, &list)?;
+        for (i, &tp) in types.iter().enumerate() {
             let obj = ffi::PyList_GetItem(lp, i as ffi::Py_ssize_t);
             if obj.is_null() {
                 return Err(PyErr::fetch(py));
             }
-            let tp = ffi::Py_TYPE(obj);
             builder
                 .add_tracked(obj as u64, tp as u64, flags::GC_TYPE)
                 .map_err(graph_err)?;
         }
+        drop(types);
         for r in roots {
             let p = r.as_ptr();
             if builder.lookup(p as u64).is_none() {
@@ -175,18 +176,26 @@ pub fn capture(
             };
             buf.clear();
             cache.referents(obj, &mut buf);
-            let mut kept = Vec::with_capacity(buf.len());
-            for &r in &buf {
-                if !untracked && builder.lookup(r as u64).is_none() {
-                    continue;
-                }
-                let fl = if cache.is_gc(r) { flags::GC_TYPE } else { 0 };
-                kept.push((r as u64, ffi::Py_TYPE(r) as u64, fl));
-            }
+            // Only objects seen for the first time are read (their type): the others are
+            // known by address alone.
             builder
-                .push_edges(next as NodeId, kept, |_, addr| {
-                    extra.push(Bound::from_borrowed_ptr(py, addr as *mut ffi::PyObject).unbind());
-                })
+                .push_edges(
+                    next as NodeId,
+                    buf.iter().map(|&r| r as u64),
+                    |addr| {
+                        if !untracked {
+                            return None;
+                        }
+                        let r = addr as *mut ffi::PyObject;
+                        let fl = if cache.is_gc(r) { flags::GC_TYPE } else { 0 };
+                        Some((ffi::Py_TYPE(r) as u64, fl))
+                    },
+                    |_, addr| {
+                        extra.push(
+                            Bound::from_borrowed_ptr(py, addr as *mut ffi::PyObject).unbind(),
+                        );
+                    },
+                )
                 .map_err(graph_err)?;
             next += 1;
         }
@@ -197,6 +206,72 @@ pub fn capture(
         Objects {
             tracked_list: list.unbind(),
             tracked: n,
+            extra,
+        },
+    ))
+}
+
+/// Capture only what `roots` reach within `max_depth` references, breadth first: enough for
+/// every forward query (`show_refs`, `find_ref_chain`) at that depth, without walking the
+/// rest of the heap. The graph has referents only (no referrer index).
+pub fn capture_forward(
+    py: Python<'_>,
+    roots: &[Bound<'_, PyAny>],
+    max_depth: u32,
+) -> PyResult<(Graph, Objects)> {
+    let mut cache = TypeCache::default();
+    let mut builder = GraphBuilder::with_capacity(roots.len() * 8, roots.len() * 16);
+    let mut extra: Vec<Py<PyAny>> = Vec::new();
+    let mut depth: Vec<u32> = Vec::new();
+    // SAFETY: the GIL is held and no Python code runs in this block; every object recorded is
+    // kept alive by `extra` (roots by the caller's references, referents by a new reference
+    // taken when they are first seen, while their referrer is still alive).
+    unsafe {
+        for r in roots {
+            let p = r.as_ptr();
+            if builder.lookup(p as u64).is_none() {
+                let fl = if cache.is_gc(p) { flags::GC_TYPE } else { 0 };
+                builder
+                    .add_untracked(p as u64, ffi::Py_TYPE(p) as u64, fl)
+                    .map_err(graph_err)?;
+                extra.push(r.clone().unbind());
+                depth.push(0);
+            }
+        }
+        let mut buf: Vec<*mut ffi::PyObject> = Vec::with_capacity(64);
+        let mut next = 0usize;
+        while next < builder.len() {
+            buf.clear();
+            let d = depth[next];
+            if d < max_depth {
+                cache.referents(extra[next].as_ptr(), &mut buf);
+            }
+            builder
+                .push_edges(
+                    next as NodeId,
+                    buf.iter().map(|&r| r as u64),
+                    |addr| {
+                        let r = addr as *mut ffi::PyObject;
+                        let fl = if cache.is_gc(r) { flags::GC_TYPE } else { 0 };
+                        Some((ffi::Py_TYPE(r) as u64, fl))
+                    },
+                    |_, addr| {
+                        extra.push(
+                            Bound::from_borrowed_ptr(py, addr as *mut ffi::PyObject).unbind(),
+                        );
+                        depth.push(d + 1);
+                    },
+                )
+                .map_err(graph_err)?;
+            next += 1;
+        }
+    }
+    let graph = builder.finish();
+    Ok((
+        graph,
+        Objects {
+            tracked_list: PyList::empty(py).unbind(),
+            tracked: 0,
             extra,
         },
     ))

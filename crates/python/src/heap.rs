@@ -108,6 +108,17 @@ impl Heap {
         })
     }
 
+    /// Capture only what `roots` reach within `max_depth` references (for forward queries:
+    /// `neighbours`, `find_chain` and `walk` with `backwards=False`).
+    #[staticmethod]
+    fn forward(py: Python<'_>, roots: Vec<Bound<'_, PyAny>>, max_depth: i64) -> PyResult<Self> {
+        let max_depth = max_depth.clamp(0, u32::MAX as i64) as u32;
+        let (g, o) = crate::capture::capture_forward(py, &roots, max_depth)?;
+        Ok(Heap {
+            inner: Some((g, o)),
+        })
+    }
+
     /// Release every reference the capture holds.
     fn close(&mut self) {
         self.inner = None;

@@ -4,7 +4,7 @@ use crate::capture::{gc_objects, TypeCache};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
-use rustc_hash::FxHashMap;
+use rustc_hash::FxHashSet;
 
 /// Of `candidates` (default: every gc-tracked object), those that no gc-tracked object other
 /// than `skip` refers to, in candidate order (duplicates kept).
@@ -22,11 +22,11 @@ pub fn leaking<'py>(
     let skip_a = skip.map_or(0usize, |s| s.as_ptr() as usize);
     let skip_b = cands.as_ptr() as usize;
     let n = cands.len();
-    // address -> referenced?
-    let mut referenced: FxHashMap<usize, bool> =
-        FxHashMap::with_capacity_and_hasher(n, Default::default());
+    // Candidates nothing refers to yet (addresses only: 8 bytes each).
+    let mut unreferenced: FxHashSet<usize> =
+        FxHashSet::with_capacity_and_hasher(n, Default::default());
     for o in cands.iter() {
-        referenced.insert(o.as_ptr() as usize, false);
+        unreferenced.insert(o.as_ptr() as usize);
     }
     let mut cache = TypeCache::default();
     let mut buf = Vec::with_capacity(64);
@@ -46,13 +46,11 @@ pub fn leaking<'py>(
             cache.referents(obj, &mut buf);
         }
         for &r in &buf {
-            if let Some(v) = referenced.get_mut(&(r as usize)) {
-                *v = true;
-            }
+            unreferenced.remove(&(r as usize));
         }
     }
     Ok(cands
         .iter()
-        .filter(|o| referenced.get(&(o.as_ptr() as usize)) == Some(&false))
+        .filter(|o| unreferenced.contains(&(o.as_ptr() as usize)))
         .collect())
 }
