@@ -113,7 +113,8 @@ def in_child(fn, repeat, timeout):
 
 
 def operations(n_graph):
-    """(name, callable(module), slow_for_objgraph, collects) for each benchmarked operation."""
+    """(name, callable(module), slow_for_objgraph, collects[, setup, teardown]) for each
+    benchmarked operation."""
     tail20 = heap.tail(heap.CHAIN20)
     tail1000 = heap.tail(heap.CHAIN1000)
     some = heap.RECORDS[len(heap.RECORDS) // 2][0]
@@ -121,11 +122,19 @@ def operations(n_graph):
     chain20_head = heap.CHAIN20
     sink = io.StringIO
     # get_new_ids is measured in use: its state primed by a first call, as a leak hunter does.
-    new_ids_state = {objgraph: {}}
-    if refgraph is not None:
-        new_ids_state[refgraph] = {}
-    for m, state in new_ids_state.items():
-        m.get_new_ids(file=sink(), _state=state, limit=0)
+    # The states are made just before and dropped just after (objgraph's holds a Python int
+    # per object, which would swell the heap every later operation sees).
+    new_ids_state = {}
+
+    def prime_new_ids():
+        for m in (objgraph, refgraph):
+            if m is not None:
+                new_ids_state[m] = {}
+                m.get_new_ids(file=sink(), _state=new_ids_state[m], limit=0)
+
+    def drop_new_ids():
+        new_ids_state.clear()
+        gc.collect()
 
     def proper(m):
         return m.is_proper_module
@@ -143,6 +152,8 @@ def operations(n_graph):
             lambda m: m.get_new_ids(file=sink(), _state=new_ids_state[m], limit=5),
             False,
             True,
+            prime_new_ids,
+            drop_new_ids,
         ),
         ("get_leaking_objects", lambda m: m.get_leaking_objects(), False, True),
         (
@@ -277,9 +288,11 @@ def run(args):
     only = set(args.only.split(",")) if args.only else None
     rows = []
     n_graph = 30
-    for name, fn, slow, collects in operations(n_graph):
+    for name, fn, slow, collects, *hooks in operations(n_graph):
         if only and name not in only:
             continue
+        if hooks:
+            hooks[0]()
         row = {"operation": name}
         if refgraph is not None:
             row["refgraph_mb"] = peak_added_mb(lambda fn=fn: fn(refgraph))
@@ -295,6 +308,8 @@ def run(args):
             row["ratio"] = row["objgraph_s"] / row["refgraph_s"]
         if collects and row.get("refgraph_s"):
             row["vs_floor"] = row["refgraph_s"] / floor_collect
+        if hooks:
+            hooks[1]()
         rows.append(row)
         print(f"  {name}: done", file=sys.stderr)
     drawing = None
