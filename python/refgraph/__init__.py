@@ -15,6 +15,7 @@ from .graphs import (
     show_refs,
 )
 from .labels import is_proper_module
+from .snapshot import Snapshot, SnapshotError, dump_on_signal, load, snapshot
 from .stats import (
     at,
     at_addrs,
@@ -32,6 +33,11 @@ from .stats import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "Snapshot",
+    "SnapshotError",
+    "dump_on_signal",
+    "load",
+    "snapshot",
     "at",
     "at_addrs",
     "by_type",

@@ -1,28 +1,27 @@
-"""The ``refgraph`` command line (also ``python -m refgraph``)."""
+"""The ``refgraph`` command line (also ``python -m refgraph``).
+
+Subcommands live in :mod:`refgraph.commands`, one module each.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-
-def _demo(args):
-    from . import demo
-
-    demo.main(out_dir=args.out_dir, requests=args.requests)
-    return 0
+from .commands import COMMANDS
+from .commands._common import Failure
 
 
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="refgraph",
         description="Find what piles up in a Python process and what keeps it alive.",
+        epilog="Snapshots: refgraph.snapshot().save('app.rgsnap') in the program, or "
+        "refgraph.dump_on_signal() and kill -USR2 <pid>.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    demo = sub.add_parser("demo", help="run a small leaking program and find its leak")
-    demo.add_argument("--out-dir", default=".", help="where to write refgraph-demo.png")
-    demo.add_argument("--requests", type=int, default=500, help="requests to simulate")
-    demo.set_defaults(func=_demo)
+    for command in COMMANDS:
+        command.register(sub)
     return parser
 
 
@@ -34,9 +33,14 @@ def main(argv=None):
         return 2
     try:
         return args.func(args)
+    except Failure as e:
+        print(f"refgraph {args.command}: {e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("refgraph: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        return 0
 
 
 if __name__ == "__main__":

@@ -30,6 +30,8 @@ pub mod flags {
     pub const MODULE: u8 = 16;
     /// A weak reference or proxy.
     pub const WEAKREF: u8 = 32;
+    /// A root of retention other than modules: a frame on a thread's stack.
+    pub const ROOT: u8 = 64;
 }
 
 /// A type, with the two names objgraph uses.
@@ -196,6 +198,67 @@ impl Graph {
             m.insert(a, i as NodeId);
         }
         m
+    }
+
+    /// The referent CSR arrays: `offsets[n]..offsets[n + 1]` indexes `targets` for node `n`.
+    pub fn referent_arrays(&self) -> (&[u32], &[NodeId]) {
+        (&self.fwd_offsets, &self.fwd_targets)
+    }
+
+    /// All flags, by node id.
+    pub fn all_flags(&self) -> &[u8] {
+        &self.flags
+    }
+
+    /// Rebuild a graph from its columns (as stored in a snapshot file), checking every index.
+    /// The referrer index is derived.
+    #[allow(clippy::too_many_arguments)]
+    pub fn from_parts(
+        addrs: Vec<u64>,
+        types: Vec<TypeId>,
+        flags: Vec<u8>,
+        tracked: u32,
+        fwd_offsets: Vec<u32>,
+        fwd_targets: Vec<NodeId>,
+        type_table: Vec<TypeInfo>,
+    ) -> Result<Graph, String> {
+        let n = addrs.len();
+        if n >= u32::MAX as usize {
+            return Err("too many nodes".into());
+        }
+        if types.len() != n || flags.len() != n {
+            return Err("node columns differ in length".into());
+        }
+        if tracked as usize > n {
+            return Err("more tracked nodes than nodes".into());
+        }
+        if fwd_offsets.len() != n + 1 || fwd_offsets[0] != 0 {
+            return Err("bad edge offsets".into());
+        }
+        if fwd_offsets.windows(2).any(|w| w[0] > w[1])
+            || fwd_offsets[n] as usize != fwd_targets.len()
+        {
+            return Err("edge offsets are not increasing".into());
+        }
+        if fwd_targets.iter().any(|&t| t as usize >= n) {
+            return Err("edge to a node that does not exist".into());
+        }
+        if types.iter().any(|&t| t as usize >= type_table.len()) {
+            return Err("node of a type that does not exist".into());
+        }
+        let mut g = Graph {
+            addrs,
+            types,
+            flags,
+            tracked,
+            fwd_offsets,
+            fwd_targets,
+            rev_offsets: Vec::new(),
+            rev_sources: Vec::new(),
+            type_table,
+        };
+        build_referrers(&mut g);
+        Ok(g)
     }
 
     /// Bytes used by the graph's arrays (not counting type names).

@@ -7,12 +7,17 @@
 //! * [`chain`] — shortest reference chains (BFS).
 //! * [`subgraph`] — the bounded walk that `show_refs`/`show_backrefs` draw.
 //! * [`view`] and [`dot`] — the drawable graph and objgraph's DOT text.
+//! * [`render`] — layout, SVG and PNG without Graphviz.
+//! * [`dominators`] — dominator trees and retained sizes.
+//! * [`snapshot`] — heap snapshots: sizes, labels, the file format, diffs, retention paths.
 
 pub mod chain;
+pub mod dominators;
 pub mod dot;
 pub mod graph;
 pub mod nodeset;
 pub mod render;
+pub mod snapshot;
 pub mod stats;
 pub mod subgraph;
 pub mod view;

@@ -57,6 +57,28 @@ impl Hsv {
     }
 }
 
+const WHITE: Hsv = Hsv::new(0.0, 0.0, 1.0);
+const GREY: Hsv = Hsv::new(0.0, 0.0, 0.3);
+/// Start and end of the gradient of objgraph's "N more references" markers.
+pub const MARKER_RED: Hsv = Hsv::new(0.0, 1.0, 1.0);
+pub const MARKER_DARK_RED: Hsv = Hsv::new(0.0, 1.0, 0.3);
+
+/// objgraph's node colour: a white-to-grey gradient by depth, green for modules, blue for
+/// highlighted objects.
+pub fn node_fill(depth: i64, max_depth: i64, module: bool, highlighted: bool) -> Hsv {
+    let mut c = Hsv::gradient(WHITE, GREY, depth, max_depth);
+    if module {
+        c.h = 0.3;
+        c.s = 1.0;
+    }
+    if highlighted {
+        c.h = 0.6;
+        c.s = 0.6;
+        c.v = 0.5 + c.v * 0.5;
+    }
+    c
+}
+
 /// The label of an edge and the layout weight objgraph gives it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EdgeLabel {

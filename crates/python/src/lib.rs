@@ -9,6 +9,7 @@ mod heap;
 mod ids;
 mod leaks;
 mod names;
+mod snapshot;
 mod stats;
 mod view;
 
@@ -23,6 +24,11 @@ fn _refgraph(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<heap::Heap>()?;
     m.add_class::<ids::IdTracker>()?;
     m.add_class::<view::View>()?;
+    m.add_class::<snapshot::PySnapshot>()?;
+    m.add(
+        "SnapshotError",
+        m.py().get_type::<snapshot::SnapshotError>(),
+    )?;
     m.add_function(wrap_pyfunction!(stats::typestats, m)?)?;
     m.add_function(wrap_pyfunction!(stats::by_type, m)?)?;
     m.add_function(wrap_pyfunction!(stats::count, m)?)?;

@@ -18,26 +18,7 @@ type PyVisit = (
 /// `(from, to, label)` with label `(text, weight)`.
 type PyEdge = (String, String, Option<(String, Option<u32>)>);
 
-const WHITE: Hsv = Hsv::new(0.0, 0.0, 1.0);
-const GREY: Hsv = Hsv::new(0.0, 0.0, 0.3);
-const RED: Hsv = Hsv::new(0.0, 1.0, 1.0);
-const DARK_RED: Hsv = Hsv::new(0.0, 1.0, 0.3);
-
-/// objgraph's node colour: a white-to-grey gradient by depth, green for modules, blue for
-/// highlighted objects.
-pub fn node_fill(depth: i64, max_depth: i64, module: bool, highlighted: bool) -> Hsv {
-    let mut c = Hsv::gradient(WHITE, GREY, depth, max_depth);
-    if module {
-        c.h = 0.3;
-        c.s = 1.0;
-    }
-    if highlighted {
-        c.h = 0.6;
-        c.s = 0.6;
-        c.v = 0.5 + c.v * 0.5;
-    }
-    c
-}
+use view::{node_fill, MARKER_DARK_RED as DARK_RED, MARKER_RED as RED};
 
 /// A graph ready to be written: visits in walk order, each followed by the edges it emitted.
 #[pyclass(module = "refgraph._refgraph", frozen)]

@@ -1,0 +1,282 @@
+//! Roots, dominators, retained sizes and statistics by type.
+//!
+//! Retention roots are the modules in `sys.modules`, the frames on thread stacks and the
+//! objects nothing in the heap refers to. A virtual root points at all of them; parts of the
+//! heap no root reaches (cycles held only by references the gc cannot see) get a virtual edge
+//! too, one per part, so that every node has a dominator and a retained size.
+
+use super::Snapshot;
+use crate::dominators::{dominators, DomTree, Successors, NONE};
+use crate::graph::{Graph, NodeId};
+use rustc_hash::FxHashMap;
+
+/// The heap's graph plus a virtual root (node `len()`).
+struct Rooted<'a> {
+    offsets: &'a [u32],
+    targets: &'a [NodeId],
+    root_edges: &'a [NodeId],
+}
+
+impl Successors for Rooted<'_> {
+    fn len(&self) -> usize {
+        self.offsets.len()
+    }
+    fn successors(&self, v: u32) -> &[u32] {
+        let v = v as usize;
+        if v + 1 == self.offsets.len() {
+            self.root_edges
+        } else {
+            &self.targets[self.offsets[v] as usize..self.offsets[v + 1] as usize]
+        }
+    }
+}
+
+/// Everything computed once per snapshot for retention questions.
+#[derive(Clone, Debug)]
+pub struct Analysis {
+    /// Retention roots, flagged roots first, then objects with no referrer, in id order.
+    pub roots: Vec<NodeId>,
+    /// One node per part of the heap that no root reaches.
+    pub unrooted: Vec<NodeId>,
+    /// Immediate dominator per node (`NONE` when it is a root: dominated by the virtual root).
+    pub idom: Vec<NodeId>,
+    /// Retained bytes per node.
+    pub retained: Vec<u64>,
+    tree: DomTree,
+}
+
+/// Number of incoming edges of each node (self references excluded).
+pub fn in_degrees(g: &Graph) -> Vec<u32> {
+    let mut d = vec![0u32; g.len()];
+    for n in 0..g.len() as NodeId {
+        for &t in g.referents(n) {
+            if t != n {
+                d[t as usize] = d[t as usize].saturating_add(1);
+            }
+        }
+    }
+    d
+}
+
+/// The retention roots of a snapshot.
+pub fn roots(s: &Snapshot) -> Vec<NodeId> {
+    let g = &s.graph;
+    let deg = in_degrees(g);
+    let mut out: Vec<NodeId> = (0..g.len() as NodeId)
+        .filter(|&n| s.is_flagged_root(n))
+        .collect();
+    out.extend((0..g.len() as NodeId).filter(|&n| deg[n as usize] == 0 && !s.is_flagged_root(n)));
+    out
+}
+
+/// Compute roots, the dominator tree and retained sizes. `progress(done, total)` is called now
+/// and then.
+pub fn analyse(s: &Snapshot, progress: &mut dyn FnMut(u64, u64)) -> Analysis {
+    let g = &s.graph;
+    let n = g.len();
+    let roots = roots(s);
+    // Parts no root reaches get one virtual edge each, from the lowest id in the part.
+    let mut seen = vec![false; n];
+    let mut stack: Vec<NodeId> = Vec::new();
+    let mark = |start: NodeId, seen: &mut Vec<bool>, stack: &mut Vec<NodeId>| {
+        if seen[start as usize] {
+            return;
+        }
+        seen[start as usize] = true;
+        stack.push(start);
+        while let Some(v) = stack.pop() {
+            for &w in g.referents(v) {
+                if !seen[w as usize] {
+                    seen[w as usize] = true;
+                    stack.push(w);
+                }
+            }
+        }
+    };
+    for &r in &roots {
+        mark(r, &mut seen, &mut stack);
+    }
+    let mut unrooted = Vec::new();
+    for v in 0..n as NodeId {
+        if !seen[v as usize] {
+            unrooted.push(v);
+            mark(v, &mut seen, &mut stack);
+        }
+    }
+    drop(seen);
+    let mut root_edges = roots.clone();
+    root_edges.extend_from_slice(&unrooted);
+    let (offsets, targets) = g.referent_arrays();
+    let rooted = Rooted {
+        offsets,
+        targets,
+        root_edges: &root_edges,
+    };
+    let tree = dominators(&rooted, n as u32, progress);
+    let retained_all = tree.retained(|v| {
+        if (v as usize) < n {
+            s.sizes[v as usize]
+        } else {
+            0
+        }
+    });
+    let mut idom = tree.idom[..n].to_vec();
+    for d in idom.iter_mut() {
+        if *d as usize == n {
+            *d = NONE;
+        }
+    }
+    Analysis {
+        roots,
+        unrooted,
+        idom,
+        retained: retained_all[..n].to_vec(),
+        tree,
+    }
+}
+
+/// One row of the statistics by type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TypeRow {
+    /// Long type name (`module.Class`; bare name for builtins).
+    pub name: String,
+    pub count: u64,
+    /// Sum of shallow sizes.
+    pub shallow: u64,
+    /// Bytes retained by the objects of this type together: the retained sizes of the objects
+    /// that no other object of the same type dominates (so nothing is counted twice).
+    pub retained: u64,
+}
+
+/// Statistics by long type name, in order of first appearance (callers sort). Retained bytes
+/// are 0 without an analysis.
+pub fn type_stats(s: &Snapshot, a: Option<&Analysis>) -> Vec<TypeRow> {
+    let g = &s.graph;
+    let mut index: FxHashMap<&str, usize> = Default::default();
+    let mut rows: Vec<TypeRow> = Vec::new();
+    let mut row_of_type: Vec<usize> = Vec::with_capacity(g.type_table().len());
+    for t in g.type_table() {
+        let i = *index.entry(t.long_name.as_str()).or_insert_with(|| {
+            rows.push(TypeRow {
+                name: t.long_name.clone(),
+                count: 0,
+                shallow: 0,
+                retained: 0,
+            });
+            rows.len() - 1
+        });
+        row_of_type.push(i);
+    }
+    let row_of = |v: NodeId| row_of_type[g.type_of(v) as usize];
+    for v in 0..g.len() as NodeId {
+        let r = &mut rows[row_of(v)];
+        r.count += 1;
+        r.shallow += s.sizes[v as usize];
+    }
+    if let Some(a) = a {
+        // Walk the dominator tree keeping, per row, how many ancestors on the current path
+        // belong to it: a node counts when none does.
+        let n = g.len();
+        let total = a.tree.idom.len(); // n + 1 (virtual root)
+        let mut child_off = vec![0u32; total + 1];
+        for v in 0..n {
+            let d = a.tree.idom[v];
+            if d != NONE {
+                child_off[d as usize + 1] += 1;
+            }
+        }
+        for i in 0..total {
+            child_off[i + 1] += child_off[i];
+        }
+        let mut fill = child_off.clone();
+        let mut children = vec![0u32; child_off[total] as usize];
+        for v in 0..n {
+            let d = a.tree.idom[v];
+            if d != NONE {
+                children[fill[d as usize] as usize] = v as u32;
+                fill[d as usize] += 1;
+            }
+        }
+        drop(fill);
+        let mut active = vec![0u32; rows.len()];
+        // (node, next child index); the virtual root has no row.
+        let mut stack: Vec<(u32, u32)> = vec![(n as u32, child_off[n])];
+        while let Some(top) = stack.last_mut() {
+            let (v, i) = *top;
+            if i < child_off[v as usize + 1] {
+                top.1 += 1;
+                let c = children[i as usize];
+                let r = row_of(c);
+                if active[r] == 0 {
+                    rows[r].retained += a.retained[c as usize];
+                }
+                active[r] += 1;
+                stack.push((c, child_off[c as usize]));
+            } else {
+                stack.pop();
+                if (v as usize) < n {
+                    active[row_of(v)] -= 1;
+                }
+            }
+        }
+    }
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::testing::leaky;
+
+    #[test]
+    fn retained_sizes_of_a_leaky_heap() {
+        let s = leaky(3);
+        let a = analyse(&s, &mut |_, _| {});
+        // Roots: the module (flagged) and the weakref (no referrer).
+        assert_eq!(a.roots, vec![0, 10]);
+        assert!(a.unrooted.is_empty());
+        // Record 3 retains itself and its payload list 6.
+        assert_eq!(a.retained[3], 48 + 56);
+        // The cache list retains the records and payloads.
+        assert_eq!(a.retained[2], 56 + 3 * (48 + 56));
+        assert_eq!(a.retained[0], s.total_bytes() - 80);
+        assert_eq!(a.idom[6], 3);
+        assert_eq!(a.idom[0], NONE);
+        let rows = type_stats(&s, Some(&a));
+        let rec = rows.iter().find(|r| r.name == "app.Record").unwrap();
+        assert_eq!((rec.count, rec.shallow, rec.retained), (3, 144, 3 * 104));
+        // Lists: the cache dominates the payloads, so only the cache counts.
+        let list = rows.iter().find(|r| r.name == "list").unwrap();
+        assert_eq!(list.count, 4);
+        assert_eq!(list.retained, a.retained[2]);
+        // Dicts: the module dict dominates the other dict.
+        let dict = rows.iter().find(|r| r.name == "dict").unwrap();
+        assert_eq!(dict.retained, a.retained[1]);
+    }
+
+    #[test]
+    fn unrooted_cycles_get_a_virtual_root() {
+        use crate::graph::from_edges;
+        // 0 root list -> 1; 2 <-> 3 is a cycle nothing refers to.
+        let g = from_edges(
+            &[
+                ("list", true),
+                ("list", true),
+                ("list", true),
+                ("list", true),
+            ],
+            &[&[1], &[], &[3], &[2]],
+        );
+        let s = Snapshot {
+            sizes: vec![10, 20, 30, 40],
+            lens: vec![crate::snapshot::NO_LEN; 4],
+            graph: g,
+            ..Default::default()
+        };
+        let a = analyse(&s, &mut |_, _| {});
+        assert_eq!(a.roots, vec![0]);
+        assert_eq!(a.unrooted, vec![2]);
+        assert_eq!(a.retained[2], 70);
+        assert_eq!(a.retained[3], 40);
+    }
+}

@@ -1,0 +1,256 @@
+//! Heap snapshots: the graph of a whole heap with sizes and cheap labels, kept in memory or in
+//! a file, and what is computed from it offline: statistics by type with shallow and retained
+//! bytes, diffs between two snapshots, retention paths to roots and drawable subgraphs.
+//!
+//! * [`file`] — the versioned binary file format (save and a loader that never trusts its input).
+//! * [`analysis`] — roots, the dominator tree and retained sizes, type statistics.
+//! * [`diff`] — growth by type between two snapshots.
+//! * [`paths`] — shortest retention paths from roots, grouped by shape.
+//! * [`draw`] — a subgraph as a [`crate::view::View`] for the renderers.
+
+pub mod analysis;
+pub mod diff;
+pub mod draw;
+pub mod file;
+pub mod paths;
+
+use crate::graph::{flags, Graph, NodeId};
+
+/// `lens` value of a node with no length.
+pub const NO_LEN: u32 = u32::MAX;
+
+/// Facts about the moment and process a snapshot was taken in.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Meta {
+    /// `sys.version` of the interpreter.
+    pub python: String,
+    /// Seconds since the Unix epoch.
+    pub created: u64,
+    /// Process id.
+    pub pid: u32,
+    /// A `gc.collect()` ran before the capture.
+    pub collected: bool,
+    /// Objects the gc does not track (str, int, …) reachable from tracked ones have nodes.
+    pub untracked: bool,
+}
+
+/// A whole heap: the graph, the shallow size of every node in bytes (what `sys.getsizeof`
+/// reports), lengths of containers, short labels (names of modules, classes and functions,
+/// short string values) and the module globals that name objects.
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    pub graph: Graph,
+    pub sizes: Vec<u64>,
+    /// `len()` of built-in containers and strings, [`NO_LEN`] otherwise.
+    pub lens: Vec<u32>,
+    /// `(node, label)`, sorted by node, at most one per node.
+    pub labels: Vec<(NodeId, String)>,
+    /// `(node, "module.name")` for objects bound to a global of a module, sorted by node.
+    pub globals: Vec<(NodeId, String)>,
+    pub meta: Meta,
+}
+
+fn sorted_lookup(list: &[(NodeId, String)], n: NodeId) -> Option<&str> {
+    list.binary_search_by_key(&n, |e| e.0)
+        .ok()
+        .map(|i| list[i].1.as_str())
+}
+
+impl Snapshot {
+    /// Check the columns agree with the graph (used by the loader and by builders).
+    pub fn validate(&self) -> Result<(), String> {
+        let n = self.graph.len();
+        if self.sizes.len() != n || self.lens.len() != n {
+            return Err("size or length column does not match the node count".into());
+        }
+        for list in [&self.labels, &self.globals] {
+            if list.windows(2).any(|w| w[0].0 >= w[1].0) {
+                return Err("labels are not sorted by node".into());
+            }
+            if list.last().is_some_and(|e| e.0 as usize >= n) {
+                return Err("label of a node that does not exist".into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Number of nodes.
+    pub fn len(&self) -> usize {
+        self.graph.len()
+    }
+
+    /// True when the snapshot has no node.
+    pub fn is_empty(&self) -> bool {
+        self.graph.is_empty()
+    }
+
+    /// Sum of all shallow sizes.
+    pub fn total_bytes(&self) -> u64 {
+        self.sizes.iter().sum()
+    }
+
+    /// The short label of a node (module, class or function name, string value), if any.
+    pub fn label(&self, n: NodeId) -> Option<&str> {
+        sorted_lookup(&self.labels, n)
+    }
+
+    /// The module global bound to a node (`"module.name"`), if any.
+    pub fn global_name(&self, n: NodeId) -> Option<&str> {
+        sorted_lookup(&self.globals, n)
+    }
+
+    /// The length of a node, if it has one.
+    pub fn length(&self, n: NodeId) -> Option<u32> {
+        let l = self.lens[n as usize];
+        (l != NO_LEN).then_some(l)
+    }
+
+    /// Long type name of a node (`module.Class`, or the bare name for builtins).
+    pub fn type_name(&self, n: NodeId) -> &str {
+        &self.graph.type_table()[self.graph.type_of(n) as usize].long_name
+    }
+
+    /// Short type name of a node.
+    pub fn short_type_name(&self, n: NodeId) -> &str {
+        &self.graph.type_table()[self.graph.type_of(n) as usize].short_name
+    }
+
+    /// Nodes whose type has this name: the long name when it contains a dot, else the short
+    /// one (as objgraph matches type names).
+    pub fn nodes_of_type(&self, name: &str) -> Vec<NodeId> {
+        let long = name.contains('.');
+        let wanted: Vec<bool> = self
+            .graph
+            .type_table()
+            .iter()
+            .map(|t| {
+                if long {
+                    t.long_name == name
+                } else {
+                    t.short_name == name
+                }
+            })
+            .collect();
+        (0..self.len() as NodeId)
+            .filter(|&n| wanted[self.graph.type_of(n) as usize])
+            .collect()
+    }
+
+    /// One line describing a node: type, then its label, global name and length when known.
+    pub fn describe(&self, n: NodeId) -> String {
+        let mut s = self.type_name(n).to_string();
+        if let Some(g) = self.global_name(n) {
+            s.push_str(&format!(" {g}"));
+        } else if let Some(l) = self.label(n) {
+            s.push_str(&format!(" {l}"));
+        }
+        if let Some(l) = self.length(n) {
+            if self.label(n).is_none() {
+                s.push_str(&format!(" ({l} items)"));
+            }
+        }
+        s
+    }
+
+    /// Is the node a root of retention: a module in `sys.modules`, a frame of a thread's stack
+    /// (flag [`flags::ROOT`]), or an object nothing in the heap refers to?
+    pub fn is_flagged_root(&self, n: NodeId) -> bool {
+        self.graph.flags(n) & (flags::PROPER_MODULE | flags::ROOT) != 0
+    }
+}
+
+/// Format a byte count for people: `512 B`, `1.5 KiB`, `3.2 MiB`, `1.1 GiB`.
+pub fn human_bytes(b: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if b < 1024 {
+        return format!("{b} B");
+    }
+    let mut v = b as f64 / 1024.0;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    format!("{v:.1} {}", UNITS[u])
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+    use crate::graph::from_edges;
+
+    /// A small leaky heap: a module whose dict holds a cache list of `Record`s, each with a
+    /// payload list, plus an unrelated dict and a weakref to a record.
+    ///
+    /// ```text
+    /// 0 module m -> 1 dict -> 2 list(cache) -> 3,4,5 Record -> 6,7,8 list(payload)
+    /// 1 dict -> 9 dict(other) ; 10 weakref (no referrers; refers to nothing)
+    /// ```
+    pub fn leaky(records: usize) -> Snapshot {
+        let mut nodes: Vec<(&str, bool)> = vec![("module", true), ("dict", true), ("list", true)];
+        for _ in 0..records {
+            nodes.push(("Record", true));
+        }
+        for _ in 0..records {
+            nodes.push(("list", true));
+        }
+        nodes.push(("dict", true));
+        nodes.push(("weakref", true));
+        let rec0 = 3u32;
+        let pay0 = rec0 + records as u32;
+        let other = pay0 + records as u32;
+        let mut edges: Vec<Vec<NodeId>> = vec![vec![1], vec![2, other], vec![]];
+        for i in 0..records as u32 {
+            edges[2].push(rec0 + i);
+        }
+        for i in 0..records as u32 {
+            edges.push(vec![pay0 + i]);
+        }
+        for _ in 0..records {
+            edges.push(vec![]);
+        }
+        edges.push(vec![]);
+        edges.push(vec![]);
+        let refs: Vec<&[NodeId]> = edges.iter().map(|e| e.as_slice()).collect();
+        let mut graph = from_edges(&nodes, &refs);
+        graph.set_flags(0, flags::MODULE | flags::PROPER_MODULE);
+        graph.set_flags(other + 1, flags::WEAKREF);
+        for t in graph.type_table_mut() {
+            if t.short_name == "Record" {
+                t.long_name = "app.Record".into();
+            } else {
+                t.long_name = t.short_name.clone();
+            }
+        }
+        let n = graph.len();
+        let mut sizes = vec![0u64; n];
+        for (i, s) in sizes.iter_mut().enumerate() {
+            *s = match graph.type_table()[graph.type_of(i as NodeId) as usize]
+                .short_name
+                .as_str()
+            {
+                "module" => 72,
+                "dict" => 232,
+                "list" => 56,
+                "Record" => 48,
+                _ => 80,
+            };
+        }
+        let mut lens = vec![NO_LEN; n];
+        lens[2] = records as u32;
+        Snapshot {
+            graph,
+            sizes,
+            lens,
+            labels: vec![(0, "app".into())],
+            globals: vec![(2, "app._cache".into())],
+            meta: Meta {
+                python: "3.11.7".into(),
+                created: 1_700_000_000,
+                pid: 42,
+                collected: true,
+                untracked: true,
+            },
+        }
+    }
+}

@@ -1,0 +1,327 @@
+//! `Snapshot`: a heap snapshot as Python sees it (the facade in `refgraph/snapshot.py` wraps it).
+
+use crate::capture::{annotate, capture, module_globals};
+use pyo3::exceptions::{PyOSError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict};
+use refgraph_core::graph::{flags, NodeId};
+use refgraph_core::snapshot::analysis::{analyse, roots, type_stats, Analysis};
+use refgraph_core::snapshot::{diff, draw, file, paths, Meta, Snapshot};
+use std::sync::OnceLock;
+
+pyo3::create_exception!(
+    _refgraph,
+    SnapshotError,
+    PyValueError,
+    "A snapshot file that cannot be read: truncated, corrupt, or not a snapshot."
+);
+
+#[pyclass(module = "refgraph._refgraph", name = "Snapshot", frozen)]
+pub struct PySnapshot {
+    snap: Snapshot,
+    analysis: OnceLock<Analysis>,
+}
+
+fn file_err(e: file::FileError) -> PyErr {
+    SnapshotError::new_err(e.0)
+}
+
+impl PySnapshot {
+    fn wrap(snap: Snapshot) -> Self {
+        PySnapshot {
+            snap,
+            analysis: OnceLock::new(),
+        }
+    }
+
+    fn analysis(&self, progress: Option<&Bound<'_, PyAny>>) -> &Analysis {
+        self.analysis.get_or_init(|| {
+            let mut last = u64::MAX;
+            analyse(&self.snap, &mut |done, total| {
+                if let Some(p) = progress {
+                    let pct = (done * 100).checked_div(total).unwrap_or(100);
+                    if pct != last {
+                        last = pct;
+                        // A progress display that fails must not break the analysis.
+                        let _ = p.call1(("retained sizes", done, total));
+                    }
+                }
+            })
+        })
+    }
+
+    /// Node ids for a target: an address (int) or a type name (str).
+    fn targets(&self, target: &Bound<'_, PyAny>) -> PyResult<Vec<NodeId>> {
+        if let Ok(addr) = target.extract::<u64>() {
+            return Ok(self.snap.graph.find(addr).into_iter().collect());
+        }
+        if let Ok(name) = target.extract::<String>() {
+            return Ok(self.snap.nodes_of_type(&name));
+        }
+        Err(pyo3::exceptions::PyTypeError::new_err(format!(
+            "expected a type name (str) or an address (int), not {}",
+            target.get_type().name()?
+        )))
+    }
+}
+
+#[pymethods]
+impl PySnapshot {
+    /// Capture the live heap. `roots`: frames on thread stacks (flagged as roots); `modules`:
+    /// `(name, module)` of the modules in `sys.modules` under their own name.
+    #[staticmethod]
+    #[pyo3(signature = (untracked, roots, modules, collected, python, pid, created))]
+    #[allow(clippy::too_many_arguments)]
+    fn capture(
+        py: Python<'_>,
+        untracked: bool,
+        roots: Vec<Bound<'_, PyAny>>,
+        modules: Vec<(String, Bound<'_, PyAny>)>,
+        collected: bool,
+        python: String,
+        pid: u32,
+        created: u64,
+    ) -> PyResult<Self> {
+        let mut all_roots = roots.clone();
+        all_roots.extend(modules.iter().map(|m| m.1.clone()));
+        let (mut g, objects) = capture(py, untracked, &all_roots)?;
+        let notes = annotate(py, &mut g, &objects)?;
+        let root_addrs: rustc_hash::FxHashSet<u64> =
+            roots.iter().map(|r| r.as_ptr() as u64).collect();
+        let module_addrs: rustc_hash::FxHashSet<u64> =
+            modules.iter().map(|m| m.1.as_ptr() as u64).collect();
+        for v in 0..g.len() as NodeId {
+            let a = g.addr(v);
+            if root_addrs.contains(&a) {
+                g.set_flags(v, flags::ROOT);
+            }
+            if module_addrs.contains(&a) {
+                g.set_flags(v, flags::PROPER_MODULE | flags::MODULE);
+            }
+        }
+        let globals = module_globals(py, &g, &modules);
+        drop(objects);
+        let snap = Snapshot {
+            graph: g,
+            sizes: notes.sizes,
+            lens: notes.lens,
+            labels: notes.labels,
+            globals,
+            meta: Meta {
+                python,
+                created,
+                pid,
+                collected,
+                untracked,
+            },
+        };
+        snap.validate().map_err(PyValueError::new_err)?;
+        Ok(Self::wrap(snap))
+    }
+
+    /// Read a snapshot file.
+    #[staticmethod]
+    fn load(py: Python<'_>, path: std::path::PathBuf) -> PyResult<Self> {
+        let bytes = std::fs::read(&path).map_err(|e| {
+            PyOSError::new_err((e.raw_os_error().unwrap_or(0), e.to_string(), path.clone()))
+        })?;
+        let snap = py
+            .detach(|| file::from_bytes(&bytes))
+            .map_err(|e| SnapshotError::new_err(format!("{}: {}", path.display(), e.0)))?;
+        Ok(Self::wrap(snap))
+    }
+
+    /// Decode the bytes of a snapshot file.
+    #[staticmethod]
+    fn from_bytes(py: Python<'_>, data: &[u8]) -> PyResult<Self> {
+        let snap = py.detach(|| file::from_bytes(data)).map_err(file_err)?;
+        Ok(Self::wrap(snap))
+    }
+
+    /// The bytes of a snapshot file.
+    fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        let data = py.detach(|| file::to_bytes(&self.snap));
+        PyBytes::new(py, &data)
+    }
+
+    /// Write the snapshot to a file (atomically: a temporary file renamed). Returns its size.
+    fn save(&self, py: Python<'_>, path: std::path::PathBuf) -> PyResult<u64> {
+        py.detach(|| file::save(&self.snap, &path))
+            .map_err(|e| PyOSError::new_err((e.raw_os_error().unwrap_or(0), e.to_string(), path)))
+    }
+
+    fn __len__(&self) -> usize {
+        self.snap.len()
+    }
+
+    /// Facts about the snapshot as a dict.
+    fn info<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s = &self.snap;
+        let d = PyDict::new(py);
+        d.set_item("objects", s.len())?;
+        d.set_item("tracked", s.graph.tracked_count())?;
+        d.set_item("references", s.graph.edge_count())?;
+        d.set_item("types", s.graph.type_table().len())?;
+        d.set_item("bytes", s.total_bytes())?;
+        d.set_item("python", &s.meta.python)?;
+        d.set_item("created", s.meta.created)?;
+        d.set_item("pid", s.meta.pid)?;
+        d.set_item("collected", s.meta.collected)?;
+        d.set_item("untracked", s.meta.untracked)?;
+        let n = s.len() as NodeId;
+        d.set_item(
+            "modules",
+            (0..n)
+                .filter(|&v| s.graph.has(v, flags::PROPER_MODULE))
+                .count(),
+        )?;
+        d.set_item(
+            "thread_frames",
+            (0..n).filter(|&v| s.graph.has(v, flags::ROOT)).count(),
+        )?;
+        d.set_item(
+            "with_del",
+            (0..n).filter(|&v| s.graph.has(v, flags::HAS_DEL)).count(),
+        )?;
+        Ok(d)
+    }
+
+    /// `[(type name, count, shallow bytes, retained bytes)]` in first-appearance order;
+    /// retained bytes are computed (once) only when `retained` is true, else 0.
+    #[pyo3(signature = (retained=true, progress=None))]
+    fn typestats(
+        &self,
+        retained: bool,
+        progress: Option<Bound<'_, PyAny>>,
+    ) -> Vec<(String, u64, u64, u64)> {
+        let a = retained.then(|| self.analysis(progress.as_ref()));
+        type_stats(&self.snap, a)
+            .into_iter()
+            .map(|r| (r.name, r.count, r.shallow, r.retained))
+            .collect()
+    }
+
+    /// Changes by type from `old` to this snapshot: `[(name, old count, new count, old bytes,
+    /// new bytes, new objects, their bytes, bytes they retain)]`, biggest growth first.
+    #[pyo3(signature = (old, progress=None))]
+    #[allow(clippy::type_complexity)]
+    fn diff(
+        &self,
+        old: &PySnapshot,
+        progress: Option<Bound<'_, PyAny>>,
+    ) -> Vec<(String, u64, u64, u64, u64, u64, u64, u64)> {
+        let a = self.analysis(progress.as_ref());
+        diff::diff(&old.snap, &self.snap, Some(a))
+            .into_iter()
+            .map(|r| {
+                (
+                    r.name,
+                    r.old_count,
+                    r.new_count,
+                    r.old_bytes,
+                    r.new_bytes,
+                    r.new_objects,
+                    r.new_objects_bytes,
+                    r.new_objects_retained,
+                )
+            })
+            .collect()
+    }
+
+    /// Shortest retention paths from roots to the target (a type name or an address), grouped
+    /// by shape: `(groups, unreachable, targets)` with groups `[(shape, count, bytes, example)]`
+    /// where `example` is `[(address, description)]` from the root to a target.
+    #[allow(clippy::type_complexity)]
+    fn paths(
+        &self,
+        target: &Bound<'_, PyAny>,
+    ) -> PyResult<(Vec<(Vec<String>, u64, u64, Vec<(u64, String)>)>, u64, usize)> {
+        let targets = self.targets(target)?;
+        let s = &self.snap;
+        let r = roots(s);
+        let rep = paths::retention_paths(s, &r, &targets);
+        Ok((
+            rep.groups
+                .into_iter()
+                .map(|g| {
+                    (
+                        g.shape,
+                        g.count,
+                        g.bytes,
+                        g.example
+                            .iter()
+                            .map(|&n| (s.graph.addr(n), s.describe(n)))
+                            .collect(),
+                    )
+                })
+                .collect(),
+            rep.unreachable,
+            targets.len(),
+        ))
+    }
+
+    /// Retained bytes of the object at an address (None if it is not in the snapshot).
+    #[pyo3(signature = (addr, progress=None))]
+    fn retained_size(&self, addr: u64, progress: Option<Bound<'_, PyAny>>) -> Option<u64> {
+        let n = self.snap.graph.find(addr)?;
+        Some(self.analysis(progress.as_ref()).retained[n as usize])
+    }
+
+    /// Shallow size of the object at an address.
+    fn size(&self, addr: u64) -> Option<u64> {
+        let n = self.snap.graph.find(addr)?;
+        Some(self.snap.sizes[n as usize])
+    }
+
+    /// One-line description of the object at an address.
+    fn describe(&self, addr: u64) -> Option<String> {
+        let n = self.snap.graph.find(addr)?;
+        Some(self.snap.describe(n))
+    }
+
+    /// Addresses of the objects of a type (long name with a dot, else short name).
+    fn addresses(&self, typename: &str) -> Vec<u64> {
+        self.snap
+            .nodes_of_type(typename)
+            .into_iter()
+            .map(|n| self.snap.graph.addr(n))
+            .collect()
+    }
+
+    /// Draw what refers to the first `count` targets (or what they refer to, with
+    /// `backrefs=False`) as `fmt` ('svg', 'png' or 'dot'). Returns `(data, nodes)`; None when
+    /// there is no such object.
+    #[pyo3(signature = (target, fmt, count=1, backrefs=true, max_depth=5, too_many=10))]
+    #[allow(clippy::too_many_arguments)]
+    fn graph<'py>(
+        &self,
+        py: Python<'py>,
+        target: &Bound<'py, PyAny>,
+        fmt: &str,
+        count: usize,
+        backrefs: bool,
+        max_depth: u32,
+        too_many: u64,
+    ) -> PyResult<Option<(Bound<'py, PyBytes>, usize)>> {
+        let mut targets = self.targets(target)?;
+        if targets.is_empty() {
+            return Ok(None);
+        }
+        targets.truncate(count.max(1));
+        let view = draw::view(&self.snap, &targets, backrefs, max_depth, too_many);
+        let nodes = view.merged().0.len();
+        let data = match fmt {
+            "svg" => py.detach(|| refgraph_core::render::to_svg(&view).into_bytes()),
+            "dot" => refgraph_core::dot::write_dot(&view).into_bytes(),
+            "png" => py
+                .detach(|| refgraph_core::render::to_png(&view))
+                .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))?,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "cannot draw {other:?}: use svg, png or dot"
+                )))
+            }
+        };
+        Ok(Some((PyBytes::new(py, &data), nodes)))
+    }
+}

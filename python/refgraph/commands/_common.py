@@ -1,0 +1,121 @@
+"""What the subcommands share: loading snapshots with one-line errors, progress on a
+terminal, number formatting and JSON output."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import sys
+
+from ..snapshot import SnapshotError, load
+
+
+class Failure(Exception):
+    """A one-line error for the user; the command exits with status 1."""
+
+
+def human_bytes(n):
+    n = int(n)
+    sign = "-" if n < 0 else ""
+    n = abs(n)
+    if n < 1024:
+        return f"{sign}{n} B"
+    v = n / 1024
+    for unit in ("KiB", "MiB", "GiB"):
+        if v < 1024:
+            return f"{sign}{v:.1f} {unit}"
+        v /= 1024
+    return f"{sign}{v:.1f} TiB"
+
+
+def signed(n, fmt=human_bytes):
+    text = fmt(n) if fmt is not None else f"{n:,}"
+    return text if str(text).startswith("-") or n == 0 else f"+{text}"
+
+
+class Progress:
+    """A one-line progress display on stderr, only when stderr is a terminal."""
+
+    def __init__(self, enabled=None):
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self.shown = False
+
+    def stage(self, text):
+        if self.enabled:
+            sys.stderr.write(f"\r\x1b[K{text}…")
+            sys.stderr.flush()
+            self.shown = True
+
+    def __call__(self, stage, done, total):
+        if self.enabled:
+            width = 30
+            filled = int(width * done / total) if total else width
+            pct = 100 * done // total if total else 100
+            bar = "█" * filled + "·" * (width - filled)
+            sys.stderr.write(f"\r\x1b[K{stage} {bar} {pct:3d}%")
+            sys.stderr.flush()
+            self.shown = True
+
+    def done(self):
+        if self.shown:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+            self.shown = False
+
+
+def open_snapshot(path, progress=None):
+    if progress is not None:
+        progress.stage(f"loading {path}")
+    try:
+        return load(path)
+    except FileNotFoundError:
+        raise Failure(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise Failure(f"{path}: is a directory") from None
+    except OSError as e:
+        raise Failure(f"{path}: {e.strerror or e}") from None
+    except SnapshotError as e:
+        raise Failure(str(e)) from None
+    finally:
+        if progress is not None:
+            progress.done()
+
+
+def parse_target(text):
+    """A type name, or an address written ``0x…`` or in decimal digits."""
+    t = text.strip()
+    try:
+        if t.lower().startswith("0x"):
+            return int(t, 16)
+        if t.isdigit():
+            return int(t)
+    except ValueError:
+        pass
+    return t
+
+
+def headline(path, snap):
+    i = snap.info()
+    when = datetime.datetime.fromtimestamp(i["created"]).strftime("%Y-%m-%d %H:%M:%S")
+    return (
+        f"{path}: {i['objects']:,} objects, {human_bytes(i['bytes'])}, "
+        f"Python {i['python']}, pid {i['pid']}, taken {when}"
+    )
+
+
+def print_json(value):
+    json.dump(value, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+def table(rows, headers, aligns):
+    """Rows of strings as a fixed-width table (``aligns``: '<' or '>' per column)."""
+    widths = [len(h) for h in headers]
+    for r in rows:
+        widths = [max(w, len(c)) for w, c in zip(widths, r, strict=True)]
+    lines = []
+    for r in [headers, *rows]:
+        cells = [f"{c:{a}{w}}" for c, a, w in zip(r, aligns, widths, strict=True)]
+        lines.append("  ".join(cells).rstrip())
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

@@ -1,0 +1,69 @@
+"""``refgraph paths SNAP TYPE``: what keeps the objects of a type alive — the shortest paths
+from roots (modules, thread stacks, objects nothing refers to), grouped by shape."""
+
+from __future__ import annotations
+
+from ._common import Failure, human_bytes, open_snapshot, parse_target, print_json
+
+
+def run(args):
+    snap = open_snapshot(args.snapshot)
+    target = parse_target(args.target)
+    found = snap.paths(target)
+    if found.targets == 0:
+        if isinstance(target, int):
+            what = f"object at {hex(target)}"
+        else:
+            what = f"objects of type {target!r}"
+        raise Failure(f"{args.snapshot}: no {what}")
+    groups = found.groups[: args.limit]
+    if args.json:
+        print_json(
+            {
+                "target": args.target,
+                "targets": found.targets,
+                "unreachable": found.unreachable,
+                "groups": [
+                    {
+                        "count": g.count,
+                        "bytes": g.bytes,
+                        "shape": g.shape,
+                        "example": [{"address": a, "object": d} for a, d in g.example],
+                    }
+                    for g in groups
+                ],
+            }
+        )
+        return 0
+    shapes = len(found.groups)
+    print(
+        f"{found.targets:,} {args.target} objects; {found.targets - found.unreachable:,} "
+        f"reached from roots along {shapes} path shape{'s' if shapes != 1 else ''}"
+    )
+    for g in groups:
+        print()
+        print(f"{g.count:,} objects, {human_bytes(g.bytes)}:")
+        for i, (addr, desc) in enumerate(g.example):
+            arrow = "   " if i == 0 else "-> "
+            print(f"  {arrow}{desc}  [0x{addr:x}]")
+    if found.unreachable:
+        print()
+        print(
+            f"{found.unreachable:,} objects are reached from no root: held by cycles, or by "
+            "references the garbage collector cannot see (C extensions)"
+        )
+    if len(found.groups) > len(groups):
+        print()
+        print(f"({len(found.groups) - len(groups)} more shapes; use --limit)")
+    return 0
+
+
+def register(sub):
+    p = sub.add_parser(
+        "paths", help="what keeps objects of a type alive (paths to roots)", description=__doc__
+    )
+    p.add_argument("snapshot", help="a snapshot file")
+    p.add_argument("target", help="a type name (Record or app.Record) or an address (0x7f…)")
+    p.add_argument("-n", "--limit", type=int, default=5, help="path shapes to show (default 5)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.set_defaults(func=run)

@@ -1,0 +1,61 @@
+"""``refgraph top SNAP``: the types that hold the most memory, with counts, shallow and
+retained bytes."""
+
+from __future__ import annotations
+
+from ._common import Progress, headline, human_bytes, open_snapshot, print_json, table
+
+
+def run(args):
+    progress = Progress()
+    snap = open_snapshot(args.snapshot, progress)
+    retained = args.sort == "retained"
+    try:
+        rows = snap.typestats(retained=retained, progress=progress)
+    finally:
+        progress.done()
+    key = {"retained": lambda r: (r.retained, r.shallow), "shallow": lambda r: r.shallow}.get(
+        args.sort, lambda r: r.count
+    )
+    rows.sort(key=key, reverse=True)
+    rows = rows[: args.limit]
+    if args.json:
+        print_json(
+            {
+                "snapshot": args.snapshot,
+                "info": snap.info(),
+                "types": [r._asdict() for r in rows],
+            }
+        )
+        return 0
+    print(headline(args.snapshot, snap))
+    print()
+    cells = [
+        [
+            r.name,
+            f"{r.count:,}",
+            human_bytes(r.shallow),
+            human_bytes(r.retained) if retained else "-",
+        ]
+        for r in rows
+    ]
+    print(table(cells, ["type", "count", "shallow", "retained"], "<>>>"))
+    return 0
+
+
+def register(sub):
+    p = sub.add_parser(
+        "top",
+        help="types holding the most memory (count, shallow and retained bytes)",
+        description=__doc__,
+    )
+    p.add_argument("snapshot", help="a snapshot file (refgraph.snapshot().save(path))")
+    p.add_argument("-n", "--limit", type=int, default=20, help="rows to show (default 20)")
+    p.add_argument(
+        "--sort",
+        choices=["retained", "shallow", "count"],
+        default="retained",
+        help="order of the rows (retained bytes need the dominator tree: slower)",
+    )
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=run)
