@@ -57,7 +57,20 @@ FUNCTIONS = {
         [o], filename=str(tmp / "g.png"), max_depth=1
     ),
     "is_proper_module": lambda o, tmp: refgraph.is_proper_module(o),
+    "snapshot": lambda o, tmp: _snapshot_everything(o, tmp),
 }
+
+
+def _snapshot_everything(o, tmp):
+    snap = refgraph.snapshot(collect=False)
+    snap.paths(o)
+    snap.retained_size(o)
+    snap.describe(o)
+    if snap.size(o) is not None:
+        snap.graph(o, str(tmp / "s.svg"), max_depth=2)
+        _svg_ok(tmp / "s.svg")
+    again = refgraph.snapshot_from_bytes(snap.to_bytes())
+    assert len(again) == len(snap)
 
 
 def _kinds():

@@ -16,6 +16,7 @@ from .graphs import (
 )
 from .labels import is_proper_module
 from .snapshot import Snapshot, SnapshotError, dump_on_signal, load, snapshot
+from .snapshot import from_bytes as snapshot_from_bytes
 from .stats import (
     at,
     at_addrs,
@@ -38,6 +39,7 @@ __all__ = [
     "dump_on_signal",
     "load",
     "snapshot",
+    "snapshot_from_bytes",
     "at",
     "at_addrs",
     "by_type",

@@ -86,12 +86,18 @@ def _thread_frames():
     """Frames on every thread's stack (materialised so that their locals are seen), except
     refgraph's own."""
     frames = []
-    for top in sys._current_frames().values():
-        f = top
-        while f is not None:
-            if not _own_frame(f):
-                frames.append(f)
-            f = f.f_back
+    top = f = None
+    try:
+        for top in sys._current_frames().values():
+            f = top
+            while f is not None:
+                if not _own_frame(f):
+                    frames.append(f)
+                f = f.f_back
+    finally:
+        # This frame is among those found: holding it in a local would make a cycle that keeps
+        # every frame above it (and their locals) alive until the next full collection.
+        del top, f
     return frames
 
 
@@ -103,13 +109,27 @@ def _proper_modules():
     return out
 
 
-def _address(target):
-    return target if isinstance(target, int) else id(target)
+_NO_OBJECT = object()
 
 
-def _target(target):
-    """A type name stays a name; an int is an address; anything else is the object itself."""
-    if isinstance(target, (str, int)) and not isinstance(target, bool):
+def _address(obj, address):
+    """The address to look up: ``address`` if given, else ``id(obj)``."""
+    if address is not None:
+        if obj is not _NO_OBJECT:
+            raise TypeError("give an object or address=, not both")
+        return int(address)
+    if obj is _NO_OBJECT:
+        raise TypeError("give an object, or address= for an object of a loaded snapshot")
+    return id(obj)
+
+
+def _target(target, address=None):
+    """A type name (str) stays a name; otherwise the object's (or ``address``'s) address."""
+    if address is not None:
+        return _address(_NO_OBJECT, address)
+    if target is None:
+        raise TypeError("give a type name, an object, or address=")
+    if isinstance(target, str):
         return target
     return id(target)
 
@@ -179,26 +199,28 @@ class Snapshot:
             raise TypeError(f"expected a Snapshot, not {type(older).__name__}")
         return [TypeDiff(*r) for r in self._s.diff(older._s, progress)]
 
-    def paths(self, target):
-        """Shortest retention paths from roots (modules in ``sys.modules``, thread stacks,
-        objects nothing refers to) to ``target``: a type name, an address, or (on a live
-        snapshot) the object itself. Weak references do not retain. Paths are grouped by
-        shape, most targets first."""
-        groups, unreachable, n = self._s.paths(_target(target))
+    def paths(self, target=None, *, address=None):
+        """Shortest retention paths from roots (modules in ``sys.modules``, frames on thread
+        stacks, objects nothing in the heap refers to, such as a running function's locals) to
+        ``target``: a type name (``'Record'`` or ``'app.Record'``), or an object of a live
+        snapshot; ``address=`` names an object of a loaded one. Weak references do not retain.
+        Paths are grouped by shape, most targets first."""
+        groups, unreachable, n = self._s.paths(_target(target, address))
         return Paths([PathGroup(*g) for g in groups], unreachable, n)
 
-    def retained_size(self, obj, progress=None):
-        """Bytes that would be freed with ``obj`` (an object or an address): its size plus
+    def retained_size(self, obj=_NO_OBJECT, *, address=None, progress=None):
+        """Bytes that would be freed with ``obj`` (or the object at ``address``): its size plus
         everything only it keeps alive. None if it is not in the snapshot."""
-        return self._s.retained_size(_address(obj), progress)
+        return self._s.retained_size(_address(obj, address), progress)
 
-    def size(self, obj):
-        """Shallow size in bytes of ``obj`` (an object or an address) as captured."""
-        return self._s.size(_address(obj))
+    def size(self, obj=_NO_OBJECT, *, address=None):
+        """Shallow size in bytes of ``obj`` (or the object at ``address``) as captured, as
+        ``sys.getsizeof`` reports it (a class's own ``__sizeof__`` is not called)."""
+        return self._s.size(_address(obj, address))
 
-    def describe(self, obj):
-        """A one-line description of ``obj`` (an object or an address) from the snapshot."""
-        return self._s.describe(_address(obj))
+    def describe(self, obj=_NO_OBJECT, *, address=None):
+        """A one-line description of ``obj`` (or the object at ``address``)."""
+        return self._s.describe(_address(obj, address))
 
     def addresses(self, typename):
         """Addresses of the objects of a type (``module.Name`` or a short name)."""
@@ -206,15 +228,17 @@ class Snapshot:
 
     def graph(
         self,
-        target,
+        target=None,
         filename=None,
         count=1,
         backrefs=True,
         max_depth=5,
         too_many=10,
+        *,
+        address=None,
     ):
-        """Draw what refers to ``target`` (a type name, address or object; the first ``count``
-        objects of a type), up to ``max_depth`` steps, or what it refers to with
+        """Draw what refers to ``target`` (a type name or an object, or ``address=``; the first
+        ``count`` objects of a type), up to ``max_depth`` steps, or what it refers to with
         ``backrefs=False``. ``filename`` ending in ``.svg``, ``.png`` or ``.dot`` is written
         (no Graphviz needed); without a filename the SVG text is returned."""
         fmt = "svg"
@@ -224,7 +248,7 @@ class Snapshot:
                 raise ValueError(
                     f"cannot draw {os.fspath(filename)!r}: use a .svg, .png or .dot file name"
                 )
-        drawn = self._s.graph(_target(target), fmt, count, backrefs, max_depth, too_many)
+        drawn = self._s.graph(_target(target, address), fmt, count, backrefs, max_depth, too_many)
         if drawn is None:
             raise LookupError(f"no object {target!r} in the snapshot")
         data, nodes = drawn

@@ -392,7 +392,7 @@ impl Builtins {
     fn str_of(v: Option<Bound<'_, PyAny>>) -> Option<String> {
         let v = v?;
         let s = v.cast::<pyo3::types::PyString>().ok()?;
-        Some(s.to_string_lossy().into_owned())
+        utf8_uncached(s)
     }
 
     /// Facts about a type, found without running user code: the type's own getters and the
@@ -487,6 +487,26 @@ impl Builtins {
                 .and_then(|d| d.cast_into::<pyo3::types::PyMappingProxy>().ok())
                 .is_some_and(|d| d.contains(name).unwrap_or(false))
         })
+    }
+}
+
+/// The text of a str, encoded into a temporary bytes object: unlike `PyUnicode_AsUTF8`, this
+/// leaves no cached UTF-8 copy inside the str (which would change its size and the heap).
+fn utf8_uncached(s: &Bound<'_, pyo3::types::PyString>) -> Option<String> {
+    // SAFETY: s is a live str; the result is a new reference to a bytes object (or NULL).
+    unsafe {
+        let b = ffi::PyUnicode_AsEncodedString(
+            s.as_ptr(),
+            c"utf-8".as_ptr(),
+            c"surrogatepass".as_ptr(),
+        );
+        if b.is_null() {
+            ffi::PyErr_Clear();
+            return None;
+        }
+        let b = Bound::from_owned_ptr(s.py(), b);
+        let b = b.cast::<pyo3::types::PyBytes>().ok()?;
+        Some(String::from_utf8_lossy(b.as_bytes()).into_owned())
     }
 }
 
@@ -623,9 +643,9 @@ pub fn annotate(py: Python<'_>, g: &mut Graph, o: &Objects) -> PyResult<Annotati
                         }
                         let head = unsafe { Bound::from_owned_ptr(py, head) };
                         let head = head.cast::<pyo3::types::PyString>().ok()?;
-                        Some(short_str(&head.to_string_lossy()))
+                        Some(short_str(&utf8_uncached(head)?))
                     } else {
-                        Some(short_str(&s.to_string_lossy()))
+                        Some(short_str(&utf8_uncached(s)?))
                     }
                 })
             }
@@ -714,7 +734,9 @@ pub fn module_globals(
                 let Ok(key) = key.cast::<pyo3::types::PyString>() else {
                     continue;
                 };
-                let key = key.to_string_lossy();
+                let Some(key) = utf8_uncached(key) else {
+                    continue;
+                };
                 if key.starts_with("__") {
                     continue;
                 }

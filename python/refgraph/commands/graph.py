@@ -15,9 +15,11 @@ def run(args):
     snap = open_snapshot(args.snapshot)
     target = parse_target(args.target)
     try:
+        by_address = isinstance(target, int)
         nodes = snap.graph(
-            target,
+            None if by_address else target,
             args.output,
+            address=target if by_address else None,
             count=args.count,
             backrefs=not args.refs,
             max_depth=args.depth,

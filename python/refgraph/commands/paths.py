@@ -9,7 +9,10 @@ from ._common import Failure, human_bytes, open_snapshot, parse_target, print_js
 def run(args):
     snap = open_snapshot(args.snapshot)
     target = parse_target(args.target)
-    found = snap.paths(target)
+    if isinstance(target, int):
+        found = snap.paths(address=target)
+    else:
+        found = snap.paths(target)
     if found.targets == 0:
         if isinstance(target, int):
             what = f"object at {hex(target)}"
