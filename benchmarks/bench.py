@@ -238,6 +238,33 @@ def floors(repeat):
     return out
 
 
+def snapshot_figures(repeat):
+    """Heap snapshots: capture alone, capture + save, file size, load, retained sizes."""
+    d = tempfile.mkdtemp(prefix="refgraph-bench-")
+    path = os.path.join(d, "heap.rgsnap")
+    try:
+        capture = timed(lambda: refgraph.snapshot(collect=False), repeat)
+        save = timed(lambda: refgraph.snapshot(collect=False).save(path), repeat)
+        size = os.path.getsize(path)
+        load = timed(lambda: refgraph.load(path), repeat)
+        snap = refgraph.load(path)
+        t0 = time.perf_counter()
+        snap.typestats(retained=True)
+        retained = time.perf_counter() - t0
+        nodes = len(snap)
+        del snap
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+    return {
+        "nodes": nodes,
+        "capture_s": capture,
+        "capture_save_s": save,
+        "file_bytes": size,
+        "load_s": load,
+        "retained_sizes_s": retained,
+    }
+
+
 # --------------------------------------------------------------------------- report
 
 
@@ -316,7 +343,10 @@ def run(args):
     if refgraph is not None and (not only or "png" in only):
         nodes, native, dot_time = png_drawing(n_graph)
         drawing = {"nodes": nodes, "refgraph_native_s": native, "dot_tpng_s": dot_time}
-    return {"machine": info, "floors": fl, "operations": rows, "png": drawing}
+    snap = None
+    if refgraph is not None and (not only or "snapshot" in only):
+        snap = snapshot_figures(args.repeat)
+    return {"machine": info, "floors": fl, "operations": rows, "png": drawing, "snapshot": snap}
 
 
 def print_table(res):
@@ -365,6 +395,14 @@ def print_table(res):
             f"PNG of the show_refs graph ({p['nodes']} nodes): refgraph native "
             f"{fmt_s(p['refgraph_native_s']).strip()}, dot -Tpng {dot}"
         )
+    sn = res.get("snapshot")
+    if sn:
+        print(
+            f"snapshot of {sn['nodes']:,} objects: capture {fmt_s(sn['capture_s']).strip()},"
+            f" capture + save {fmt_s(sn['capture_save_s']).strip()},"
+            f" file {sn['file_bytes'] / 2**20:.1f} MB, load {fmt_s(sn['load_s']).strip()},"
+            f" retained sizes (dominators) {fmt_s(sn['retained_sizes_s']).strip()}"
+        )
     print()
     print(
         "ratio = objgraph / refgraph (median times); vs floor = refgraph / (gc.collect() + capture)"
@@ -379,7 +417,7 @@ def main(argv=None):
     p.add_argument("--repeat", type=int, default=5, help="runs per operation (median)")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds objgraph may take")
     p.add_argument("--json", help="also write the results as JSON to this file")
-    p.add_argument("--only", help="comma-separated operations (names as in the table, or png)")
+    p.add_argument("--only", help="comma-separated operations (names as in the table, png, snapshot)")
     p.add_argument("--smoke", action="store_true", help="10k objects, one run, short timeouts")
     args = p.parse_args(argv)
     if args.smoke:

@@ -64,10 +64,11 @@ FUNCTIONS = {
 def _snapshot_everything(o, tmp):
     snap = refgraph.snapshot(collect=False)
     snap.paths(o)
+    snap.paths(address=id(o))
     snap.retained_size(o)
     snap.describe(o)
     if snap.size(o) is not None:
-        snap.graph(o, str(tmp / "s.svg"), max_depth=2)
+        snap.graph(filename=str(tmp / "s.svg"), max_depth=2, address=id(o))
         _svg_ok(tmp / "s.svg")
     again = refgraph.snapshot_from_bytes(snap.to_bytes())
     assert len(again) == len(snap)

@@ -88,3 +88,14 @@ def show_backrefs(
     renderer: str | None = None,
 ) -> Any: ...
 def show_chain(*chains: list[Any], **kw: Any) -> None: ...
+
+# Heap snapshots (refgraph.snapshot)
+from .snapshot import (
+    Paths as Paths,
+    Snapshot as Snapshot,
+    SnapshotError as SnapshotError,
+    dump_on_signal as dump_on_signal,
+    load as load,
+    snapshot as snapshot,
+)
+from .snapshot import from_bytes as snapshot_from_bytes

@@ -129,7 +129,7 @@ def _target(target, address=None):
         return _address(_NO_OBJECT, address)
     if target is None:
         raise TypeError("give a type name, an object, or address=")
-    if isinstance(target, str):
+    if type(target) is str:
         return target
     return id(target)
 

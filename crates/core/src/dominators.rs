@@ -43,44 +43,77 @@ impl Successors for Csr<'_> {
 }
 
 /// Compute the dominator tree of `g` from `root`, with `progress(done, total)` called now and
-/// then (total is twice the number of reachable nodes).
+/// then. Nodes that `root` does not reach are left out (`NONE`).
 pub fn dominators<G: Successors>(g: &G, root: u32, progress: &mut dyn FnMut(u64, u64)) -> DomTree {
+    dominators_adopting(g, root, false, progress).0
+}
+
+/// Like [`dominators`]; with `adopt`, every part of the graph the root does not reach is
+/// hung under the root by a virtual edge to its lowest-numbered node (returned, in order).
+///
+/// The algorithm is semi-NCA (semi-dominators as in Lengauer–Tarjan, with path compression,
+/// then immediate dominators as nearest common ancestors), on arrays indexed by DFS number,
+/// the per-vertex working state packed together for locality.
+pub fn dominators_adopting<G: Successors>(
+    g: &G,
+    root: u32,
+    adopt: bool,
+    progress: &mut dyn FnMut(u64, u64),
+) -> (DomTree, Vec<u32>) {
     let n = g.len();
-    // 1. Depth-first numbering (preorder), iteratively.
+    // 1. Depth-first numbering (preorder), iteratively; adopted parts continue the numbering.
     let mut dfnum = vec![NONE; n];
     let mut vertex: Vec<u32> = Vec::new();
     let mut parent: Vec<u32> = Vec::new(); // by dfnum, parent's dfnum
-    let mut stack: Vec<(u32, u32)> = vec![(root, 0)];
-    dfnum[root as usize] = 0;
-    vertex.push(root);
-    parent.push(NONE);
-    while let Some(top) = stack.last_mut() {
-        let (v, i) = *top;
-        let succ = g.successors(v);
-        if (i as usize) < succ.len() {
-            top.1 += 1;
-            let w = succ[i as usize];
-            if dfnum[w as usize] == NONE {
-                dfnum[w as usize] = vertex.len() as u32;
-                parent.push(dfnum[v as usize]);
-                vertex.push(w);
-                stack.push((w, 0));
+    let mut adopted: Vec<u32> = Vec::new();
+    let mut stack: Vec<(u32, u32)> = Vec::new();
+    let mut next_unseen = 0usize;
+    let mut start = Some(root);
+    while let Some(s) = start {
+        dfnum[s as usize] = vertex.len() as u32;
+        parent.push(if vertex.is_empty() { NONE } else { 0 });
+        vertex.push(s);
+        stack.push((s, 0));
+        while let Some(top) = stack.last_mut() {
+            let (v, i) = *top;
+            let succ = g.successors(v);
+            if (i as usize) < succ.len() {
+                top.1 += 1;
+                let w = succ[i as usize];
+                if dfnum[w as usize] == NONE {
+                    dfnum[w as usize] = vertex.len() as u32;
+                    parent.push(dfnum[v as usize]);
+                    vertex.push(w);
+                    stack.push((w, 0));
+                }
+            } else {
+                stack.pop();
             }
-        } else {
-            stack.pop();
+        }
+        start = None;
+        if adopt {
+            while next_unseen < n && dfnum[next_unseen] != NONE {
+                next_unseen += 1;
+            }
+            if next_unseen < n {
+                adopted.push(next_unseen as u32);
+                start = Some(next_unseen as u32);
+            }
         }
     }
     drop(stack);
     let count = vertex.len();
-    progress(count as u64 / 2, 2 * count as u64);
+    progress(count as u64 / 4, 2 * count as u64);
 
-    // 2. Predecessors in dfnum space (only reachable sources).
+    // 2. Predecessors in dfnum space (reachable sources only; adopted nodes get the root).
     let mut pred_off = vec![0u32; count + 1];
-    for (d, &v) in vertex.iter().enumerate() {
-        let _ = d;
+    for &v in &vertex {
         for &w in g.successors(v) {
             pred_off[dfnum[w as usize] as usize + 1] += 1;
         }
+    }
+    for &a in &adopted {
+        pred_off[dfnum[a as usize] as usize + 1] += 1;
     }
     for i in 0..count {
         pred_off[i + 1] += pred_off[i];
@@ -94,78 +127,67 @@ pub fn dominators<G: Successors>(g: &G, root: u32, progress: &mut dyn FnMut(u64,
             fill[t] += 1;
         }
     }
+    for &a in &adopted {
+        let t = dfnum[a as usize] as usize;
+        preds[fill[t] as usize] = 0;
+        fill[t] += 1;
+    }
     drop(fill);
-    progress(count as u64, 2 * count as u64);
+    drop(dfnum);
+    progress(count as u64 / 2, 2 * count as u64);
 
-    // 3. Semi-dominators and immediate dominators, everything by dfnum.
-    let mut semi: Vec<u32> = (0..count as u32).collect();
-    let mut label: Vec<u32> = (0..count as u32).collect();
-    let mut ancestor = vec![NONE; count];
-    let mut idom = vec![NONE; count];
-    let mut bucket_head = vec![NONE; count];
-    let mut bucket_next = vec![NONE; count];
+    // 3. Semi-dominators, by dfnum. `cell[v] = [ancestor, label, semi]`.
+    let mut cell: Vec<[u32; 3]> = (0..count as u32).map(|v| [NONE, v, v]).collect();
     let mut path: Vec<u32> = Vec::new();
-
-    // eval(v): the vertex of minimum semi on the forest path above v, with path compression.
-    let eval = |v: u32,
-                ancestor: &mut [u32],
-                label: &mut [u32],
-                semi: &[u32],
-                path: &mut Vec<u32>|
-     -> u32 {
-        if ancestor[v as usize] == NONE {
-            return v;
-        }
-        path.clear();
-        let mut x = v;
-        while ancestor[ancestor[x as usize] as usize] != NONE {
-            path.push(x);
-            x = ancestor[x as usize];
-        }
-        while let Some(x) = path.pop() {
-            let a = ancestor[x as usize] as usize;
-            if semi[label[a] as usize] < semi[label[x as usize] as usize] {
-                label[x as usize] = label[a];
-            }
-            ancestor[x as usize] = ancestor[a];
-        }
-        label[v as usize]
-    };
-
     let step = (count / 64).max(1);
     for w in (1..count).rev() {
         if w % step == 0 {
-            progress((2 * count - w) as u64, 2 * count as u64);
+            progress((2 * count - w) as u64 * 3 / 4, 2 * count as u64);
         }
+        let mut best = cell[w][2];
         for &v in &preds[pred_off[w] as usize..pred_off[w + 1] as usize] {
-            let u = eval(v, &mut ancestor, &mut label, &semi, &mut path);
-            if semi[u as usize] < semi[w] {
-                semi[w] = semi[u as usize];
+            // eval(v): minimum semi on the compressed forest path above v. Vertices numbered
+            // below w are not processed yet: their semi is their own number (no memory read).
+            let sv = if (v as usize) < w {
+                v
+            } else if cell[v as usize][0] == NONE {
+                cell[v as usize][2]
+            } else {
+                path.clear();
+                let mut x = v;
+                while cell[cell[x as usize][0] as usize][0] != NONE {
+                    path.push(x);
+                    x = cell[x as usize][0];
+                }
+                while let Some(x) = path.pop() {
+                    let a = cell[x as usize][0] as usize;
+                    let (a_anc, a_label) = (cell[a][0], cell[a][1]);
+                    let xl = cell[x as usize][1];
+                    if cell[a_label as usize][2] < cell[xl as usize][2] {
+                        cell[x as usize][1] = a_label;
+                    }
+                    cell[x as usize][0] = a_anc;
+                }
+                cell[cell[v as usize][1] as usize][2]
+            };
+            if sv < best {
+                best = sv;
             }
         }
-        let s = semi[w] as usize;
-        bucket_next[w] = bucket_head[s];
-        bucket_head[s] = w as u32;
-        let p = parent[w];
-        ancestor[w] = p;
-        let mut v = bucket_head[p as usize];
-        bucket_head[p as usize] = NONE;
-        while v != NONE {
-            let next = bucket_next[v as usize];
-            let u = eval(v, &mut ancestor, &mut label, &semi, &mut path);
-            idom[v as usize] = if semi[u as usize] < semi[v as usize] {
-                u
-            } else {
-                p
-            };
-            v = next;
-        }
+        cell[w][2] = best;
+        cell[w][0] = parent[w];
     }
+    // 4. Immediate dominators: the nearest ancestor of the parent not below the semi-dominator.
+    let mut idom = vec![0u32; count];
     for w in 1..count {
-        if idom[w] != semi[w] {
-            idom[w] = idom[idom[w] as usize];
+        let s = cell[w][2];
+        let mut x = parent[w];
+        while x > s {
+            x = idom[x as usize];
         }
+        idom[w] = x;
     }
+    drop(cell);
     progress(2 * count as u64, 2 * count as u64);
 
     // Back to node ids.
@@ -173,10 +195,13 @@ pub fn dominators<G: Successors>(g: &G, root: u32, progress: &mut dyn FnMut(u64,
     for w in 1..count {
         out[vertex[w] as usize] = vertex[idom[w] as usize];
     }
-    DomTree {
-        idom: out,
-        preorder: vertex,
-    }
+    (
+        DomTree {
+            idom: out,
+            preorder: vertex,
+        },
+        adopted,
+    )
 }
 
 impl DomTree {
@@ -277,6 +302,28 @@ mod tests {
                     assert!(!reachable(&g, 0, Some(d))[v as usize], "case {case}: idom");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn adopting_unreached_parts_equals_virtual_edges() {
+        let mut rng = Rng(77);
+        for _ in 0..300 {
+            let n = 2 + rng.below(12) as usize;
+            let mut lists = vec![Vec::new(); n + 1];
+            for _ in 0..rng.below(2 * n as u64) {
+                let a = rng.below(n as u64) as usize;
+                lists[a].push(rng.below(n as u64) as u32);
+            }
+            // Node n is the root; it reaches node 0 only.
+            lists[n].push(0);
+            let g = Lists(lists.clone());
+            let (tree, adopted) = dominators_adopting(&g, n as u32, true, &mut |_, _| {});
+            // The same with the virtual edges written out.
+            lists[n].extend(adopted.iter().copied());
+            let explicit = dominators(&Lists(lists), n as u32, &mut |_, _| {});
+            assert_eq!(tree.idom, explicit.idom);
+            assert!(tree.idom[..n].iter().all(|&d| d != NONE));
         }
     }
 

@@ -6,7 +6,7 @@
 //! too, one per part, so that every node has a dominator and a retained size.
 
 use super::Snapshot;
-use crate::dominators::{dominators, DomTree, Successors, NONE};
+use crate::dominators::{dominators_adopting, DomTree, Successors, NONE};
 use crate::graph::{Graph, NodeId};
 use rustc_hash::FxHashMap;
 
@@ -75,44 +75,14 @@ pub fn analyse(s: &Snapshot, progress: &mut dyn FnMut(u64, u64)) -> Analysis {
     let g = &s.graph;
     let n = g.len();
     let roots = roots(s);
-    // Parts no root reaches get one virtual edge each, from the lowest id in the part.
-    let mut seen = vec![false; n];
-    let mut stack: Vec<NodeId> = Vec::new();
-    let mark = |start: NodeId, seen: &mut Vec<bool>, stack: &mut Vec<NodeId>| {
-        if seen[start as usize] {
-            return;
-        }
-        seen[start as usize] = true;
-        stack.push(start);
-        while let Some(v) = stack.pop() {
-            for &w in g.referents(v) {
-                if !seen[w as usize] {
-                    seen[w as usize] = true;
-                    stack.push(w);
-                }
-            }
-        }
-    };
-    for &r in &roots {
-        mark(r, &mut seen, &mut stack);
-    }
-    let mut unrooted = Vec::new();
-    for v in 0..n as NodeId {
-        if !seen[v as usize] {
-            unrooted.push(v);
-            mark(v, &mut seen, &mut stack);
-        }
-    }
-    drop(seen);
-    let mut root_edges = roots.clone();
-    root_edges.extend_from_slice(&unrooted);
+    // Parts no root reaches get one virtual edge each, to their lowest id (adopted).
     let (offsets, targets) = g.referent_arrays();
     let rooted = Rooted {
         offsets,
         targets,
-        root_edges: &root_edges,
+        root_edges: &roots,
     };
-    let tree = dominators(&rooted, n as u32, progress);
+    let (tree, unrooted) = dominators_adopting(&rooted, n as u32, true, progress);
     let retained_all = tree.retained(|v| {
         if (v as usize) < n {
             s.sizes[v as usize]

@@ -1,0 +1,80 @@
+import os
+import signal
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+Progress = Callable[[str, int, int], object]
+
+class SnapshotError(ValueError): ...
+
+class TypeStat(NamedTuple):
+    name: str
+    count: int
+    shallow: int
+    retained: int
+
+class TypeDiff(NamedTuple):
+    name: str
+    old_count: int
+    new_count: int
+    old_bytes: int
+    new_bytes: int
+    new_objects: int
+    new_objects_bytes: int
+    new_objects_retained: int
+    @property
+    def count_delta(self) -> int: ...
+    @property
+    def bytes_delta(self) -> int: ...
+
+class PathGroup(NamedTuple):
+    shape: list[str]
+    count: int
+    bytes: int
+    example: list[tuple[int, str]]
+
+class Paths(NamedTuple):
+    groups: list[PathGroup]
+    unreachable: int
+    targets: int
+
+class Snapshot:
+    def __len__(self) -> int: ...
+    def save(self, path: str | os.PathLike[str]) -> int: ...
+    def to_bytes(self) -> bytes: ...
+    def info(self) -> dict[str, Any]: ...
+    def typestats(
+        self, retained: bool = True, progress: Progress | None = None
+    ) -> list[TypeStat]: ...
+    def most_common_types(
+        self, limit: int | None = 10, sortby: str = "count"
+    ) -> list[tuple[str, int]]: ...
+    def diff(self, older: Snapshot, progress: Progress | None = None) -> list[TypeDiff]: ...
+    def paths(self, target: Any = None, *, address: int | None = None) -> Paths: ...
+    def retained_size(
+        self, obj: Any = ..., *, address: int | None = None, progress: Progress | None = None
+    ) -> int | None: ...
+    def size(self, obj: Any = ..., *, address: int | None = None) -> int | None: ...
+    def describe(self, obj: Any = ..., *, address: int | None = None) -> str | None: ...
+    def addresses(self, typename: str) -> list[int]: ...
+    def graph(
+        self,
+        target: Any = None,
+        filename: str | os.PathLike[str] | None = None,
+        count: int = 1,
+        backrefs: bool = True,
+        max_depth: int = 5,
+        too_many: int = 10,
+        *,
+        address: int | None = None,
+    ) -> Any: ...
+
+def snapshot(untracked: bool = True, collect: bool = True) -> Snapshot: ...
+def load(path: str | os.PathLike[str]) -> Snapshot: ...
+def from_bytes(data: bytes) -> Snapshot: ...
+def dump_on_signal(
+    signum: int | signal.Signals | None = None,
+    directory: str | os.PathLike[str] = ".",
+    untracked: bool = True,
+    collect: bool = True,
+) -> Any: ...
