@@ -417,7 +417,9 @@ def main(argv=None):
     p.add_argument("--repeat", type=int, default=5, help="runs per operation (median)")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds objgraph may take")
     p.add_argument("--json", help="also write the results as JSON to this file")
-    p.add_argument("--only", help="comma-separated operations (names as in the table, png, snapshot)")
+    p.add_argument(
+        "--only", help="comma-separated operations (names as in the table, png, snapshot)"
+    )
     p.add_argument("--smoke", action="store_true", help="10k objects, one run, short timeouts")
     args = p.parse_args(argv)
     if args.smoke:

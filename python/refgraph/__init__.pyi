@@ -2,6 +2,25 @@ from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable
 from typing import IO, Any
 
+from .snapshot import (
+    Paths as Paths,
+)
+from .snapshot import (
+    Snapshot as Snapshot,
+)
+from .snapshot import (
+    SnapshotError as SnapshotError,
+)
+from .snapshot import (
+    dump_on_signal as dump_on_signal,
+)
+from .snapshot import (
+    load as load,
+)
+from .snapshot import (
+    snapshot as snapshot,
+)
+
 __version__: str
 
 Predicate = Callable[[Any], object]
@@ -88,14 +107,4 @@ def show_backrefs(
     renderer: str | None = None,
 ) -> Any: ...
 def show_chain(*chains: list[Any], **kw: Any) -> None: ...
-
-# Heap snapshots (refgraph.snapshot)
-from .snapshot import (
-    Paths as Paths,
-    Snapshot as Snapshot,
-    SnapshotError as SnapshotError,
-    dump_on_signal as dump_on_signal,
-    load as load,
-    snapshot as snapshot,
-)
-from .snapshot import from_bytes as snapshot_from_bytes
+def snapshot_from_bytes(data: bytes) -> Snapshot: ...
