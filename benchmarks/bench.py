@@ -227,6 +227,8 @@ def floors(repeat):
             h.close()
 
         out["refgraph capture"] = timed(capture, repeat)
+        if hasattr(_refgraph, "traverse_pass"):
+            out["gc.get_objects() + tp_traverse pass"] = timed(_refgraph.traverse_pass, repeat)
         h = _refgraph.Heap(True)
         out["_capture_stats"] = {
             "nodes": len(h),

@@ -30,15 +30,6 @@ class SelfSized:
         raise RuntimeError("user __sizeof__ called")
 
 
-class LyingMeta(type):
-    def __getattribute__(cls, name):
-        raise RuntimeError(f"metaclass lookup of {name}")
-
-
-class Hostile(metaclass=LyingMeta):
-    pass
-
-
 _module_cache = []
 
 
@@ -79,15 +70,28 @@ def test_sizes_equal_sys_getsizeof():
 
 
 def test_no_user_code_runs():
+    class LyingMeta(type):
+        def __getattribute__(cls, name):
+            raise RuntimeError(f"metaclass lookup of {name}")
+
+    class Hostile(metaclass=LyingMeta):
+        pass
+
     SelfSized.calls = 0
     keep = [SelfSized() for _ in range(3)] + [Hostile(), Hostile]
-    snap = refgraph.snapshot()
-    assert SelfSized.calls == 0
-    # The user's __sizeof__ is bypassed: the built-in size is reported.
-    assert snap.size(keep[0]) > 0
-    names = {row.name for row in snap.typestats(retained=False)}
-    assert f"{__name__}.Hostile" in names
-    assert f"{__name__}.LyingMeta" in names
+    try:
+        snap = refgraph.snapshot()
+        assert SelfSized.calls == 0
+        # The user's __sizeof__ is bypassed: the built-in size is reported.
+        assert snap.size(keep[0]) > 0
+        names = {row.name for row in snap.typestats(retained=False)}
+        prefix = f"{__name__}.test_no_user_code_runs.<locals>"
+        assert f"{prefix}.Hostile" in names
+        assert f"{prefix}.LyingMeta" in names
+    finally:
+        # Hostile classes must not outlive the test: other tests' filters meet every object.
+        del keep, Hostile, LyingMeta
+        gc.collect()
 
 
 def test_labels_lengths_and_globals():

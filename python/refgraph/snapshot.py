@@ -193,8 +193,10 @@ class Snapshot:
 
     def diff(self, older, progress=None):
         """What changed by type since ``older`` (an earlier snapshot of the same process):
-        :class:`TypeDiff` rows, the biggest growth in count first (ties: the type whose new
-        objects retain most, so the owner of a leaked structure comes before its parts)."""
+        :class:`TypeDiff` rows. The first rows are the types that own the most new memory: the
+        bytes retained by their new objects that no other new object dominates, so a leaking
+        class comes before the dicts, lists and strings its instances hold; then growth in
+        count and in bytes."""
         if not isinstance(older, Snapshot):
             raise TypeError(f"expected a Snapshot, not {type(older).__name__}")
         return [TypeDiff(*r) for r in self._s.diff(older._s, progress)]

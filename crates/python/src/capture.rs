@@ -754,3 +754,35 @@ pub fn module_globals(
     }
     out
 }
+
+unsafe extern "C" fn count_visit(_obj: *mut ffi::PyObject, arg: *mut c_void) -> c_int {
+    *(arg as *mut u64) += 1;
+    0
+}
+
+/// One `tp_traverse` pass over `gc.get_objects()` that only counts references: the floor the
+/// capture is measured against in the benchmark. Returns the number of references.
+#[pyfunction]
+pub fn traverse_pass(py: Python<'_>) -> PyResult<u64> {
+    let list = gc_objects(py)?;
+    let mut cache = TypeCache::default();
+    let mut edges = 0u64;
+    // SAFETY: GIL held, the list holds every item, no Python code runs in the loop.
+    unsafe {
+        let lp = list.as_ptr();
+        for i in 0..list.len() {
+            let obj = ffi::PyList_GetItem(lp, i as ffi::Py_ssize_t);
+            if obj.is_null() {
+                return Err(PyErr::fetch(py));
+            }
+            let f = cache.facts(ffi::Py_TYPE(obj));
+            if !(f.have_gc && f.is_gc.is_none_or(|is_gc| is_gc(obj) != 0)) {
+                continue;
+            }
+            if let Some(trav) = f.traverse {
+                trav(obj, count_visit, &mut edges as *mut u64 as *mut c_void);
+            }
+        }
+    }
+    Ok(edges)
+}

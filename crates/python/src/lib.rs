@@ -36,5 +36,6 @@ fn _refgraph(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(stats::at_addrs, m)?)?;
     m.add_function(wrap_pyfunction!(leaks::leaking, m)?)?;
     m.add_function(wrap_pyfunction!(type_names, m)?)?;
+    m.add_function(wrap_pyfunction!(capture::traverse_pass, m)?)?;
     Ok(())
 }

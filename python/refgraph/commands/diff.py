@@ -1,4 +1,7 @@
-"""``refgraph diff OLD NEW``: what grew between two snapshots of the same process, by type."""
+"""``refgraph diff OLD NEW``: what grew between two snapshots of the same process, by type.
+
+Types are ordered by the memory their new objects own (retained bytes of the new objects no
+other new object dominates), so the type that leaks comes before what its objects hold."""
 
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ def run(args):
     finally:
         progress.done()
     if not args.all:
-        rows = [r for r in rows if r.count_delta > 0 or r.bytes_delta > 0]
+        rows = [r for r in rows if r.count_delta > 0 or r.bytes_delta > 0 or r.new_objects_retained]
     rows = rows[: args.limit]
     if args.json:
         print_json(
@@ -45,14 +48,15 @@ def run(args):
             human_bytes(r.new_bytes),
             signed(r.bytes_delta),
             f"{r.new_objects:,}",
+            human_bytes(r.new_objects_retained),
         ]
         for r in rows
     ]
     print(
         table(
             cells,
-            ["type", "count", "change", "bytes", "change", "new objects"],
-            "<>>>>>",
+            ["type", "count", "change", "bytes", "change", "new objects", "they own"],
+            "<>>>>>>",
         )
     )
     return 0
