@@ -62,30 +62,42 @@ pub fn dominators_adopting<G: Successors>(
 ) -> (DomTree, Vec<u32>) {
     let n = g.len();
     // 1. Depth-first numbering (preorder), iteratively; adopted parts continue the numbering.
+    //    Every edge met on the way is recorded in dfnum space, so that the predecessor lists
+    //    are built from this sequential record instead of walking the graph again.
     let mut dfnum = vec![NONE; n];
     let mut vertex: Vec<u32> = Vec::new();
     let mut parent: Vec<u32> = Vec::new(); // by dfnum, parent's dfnum
     let mut adopted: Vec<u32> = Vec::new();
-    let mut stack: Vec<(u32, u32)> = Vec::new();
+    let mut edges: Vec<(u32, u32)> = Vec::new(); // (source dfnum, target dfnum)
+    let mut stack: Vec<(u32, u32, u32)> = Vec::new(); // (node, next successor, dfnum)
     let mut next_unseen = 0usize;
     let mut start = Some(root);
     while let Some(s) = start {
-        dfnum[s as usize] = vertex.len() as u32;
-        parent.push(if vertex.is_empty() { NONE } else { 0 });
+        let ds = vertex.len() as u32;
+        dfnum[s as usize] = ds;
+        if ds == 0 {
+            parent.push(NONE);
+        } else {
+            parent.push(0);
+            edges.push((0, ds));
+        }
         vertex.push(s);
-        stack.push((s, 0));
+        stack.push((s, 0, ds));
         while let Some(top) = stack.last_mut() {
-            let (v, i) = *top;
+            let (v, i, dv) = *top;
             let succ = g.successors(v);
             if (i as usize) < succ.len() {
                 top.1 += 1;
                 let w = succ[i as usize];
-                if dfnum[w as usize] == NONE {
-                    dfnum[w as usize] = vertex.len() as u32;
-                    parent.push(dfnum[v as usize]);
+                let mut dw = dfnum[w as usize];
+                if dw == NONE {
+                    dw = vertex.len() as u32;
+                    dfnum[w as usize] = dw;
+                    parent.push(dv);
                     vertex.push(w);
-                    stack.push((w, 0));
+                    stack.push((w, 0, dw));
                 }
+                edges.push((dv, dw));
             } else {
                 stack.pop();
             }
@@ -102,38 +114,26 @@ pub fn dominators_adopting<G: Successors>(
         }
     }
     drop(stack);
+    drop(dfnum);
     let count = vertex.len();
     progress(count as u64 / 4, 2 * count as u64);
 
-    // 2. Predecessors in dfnum space (reachable sources only; adopted nodes get the root).
+    // 2. Predecessors in dfnum space: a counting sort of the recorded edges by target.
     let mut pred_off = vec![0u32; count + 1];
-    for &v in &vertex {
-        for &w in g.successors(v) {
-            pred_off[dfnum[w as usize] as usize + 1] += 1;
-        }
-    }
-    for &a in &adopted {
-        pred_off[dfnum[a as usize] as usize + 1] += 1;
+    for &(_, t) in &edges {
+        pred_off[t as usize + 1] += 1;
     }
     for i in 0..count {
         pred_off[i + 1] += pred_off[i];
     }
     let mut fill = pred_off.clone();
-    let mut preds = vec![0u32; pred_off[count] as usize];
-    for (d, &v) in vertex.iter().enumerate() {
-        for &w in g.successors(v) {
-            let t = dfnum[w as usize] as usize;
-            preds[fill[t] as usize] = d as u32;
-            fill[t] += 1;
-        }
-    }
-    for &a in &adopted {
-        let t = dfnum[a as usize] as usize;
-        preds[fill[t] as usize] = 0;
-        fill[t] += 1;
+    let mut preds = vec![0u32; edges.len()];
+    for &(s, t) in &edges {
+        preds[fill[t as usize] as usize] = s;
+        fill[t as usize] += 1;
     }
     drop(fill);
-    drop(dfnum);
+    drop(edges);
     progress(count as u64 / 2, 2 * count as u64);
 
     // 3. Semi-dominators, by dfnum. `cell[v] = [ancestor, label, semi]`.
