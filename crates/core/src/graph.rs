@@ -282,7 +282,7 @@ impl Graph {
 #[derive(Default)]
 pub struct GraphBuilder {
     g: Graph,
-    index: FxHashMap<u64, NodeId>,
+    index: crate::addrindex::AddrIndex,
     type_index: FxHashMap<u64, TypeId>,
     sealed_tracked: bool,
 }
@@ -296,7 +296,7 @@ impl GraphBuilder {
         b.g.flags.reserve(nodes);
         b.g.fwd_offsets.reserve(nodes + 1);
         b.g.fwd_targets.reserve(edges);
-        b.index.reserve(nodes);
+        b.index = crate::addrindex::AddrIndex::with_capacity(nodes);
         b.g.fwd_offsets.push(0);
         b
     }
@@ -337,7 +337,7 @@ impl GraphBuilder {
         flags: u8,
     ) -> Result<Option<NodeId>, GraphError> {
         debug_assert!(!self.sealed_tracked, "tracked nodes come first");
-        if self.index.contains_key(&addr) {
+        if self.index.get(addr).is_some() {
             return Ok(None);
         }
         let id = self.add(addr, type_addr, flags | flags::TRACKED)?;
@@ -356,9 +356,15 @@ impl GraphBuilder {
         self.add(addr, type_addr, flags & !flags::TRACKED)
     }
 
+    /// Hint that the node of `addr` will be looked up soon (see [`GraphBuilder::push_edges`]).
+    #[inline(always)]
+    pub fn prefetch(&self, addr: u64) {
+        self.index.prefetch(addr);
+    }
+
     /// The node for an address, if known.
     pub fn lookup(&self, addr: u64) -> Option<NodeId> {
-        self.index.get(&addr).copied()
+        self.index.get(addr)
     }
 
     /// Number of nodes so far.
@@ -402,8 +408,8 @@ impl GraphBuilder {
             return Err(GraphError::OutOfOrder { expected, got: n });
         }
         for addr in referents {
-            let id = match self.index.get(&addr) {
-                Some(&id) => id,
+            let id = match self.index.get(addr) {
+                Some(id) => id,
                 None => {
                     let Some((type_addr, fl)) = describe(addr) else {
                         continue;

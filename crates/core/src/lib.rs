@@ -11,6 +11,7 @@
 //! * [`dominators`] — dominator trees and retained sizes.
 //! * [`snapshot`] — heap snapshots: sizes, labels, the file format, diffs, retention paths.
 
+pub mod addrindex;
 pub mod chain;
 pub mod dominators;
 pub mod dot;
