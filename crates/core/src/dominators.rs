@@ -223,6 +223,7 @@ impl DomTree {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testutil::Rng;
 
     struct Lists(Vec<Vec<u32>>);
     impl Successors for Lists {
@@ -250,20 +251,6 @@ mod tests {
             }
         }
         seen
-    }
-
-    /// A small xorshift generator (deterministic, no dependency).
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
-        }
     }
 
     #[test]

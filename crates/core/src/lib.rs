@@ -22,3 +22,6 @@ pub mod snapshot;
 pub mod stats;
 pub mod subgraph;
 pub mod view;
+
+#[cfg(test)]
+mod testutil;

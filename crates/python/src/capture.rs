@@ -119,18 +119,6 @@ unsafe extern "C" fn visit(obj: *mut ffi::PyObject, arg: *mut c_void) -> c_int {
     0
 }
 
-/// Hint that an object's header will be read soon.
-#[inline(always)]
-fn prefetch_object(p: *mut ffi::PyObject) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is a hint and never faults, whatever the address.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch(p as *const i8, std::arch::x86_64::_MM_HINT_T0);
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
-}
-
 /// `gc.get_objects()` as a list.
 pub fn gc_objects<'py>(py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
     Ok(py
@@ -202,7 +190,7 @@ pub fn capture(
             }
         };
         for i in 0..n.min(AHEAD) {
-            prefetch_object(object(i, &extra));
+            crate::stats::prefetch(object(i, &extra));
         }
         let mut buf: Vec<*mut ffi::PyObject> = Vec::with_capacity(64);
         let mut ahead: Vec<*mut ffi::PyObject> = Vec::with_capacity(64);
@@ -215,7 +203,7 @@ pub fn capture(
             ahead.clear();
             if have_ahead {
                 if next + 1 + AHEAD < n {
-                    prefetch_object(object(next + 1 + AHEAD, &extra));
+                    crate::stats::prefetch(object(next + 1 + AHEAD, &extra));
                 }
                 cache.referents(object(next + 1, &extra), &mut ahead);
                 for &r in &ahead {

@@ -37,8 +37,9 @@ pub fn list_types(py: Python<'_>, objects: &Bound<'_, PyList>) -> PyResult<Vec<u
     Ok(out)
 }
 
+/// Hint that an object's header will be read soon (never faults, whatever the address).
 #[inline(always)]
-fn prefetch(p: *mut ffi::PyObject) {
+pub fn prefetch(p: *mut ffi::PyObject) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: _mm_prefetch is a hint; any address is allowed.
     unsafe {

@@ -6,20 +6,7 @@ use super::layout::{sample_route, Layout, NodeKind};
 use super::{layout, text, to_png, to_svg};
 use crate::view::{Edge, EdgeLabel, Hsv, View, Visit};
 
-/// A deterministic pseudo-random generator (xorshift).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
+use crate::testutil::Rng;
 
 /// A view shaped like objgraph's walks: a BFS tree with depth-limited fan-out, plus cycles,
 /// cross edges, self references, edge labels, `__del__` and too_many markers.
