@@ -41,6 +41,14 @@ def _as_list(objects):
     """The objects to look at, as a list (``gc.get_objects()`` by default)."""
     if objects is None:
         return gc.get_objects()
+    return _given_list(objects)
+
+
+def _given_list(objects):
+    """``objects`` as a list, or None for the whole heap (which the extension walks itself,
+    without building ``gc.get_objects()`` when it can)."""
+    if objects is None:
+        return None
     if type(objects) is list:
         return objects
     try:
@@ -85,7 +93,7 @@ def count(typename, objects=None):
     An unknown type name counts 0. See also: :func:`get_leaking_objects`.
     """
     _typename_arg(typename, "count")
-    return _refgraph.count(_as_list(objects), typename)
+    return _refgraph.count(_given_list(objects), typename)
 
 
 def typestats(objects=None, shortnames=True, filter=None):
@@ -108,7 +116,7 @@ def typestats(objects=None, shortnames=True, filter=None):
         {'MemoryError': 1, 'tuple': 2795, 'RuntimeError': 1, 'list': 47, ...}
     """
     _filter_arg(filter)
-    return dict(_refgraph.typestats(_as_list(objects), bool(shortnames), filter))
+    return dict(_refgraph.typestats(_given_list(objects), bool(shortnames), filter))
 
 
 def most_common_types(limit=10, objects=None, shortnames=True, filter=None):
@@ -380,7 +388,7 @@ def by_type(typename, objects=None):
     An unknown type name gives ``[]``.
     """
     _typename_arg(typename, "by_type")
-    return _refgraph.by_type(_as_list(objects), typename)
+    return _refgraph.by_type(_given_list(objects), typename)
 
 
 def at(addr):
@@ -398,7 +406,7 @@ def at(addr):
         raise TypeError(f"at() takes an address (an int from id()), not {type(addr).__name__}")
     if addr < 0:
         return None
-    return _refgraph.at(gc.get_objects(), addr)
+    return _refgraph.at(None, addr)
 
 
 def at_addrs(address_set):
@@ -427,4 +435,4 @@ def at_addrs(address_set):
         raise TypeError(
             f"at_addrs() takes a collection of addresses, not {type(address_set).__name__}"
         ) from None
-    return _refgraph.at_addrs(gc.get_objects(), address_set)
+    return _refgraph.at_addrs(None, address_set)

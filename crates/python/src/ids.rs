@@ -2,7 +2,7 @@
 //! `u64` vectors instead of Python sets of ints).
 
 use crate::names::TypeNames;
-use crate::stats::{count_types, list_types};
+use crate::stats::{count_types, list_types, Objects};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
@@ -59,7 +59,7 @@ impl IdTracker {
         shortnames: bool,
     ) -> PyResult<Vec<Row>> {
         let mut names = TypeNames::default();
-        count_types(py, objects, None, &mut names)?;
+        count_types(py, Objects::List(objects.clone()), None, &mut names)?;
         for e in self.entries.values_mut() {
             e.old = std::mem::take(&mut e.current);
             e.new.clear();

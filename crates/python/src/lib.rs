@@ -1,10 +1,11 @@
 //! The CPython extension `refgraph._refgraph`: captures the live heap into the core model and
-//! exposes the queries. All unsafe CPython access lives in `capture.rs` and the few marked
-//! blocks that read list items without running Python code.
+//! exposes the queries. All unsafe CPython access lives in `capture.rs`, `gcwalk.rs` (the
+//! collector's lists) and the few marked blocks that read list items without running Python code.
 
 use pyo3::prelude::*;
 
 mod capture;
+mod gcwalk;
 mod heap;
 mod ids;
 mod leaks;
@@ -37,5 +38,6 @@ fn _refgraph(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(leaks::leaking, m)?)?;
     m.add_function(wrap_pyfunction!(type_names, m)?)?;
     m.add_function(wrap_pyfunction!(capture::traverse_pass, m)?)?;
+    m.add_function(wrap_pyfunction!(gcwalk::gc_walk_active, m)?)?;
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! Statistics over a list of objects (no graph needed): counts per type, objects by type or by
 //! address. The list is always one the Python layer owns (`gc.get_objects()` or a copy).
 
+use crate::gcwalk::{self, Heads};
 use crate::names::TypeNames;
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -52,13 +53,13 @@ pub fn prefetch(p: *mut ffi::PyObject) {
 /// Add `types` (type addresses read by [`list_types`]) to `h`, remembering each new type.
 fn count_known_types(
     py: Python<'_>,
-    types: &[usize],
+    types: impl IntoIterator<Item = usize>,
     h: &mut Histogram<usize>,
     names: &mut TypeNames,
 ) -> PyResult<()> {
     let mut last = 0usize;
     let mut run = 0u64;
-    for &tp in types {
+    for tp in types {
         if tp != last {
             if run > 0 {
                 h.add(last, run);
@@ -80,22 +81,158 @@ fn count_known_types(
     Ok(())
 }
 
+/// What a query looks at: a list the caller gave, or every object the collector tracks (walked
+/// directly when [`gcwalk`] can, else `gc.get_objects()`).
+pub enum Objects<'py> {
+    List(Bound<'py, PyList>),
+    Heap(Heads),
+}
+
+impl<'py> Objects<'py> {
+    /// `objects`, or the whole heap when it is None.
+    pub fn new(py: Python<'py>, objects: Option<Bound<'py, PyList>>) -> PyResult<Self> {
+        Ok(match objects {
+            Some(list) => Objects::List(list),
+            None => match gcwalk::heads(py) {
+                Some(h) => Objects::Heap(h),
+                None => Objects::List(crate::capture::gc_objects(py)?),
+            },
+        })
+    }
+
+    /// The type address of every object, in order.
+    fn types(&self, py: Python<'py>) -> PyResult<Vec<usize>> {
+        match self {
+            Objects::List(list) => list_types(py, list),
+            // SAFETY: GIL held; the closure only reads each object's type.
+            Objects::Heap(h) => Ok(unsafe { gcwalk::map(h, |o| ffi::Py_TYPE(o) as usize) }),
+        }
+    }
+
+    /// The objects for which `wanted(address, type address)` holds, in order, as strong
+    /// references. `wanted` must not run Python code.
+    fn select(
+        &self,
+        py: Python<'py>,
+        wanted: impl Fn(usize, usize) -> bool,
+    ) -> Vec<Bound<'py, PyAny>> {
+        let mut out = Vec::new();
+        match self {
+            Objects::List(list) => {
+                for obj in list.iter() {
+                    if wanted(obj.as_ptr() as usize, obj.get_type().as_ptr() as usize) {
+                        out.push(obj);
+                    }
+                }
+            }
+            Objects::Heap(h) => {
+                // SAFETY: GIL held; the closure only reads each object's type. Nothing runs
+                // between the walk and taking references to the objects kept.
+                let all = unsafe { gcwalk::map(h, |o| (o, ffi::Py_TYPE(o) as usize)) };
+                for (o, tp) in all {
+                    if wanted(o as usize, tp) {
+                        out.push(unsafe { Bound::from_borrowed_ptr(py, o) });
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The first object whose address is `addr`.
+    fn find(&self, py: Python<'py>, addr: usize) -> Option<Bound<'py, PyAny>> {
+        match self {
+            Objects::List(list) => list.iter().find(|o| o.as_ptr() as usize == addr),
+            Objects::Heap(h) => {
+                let mut found = None;
+                // SAFETY: as in `select`.
+                unsafe {
+                    gcwalk::walk(h, |o| {
+                        if o as usize == addr {
+                            found = Some(Bound::from_borrowed_ptr(py, o));
+                            return false;
+                        }
+                        true
+                    })
+                };
+                found
+            }
+        }
+    }
+}
+
+/// Count every gc-tracked object per type address into `h`, in first-appearance order (as over
+/// `gc.get_objects()`), remembering each type; one walk, no list of objects or types.
+fn count_heap_types(
+    py: Python<'_>,
+    heads: &Heads,
+    h: &mut Histogram<usize>,
+    names: &mut TypeNames,
+) {
+    // Per type: count, and the smallest place key it was met at (its first appearance).
+    let mut per: rustc_hash::FxHashMap<usize, (u64, u64)> = Default::default();
+    // Runs of one type, one per direction of the walk (the two ends are met alternately).
+    let mut runs = [(0usize, 0u64, u64::MAX); 2];
+    let flush = |per: &mut rustc_hash::FxHashMap<usize, (u64, u64)>, run: (usize, u64, u64)| {
+        if run.1 > 0 {
+            let e = per.entry(run.0).or_insert((0, u64::MAX));
+            e.0 += run.1;
+            e.1 = e.1.min(run.2);
+        }
+    };
+    // SAFETY: GIL held; the closure only reads each object's type.
+    unsafe {
+        gcwalk::visit(heads, |o, place| {
+            let tp = ffi::Py_TYPE(o) as usize;
+            let run = &mut runs[place.is_from_tail() as usize];
+            if run.0 != tp {
+                flush(&mut per, *run);
+                *run = (tp, 0, u64::MAX);
+            }
+            run.1 += 1;
+            run.2 = run.2.min(place.key());
+        })
+    };
+    for run in runs {
+        flush(&mut per, run);
+    }
+    let mut order: Vec<(u64, usize, u64)> =
+        per.into_iter().map(|(tp, (n, k))| (k, tp, n)).collect();
+    order.sort_unstable();
+    for (_, tp, n) in order {
+        // SAFETY: the type was read from a live object and no Python code ran since;
+        // from_borrowed_ptr takes a new reference, which `names` keeps.
+        let t = unsafe { Bound::<PyAny>::from_borrowed_ptr(py, tp as *mut ffi::PyObject) };
+        if let Ok(t) = t.cast::<PyType>() {
+            names.keep(t);
+        }
+        h.add(tp, n);
+    }
+}
+
 /// Count objects per type address, in first-appearance order, remembering each type.
 /// With `filter`, only objects for which `filter(obj)` is true count (the callback may run any
 /// code: each object is held by a strong reference while it runs).
-pub fn count_types(
-    py: Python<'_>,
-    objects: &Bound<'_, PyList>,
-    filter: Option<&Bound<'_, PyAny>>,
+pub fn count_types<'py>(
+    py: Python<'py>,
+    objects: Objects<'py>,
+    filter: Option<&Bound<'py, PyAny>>,
     names: &mut TypeNames,
 ) -> PyResult<Histogram<usize>> {
     let mut h = Histogram::new();
     match filter {
-        None => {
-            let types = list_types(py, objects)?;
-            count_known_types(py, &types, &mut h, names)?;
-        }
+        None => match &objects {
+            Objects::Heap(heads) => count_heap_types(py, heads, &mut h, names),
+            Objects::List(_) => {
+                let types = objects.types(py)?;
+                count_known_types(py, types.iter().copied(), &mut h, names)?;
+            }
+        },
         Some(f) => {
+            let objects = match objects {
+                Objects::List(list) => list,
+                Objects::Heap(_) => crate::capture::gc_objects(py)?,
+            };
             let mut i = 0;
             while i < objects.len() {
                 let obj = objects.get_item(i)?;
@@ -113,16 +250,17 @@ pub fn count_types(
     Ok(h)
 }
 
-/// `[(name, count)]` in first-appearance order of the names.
+/// `[(name, count)]` in first-appearance order of the names. `objects=None`: the whole heap.
 #[pyfunction]
 #[pyo3(signature = (objects, shortnames=true, filter=None))]
 pub fn typestats(
     py: Python<'_>,
-    objects: &Bound<'_, PyList>,
+    objects: Option<Bound<'_, PyList>>,
     shortnames: bool,
     filter: Option<Bound<'_, PyAny>>,
 ) -> PyResult<Vec<(String, u64)>> {
     let mut names = TypeNames::default();
+    let objects = Objects::new(py, objects)?;
     let h = count_types(py, objects, filter.as_ref(), &mut names)?;
     let mut by_name: Histogram<String> = Histogram::new();
     for (t, n) in h.entries() {
@@ -131,40 +269,69 @@ pub fn typestats(
     Ok(by_name.into_entries())
 }
 
-/// Objects whose type name equals `typename` (long names when it has a dot), in list order.
+/// Objects whose type name equals `typename` (long names when it has a dot), in order.
 #[pyfunction]
 pub fn by_type<'py>(
     py: Python<'py>,
-    objects: &Bound<'py, PyList>,
+    objects: Option<Bound<'py, PyList>>,
     typename: &str,
 ) -> PyResult<Vec<Bound<'py, PyAny>>> {
+    let objects = Objects::new(py, objects)?;
     let mut names = TypeNames::default();
-    let types = list_types(py, objects)?;
-    count_known_types(py, &types, &mut Histogram::new(), &mut names)?;
+    if let Objects::Heap(h) = &objects {
+        return by_type_in_heap(py, h, typename, &mut names);
+    }
+    let types = objects.types(py)?;
+    count_known_types(py, types.iter().copied(), &mut Histogram::new(), &mut names)?;
+    drop(types);
     names.resolve(py);
     let wanted = names.matching(typename);
-    let mut out = Vec::new();
     if wanted.is_empty() {
-        return Ok(out);
+        return Ok(Vec::new());
     }
-    // Python code ran while resolving names: index the list again, checking each item's type
-    // against what was recorded (a changed list only changes what is returned).
-    for (i, tp) in types.iter().enumerate() {
-        if wanted.contains(tp) {
-            if let Ok(obj) = objects.get_item(i) {
-                if obj.get_type().as_ptr() as usize == *tp {
-                    out.push(obj);
-                }
-            }
-        }
-    }
-    Ok(out)
+    // Python code ran while resolving names: look at the objects again (the wanted types are
+    // held by `names`, so their addresses still name them).
+    Ok(objects.select(py, |_, tp| wanted.contains(&tp)))
+}
+
+/// `by_type` over the whole heap with one walk: every object is held (as `gc.get_objects()`
+/// would) while the type names are resolved, which may run Python code; then only the objects
+/// of the wanted types are kept.
+fn by_type_in_heap<'py>(
+    py: Python<'py>,
+    heads: &Heads,
+    typename: &str,
+    names: &mut TypeNames,
+) -> PyResult<Vec<Bound<'py, PyAny>>> {
+    // SAFETY: GIL held; the closure reads each object's type and takes a reference to it (which
+    // frees nothing), so every object is held before any Python code runs.
+    let held: Vec<(Bound<'py, PyAny>, usize)> = unsafe {
+        gcwalk::map(heads, |o| {
+            (Bound::from_borrowed_ptr(py, o), ffi::Py_TYPE(o) as usize)
+        })
+    };
+    count_known_types(
+        py,
+        held.iter().map(|(_, tp)| *tp),
+        &mut Histogram::new(),
+        names,
+    )?;
+    names.resolve(py);
+    let wanted = names.matching(typename);
+    // Objects whose type changed meanwhile (`__class__` assignment) are judged by the type
+    // they had when counted, as with a list taken before the names were looked up.
+    Ok(held
+        .into_iter()
+        .filter(|(_, tp)| wanted.contains(tp))
+        .map(|(o, _)| o)
+        .collect())
 }
 
 /// Number of objects whose type name equals `typename`.
 #[pyfunction]
-pub fn count(py: Python<'_>, objects: &Bound<'_, PyList>, typename: &str) -> PyResult<u64> {
+pub fn count(py: Python<'_>, objects: Option<Bound<'_, PyList>>, typename: &str) -> PyResult<u64> {
     let mut names = TypeNames::default();
+    let objects = Objects::new(py, objects)?;
     let h = count_types(py, objects, None, &mut names)?;
     let wanted = names.matching(typename);
     Ok(h.entries()
@@ -174,16 +341,21 @@ pub fn count(py: Python<'_>, objects: &Bound<'_, PyList>, typename: &str) -> PyR
         .sum())
 }
 
-/// The first object whose address is `addr`, or None.
+/// The first object whose address is `addr`, or None. `objects=None`: the whole heap.
 #[pyfunction]
-pub fn at<'py>(objects: &Bound<'py, PyList>, addr: usize) -> Option<Bound<'py, PyAny>> {
-    objects.iter().find(|o| o.as_ptr() as usize == addr)
+pub fn at<'py>(
+    py: Python<'py>,
+    objects: Option<Bound<'py, PyList>>,
+    addr: usize,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    Ok(Objects::new(py, objects)?.find(py, addr))
 }
 
-/// Objects whose address is in `addrs`, in list order.
+/// Objects whose address is in `addrs`, in order. `objects=None`: the whole heap.
 #[pyfunction]
 pub fn at_addrs<'py>(
-    objects: &Bound<'py, PyList>,
+    py: Python<'py>,
+    objects: Option<Bound<'py, PyList>>,
     addrs: &Bound<'py, PyAny>,
 ) -> PyResult<Vec<Bound<'py, PyAny>>> {
     let mut wanted = rustc_hash::FxHashSet::default();
@@ -196,8 +368,5 @@ pub fn at_addrs<'py>(
     if wanted.is_empty() {
         return Ok(Vec::new());
     }
-    Ok(objects
-        .iter()
-        .filter(|o| wanted.contains(&(o.as_ptr() as usize)))
-        .collect())
+    Ok(Objects::new(py, objects)?.select(py, |addr, _| wanted.contains(&addr)))
 }

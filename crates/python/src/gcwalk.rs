@@ -1,0 +1,242 @@
+//! Visiting every object the garbage collector tracks without building `gc.get_objects()`.
+//!
+//! `gc.get_objects()` walks the collector's three generation lists and appends every object to
+//! a new list (one reference taken per object); freeing that list drops them again. For a query
+//! that only reads each object's type (`typestats`, `count`, `by_type`) or address (`at`,
+//! `at_addrs`), that list is most of the cost. On the CPython versions whose collector layout is
+//! known (3.10 to 3.13: three `gc_generation { PyGC_Head head; int threshold; int count; }`
+//! structs in a row, each a circular list of `PyGC_Head`s placed just before their objects),
+//! the lists are walked directly, in the same order as `gc.get_objects()`.
+//!
+//! The layout is never trusted blindly. The first time, the generation heads are found from a
+//! freshly tracked list (the newest object links back to the head of generation 0) and the walk
+//! is checked in lock step against `gc.get_objects()`, dereferencing only the `PyGC_Head`s of
+//! objects that list holds. Any difference, any other Python version, or `REFGRAPH_GC_WALK=0`
+//! in the environment, and every caller falls back to `gc.get_objects()`.
+//!
+//! A walk runs no Python code and releases nothing: with the GIL held, the lists cannot change
+//! under it. What the callback keeps must be a strong reference or a plain number.
+
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::PyList;
+use std::sync::Mutex;
+
+/// Size of `PyGC_Head` (two words: `_gc_next`, `_gc_prev`).
+const GC_HEAD: usize = 2 * std::mem::size_of::<usize>();
+/// Size of `struct gc_generation`: a `PyGC_Head` and two C ints.
+const GENERATION: usize = GC_HEAD + 2 * std::mem::size_of::<std::ffi::c_int>();
+
+/// Addresses of the three generation heads, once checked.
+#[derive(Clone, Copy)]
+pub struct Heads([usize; 3]);
+
+/// None: not checked yet; Some(None): not usable here; Some(Some(h)): checked heads.
+static HEADS: Mutex<Option<Option<Heads>>> = Mutex::new(None);
+
+/// The checked generation heads, or None when the lists cannot be walked directly (then use
+/// `gc.get_objects()`).
+pub fn heads(py: Python<'_>) -> Option<Heads> {
+    // The GIL is held by the caller and nothing below releases it, so the lock is never
+    // contended; a poisoned lock (a panic in an earlier check) means "do not walk".
+    let mut state = HEADS.lock().ok()?;
+    if let Some(known) = *state {
+        return known;
+    }
+    let found = find_heads(py).unwrap_or(None);
+    *state = Some(found);
+    found
+}
+
+/// Whether queries walk the collector's lists directly (for tests and the benchmark).
+#[pyfunction]
+pub fn gc_walk_active(py: Python<'_>) -> bool {
+    heads(py).is_some()
+}
+
+fn find_heads(py: Python<'_>) -> PyResult<Option<Heads>> {
+    if std::env::var_os("REFGRAPH_GC_WALK").is_some_and(|v| v == "0") {
+        return Ok(None);
+    }
+    let sys = py.import("sys")?;
+    let (major, minor): (u32, u32) = {
+        let v = sys.getattr("version_info")?;
+        (v.get_item(0)?.extract()?, v.get_item(1)?.extract()?)
+    };
+    let implementation: String = sys.getattr("implementation")?.getattr("name")?.extract()?;
+    if implementation != "cpython" || major != 3 || !(10..=13).contains(&minor) {
+        return Ok(None);
+    }
+    // A new list is tracked at the tail of generation 0: its `_gc_next` is that head.
+    let head0 = {
+        let probe = PyList::empty(py);
+        // SAFETY: `probe` is a live gc-tracked object we own; its PyGC_Head sits right before it.
+        unsafe { *((probe.as_ptr() as usize - GC_HEAD) as *const usize) }
+    };
+    if head0 == 0 {
+        return Ok(None);
+    }
+    let heads = Heads([head0, head0 + GENERATION, head0 + 2 * GENERATION]);
+    let objects = py.import("gc")?.call_method0("get_objects")?;
+    let objects = objects.cast_into::<PyList>()?;
+    // SAFETY: GIL held, no Python code runs until the check ends; only the heads and the
+    // PyGC_Heads of objects held by `objects` are read.
+    let ok = unsafe { check(&heads, &objects) };
+    Ok(ok.then_some(heads))
+}
+
+/// Walk the lists in lock step with `objects` (which `gc.get_objects()` just returned), never
+/// following a link that does not lead to the next object of `objects`.
+unsafe fn check(heads: &Heads, objects: &Bound<'_, PyList>) -> bool {
+    let lp = objects.as_ptr();
+    let skip = lp as usize - GC_HEAD; // `objects` itself is tracked but not listed
+    let n = objects.len();
+    let gc_of = |i: usize| ffi::PyList_GetItem(lp, i as ffi::Py_ssize_t) as usize - GC_HEAD;
+    let mut i = 0;
+    for &h in &heads.0 {
+        let mut p = *(h as *const usize);
+        while p != h {
+            if p != skip {
+                if i >= n || p != gc_of(i) {
+                    return false;
+                }
+                i += 1;
+            }
+            // `p` is the PyGC_Head of a live object (checked above, or `objects` itself).
+            p = *(p as *const usize);
+        }
+    }
+    i == n
+}
+
+/// Low bits of `_gc_prev` that hold flags, not address bits.
+const PREV_FLAGS: usize = 0b11;
+
+/// Where a walk met an object: [`Place::key`]s sort in `gc.get_objects()` order.
+#[derive(Clone, Copy)]
+pub struct Place {
+    generation: usize,
+    from_tail: bool,
+    step: usize,
+}
+
+impl Place {
+    /// Met walking back from the tail.
+    pub fn is_from_tail(self) -> bool {
+        self.from_tail
+    }
+
+    /// Objects met from the head come first, in the order met; those met from the tail of the
+    /// same list come after them, in reverse.
+    pub fn key(self) -> u64 {
+        let g = (self.generation as u64) << 61;
+        if self.from_tail {
+            g | (1 << 60) | ((1u64 << 60) - 1 - self.step as u64)
+        } else {
+            g | self.step as u64
+        }
+    }
+}
+
+/// Call `f` once with every gc-tracked object and its [`Place`].
+///
+/// Following a linked list is one cache miss after another, each waiting for the last; walking
+/// each list from both ends at once (`_gc_next` from the head, `_gc_prev` from the tail) keeps
+/// two misses in flight. A step back is taken only along a link that the forward walk would
+/// take too (`_gc_next` of the node before points back; it shares the cache line): if one
+/// does not, the rest of the list is walked forward only, to where the tail walk stopped.
+///
+/// # Safety
+/// The GIL must be held and `f` must not run Python code, release the GIL, or free objects
+/// (taking a new reference is fine: `f` is called exactly once per object).
+pub unsafe fn visit(heads: &Heads, mut f: impl FnMut(*mut ffi::PyObject, Place)) {
+    let next = |p: usize| *(p as *const usize);
+    let prev = |p: usize| *((p + std::mem::size_of::<usize>()) as *const usize) & !PREV_FLAGS;
+    let obj = |p: usize| (p + GC_HEAD) as *mut ffi::PyObject;
+    for (generation, &h) in heads.0.iter().enumerate() {
+        let head = |step| Place {
+            generation,
+            from_tail: false,
+            step,
+        };
+        let tail = |step| Place {
+            generation,
+            from_tail: true,
+            step,
+        };
+        let (mut i, mut j) = (0, 0);
+        let mut fwd = next(h);
+        if fwd == h {
+            continue;
+        }
+        let mut bwd = prev(h);
+        // The node the tail walk reached last: the forward walk stops there.
+        let mut stop;
+        loop {
+            if fwd == bwd {
+                f(obj(fwd), head(i));
+                break;
+            }
+            let (after, before) = (next(fwd), prev(bwd));
+            f(obj(fwd), head(i));
+            f(obj(bwd), tail(j));
+            i += 1;
+            j += 1;
+            stop = bwd;
+            if after == bwd {
+                break;
+            }
+            fwd = after;
+            if before == h || next(before) != bwd {
+                // Not a mirror of the forward links: finish forward only.
+                while fwd != stop && fwd != h {
+                    f(obj(fwd), head(i));
+                    i += 1;
+                    fwd = next(fwd);
+                }
+                break;
+            }
+            bwd = before;
+        }
+    }
+}
+
+/// `f` of every gc-tracked object, in `gc.get_objects()` order.
+///
+/// # Safety
+/// As [`visit`].
+pub unsafe fn map<T>(heads: &Heads, mut f: impl FnMut(*mut ffi::PyObject) -> T) -> Vec<T> {
+    let mut out = Vec::new();
+    let mut from_tail = Vec::new();
+    let mut generation = 0;
+    visit(heads, |o, place| {
+        if place.generation != generation {
+            out.extend(from_tail.drain(..).rev());
+            generation = place.generation;
+        }
+        if place.from_tail {
+            from_tail.push(f(o));
+        } else {
+            out.push(f(o));
+        }
+    });
+    out.extend(from_tail.drain(..).rev());
+    out
+}
+
+/// Call `f` with every gc-tracked object, in `gc.get_objects()` order, until it returns false.
+///
+/// # Safety
+/// The GIL must be held and `f` must not run Python code, release the GIL, or free objects.
+pub unsafe fn walk(heads: &Heads, mut f: impl FnMut(*mut ffi::PyObject) -> bool) {
+    for &h in &heads.0 {
+        let mut p = *(h as *const usize);
+        while p != h {
+            let next = *(p as *const usize);
+            if !f((p + GC_HEAD) as *mut ffi::PyObject) {
+                return;
+            }
+            p = next;
+        }
+    }
+}

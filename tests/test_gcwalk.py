@@ -1,0 +1,110 @@
+"""The whole-heap queries walk the collector's lists directly: same objects, same order as
+``gc.get_objects()``, on every Python, and the switch back to ``gc.get_objects()`` works."""
+
+import gc
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import refgraph
+from refgraph import _refgraph
+
+
+class Walked:
+    pass
+
+
+@pytest.fixture
+def spread():
+    """Instances in every generation, created between collections."""
+    gc.collect()
+    made = []
+    for _ in range(3):
+        made += [Walked() for _ in range(300)]
+        for o in made[-300:]:
+            o.d = {"k": [o]}  # tracked companions of several types
+        gc.collect(0)
+    made += [Walked() for _ in range(50)]  # still in generation 0
+    yield made
+    del made[:]
+    gc.collect()
+
+
+def test_walk_is_active_on_known_versions():
+    expected = (3, 10) <= sys.version_info[:2] <= (3, 13) and os.environ.get(
+        "REFGRAPH_GC_WALK"
+    ) != "0"
+    assert _refgraph.gc_walk_active() is expected
+
+
+def test_by_type_order_and_identity_match_get_objects(spread):
+    got = _refgraph.by_type(None, "Walked")
+    want = [o for o in gc.get_objects() if type(o) is Walked]
+    assert len(got) == len(spread) == 950
+    assert all(a is b for a, b in zip(got, want, strict=True))
+    assert {id(o) for o in got} == {id(o) for o in spread}
+
+
+def test_typestats_order_and_counts_match_get_objects(spread):
+    walked = _refgraph.typestats(None, True, None)
+    listed = _refgraph.typestats(gc.get_objects(), True, None)
+    assert [n for n, _ in walked] == [n for n, _ in listed]
+    assert dict(walked)["Walked"] == dict(listed)["Walked"] == 950
+    # The only difference is the first result, alive during the second call: a list of tuples.
+    diff = {n: dict(listed)[n] - c for n, c in walked if dict(listed)[n] != c}
+    assert diff == {"list": 1, "tuple": len(walked)}, diff
+
+
+def test_count_at_and_at_addrs_in_every_generation(spread):
+    assert refgraph.count("Walked") == 950
+    assert refgraph.count("test_gcwalk.Walked") == 950
+    for o in (spread[0], spread[400], spread[-1]):  # oldest, middle, youngest
+        assert refgraph.at(id(o)) is o
+    picked = spread[::97]
+    got = refgraph.at_addrs({id(o) for o in picked})
+    assert {id(o) for o in got} == {id(o) for o in picked}
+    assert refgraph.at(id(object())) is None  # untracked: never found
+
+
+def test_objects_found_in_generation_being_finalized():
+    """A query run from a finalizer during a collection sees what gc.get_objects() sees."""
+    seen = {}
+
+    class Finalized:
+        def __del__(self):
+            seen["walked"] = _refgraph.typestats(None, True, None)
+            seen["listed"] = _refgraph.typestats(gc.get_objects(), True, None)
+            seen["by_type"] = len(_refgraph.by_type(None, "Walked"))
+
+    keep = [Walked() for _ in range(10)]
+    f = Finalized()
+    f.cycle = f
+    del f
+    gc.collect()
+    assert seen["by_type"] == 10
+    walked, listed = dict(seen["walked"]), dict(seen["listed"])
+    assert set(walked) == set(listed)
+    assert walked["Walked"] == listed["Walked"] == 10
+    del keep
+
+
+def test_switch_off_gives_the_same_answers():
+    code = textwrap.dedent(
+        """
+        import gc, refgraph
+        from refgraph import _refgraph
+        class Walked: pass
+        keep = [Walked() for _ in range(123)]
+        gc.collect()
+        print(_refgraph.gc_walk_active(), refgraph.count("Walked"),
+              len(refgraph.by_type("Walked")), refgraph.at(id(keep[5])) is keep[5])
+        """
+    )
+    env = dict(os.environ, REFGRAPH_GC_WALK="0")
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out == ["False", "123", "123", "True"]
