@@ -128,11 +128,17 @@ impl<'py> Objects<'py> {
             Objects::Heap(h) => {
                 // SAFETY: GIL held; the closure only reads each object's type. Nothing runs
                 // between the walk and taking references to the objects kept.
-                let all = unsafe { gcwalk::map(h, |o| (o, ffi::Py_TYPE(o) as usize)) };
-                for (o, tp) in all {
-                    if wanted(o as usize, tp) {
-                        out.push(unsafe { Bound::from_borrowed_ptr(py, o) });
-                    }
+                let mut found: Vec<(u64, usize)> = Vec::new();
+                unsafe {
+                    gcwalk::visit(h, |o, place| {
+                        if wanted(o as usize, ffi::Py_TYPE(o) as usize) {
+                            found.push((place.key(), o as usize));
+                        }
+                    })
+                };
+                found.sort_unstable();
+                for (_, o) in found {
+                    out.push(unsafe { Bound::from_borrowed_ptr(py, o as *mut ffi::PyObject) });
                 }
             }
         }
