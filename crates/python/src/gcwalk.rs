@@ -150,6 +150,17 @@ impl Place {
 /// The GIL must be held and `f` must not run Python code, release the GIL, or free objects
 /// (taking a new reference is fine: `f` is called exactly once per object).
 pub unsafe fn visit(heads: &Heads, mut f: impl FnMut(*mut ffi::PyObject, Place)) {
+    visit_until(heads, |o, place| {
+        f(o, place);
+        true
+    })
+}
+
+/// [`visit`], stopping as soon as `f` returns false.
+///
+/// # Safety
+/// As [`visit`].
+pub unsafe fn visit_until(heads: &Heads, mut f: impl FnMut(*mut ffi::PyObject, Place) -> bool) {
     let next = |p: usize| *(p as *const usize);
     let prev = |p: usize| *((p + std::mem::size_of::<usize>()) as *const usize) & !PREV_FLAGS;
     let obj = |p: usize| (p + GC_HEAD) as *mut ffi::PyObject;
@@ -174,12 +185,15 @@ pub unsafe fn visit(heads: &Heads, mut f: impl FnMut(*mut ffi::PyObject, Place))
         let mut stop;
         loop {
             if fwd == bwd {
-                f(obj(fwd), head(i));
+                if !f(obj(fwd), head(i)) {
+                    return;
+                }
                 break;
             }
             let (after, before) = (next(fwd), prev(bwd));
-            f(obj(fwd), head(i));
-            f(obj(bwd), tail(j));
+            if !f(obj(fwd), head(i)) || !f(obj(bwd), tail(j)) {
+                return;
+            }
             i += 1;
             j += 1;
             stop = bwd;
@@ -190,7 +204,9 @@ pub unsafe fn visit(heads: &Heads, mut f: impl FnMut(*mut ffi::PyObject, Place))
             if before == h || next(before) != bwd {
                 // Not a mirror of the forward links: finish forward only.
                 while fwd != stop && fwd != h {
-                    f(obj(fwd), head(i));
+                    if !f(obj(fwd), head(i)) {
+                        return;
+                    }
                     i += 1;
                     fwd = next(fwd);
                 }
@@ -222,23 +238,6 @@ pub unsafe fn map<T>(heads: &Heads, mut f: impl FnMut(*mut ffi::PyObject) -> T) 
     });
     out.extend(from_tail.drain(..).rev());
     out
-}
-
-/// Call `f` with every gc-tracked object, in `gc.get_objects()` order, until it returns false.
-///
-/// # Safety
-/// The GIL must be held and `f` must not run Python code, release the GIL, or free objects.
-pub unsafe fn walk(heads: &Heads, mut f: impl FnMut(*mut ffi::PyObject) -> bool) {
-    for &h in &heads.0 {
-        let mut p = *(h as *const usize);
-        while p != h {
-            let next = *(p as *const usize);
-            if !f((p + GC_HEAD) as *mut ffi::PyObject) {
-                return;
-            }
-            p = next;
-        }
-    }
 }
 
 /// What `gc.get_objects()` returns, built from a walk of the collector's lists when they can

@@ -110,11 +110,13 @@ impl<'py> Objects<'py> {
     }
 
     /// The objects for which `wanted(address, type address)` holds, in order, as strong
-    /// references. `wanted` must not run Python code.
+    /// references. `wanted` must not run Python code. A walk of the heap stops once it has
+    /// found `at_most` (each object is met once there; a list may repeat objects).
     fn select(
         &self,
         py: Python<'py>,
         wanted: impl Fn(usize, usize) -> bool,
+        at_most: usize,
     ) -> Vec<Bound<'py, PyAny>> {
         let mut out = Vec::new();
         match self {
@@ -130,10 +132,11 @@ impl<'py> Objects<'py> {
                 // between the walk and taking references to the objects kept.
                 let mut found: Vec<(u64, usize)> = Vec::new();
                 unsafe {
-                    gcwalk::visit(h, |o, place| {
+                    gcwalk::visit_until(h, |o, place| {
                         if wanted(o as usize, ffi::Py_TYPE(o) as usize) {
                             found.push((place.key(), o as usize));
                         }
+                        found.len() < at_most
                     })
                 };
                 found.sort_unstable();
@@ -153,7 +156,7 @@ impl<'py> Objects<'py> {
                 let mut found = None;
                 // SAFETY: as in `select`.
                 unsafe {
-                    gcwalk::walk(h, |o| {
+                    gcwalk::visit_until(h, |o, _| {
                         if o as usize == addr {
                             found = Some(Bound::from_borrowed_ptr(py, o));
                             return false;
@@ -297,7 +300,7 @@ pub fn by_type<'py>(
     }
     // Python code ran while resolving names: look at the objects again (the wanted types are
     // held by `names`, so their addresses still name them).
-    Ok(objects.select(py, |_, tp| wanted.contains(&tp)))
+    Ok(objects.select(py, |_, tp| wanted.contains(&tp), usize::MAX))
 }
 
 /// `by_type` over the whole heap with one walk: every object is held (as `gc.get_objects()`
@@ -374,5 +377,6 @@ pub fn at_addrs<'py>(
     if wanted.is_empty() {
         return Ok(Vec::new());
     }
-    Ok(Objects::new(py, objects)?.select(py, |addr, _| wanted.contains(&addr)))
+    let at_most = wanted.len();
+    Ok(Objects::new(py, objects)?.select(py, |addr, _| wanted.contains(&addr), at_most))
 }
