@@ -20,7 +20,7 @@
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 /// Size of `PyGC_Head` (two words: `_gc_next`, `_gc_prev`).
 const GC_HEAD: usize = 2 * std::mem::size_of::<usize>();
@@ -31,21 +31,39 @@ const GENERATION: usize = GC_HEAD + 2 * std::mem::size_of::<std::ffi::c_int>();
 #[derive(Clone, Copy)]
 pub struct Heads([usize; 3]);
 
-/// None: not checked yet; Some(None): not usable here; Some(Some(h)): checked heads.
-static HEADS: Mutex<Option<Option<Heads>>> = Mutex::new(None);
+/// 0: not checked yet; 1: not usable here; 2: `HEAD0` is the checked head of generation 0.
+static STATE: AtomicU8 = AtomicU8::new(0);
+static HEAD0: AtomicUsize = AtomicUsize::new(0);
+
+impl Heads {
+    fn from_head0(head0: usize) -> Heads {
+        Heads([head0, head0 + GENERATION, head0 + 2 * GENERATION])
+    }
+}
 
 /// The checked generation heads, or None when the lists cannot be walked directly (then use
 /// `gc.get_objects()`).
+///
+/// Nothing is locked while the check runs: it calls into Python (allocations may start a
+/// collection, whose finalizers may run any code, even a refgraph query on this or another
+/// thread); a query meanwhile simply checks too. The heads never move once found.
 pub fn heads(py: Python<'_>) -> Option<Heads> {
-    // The GIL is held by the caller and nothing below releases it, so the lock is never
-    // contended; a poisoned lock (a panic in an earlier check) means "do not walk".
-    let mut state = HEADS.lock().ok()?;
-    if let Some(known) = *state {
-        return known;
+    match STATE.load(Ordering::Acquire) {
+        1 => return None,
+        2 => return Some(Heads::from_head0(HEAD0.load(Ordering::Acquire))),
+        _ => {}
     }
-    let found = find_heads(py).unwrap_or(None);
-    *state = Some(found);
-    found
+    match find_heads(py).unwrap_or(None) {
+        Some(h) => {
+            HEAD0.store(h.0[0], Ordering::Release);
+            STATE.store(2, Ordering::Release);
+            Some(h)
+        }
+        None => {
+            STATE.store(1, Ordering::Release);
+            None
+        }
+    }
 }
 
 /// Whether queries walk the collector's lists directly (for tests and the benchmark).
@@ -76,7 +94,7 @@ fn find_heads(py: Python<'_>) -> PyResult<Option<Heads>> {
     if head0 == 0 {
         return Ok(None);
     }
-    let heads = Heads([head0, head0 + GENERATION, head0 + 2 * GENERATION]);
+    let heads = Heads::from_head0(head0);
     let objects = py.import("gc")?.call_method0("get_objects")?;
     let objects = objects.cast_into::<PyList>()?;
     // SAFETY: GIL held, no Python code runs until the check ends; only the heads and the
