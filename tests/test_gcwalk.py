@@ -127,3 +127,27 @@ def test_leaking_objects_and_new_ids_see_the_walked_heap(spread):
     more = [Walked() for _ in range(7)]
     new = refgraph.get_new_ids(limit=0)
     assert {id(o) for o in more} <= new["Walked"]
+
+
+def test_first_check_survives_a_finalizer_that_queries():
+    """The first query checks the layout, which allocates; a collection started there may run
+    a finalizer that queries refgraph again (re-entrant), on the same thread."""
+    code = textwrap.dedent(
+        """
+        import gc, refgraph
+        seen = []
+        class Bomb:
+            def __del__(self):
+                seen.append(refgraph.count("Bomb"))
+        for _ in range(50):
+            b = Bomb()
+            b.me = b
+        del b
+        gc.set_threshold(1)
+        print(refgraph.count("dict") > 0, len(seen) > 0)
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    ).stdout.split()
+    assert out[0] == "True"
