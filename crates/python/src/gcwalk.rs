@@ -34,6 +34,8 @@ pub struct Heads([usize; 3]);
 /// 0: not checked yet; 1: not usable here; 2: `HEAD0` is the checked head of generation 0.
 static STATE: AtomicU8 = AtomicU8::new(0);
 static HEAD0: AtomicUsize = AtomicUsize::new(0);
+/// How many objects the last [`map`] met.
+static LAST_LEN: AtomicUsize = AtomicUsize::new(0);
 
 impl Heads {
     fn from_head0(head0: usize) -> Heads {
@@ -240,7 +242,8 @@ pub unsafe fn visit_until(heads: &Heads, mut f: impl FnMut(*mut ffi::PyObject, P
 /// # Safety
 /// As [`visit`].
 pub unsafe fn map<T>(heads: &Heads, mut f: impl FnMut(*mut ffi::PyObject) -> T) -> Vec<T> {
-    let mut out = Vec::new();
+    // Sized from the last walk: growing a vector of a million items copies it several times.
+    let mut out = Vec::with_capacity(LAST_LEN.load(Ordering::Relaxed) / 8 * 9);
     let mut from_tail = Vec::new();
     let mut generation = 0;
     visit(heads, |o, place| {
@@ -255,6 +258,7 @@ pub unsafe fn map<T>(heads: &Heads, mut f: impl FnMut(*mut ffi::PyObject) -> T) 
         }
     });
     out.extend(from_tail.drain(..).rev());
+    LAST_LEN.store(out.len(), Ordering::Relaxed);
     out
 }
 
