@@ -151,3 +151,25 @@ def test_first_check_survives_a_finalizer_that_queries():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     ).stdout.split()
     assert out[0] == "True"
+
+
+def test_frozen_objects_are_left_out_as_by_get_objects():
+    """gc.freeze() moves objects to the permanent generation, which gc.get_objects() skips."""
+    code = textwrap.dedent(
+        """
+        import gc, refgraph
+        class Walked: pass
+        old = [Walked() for _ in range(40)]
+        gc.freeze()
+        new = [Walked() for _ in range(3)]
+        listed = sum(type(o) is Walked for o in gc.get_objects())
+        print(refgraph.count("Walked"), len(refgraph.by_type("Walked")), listed,
+              refgraph.at(id(old[0])) is None, refgraph.at(id(new[0])) is new[0])
+        gc.unfreeze()
+        print(refgraph.count("Walked"))
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    ).stdout.split()
+    assert out == ["3", "3", "3", "True", "True", "43"]
