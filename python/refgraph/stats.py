@@ -38,13 +38,6 @@ def _typename_arg(typename, func):
 
 
 def _as_list(objects):
-    """The objects to look at, as a list (what ``gc.get_objects()`` returns by default)."""
-    if objects is None:
-        return _refgraph.gc_objects()
-    return _given_list(objects)
-
-
-def _given_list(objects):
     """``objects`` as a list, or None for the whole heap (which the extension walks itself,
     without building ``gc.get_objects()`` when it can)."""
     if objects is None:
@@ -93,7 +86,7 @@ def count(typename, objects=None):
     An unknown type name counts 0. See also: :func:`get_leaking_objects`.
     """
     _typename_arg(typename, "count")
-    return _refgraph.count(_given_list(objects), typename)
+    return _refgraph.count(_as_list(objects), typename)
 
 
 def typestats(objects=None, shortnames=True, filter=None):
@@ -116,7 +109,7 @@ def typestats(objects=None, shortnames=True, filter=None):
         {'MemoryError': 1, 'tuple': 2795, 'RuntimeError': 1, 'list': 47, ...}
     """
     _filter_arg(filter)
-    return dict(_refgraph.typestats(_given_list(objects), bool(shortnames), filter))
+    return dict(_refgraph.typestats(_as_list(objects), bool(shortnames), filter))
 
 
 def most_common_types(limit=10, objects=None, shortnames=True, filter=None):
@@ -388,7 +381,7 @@ def by_type(typename, objects=None):
     An unknown type name gives ``[]``.
     """
     _typename_arg(typename, "by_type")
-    return _refgraph.by_type(_given_list(objects), typename)
+    return _refgraph.by_type(_as_list(objects), typename)
 
 
 def at(addr):

@@ -268,6 +268,7 @@ pub unsafe fn map<T>(heads: &Heads, mut f: impl FnMut(*mut ffi::PyObject) -> T) 
 /// The list is created before the walk, and skipped by it as `gc.get_objects()` skips its own
 /// result; appending only grows its item array, which runs no Python code and cannot start a
 /// collection, so every object walked is still there when it is appended.
+#[pyfunction(name = "gc_objects")]
 pub fn tracked_objects(py: Python<'_>) -> PyResult<Bound<'_, PyList>> {
     let Some(h) = heads(py) else {
         return crate::capture::gc_objects(py);
@@ -284,10 +285,4 @@ pub fn tracked_objects(py: Python<'_>) -> PyResult<Bound<'_, PyList>> {
         }
     }
     Ok(list)
-}
-
-/// `gc.get_objects()`, from a walk of the collector's lists where possible.
-#[pyfunction]
-pub fn gc_objects(py: Python<'_>) -> PyResult<Bound<'_, PyList>> {
-    tracked_objects(py)
 }

@@ -2,10 +2,11 @@
 //! `u64` vectors instead of Python sets of ints).
 
 use crate::names::TypeNames;
-use crate::stats::{count_types, list_types, Objects};
+use crate::stats::{count_known_types, list_types};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
+use refgraph_core::stats::Histogram;
 use rustc_hash::FxHashMap;
 
 /// `(name, old, current, new, delta)`, as objgraph prints a row.
@@ -58,8 +59,12 @@ impl IdTracker {
         objects: &Bound<'_, PyList>,
         shortnames: bool,
     ) -> PyResult<Vec<Row>> {
+        // One pass over the list reads every type; the names are looked up (Python code may
+        // run) before the list's items are read again, by address only.
+        let types = list_types(py, objects)?;
         let mut names = TypeNames::default();
-        count_types(py, Objects::List(objects.clone()), None, &mut names)?;
+        count_known_types(py, types.iter().copied(), &mut Histogram::new(), &mut names)?;
+        names.resolve(py);
         for e in self.entries.values_mut() {
             e.old = std::mem::take(&mut e.current);
             e.new.clear();
@@ -68,7 +73,6 @@ impl IdTracker {
         let mut buckets: Vec<Vec<u64>> = Vec::new();
         let mut bucket_names: Vec<String> = Vec::new();
         let mut by_name: FxHashMap<String, usize> = Default::default();
-        let types = list_types(py, objects)?;
         let lp = objects.as_ptr();
         let mut last_tp = 0usize;
         let mut last_b = 0usize;

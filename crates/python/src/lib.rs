@@ -39,6 +39,6 @@ fn _refgraph(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(type_names, m)?)?;
     m.add_function(wrap_pyfunction!(capture::traverse_pass, m)?)?;
     m.add_function(wrap_pyfunction!(gcwalk::gc_walk_active, m)?)?;
-    m.add_function(wrap_pyfunction!(gcwalk::gc_objects, m)?)?;
+    m.add_function(wrap_pyfunction!(gcwalk::tracked_objects, m)?)?;
     Ok(())
 }

@@ -51,7 +51,7 @@ pub fn prefetch(p: *mut ffi::PyObject) {
 }
 
 /// Add `types` (type addresses read by [`list_types`]) to `h`, remembering each new type.
-fn count_known_types(
+pub fn count_known_types(
     py: Python<'_>,
     types: impl IntoIterator<Item = usize>,
     h: &mut Histogram<usize>,
@@ -98,15 +98,6 @@ impl<'py> Objects<'py> {
                 None => Objects::List(crate::capture::gc_objects(py)?),
             },
         })
-    }
-
-    /// The type address of every object, in order.
-    fn types(&self, py: Python<'py>) -> PyResult<Vec<usize>> {
-        match self {
-            Objects::List(list) => list_types(py, list),
-            // SAFETY: GIL held; the closure only reads each object's type.
-            Objects::Heap(h) => Ok(unsafe { gcwalk::map(h, |o| ffi::Py_TYPE(o) as usize) }),
-        }
     }
 
     /// The objects for which `wanted(address, type address)` holds, in order, as strong
@@ -232,15 +223,15 @@ pub fn count_types<'py>(
     match filter {
         None => match &objects {
             Objects::Heap(heads) => count_heap_types(py, heads, &mut h, names),
-            Objects::List(_) => {
-                let types = objects.types(py)?;
+            Objects::List(list) => {
+                let types = list_types(py, list)?;
                 count_known_types(py, types.iter().copied(), &mut h, names)?;
             }
         },
         Some(f) => {
             let objects = match objects {
                 Objects::List(list) => list,
-                Objects::Heap(_) => crate::capture::gc_objects(py)?,
+                Objects::Heap(_) => gcwalk::tracked_objects(py)?,
             };
             let mut i = 0;
             while i < objects.len() {
@@ -287,10 +278,11 @@ pub fn by_type<'py>(
 ) -> PyResult<Vec<Bound<'py, PyAny>>> {
     let objects = Objects::new(py, objects)?;
     let mut names = TypeNames::default();
-    if let Objects::Heap(h) = &objects {
-        return by_type_in_heap(py, h, typename, &mut names);
-    }
-    let types = objects.types(py)?;
+    let list = match &objects {
+        Objects::Heap(h) => return by_type_in_heap(py, h, typename, &mut names),
+        Objects::List(list) => list,
+    };
+    let types = list_types(py, list)?;
     count_known_types(py, types.iter().copied(), &mut Histogram::new(), &mut names)?;
     drop(types);
     names.resolve(py);
