@@ -141,6 +141,29 @@ def make_cell():
     return f.__closure__[0]
 
 
+async def _handler(n):
+    await asyncio.sleep(0)
+    return n
+
+
+async def _gather():
+    return await asyncio.gather(*(_handler(i) for i in range(5)))
+
+
+def finished_future():
+    """A done asyncio future; making it also runs a gather, which on CPython 3.12.0-3.12.5 leaves
+    dead ``FutureIter`` objects on ``_asyncio``'s free list, reported by its traverse function
+    (gh-122695): every zoo test then runs with dead referents in the heap."""
+    asyncio.run(_gather())
+    loop = asyncio.new_event_loop()
+    try:
+        fut = loop.create_future()
+        fut.set_result([1, 2])
+    finally:
+        loop.close()
+    return fut
+
+
 def make_zoo():
     target = Plain()
     zoo = {
@@ -170,6 +193,7 @@ def make_zoo():
         "big_int": 10**100,
         "str": "plain string",
         "deep_chain": deep_chain(1000),
+        "asyncio_future": finished_future(),
     }
     g = zoo["generator"]
     next(g)

@@ -111,9 +111,17 @@ impl TypeCache {
     }
 }
 
+/// The `tp_traverse` visitor of every walk: records each referent that is alive.
+///
+/// A referent whose reference count is 0 is not alive: it is never recorded, so no reference
+/// is ever taken to it. Some traverse functions report such objects: CPython 3.12.0-3.12.5's
+/// `_asyncio` module visits its free list of `FutureIter`s (gh-122695); taking a reference to
+/// one and dropping it deallocates it a second time, which corrupts the free list (a hang in
+/// the next `gc.collect()`) or the heap. Reading the count is safe: the memory of a free-list
+/// entry stays allocated.
 unsafe extern "C" fn visit(obj: *mut ffi::PyObject, arg: *mut c_void) -> c_int {
     // Py_VISIT never passes NULL, but be defensive.
-    if !obj.is_null() {
+    if !obj.is_null() && ffi::Py_REFCNT(obj) > 0 {
         (*(arg as *mut Vec<*mut ffi::PyObject>)).push(obj);
     }
     0
@@ -795,8 +803,11 @@ pub fn module_globals(
     out
 }
 
-unsafe extern "C" fn count_visit(_obj: *mut ffi::PyObject, arg: *mut c_void) -> c_int {
-    *(arg as *mut u64) += 1;
+unsafe extern "C" fn count_visit(obj: *mut ffi::PyObject, arg: *mut c_void) -> c_int {
+    // Counted like `visit` records: live referents only.
+    if !obj.is_null() && ffi::Py_REFCNT(obj) > 0 {
+        *(arg as *mut u64) += 1;
+    }
     0
 }
 
