@@ -86,6 +86,7 @@ KINDS = _kinds()
 
 @pytest.fixture(scope="module")
 def zoo():
+    zoo_module.run_gather()
     z = zoo_module.make_zoo()
     yield z
     zoo_module.close_zoo(z)

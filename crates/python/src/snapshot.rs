@@ -1,6 +1,7 @@
 //! `Snapshot`: a heap snapshot as Python sees it (the facade in `refgraph/snapshot.py` wraps it).
 
-use crate::capture::{annotate, capture, module_globals};
+use crate::annotate::{annotate, module_globals};
+use crate::capture::capture;
 use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
