@@ -1,6 +1,7 @@
 //! The CPython extension `refgraph._refgraph`: captures the live heap into the core model and
 //! exposes the queries. All unsafe CPython access lives in `capture.rs`, `gcwalk.rs` (the
-//! collector's lists) and the few marked blocks that read list items without running Python code.
+//! collector's lists), `strings.rs` (string contents and names, by policy) and the few marked
+//! blocks that read list items without running Python code.
 
 use pyo3::prelude::*;
 
@@ -12,6 +13,7 @@ mod leaks;
 mod names;
 mod snapshot;
 mod stats;
+mod strings;
 mod view;
 
 /// Short and long type name of a type, as objgraph computes them.

@@ -113,13 +113,19 @@ impl Fingerprinter {
         }
     }
 
-    fn hash(&self, domain: u8, bytes: &[u8]) -> u64 {
+    #[allow(deprecated)]
+    fn hasher(&self, domain: u8) -> std::hash::SipHasher {
         use std::hash::Hasher;
         // SipHash-2-4 is a keyed pseudo-random function; std keeps it (deprecated only in
         // favour of its unkeyed DefaultHasher).
-        #[allow(deprecated)]
         let mut h = std::hash::SipHasher::new_with_keys(self.k0, self.k1);
         h.write_u8(domain);
+        h
+    }
+
+    fn hash(&self, domain: u8, bytes: &[u8]) -> u64 {
+        use std::hash::Hasher;
+        let mut h = self.hasher(domain);
         h.write(bytes);
         h.finish()
     }
@@ -129,10 +135,32 @@ impl Fingerprinter {
         self.hash(1, bytes) >> (64 - FINGERPRINT_BITS)
     }
 
+    /// A fingerprint computed piece by piece (for long strings): equal to
+    /// [`Fingerprinter::fingerprint`] of the concatenated pieces.
+    pub fn start(&self) -> FingerprintState {
+        FingerprintState(self.hasher(1))
+    }
+
     /// An identifier of the key, written with the snapshot: two snapshots whose fingerprints
     /// can be compared (same process) have the same one. Reveals nothing about the key.
     pub fn key_id(&self) -> u64 {
         self.hash(0, b"refgraph key id") >> 16
+    }
+}
+
+/// A fingerprint being computed: feed it bytes with [`FingerprintState::update`].
+#[allow(deprecated)]
+pub struct FingerprintState(std::hash::SipHasher);
+
+impl FingerprintState {
+    /// Hash more bytes of the string.
+    pub fn update(&mut self, bytes: &[u8]) {
+        std::hash::Hasher::write(&mut self.0, bytes);
+    }
+
+    /// The fingerprint of everything hashed.
+    pub fn finish(self) -> u64 {
+        std::hash::Hasher::finish(&self.0) >> (64 - FINGERPRINT_BITS)
     }
 }
 
@@ -189,6 +217,10 @@ mod tests {
         assert_ne!(a.fingerprint(b"hunter2"), b.fingerprint(b"hunter2"));
         assert!(a.fingerprint(b"x") < 1 << FINGERPRINT_BITS);
         assert_ne!(a.key_id(), b.key_id());
+        let mut st = a.start();
+        st.update(b"hun");
+        st.update(b"ter2");
+        assert_eq!(st.finish(), a.fingerprint(b"hunter2"));
         assert_eq!(format_fingerprint(0xa1b2c3), "#000000a1b2c3");
         for p in [StringPolicy::All, StringPolicy::Names, StringPolicy::None] {
             assert_eq!(StringPolicy::parse(p.as_str()), Some(p));
