@@ -41,10 +41,16 @@ pub fn process_fingerprinter(py: Python<'_>) -> PyResult<Fingerprinter> {
     Ok(f)
 }
 
-/// The text of a str (or of `s[start:end]`), encoded into a temporary bytes object: unlike
-/// `PyUnicode_AsUTF8`, this leaves no cached UTF-8 copy inside the str (which would change its
-/// size and the heap).
-fn utf8_range(py: Python<'_>, s: *mut ffi::PyObject, start: isize, end: isize) -> Option<Vec<u8>> {
+/// Call `f` with the UTF-8 bytes of `s[start:end]` (a str), encoded into a temporary bytes
+/// object: unlike `PyUnicode_AsUTF8`, this leaves no cached UTF-8 copy inside the str (which
+/// would change its size and the heap). None if it cannot be encoded.
+fn with_utf8<R>(
+    py: Python<'_>,
+    s: *mut ffi::PyObject,
+    start: isize,
+    end: isize,
+    f: impl FnOnce(&[u8]) -> R,
+) -> Option<R> {
     // SAFETY: s is a live str (held by the capture); every result is a new reference or NULL.
     unsafe {
         let part = ffi::PyUnicode_Substring(s, start, end);
@@ -64,7 +70,7 @@ fn utf8_range(py: Python<'_>, s: *mut ffi::PyObject, start: isize, end: isize) -
         }
         let b = Bound::from_owned_ptr(py, b);
         let b = b.cast::<pyo3::types::PyBytes>().ok()?;
-        Some(b.as_bytes().to_vec())
+        Some(f(b.as_bytes()))
     }
 }
 
@@ -205,20 +211,24 @@ impl StringNotes {
                 StringPolicy::None => {}
                 StringPolicy::All => {
                     // At most 41 characters are converted (41: to know that it was cut).
-                    if let Some(b) = utf8_range(py, p, 0, len.min(SHOWN as isize + 1)) {
-                        out.labels
-                            .push((v, short_str(&String::from_utf8_lossy(&b))));
+                    let end = len.min(SHOWN as isize + 1);
+                    if let Some(l) =
+                        with_utf8(py, p, 0, end, |b| short_str(&String::from_utf8_lossy(b)))
+                    {
+                        out.labels.push((v, l));
                     }
                 }
                 StringPolicy::Names => {
                     if len as usize <= MAX_NAME && self.names.contains(&(p as usize)) {
-                        if let Some(b) = utf8_range(py, p, 0, len) {
-                            if let Ok(text) = std::str::from_utf8(&b) {
-                                if is_name_like(text) {
-                                    out.labels.push((v, short_str(text)));
-                                    continue;
-                                }
-                            }
+                        let name = with_utf8(py, p, 0, len, |b| {
+                            std::str::from_utf8(b)
+                                .ok()
+                                .filter(|t| is_name_like(t))
+                                .map(short_str)
+                        });
+                        if let Some(Some(l)) = name {
+                            out.labels.push((v, l));
+                            continue;
                         }
                     }
                     let mut state = self.fingerprinter.start();
@@ -226,12 +236,9 @@ impl StringNotes {
                     let mut ok = true;
                     while at < len {
                         let end = (at + CHUNK).min(len);
-                        match utf8_range(py, p, at, end) {
-                            Some(b) => state.update(&b),
-                            None => {
-                                ok = false;
-                                break;
-                            }
+                        if with_utf8(py, p, at, end, |b| state.update(b)).is_none() {
+                            ok = false;
+                            break;
                         }
                         at = end;
                     }
