@@ -215,6 +215,12 @@ def test_cli_outputs_hold_no_secret_and_still_name_names(app, tmp_path):
     # The secret itself is described by its length and fingerprint, not as text.
     api_key = SECRETS["api_key"][0]
     assert re.search(rf"str len={len(api_key)} #[0-9a-f]{{12}}", joined)
+    # The same commands on the strings="all" snapshot do show them (the check can fail).
+    every = out / "all.rgsnap"
+    assert "51HxQ9aZ0b8K" in cli("paths", every, hex(addr["cfg_api_key"]))
+    drawing = tmp_path / "all.svg"
+    cli("graph", every, hex(addr["client_token"]), "-o", drawing, "--depth", "1")
+    assert "Bearer eyJhbG" in drawing.read_text()
     # Paths still name the module global that holds the secret, as before.
     assert "dict __main__.cfg" in cli("paths", snap, hex(addr["cfg_api_key"]))
     assert "__main__.client" in cli("paths", snap, "Client")
