@@ -3,8 +3,11 @@
 A snapshot records every object the garbage collector tracks (and, by default, the objects
 they refer to that it does not track, such as str and int), what each refers to, its shallow
 size in bytes, and cheap labels: names of modules, classes and functions, lengths of
-built-in containers, the first characters of strings and the module globals that name objects.
-No ``__repr__`` and no user-defined ``__sizeof__`` runs.
+built-in containers and the module globals that name objects. Of strings it keeps what the
+``strings`` policy allows (see :func:`snapshot`): by default only names (dict keys and names
+used by code that look like identifiers) in full, and of every other string its length and a
+fingerprint, never its characters. bytes and bytearray contents are never kept. Files are
+written readable by their owner only. No ``__repr__`` and no user-defined ``__sizeof__`` runs.
 
 >>> import refgraph
 >>> snap = refgraph.snapshot()
@@ -22,9 +25,13 @@ import sys
 from typing import NamedTuple
 
 from . import _refgraph
+from ._files import write_private
 from .labels import is_proper_module
 
 SnapshotError = _refgraph.SnapshotError
+
+#: The string policies of :func:`snapshot`, default first.
+STRING_POLICIES = ("names", "all", "none")
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -157,9 +164,10 @@ class Snapshot:
         return f"<refgraph.Snapshot: {i['objects']:,} objects, {i['bytes']:,} bytes>"
 
     def save(self, path):
-        """Write the snapshot to ``path`` (written to a temporary name, then renamed).
-        Returns the file's size in bytes."""
-        return self._s.save(os.fspath(path))
+        """Write the snapshot to ``path``, readable by its owner only (mode 0600 whatever the
+        umask), atomically (a temporary file in the same directory, renamed over ``path``); a
+        symbolic link at ``path`` is replaced, not followed. Returns the file's size in bytes."""
+        return write_private(path, self._s.to_bytes())
 
     def to_bytes(self):
         """The snapshot file's bytes."""
@@ -167,7 +175,10 @@ class Snapshot:
 
     def info(self):
         """Counts and facts: objects, tracked, references, types, bytes, python, created (Unix
-        time), pid, collected, untracked, modules, thread_frames, with_del."""
+        time), pid, collected, untracked, modules, thread_frames, with_del, and ``strings``:
+        the string policy the snapshot was taken with (``'names'``, ``'all'`` or ``'none'``;
+        ``'all'`` for files written before policies existed) with ``fingerprints``, the number
+        of strings kept as length and fingerprint."""
         return self._s.info()
 
     def typestats(self, retained=True, progress=None):
@@ -221,7 +232,9 @@ class Snapshot:
         return self._s.size(_address(obj, address))
 
     def describe(self, obj=_NO_OBJECT, *, address=None):
-        """A one-line description of ``obj`` (or the object at ``address``)."""
+        """A one-line description of ``obj`` (or the object at ``address``). A string kept
+        without its text is described by its length and fingerprint: ``str len=37
+        #1f0a9c3b7d2e``."""
         return self._s.describe(_address(obj, address))
 
     def addresses(self, typename):
@@ -242,7 +255,8 @@ class Snapshot:
         """Draw what refers to ``target`` (a type name or an object, or ``address=``; the first
         ``count`` objects of a type), up to ``max_depth`` steps, or what it refers to with
         ``backrefs=False``. ``filename`` ending in ``.svg``, ``.png`` or ``.dot`` is written
-        (no Graphviz needed); without a filename the SVG text is returned."""
+        (no Graphviz needed; readable by its owner only, like :meth:`save`); without a filename
+        the SVG text is returned."""
         fmt = "svg"
         if filename is not None:
             fmt = os.path.splitext(os.fspath(filename))[1].lower().lstrip(".")
@@ -256,19 +270,42 @@ class Snapshot:
         data, nodes = drawn
         if filename is None:
             return data.decode()
-        with open(filename, "wb") as f:
-            f.write(data)
+        write_private(filename, data)
         return nodes
 
 
-def snapshot(untracked=True, collect=True):
+def _check_strings(strings):
+    if strings not in STRING_POLICIES:
+        raise ValueError(f"strings must be 'names', 'all' or 'none', not {strings!r}")
+    return strings
+
+
+def snapshot(untracked=True, collect=True, strings="names"):
     """Capture the whole heap now.
 
     ``untracked``: also record the objects the gc does not track (str, int, bytes, …) that
     tracked objects refer to, so that their bytes are counted. ``collect``: run
     ``gc.collect()`` first, so that garbage is not reported (``False`` to see the heap exactly
     as it is, or when collecting is too slow).
+
+    ``strings``: what the snapshot keeps of the program's strings, which may be passwords, API
+    keys or tokens.
+
+    * ``'names'`` (default): strings used as names (dict keys, attribute and variable names in
+      code) that look like identifiers (``_listeners``, ``cfg``, ``os.path``; at most 64
+      characters, no token-like runs of digits) are kept in full. Every other string keeps
+      only its length and a 48-bit fingerprint, a hash keyed by a random key that lives only in
+      this process's memory: equal strings share a fingerprint (in one snapshot and in every
+      snapshot this process takes), and the text cannot be recovered from it, not even by
+      trying every short password.
+    * ``'all'``: the first 40 characters of every string, by your explicit choice.
+    * ``'none'``: no string content at all, not even fingerprints or dict keys (names of
+      modules, classes and functions and of module globals are still kept).
+
+    Names of modules, classes and functions, and module globals whose name looks like an
+    identifier, are kept under every policy; bytes and bytearray contents never are.
     """
+    _check_strings(strings)
     if collect:
         gc.collect()
     frames = _thread_frames()
@@ -282,6 +319,7 @@ def snapshot(untracked=True, collect=True):
             sys.version.split()[0],
             os.getpid(),
             int(datetime.datetime.now().timestamp()),
+            strings,
         )
     finally:
         del frames, modules
@@ -299,15 +337,17 @@ def from_bytes(data):
     return Snapshot(_refgraph.Snapshot.from_bytes(bytes(data)))
 
 
-def dump_on_signal(signum=None, directory=".", untracked=True, collect=True):
+def dump_on_signal(signum=None, directory=".", untracked=True, collect=True, strings="names"):
     """Install a handler that saves a snapshot to ``directory`` each time the process receives
-    ``signum`` (``SIGUSR2`` by default): ``refgraph-<pid>-<YYYYmmdd-HHMMSS>-<n>.rgsnap``. Returns
-    the previous handler. Then, from a shell: ``kill -USR2 <pid>``.
+    ``signum`` (``SIGUSR2`` by default): ``refgraph-<pid>-<YYYYmmdd-HHMMSS>-<n>.rgsnap``, mode
+    0600, written atomically (see :meth:`Snapshot.save`). ``strings`` is the string policy of
+    :func:`snapshot`. Returns the previous handler. Then, from a shell: ``kill -USR2 <pid>``.
 
     The handler runs in the main thread between bytecodes, as every Python signal handler does.
     """
     if signum is None:
         signum = _signal.SIGUSR2
+    _check_strings(strings)
     directory = os.fspath(directory)
     if not os.path.isdir(directory):
         raise NotADirectoryError(directory)
@@ -318,7 +358,7 @@ def dump_on_signal(signum=None, directory=".", untracked=True, collect=True):
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
         name = f"refgraph-{os.getpid()}-{stamp}-{counter[0]}.rgsnap"
         path = os.path.join(directory, name)
-        snapshot(untracked=untracked, collect=collect).save(path)
+        snapshot(untracked=untracked, collect=collect, strings=strings).save(path)
         print(f"refgraph: snapshot written to {path}", file=sys.stderr)
 
     return _signal.signal(signum, handler)

@@ -1,9 +1,12 @@
 import os
 import signal
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 Progress = Callable[[str, int, int], object]
+
+StringPolicy = Literal["names", "all", "none"]
+STRING_POLICIES: tuple[str, ...]
 
 class SnapshotError(ValueError): ...
 
@@ -69,7 +72,9 @@ class Snapshot:
         address: int | None = None,
     ) -> Any: ...
 
-def snapshot(untracked: bool = True, collect: bool = True) -> Snapshot: ...
+def snapshot(
+    untracked: bool = True, collect: bool = True, strings: StringPolicy = "names"
+) -> Snapshot: ...
 def load(path: str | os.PathLike[str]) -> Snapshot: ...
 def from_bytes(data: bytes) -> Snapshot: ...
 def dump_on_signal(
@@ -77,4 +82,5 @@ def dump_on_signal(
     directory: str | os.PathLike[str] = ".",
     untracked: bool = True,
     collect: bool = True,
+    strings: StringPolicy = "names",
 ) -> Any: ...

@@ -45,6 +45,7 @@ fn snapshot(n: usize) -> Snapshot {
             collected: true,
             untracked: true,
         },
+        strings: Default::default(),
         graph,
     }
 }

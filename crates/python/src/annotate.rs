@@ -5,10 +5,12 @@
 
 use crate::capture::Objects;
 use crate::cpython;
+use crate::strings::StringNotes;
 use crate::traverse::TypeCache;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use refgraph_core::graph::{flags, Graph, NodeId};
+use refgraph_core::snapshot::strings::StringPolicy;
 use refgraph_core::snapshot::NO_LEN;
 use rustc_hash::FxHashMap;
 
@@ -18,6 +20,8 @@ pub struct Annotations {
     pub sizes: Vec<u64>,
     pub lens: Vec<u32>,
     pub labels: Vec<(NodeId, String)>,
+    /// `(node, fingerprint)` of the strs kept without their text.
+    pub fingerprints: Vec<(NodeId, u64)>,
 }
 
 /// How the shallow size of a type's instances is computed.
@@ -232,38 +236,16 @@ fn utf8_uncached(s: &Bound<'_, pyo3::types::PyString>) -> Option<String> {
     }
 }
 
-/// Escape a short string value for a label: control characters as Python escapes, at most
-/// 40 characters.
-fn short_str(s: &str) -> String {
-    let mut out = String::from("'");
-    for (i, c) in s.chars().enumerate() {
-        if i == 40 {
-            out.push_str("...");
-            break;
-        }
-        match c {
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\\' => out.push_str("\\\\"),
-            '\'' => out.push_str("\\'"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
-            c => out.push(c),
-        }
-    }
-    if !out.ends_with("...") {
-        out.push('\'');
-    }
-    out
-}
-
 /// Sizes, lengths, labels and flags of every node of a capture. Runs no user code: sizes come
 /// from `object.__sizeof__`'s formula or the C `__sizeof__` of the nearest built-in base class
 /// (a class's own `__sizeof__` written in Python is not called), labels from the C getters
-/// of modules, classes and functions and from string values.
-pub fn annotate(py: Python<'_>, g: &mut Graph, o: &Objects) -> PyResult<Annotations> {
+/// of modules, classes and functions, and from string values as `text`'s policy allows.
+pub fn annotate(
+    py: Python<'_>,
+    g: &mut Graph,
+    o: &Objects,
+    mut text: StringNotes,
+) -> PyResult<Annotations> {
     let b = Builtins::new(py)?;
     let mut types: FxHashMap<usize, NodeFacts> = Default::default();
     let mut cache = TypeCache::default();
@@ -335,27 +317,13 @@ pub fn annotate(py: Python<'_>, g: &mut Graph, o: &Objects) -> PyResult<Annotati
         if facts.flags != 0 {
             g.set_flags(v as NodeId, facts.flags);
         }
+        // SAFETY: p is alive, the GIL is held.
+        unsafe { text.observe(py, p) };
         let label = match facts.kind {
             Kind::Plain | Kind::Sized => None,
             Kind::Str => {
-                // SAFETY: p is a live str.
-                let s = unsafe { Bound::from_borrowed_ptr(py, p) };
-                s.cast::<pyo3::types::PyString>().ok().and_then(|s| {
-                    // At most 41 characters are converted.
-                    if len != NO_LEN && len > 41 {
-                        // SAFETY: s is a live str; the substring is a new reference.
-                        let head = unsafe { ffi::PyUnicode_Substring(s.as_ptr(), 0, 41) };
-                        if head.is_null() {
-                            unsafe { ffi::PyErr_Clear() };
-                            return None;
-                        }
-                        let head = unsafe { Bound::from_owned_ptr(py, head) };
-                        let head = head.cast::<pyo3::types::PyString>().ok()?;
-                        Some(short_str(&utf8_uncached(head)?))
-                    } else {
-                        Some(short_str(&utf8_uncached(s)?))
-                    }
-                })
+                text.add_str(v as NodeId, len);
+                None
             }
             Kind::Module => {
                 // SAFETY: p is a live module; PyModule_GetNameObject reads its dict.
@@ -403,20 +371,26 @@ pub fn annotate(py: Python<'_>, g: &mut Graph, o: &Objects) -> PyResult<Annotati
         };
         info.short_name = short;
     }
+    let strs = text.finish(py, |v| o.ptr(py, v as usize));
+    labels.extend(strs.labels);
+    labels.sort_unstable_by_key(|l| l.0);
     Ok(Annotations {
         sizes,
         lens,
         labels,
+        fingerprints: strs.fingerprints,
     })
 }
 
 /// Names of module globals: for each module in order, its `name -> value` pairs whose value is
 /// in the graph (not a module itself, not a dunder), first binding wins. Reads the modules'
-/// dictionaries with `PyDict_Next` (no user code).
+/// dictionaries with `PyDict_Next` (no user code). Unless `policy` keeps all strings, a key
+/// that does not look like a name is left out (it is data, not a name).
 pub fn module_globals(
     py: Python<'_>,
     g: &Graph,
     modules: &[(String, Bound<'_, PyAny>)],
+    policy: StringPolicy,
 ) -> Vec<(NodeId, String)> {
     let mut wanted: FxHashMap<u64, String> = Default::default();
     for (mname, m) in modules {
@@ -445,7 +419,7 @@ pub fn module_globals(
                 let Some(key) = utf8_uncached(key) else {
                     continue;
                 };
-                if key.starts_with("__") {
+                if key.starts_with("__") || !StringNotes::global_allowed(policy, &key) {
                     continue;
                 }
                 wanted

@@ -13,7 +13,7 @@
 //! * `heap`, `view`, `snapshot` — the Python classes: queries on a capture, DOT and drawings,
 //!   snapshots.
 //!
-//! Unsafe CPython access lives in `traverse`, `gcwalk`, `capture`, `annotate` and in marked
+//! Unsafe CPython access lives in `traverse`, `gcwalk`, `capture`, `annotate`, `strings` and in marked
 //! blocks of `stats`, `ids` and `leaks` that read list items and types without running Python
 //! code; every block says why it is sound.
 
@@ -29,6 +29,7 @@ mod leaks;
 mod names;
 mod snapshot;
 mod stats;
+mod strings;
 mod traverse;
 mod view;
 

@@ -2,12 +2,14 @@
 
 use crate::annotate::{annotate, module_globals};
 use crate::capture::capture;
+use crate::strings::{process_fingerprinter, StringNotes};
 use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 use refgraph_core::graph::{flags, NodeId};
 use refgraph_core::snapshot::analysis::{analyse, roots, type_stats, Analysis};
-use refgraph_core::snapshot::{diff, draw, file, paths, Meta, Snapshot};
+use refgraph_core::snapshot::strings::StringPolicy;
+use refgraph_core::snapshot::{diff, draw, file, paths, Meta, Snapshot, StringContent};
 use std::sync::OnceLock;
 
 pyo3::create_exception!(
@@ -69,9 +71,10 @@ impl PySnapshot {
 #[pymethods]
 impl PySnapshot {
     /// Capture the live heap. `roots`: frames on thread stacks (flagged as roots); `modules`:
-    /// `(name, module)` of the modules in `sys.modules` under their own name.
+    /// `(name, module)` of the modules in `sys.modules` under their own name; `strings`: the
+    /// string policy (`"names"`, `"all"` or `"none"`).
     #[staticmethod]
-    #[pyo3(signature = (untracked, roots, modules, collected, python, pid, created))]
+    #[pyo3(signature = (untracked, roots, modules, collected, python, pid, created, strings))]
     #[allow(clippy::too_many_arguments)]
     fn capture(
         py: Python<'_>,
@@ -82,11 +85,23 @@ impl PySnapshot {
         python: String,
         pid: u32,
         created: u64,
+        strings: &str,
     ) -> PyResult<Self> {
+        let policy = StringPolicy::parse(strings).ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "strings must be 'names', 'all' or 'none', not {strings:?}"
+            ))
+        })?;
+        let fingerprinter = process_fingerprinter(py)?;
+        let key_id = match policy {
+            StringPolicy::Names => fingerprinter.key_id(),
+            _ => 0,
+        };
+        let text = StringNotes::new(py, policy, fingerprinter)?;
         let mut all_roots = roots.clone();
         all_roots.extend(modules.iter().map(|m| m.1.clone()));
         let (mut g, objects) = capture(py, untracked, &all_roots)?;
-        let notes = annotate(py, &mut g, &objects)?;
+        let notes = annotate(py, &mut g, &objects, text)?;
         let root_addrs: rustc_hash::FxHashSet<u64> =
             roots.iter().map(|r| r.as_ptr() as u64).collect();
         let module_addrs: rustc_hash::FxHashSet<u64> =
@@ -100,7 +115,7 @@ impl PySnapshot {
                 g.set_flags(v, flags::PROPER_MODULE | flags::MODULE);
             }
         }
-        let globals = module_globals(py, &g, &modules);
+        let globals = module_globals(py, &g, &modules, policy);
         drop(objects);
         let snap = Snapshot {
             graph: g,
@@ -114,6 +129,11 @@ impl PySnapshot {
                 pid,
                 collected,
                 untracked,
+            },
+            strings: StringContent {
+                policy,
+                key_id,
+                fingerprints: notes.fingerprints,
             },
         };
         snap.validate().map_err(PyValueError::new_err)?;
@@ -145,12 +165,6 @@ impl PySnapshot {
         PyBytes::new(py, &data)
     }
 
-    /// Write the snapshot to a file (atomically: a temporary file renamed). Returns its size.
-    fn save(&self, py: Python<'_>, path: std::path::PathBuf) -> PyResult<u64> {
-        py.detach(|| file::save(&self.snap, &path))
-            .map_err(|e| PyOSError::new_err((e.raw_os_error().unwrap_or(0), e.to_string(), path)))
-    }
-
     fn __len__(&self) -> usize {
         self.snap.len()
     }
@@ -169,6 +183,8 @@ impl PySnapshot {
         d.set_item("pid", s.meta.pid)?;
         d.set_item("collected", s.meta.collected)?;
         d.set_item("untracked", s.meta.untracked)?;
+        d.set_item("strings", s.strings.policy.as_str())?;
+        d.set_item("fingerprints", s.strings.fingerprints.len())?;
         let n = s.len() as NodeId;
         d.set_item(
             "modules",
