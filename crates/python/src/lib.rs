@@ -37,6 +37,7 @@ fn _refgraph(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(stats::at_addrs, m)?)?;
     m.add_function(wrap_pyfunction!(leaks::leaking, m)?)?;
     m.add_function(wrap_pyfunction!(type_names, m)?)?;
+    m.add_function(wrap_pyfunction!(snapshot::draw_chain, m)?)?;
     m.add_function(wrap_pyfunction!(capture::traverse_pass, m)?)?;
     m.add_function(wrap_pyfunction!(gcwalk::gc_walk_active, m)?)?;
     m.add_function(wrap_pyfunction!(gcwalk::tracked_objects, m)?)?;
