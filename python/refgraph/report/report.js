@@ -192,13 +192,42 @@
             (num(s.unrooted) ? ", " + fmtInt(s.unrooted) + " unrooted" : "")
         ),
         card("Python", str(s.python), "pid " + str(s.pid)),
-        card("taken", s.created ? new Date(num(s.created) * 1000).toISOString().replace("T", " ").slice(0, 19) + " UTC" : "?",
+        card("taken", s.created ? new Date(num(s.created) * 1000).toISOString().replace("T", " ").slice(0, 16) + " UTC" : "?",
           s.collected ? "after gc.collect()" : "without gc.collect()")
       );
+      cards.lastChild.classList.add("wide");
       sec.appendChild(cards);
       if (b) {
         append(sec, el("p", "muted", "Compared with a base snapshot of " + fmtInt(b.objects) + " objects, " +
           fmtBytes(b.bytes) + " (pid " + str(b.pid) + ")."));
+      }
+
+      if (b) {
+        var grew = TYPES.map(function (r, i) { return i; }).filter(function (i) {
+          return num(TYPES[i][7]) > 0 || num(TYPES[i][1]) > num(TYPES[i][4]);
+        });
+        grew.sort(function (x, y) {
+          var a = TYPES[x], c = TYPES[y];
+          return num(c[7]) - num(a[7]) || (num(c[1]) - num(c[4])) - (num(a[1]) - num(a[4])) || x - y;
+        });
+        append(sec, el("h2", null, "What grew since the base"));
+        if (!grew.length) {
+          append(sec, el("p", "muted", "No type grew."));
+        } else {
+          var g = el("table", "small");
+          g.id = "grew";
+          append(g, append(el("tr"), el("th", null, "type"), el("th", "n", "count"), el("th", "n", "change"),
+            el("th", "n", "new objects"), el("th", "n", "they own")));
+          grew.slice(0, 10).forEach(function (i) {
+            var r = TYPES[i];
+            append(g, append(el("tr"), append(el("td"), button(str(r[0]), "link", function () { openType(i); })),
+              el("td", "n", fmtInt(r[1])), append(el("td", "n"), deltaSpan(num(r[1]) - num(r[4]), fmtInt)),
+              el("td", "n", fmtInt(r[6])), el("td", "n", fmtBytes(r[7]))));
+          });
+          sec.appendChild(g);
+          append(sec, el("p", "muted", "Types are ordered by the bytes their new objects own (retained by new objects " +
+            "that no other new object keeps alive), so the type that leaks comes before what its objects hold."));
+        }
       }
 
       append(sec, el("h2", null, "Biggest types by retained size"));
@@ -694,6 +723,7 @@
       return [ox + (ev.clientX - r.left) * s, oy + (ev.clientY - r.top) * s, s];
     }
     box.addEventListener("wheel", function (ev) {
+      if (!ev.deltaY) return; // a sideways scroll
       ev.preventDefault();
       var p = toSvg(ev);
       zoom(ev.deltaY < 0 ? 1 / 1.2 : 1.2, p[0], p[1]);
@@ -800,6 +830,7 @@
         open = drawingPanel(i, str(s.holder));
         slot.appendChild(open);
         b.textContent = "hide the drawing";
+        open.scrollIntoView({ block: "nearest" });
       });
       append(box, b, slot);
       sec.appendChild(box);
