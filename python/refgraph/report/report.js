@@ -905,5 +905,6 @@
     defineView("search", "Search", buildSearch);
   }
   show("summary");
+  document.documentElement.dataset.readyMs = String(Math.round(performance.now()));
   document.documentElement.dataset.ready = "1";
 })();
