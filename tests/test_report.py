@@ -353,3 +353,12 @@ def test_report_stays_small_with_many_objects(tmp_path):
     assert len(data["snapshot"]["nodes"]) <= 12_000 + 25 + 8
     assert data["snapshot"]["summary"]["objects"] > 600_000
     del big
+
+
+def test_leak_summary_html_escapes():
+    text = report.leak_summary_html(hostile_leak_json())
+    assert "<script" not in text and "<img" not in text and "<svg" not in text
+    assert "&lt;/script&gt;&lt;script&gt;window.__pwned=1&lt;/script&gt;" in text
+    assert "97.0%" in text and "2 suspects over 5 runs of 100 calls" in text
+    text.encode("utf-8")  # lone surrogates replaced
+    assert "no suspect" in report.leak_summary_html({"runs": 5, "suspects": []})

@@ -23,7 +23,14 @@ from importlib import resources
 
 from .. import _refgraph
 
-__all__ = ["page", "snapshot_page", "suspects_page", "write_page", "leak_data"]
+__all__ = [
+    "page",
+    "snapshot_page",
+    "suspects_page",
+    "write_page",
+    "leak_data",
+    "leak_summary_html",
+]
 
 
 def _asset(name):
@@ -225,3 +232,31 @@ def write_page(path, text):
             pass
         raise
     return len(data)
+
+
+def leak_summary_html(report):
+    """A short HTML summary of leak suspects (the dict of ``LeakReport.to_json()``) for
+    Jupyter's ``_repr_html_``: every string escaped, no script."""
+    data, _ = leak_data(report)
+    esc = html.escape
+    suspects = data["suspects"]
+    if not suspects:
+        return "<div><b>refgraph leak report</b>: no suspect (nothing grew with the work).</div>"
+    rows = "".join(
+        f"<tr><td style='text-align:left'><code>{esc(_utf8(s['holder']))}</code></td>"
+        f"<td style='text-align:left'>{esc(_utf8(s['holder_type']))}</td>"
+        f"<td>{s['new_objects']:,}</td><td>{s['bytes_per_run']:,}</td>"
+        f"<td>{100 * s['share']:.1f}%</td>"
+        f"<td style='text-align:left'>"
+        f"{esc(', '.join(_utf8(t['type']) for t in s['types'][:3]))}</td></tr>"
+        for s in suspects
+    )
+    return (
+        f"<div><b>refgraph leak report</b>: {len(suspects)} suspect"
+        f"{'' if len(suspects) == 1 else 's'} over {data['runs']} runs of "
+        f"{data['calls_per_run']} calls"
+        "<table><thead><tr><th style='text-align:left'>holder</th>"
+        "<th style='text-align:left'>type</th><th>new objects</th><th>bytes per run</th>"
+        "<th>share</th><th style='text-align:left'>new types</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table></div>"
+    )
