@@ -113,7 +113,9 @@
   var HAS_BASE = !!(S && S.base);
   var TOTAL = S && S.summary ? num(S.summary.bytes) : 0;
   var examplesByRow = {};
+  var newExamplesByRow = {};
   if (S) arr(S.examples).forEach(function (e) { examplesByRow[e[0]] = arr(e[1]); });
+  if (S) arr(S.new_examples).forEach(function (e) { newExamplesByRow[e[0]] = arr(e[1]); });
 
   function typeName(node) {
     var row = TYPES[node.t];
@@ -444,14 +446,24 @@
     var p = el("p", "muted", fmtInt(r[1]) + " objects, " + fmtBytes(r[2]) + " shallow, " + fmtBytes(r[3]) + " retained" +
       (HAS_BASE ? "; " + signed(num(r[1]) - num(r[4]), fmtInt) + " objects since the base, " + fmtInt(r[6]) + " new" : "") + ".");
     d.appendChild(p);
-    var ex = examplesByRow[i];
-    if (!ex || !ex.length) {
+    var ex = examplesByRow[i], nex = newExamplesByRow[i];
+    if ((!ex || !ex.length) && (!nex || !nex.length)) {
       append(d, el("p", "muted", "No object of this type is described in the report (only the biggest objects of the biggest types are)."));
       return;
     }
-    append(d, el("p", null, "Its biggest objects:"));
+    if (nex && nex.length) {
+      append(d, el("p", null, "Its biggest new objects (that own what they hold):"));
+      d.appendChild(objectList(nex));
+    }
+    if (ex && ex.length) {
+      append(d, el("p", null, "Its biggest objects:"));
+      d.appendChild(objectList(ex));
+    }
+  }
+
+  function objectList(list) {
     var tree = el("div", "tree");
-    ex.forEach(function (ni) {
+    list.forEach(function (ni) {
       var node = NODES[ni];
       if (!node) return;
       var row = el("div", "trow");
@@ -460,7 +472,7 @@
       append(row, button("who keeps this alive", "small", function () { openRetainers(ni); }));
       tree.appendChild(row);
     });
-    d.appendChild(tree);
+    return tree;
   }
 
   function openType(i) {
@@ -622,11 +634,11 @@
   function defaultTarget() {
     if (HAS_BASE) {
       var best = -1, bytes = 0;
-      for (var r in examplesByRow) {
+      for (var r in newExamplesByRow) {
         var row = TYPES[r];
-        if (row && num(row[7]) > bytes && examplesByRow[r].length) { bytes = num(row[7]); best = Number(r); }
+        if (row && num(row[7]) > bytes && newExamplesByRow[r].length) { bytes = num(row[7]); best = Number(r); }
       }
-      if (best >= 0) return examplesByRow[best][0];
+      if (best >= 0) return newExamplesByRow[best][0];
     }
     var first = arr(S.dominators).filter(function (i) { return NODES[i] && !NODES[i].root; })[0];
     return first === undefined ? arr(S.dominators)[0] : first;

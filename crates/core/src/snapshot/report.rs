@@ -24,6 +24,8 @@
 //!   "nodes": [node, ...],
 //!   "dominators": [node index, ...], "dominators_more": [count, bytes],
 //!   "examples": [[type row, [node index, ...]], ...],
+//!   "new_examples": [[type row, [node index, ...]], ...] (with a base: new objects that own
+//!                   new memory, of the types whose new objects own the most),
 //!   "limits": {...} }
 //! node: { "a": "0x…" address, "t": type row, "s": shallow bytes, "r": retained bytes,
 //!         "l"?: label, "g"?: module global naming it, "n"?: length,
@@ -110,7 +112,9 @@ pub fn push_json_str(out: &mut String, s: &str) {
 }
 
 /// The name of the reference from `from` to `to`, where the snapshot tells it: a module's
-/// `__dict__`, and a module global (the key of the module's dict). Other edges are unnamed.
+/// `__dict__`, and a module global (the key of the module's dict). Other edges are unnamed
+/// (the report then leaves the name out). Snapshots that record the name of every reference
+/// are read here, the one place the report gets names from.
 pub fn edge_name(s: &Snapshot, from: NodeId, to: NodeId) -> Option<String> {
     let g = &s.graph;
     if g.has(from, flags::MODULE) && s.short_type_name(to) == "dict" {
@@ -224,12 +228,15 @@ pub fn report_json(s: &Snapshot, a: &Analysis, base: Option<&Snapshot>, lim: &Li
         .iter()
         .map(|r| (r.name.clone(), [r.count, r.shallow, r.retained, 0, 0, 0, 0]))
         .collect();
+    let mut is_new: Vec<bool> = Vec::new();
     if let Some(old) = base {
         for r in rows.iter_mut() {
             r.1[3] = r.1[0];
             r.1[4] = r.1[1];
         }
-        for d in diff::diff(old, s, Some(a)) {
+        let (diff_rows, marks) = diff::diff_marking_new(old, s, Some(a));
+        is_new = marks;
+        for d in diff_rows {
             let i = match row_index.get(&d.name) {
                 Some(&i) => i,
                 None => {
@@ -325,6 +332,50 @@ pub fn report_json(s: &Snapshot, a: &Analysis, base: Option<&Snapshot>, lim: &Li
         }
     }
 
+    // 2b. With a base: the biggest new objects that own new memory (no other new object
+    //     dominates them) of the types whose new objects own the most.
+    let mut new_examples: Vec<(usize, Vec<NodeId>)> = Vec::new();
+    if !is_new.is_empty() && per > 0 {
+        let mut grew: Vec<usize> = (0..rows.len()).filter(|&i| rows[i].1[6] > 0).collect();
+        grew.sort_unstable_by_key(|&i| (Reverse(rows[i].1[6]), i));
+        grew.truncate(lim.example_types);
+        let mut slot = vec![usize::MAX; rows.len()];
+        for (k, &r) in grew.iter().enumerate() {
+            slot[r] = k;
+        }
+        let mut best: Vec<Vec<NodeId>> = vec![Vec::new(); grew.len()];
+        for v in 0..n as NodeId {
+            let vi = v as usize;
+            if !is_new[vi] {
+                continue;
+            }
+            let d = a.idom[vi];
+            if d != NONE && is_new[d as usize] {
+                continue;
+            }
+            let k = slot[row_of_type[g.type_of(v) as usize]];
+            if k == usize::MAX {
+                continue;
+            }
+            let list = &mut best[k];
+            let r = a.retained[vi];
+            if list.len() == per && r <= a.retained[*list.last().unwrap() as usize] {
+                continue;
+            }
+            let pos = list.partition_point(|&w| a.retained[w as usize] >= r);
+            list.insert(pos, v);
+            list.truncate(per);
+        }
+        for (k, list) in best.into_iter().enumerate() {
+            for &v in &list {
+                b.include(v);
+            }
+            if !list.is_empty() {
+                new_examples.push((grew[k], list));
+            }
+        }
+    }
+
     // 3. Shortest paths to a root of the biggest objects that are not roots themselves.
     let (hop, _reached) = shortest_path_tree(s, &a.roots);
     let mut targets: Vec<NodeId> = b
@@ -334,7 +385,7 @@ pub fn report_json(s: &Snapshot, a: &Analysis, base: Option<&Snapshot>, lim: &Li
         .filter(|&v| hop[v as usize] != NONE)
         .collect();
     targets = b.biggest(&targets, lim.path_targets);
-    for examples_list in examples.iter().map(|e| &e.1) {
+    for examples_list in new_examples.iter().chain(examples.iter()).map(|e| &e.1) {
         for &v in examples_list {
             if hop[v as usize] != NONE && !targets.contains(&v) {
                 targets.push(v);
@@ -572,6 +623,20 @@ pub fn report_json(s: &Snapshot, a: &Analysis, base: Option<&Snapshot>, lim: &Li
         }
         out.push_str("]]");
     }
+    out.push_str("],\"new_examples\":[");
+    for (j, (row, list)) in new_examples.iter().enumerate() {
+        if j > 0 {
+            out.push(',');
+        }
+        let _ = write!(out, "[{row},[");
+        for (k, &v) in list.iter().enumerate() {
+            if k > 0 {
+                out.push(',');
+            }
+            let _ = write!(out, "{}", idx(v));
+        }
+        out.push_str("]]");
+    }
     let _ = write!(
         out,
         "],\"limits\":{{\"top_level\":{},\"dominator_nodes\":{},\"children_per_node\":{},\
@@ -717,6 +782,18 @@ mod tests {
         let cols: Vec<&str> = row.split(',').collect();
         assert_eq!(cols[4], "2", "old count: {row}");
         assert_eq!(cols[5], "96", "old bytes: {row}");
+        // The new Records (5, 6, 7) are the examples of what grew; their payloads are owned by
+        // them, so the Record row comes first.
+        let rec_row = j[j.find("\"types\":[").unwrap()..]
+            .split("],[")
+            .position(|r| r.contains("app.Record"))
+            .unwrap();
+        assert!(
+            j.contains(&format!("\"new_examples\":[[{rec_row},[")),
+            "{}",
+            &j[j.find("new_examples").unwrap()..]
+        );
+        assert!(report_json(&new, &a, None, &Limits::default()).contains("\"new_examples\":[]"));
     }
 
     #[test]
