@@ -332,8 +332,14 @@ pub fn report_json(s: &Snapshot, a: &Analysis, base: Option<&Snapshot>, lim: &Li
         }
     }
 
+    let mut is_root = vec![false; n];
+    for &r in &a.roots {
+        is_root[r as usize] = true;
+    }
+
     // 2b. With a base: the biggest new objects that own new memory (no other new object
-    //     dominates them) of the types whose new objects own the most.
+    //     dominates them) of the types whose new objects own the most, leaving out roots
+    //     (nothing keeps those alive: they are not what a leak hunter looks for).
     let mut new_examples: Vec<(usize, Vec<NodeId>)> = Vec::new();
     if !is_new.is_empty() && per > 0 {
         let mut grew: Vec<usize> = (0..rows.len()).filter(|&i| rows[i].1[6] > 0).collect();
@@ -346,7 +352,7 @@ pub fn report_json(s: &Snapshot, a: &Analysis, base: Option<&Snapshot>, lim: &Li
         let mut best: Vec<Vec<NodeId>> = vec![Vec::new(); grew.len()];
         for v in 0..n as NodeId {
             let vi = v as usize;
-            if !is_new[vi] {
+            if !is_new[vi] || is_root[vi] {
                 continue;
             }
             let d = a.idom[vi];
@@ -516,10 +522,6 @@ pub fn report_json(s: &Snapshot, a: &Analysis, base: Option<&Snapshot>, lim: &Li
     out.push_str("],\"nodes\":[");
     let idx = |v: NodeId| b.index[&v];
     let unrooted: rustc_hash::FxHashSet<NodeId> = a.unrooted.iter().copied().collect();
-    let mut is_root = vec![false; n];
-    for &r in &a.roots {
-        is_root[r as usize] = true;
-    }
     for (i, &v) in b.order.iter().enumerate() {
         let vi = v as usize;
         if i > 0 {
