@@ -144,7 +144,8 @@ def main(argv=None):
         args.objects, args.types = 10_000, 200
     res = run(args)
     print(
-        f"report of a snapshot of {res['objects']:,} objects, {res['types']:,} types (with a base):"
+        f"report of a snapshot of {res['objects']:,} objects, {res['types']:,} types"
+        f" (with a base; load average {os.getloadavg()[0]:.1f}):"
     )
     print(f"  load both snapshots  {res['load_both_s']:.2f} s")
     print(

@@ -326,6 +326,10 @@ def test_search_by_type_and_address(browser, leak_page, shots):
     res = browser.find_element(By.ID, "search-results")
     addrs = [a.text for a in res.find_elements(By.CSS_SELECTOR, ".addr")]
     assert node["a"] in addrs
+    # An address is text: one click selects all of it, ready to copy.
+    addr = next(a for a in res.find_elements(By.CSS_SELECTOR, ".addr") if a.text == node["a"])
+    addr.click()
+    assert browser.execute_script("return window.getSelection().toString()") == node["a"]
     box.clear()
     box.send_keys("Session")
     assert "test_report.Session" in res.text

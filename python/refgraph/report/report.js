@@ -128,7 +128,7 @@
   function nodeText(node) {
     if (node.g !== undefined) return str(node.g);
     if (node.l !== undefined) return str(node.l);
-    if (node.n !== undefined) return fmtInt(node.n) + " items";
+    if (node.n !== undefined) return fmtInt(node.n) + (num(node.n) === 1 ? " item" : " items");
     return "";
   }
   function nodeBadges(node, parent) {
