@@ -169,6 +169,43 @@ class Snapshot:
         symbolic link at ``path`` is replaced, not followed. Returns the file's size in bytes."""
         return write_private(path, self._s.to_bytes())
 
+    def to_html(self, path, base=None, *, suspects=None, progress=None):
+        """Write a one-file HTML report of the snapshot to ``path`` and return its size in bytes:
+        a summary, the types (with the change since ``base``, an older snapshot of the same
+        process), the biggest objects in the dominator tree and who keeps them alive, and the
+        leak suspects of ``suspects`` (the dict of ``LeakReport.to_json()``) if given. The page
+        opens from a file with no network and loads nothing from anywhere."""
+        from .report import snapshot_page, write_page
+
+        if base is not None and not isinstance(base, Snapshot):
+            raise TypeError(f"base: expected a Snapshot, not {type(base).__name__}")
+        text = snapshot_page(self, base, suspects=suspects, progress=progress)
+        return write_page(path, text)
+
+    def _repr_html_(self):
+        """A short HTML summary for Jupyter: counts and the biggest types by retained size."""
+        import html
+
+        from .commands._common import human_bytes
+
+        i = self._s.info()
+        rows = self.typestats()[:10]
+        esc = html.escape
+        cells = "".join(
+            f"<tr><td style='text-align:left'><code>{esc(r.name)}</code></td>"
+            f"<td>{r.count:,}</td><td>{esc(human_bytes(r.shallow))}</td>"
+            f"<td>{esc(human_bytes(r.retained))}</td></tr>"
+            for r in rows
+        )
+        return (
+            f"<div><b>refgraph snapshot</b>: {i['objects']:,} objects, "
+            f"{esc(human_bytes(i['bytes']))}, {i['types']:,} types, Python "
+            f"{esc(str(i['python']))}, pid {int(i['pid'])}"
+            "<table><thead><tr><th style='text-align:left'>type</th><th>count</th>"
+            f"<th>shallow</th><th>retained</th></tr></thead><tbody>{cells}</tbody></table>"
+            "<small>Snapshot.to_html(path) writes the full report.</small></div>"
+        )
+
     def to_bytes(self):
         """The snapshot file's bytes."""
         return self._s.to_bytes()

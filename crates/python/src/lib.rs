@@ -56,6 +56,7 @@ fn _refgraph(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(stats::at_addrs, m)?)?;
     m.add_function(wrap_pyfunction!(leaks::leaking, m)?)?;
     m.add_function(wrap_pyfunction!(type_names, m)?)?;
+    m.add_function(wrap_pyfunction!(snapshot::draw_chain, m)?)?;
     m.add_function(wrap_pyfunction!(traverse::traverse_pass, m)?)?;
     m.add_function(wrap_pyfunction!(traverse::dead_referents, m)?)?;
     m.add_function(wrap_pyfunction!(gcwalk::gc_walk_active, m)?)?;

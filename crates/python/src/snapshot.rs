@@ -9,7 +9,9 @@ use pyo3::types::{PyBytes, PyDict};
 use refgraph_core::graph::{flags, NodeId};
 use refgraph_core::snapshot::analysis::{analyse, roots, type_stats, Analysis};
 use refgraph_core::snapshot::strings::StringPolicy;
-use refgraph_core::snapshot::{diff, draw, file, paths, Meta, Snapshot, StringContent};
+use refgraph_core::snapshot::{
+    diff, draw, file, paths, report, Meta, Snapshot, StringContent,
+};
 use std::sync::OnceLock;
 
 pyo3::create_exception!(
@@ -341,4 +343,26 @@ impl PySnapshot {
         };
         Ok(Some((PyBytes::new(py, &data), nodes)))
     }
+
+    /// The data of the HTML report (JSON text, safe inside a `<script>` block): statistics by
+    /// type (with the change since `base`), the biggest part of the dominator tree and the
+    /// retainers of the biggest objects.
+    #[pyo3(signature = (base=None, progress=None))]
+    fn report_json(
+        &self,
+        py: Python<'_>,
+        base: Option<&PySnapshot>,
+        progress: Option<Bound<'_, PyAny>>,
+    ) -> String {
+        let a = self.analysis(progress.as_ref());
+        let limits = report::Limits::default();
+        py.detach(|| report::report_json(&self.snap, a, base.map(|b| &b.snap), &limits))
+    }
+}
+
+/// Draw a chain of objects natively as SVG: `steps` are `(type name, label, name of the
+/// reference to the next step or None)`, root first.
+#[pyfunction]
+pub fn draw_chain(py: Python<'_>, steps: Vec<(String, String, Option<String>)>) -> String {
+    py.detach(|| refgraph_core::render::to_svg(&report::chain_view(&steps)))
 }

@@ -7,12 +7,14 @@
 //! * [`diff`] — growth by type between two snapshots.
 //! * [`paths`] — shortest retention paths from roots, grouped by shape.
 //! * [`draw`] — a subgraph as a [`crate::view::View`] for the renderers.
+//! * [`report`] — the bounded summary an HTML report embeds, as JSON.
 
 pub mod analysis;
 pub mod diff;
 pub mod draw;
 pub mod file;
 pub mod paths;
+pub mod report;
 pub mod strings;
 
 use crate::graph::{flags, Graph, NodeId};
