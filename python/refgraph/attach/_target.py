@@ -27,6 +27,7 @@ import sys
 import time
 
 STAGE = "<refgraph attach>"
+LEFT_BY_CLI = ("page.bin", "gdb.cmd", "inject.py")  # what a killed CLI may leave in the run dir
 
 
 def _cli_alive(cfg):
@@ -175,6 +176,11 @@ def main(cfg):
         return  # cancelled and cleaned up, or not ours
     if not _cli_alive(cfg):
         # The CLI is gone (killed): leave nothing behind.
+        for name in LEFT_BY_CLI:
+            try:
+                os.unlink(os.path.join(d, name))
+            except OSError:
+                pass
         try:
             os.rmdir(d)
         except OSError:

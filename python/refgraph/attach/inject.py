@@ -21,6 +21,7 @@ On CPython 3.14+ ``sys.remote_exec`` replaces step 2 (same code, same protocol; 
 from __future__ import annotations
 
 import ast
+import glob
 import os
 import re
 import shutil
@@ -377,7 +378,8 @@ class Session:
 
     def _make_dir(self):
         base = self.prefix + self.workdir
-        d = tempfile.mkdtemp(prefix=f"refgraph-attach-{self.pid}-", dir=base)
+        _remove_stale_dirs(base, self.pid)
+        d = tempfile.mkdtemp(prefix=f"refgraph-attach-{self.pid}-{os.getpid()}-", dir=base)
         if os.geteuid() == 0 and self.target.uid != 0:
             os.chown(d, self.target.uid, -1)
         self.dir = d
@@ -577,6 +579,40 @@ class Session:
             os.rmdir(self.dir)
         except OSError:
             shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _remove_stale_dirs(base, pid):
+    """Run directories for ``pid`` left by a CLI that was killed (its pid in the name is gone):
+    removed, so that the pending call it left, if it ever runs, does nothing."""
+    for d in glob.glob(os.path.join(base, f"refgraph-attach-{pid}-*-*")):
+        parts = os.path.basename(d).split("-")
+        try:
+            cli = int(parts[3])
+        except (IndexError, ValueError):
+            continue
+        if cli == os.getpid() or os.path.exists(f"/proc/{cli}"):
+            continue
+        try:
+            st = os.lstat(d)
+        except OSError:
+            continue
+        if not os.path.isdir(d) or os.path.islink(d) or st.st_mode & 0o077:
+            continue
+        for name in ("claim", "page.bin", "gdb.cmd", "inject.py", "status", "snapshot.rgsnap"):
+            try:
+                os.unlink(os.path.join(d, name))
+            except OSError:
+                pass
+        for name in os.listdir(d) if os.path.isdir(d) else []:
+            if name.endswith(".tmp") or ".tmp" in name:
+                try:
+                    os.unlink(os.path.join(d, name))
+                except OSError:
+                    pass
+        try:
+            os.rmdir(d)
+        except OSError:
+            pass
 
 
 def _ns_pid(pid):
