@@ -372,6 +372,7 @@ def test_idle_target_times_out_cleanly(target, mode):
     assert elapsed < 15
     assert run_dirs(t.pid) == []
     assert t.advances()  # its worker threads go on
+    assert refgraph_pages(t.pid) == {"busy": 1}  # its call may still run: never reused
     # Waking the main thread runs the pending call late: it must find nothing to do.
     unharmed(t, wake=wake(t), extension_mapped=False)
 
@@ -526,7 +527,28 @@ def test_hundred_attaches_busy(target):
             last = t.counter()
     elapsed = time.monotonic() - t0
     print(f"100 attaches in {elapsed:.1f} s")
+    assert refgraph_pages(t.pid) == {"free": 1}  # one page, reused by every attach
     unharmed(t)
+
+
+def refgraph_pages(pid):
+    """How many pages refgraph mapped in ``pid``, by their first line (busy / free)."""
+    found = {}
+    with open(f"/proc/{pid}/maps") as f:
+        maps = f.read().splitlines()
+    with open(f"/proc/{pid}/mem", "rb", buffering=0) as mem:
+        for line in maps:
+            parts = line.split()
+            if len(parts) != 5 or parts[1] != "r--p" or parts[4] != "0":
+                continue
+            start, end = (int(x, 16) for x in parts[0].split("-"))
+            for addr in range(start, end, inject.PAGE):
+                mem.seek(addr)
+                head = mem.read(len(inject.MARK_BUSY))
+                for kind, mark in (("busy", inject.MARK_BUSY), ("free", inject.MARK_FREE)):
+                    if head == mark:
+                        found[kind] = found.get(kind, 0) + 1
+    return found
 
 
 def test_api(target):

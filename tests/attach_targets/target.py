@@ -47,7 +47,7 @@ signal.signal(signal.SIGUSR1, on_usr1)
 
 
 def publish():
-    tmp = "%s.%d.tmp" % (state, os.getpid())
+    tmp = "%s.%d.%d.tmp" % (state, os.getpid(), threading.get_ident())
     with open(tmp, "w") as f:
         f.write("%d %d %s" % (counter, os.getpid(), extra))
     os.replace(tmp, state)

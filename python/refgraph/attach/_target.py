@@ -195,14 +195,17 @@ def main(cfg):
         ext, undo = load_extension(cfg["extension"])
         snap = capture(ext, cfg["untracked"], cfg["collect"], _own_frames())
         t1 = time.perf_counter()
-        data = snap.to_bytes()
+        # Written by the extension (temporary name + rename, the GIL released) inside the run
+        # directory, which only the target's user can enter; then made 0600.
+        path = os.path.join(d, "snapshot.rgsnap")
+        size = snap.save(path)
+        os.chmod(path, 0o600)
         objects = len(snap)
         del snap
-        write_private(os.path.join(d, "snapshot.rgsnap"), data)
         status = {
             "ok": True,
             "objects": objects,
-            "bytes": len(data),
+            "bytes": size,
             "capture_seconds": t1 - t0,
             "seconds": time.perf_counter() - t0,
         }

@@ -60,12 +60,70 @@ def page_text(config):
         "__refgraph_config__": config,
     }
     text = (
+        "#refgraph-attach busy\n"
         "try:\n"
         f"    exec(compile({ascii(source)}, {STAGE!r}, 'exec'), {ascii(namespace)})\n"
         "except BaseException:\n"
         "    pass\n"
     )
     return text.encode("ascii") + b"\0"
+
+
+# ----------------------------------------------------------------------------- the page
+
+# The first line of the page's text says whether a pending call may still read it. "busy"
+# while it may; the CLI overwrites it with "free" once the call has run (PyRun_SimpleString
+# reads its text only before running it), and the next attach writes its text over a free
+# page instead of mapping a new one. A page whose call was cancelled stays busy: it may still
+# run.
+MARK_BUSY = b"#refgraph-attach busy\n"
+MARK_FREE = b"#refgraph-attach free\n"
+_SCAN_LIMIT = 256  # pages read at most when looking for a free one
+
+
+def find_free_page(pid, size):
+    """The address of a free page (run of ``size`` bytes) left by an earlier attach, or None."""
+    try:
+        with open(f"/proc/{pid}/maps") as f:
+            maps = f.read().splitlines()
+        mem = open(f"/proc/{pid}/mem", "rb", buffering=0)
+    except OSError:
+        return None
+    read = 0
+    with mem:
+        for line in maps:
+            parts = line.split()
+            if len(parts) != 5 or parts[1] != "r--p" or parts[4] != "0":
+                continue  # pages refgraph maps are anonymous and read-only
+            start, end = (int(x, 16) for x in parts[0].split("-"))
+            for addr in range(start, end - size + 1, PAGE):
+                if read >= _SCAN_LIMIT:
+                    return None
+                read += 1
+                try:
+                    mem.seek(addr)
+                    head = mem.read(len(MARK_FREE) + 12)
+                except (OSError, ValueError, OverflowError):
+                    break
+                if head.startswith(MARK_FREE):
+                    try:
+                        if int(head[len(MARK_FREE) :].split(b"\n")[0]) >= size:
+                            return addr
+                    except ValueError:
+                        pass
+    return None
+
+
+def mark_page_free(pid, addr, size):
+    """Write the free mark over the page's first line (through /proc/PID/mem, which may write
+    a read-only page of a process one may trace). Best effort: False if the kernel refuses."""
+    mark = MARK_FREE + b"%d\n" % size
+    try:
+        with open(f"/proc/{pid}/mem", "r+b", buffering=0) as mem:
+            mem.seek(addr)
+            return mem.write(mark) == len(mark)
+    except (OSError, ValueError, OverflowError):
+        return False
 
 
 # ----------------------------------------------------------------------------- files
@@ -315,7 +373,13 @@ class Timeout(AttachError):
     """The target did not reach a safe point in time; the attach was cancelled."""
 
 
-def _gdb_script(path, code_path, size):
+def _gdb_script(path, code_path, size, reuse=None):
+    if reuse is None:
+        page = (
+            f"set $page = (char *) mmap((void *) 0, (unsigned long) {size}, 1, 0x22, -1, (long) 0)"
+        )
+    else:
+        page = f"set $page = (char *) {reuse:#x}"
     script = f"""set pagination off
 set confirm off
 set width 0
@@ -324,7 +388,7 @@ set print thread-events off
 set unwindonsignal on
 handle SIGUSR1 SIGUSR2 SIGALRM SIGCHLD SIGPIPE SIGHUP nostop noprint pass
 handle SIGTERM SIGWINCH SIGIO SIGPROF SIGURG SIGVTALRM nostop noprint pass
-set $page = (char *) mmap((void *) 0, (unsigned long) {size}, 1, 0x22, -1, (long) 0)
+{page}
 if $page == (char *) -1 || $page == (char *) 0
   printf "refgraph: mmap failed\\n"
 else
@@ -353,6 +417,7 @@ class Session:
         self.target_dir = None  # the run directory as the target names it
         self.dir = None  # the same directory as this process names it
         self.page = None
+        self.page_size = 0
         self.gdb_seconds = 0.0
         self.workdir = workdir or "/tmp"
         self.watch = Watch(self.pid)
@@ -402,12 +467,14 @@ class Session:
     def _inject_gdb(self, text):
         gdb = preflight.find_gdb()
         size = (len(text) + PAGE - 1) // PAGE * PAGE
+        reuse = find_free_page(self.pid, size)
+        self.page_size = size
         # gdb reads these two files; they are removed as soon as it is done.
         code_path = os.path.join(self.dir, "page.bin")
         script = os.path.join(self.dir, "gdb.cmd")
         with open(code_path, "wb") as f:
             f.write(text)
-        _gdb_script(script, code_path, size)
+        _gdb_script(script, code_path, size, reuse)
         cmd = [
             gdb,
             "-nx",
@@ -564,8 +631,10 @@ class Session:
             self._cleanup()
 
     def _mark_page_free(self):
-        """The pending call has run: the page is never read again. Say so in it, for the
-        record (a later attach may look for it in /proc/PID/maps)."""
+        """The pending call has run: its page is never read again; the next attach may reuse
+        it."""
+        if self.page is not None and self._alive():
+            mark_page_free(self.pid, self.page, self.page_size)
 
     def _cleanup(self):
         if self.dir is None:
