@@ -82,7 +82,6 @@ def measure(objects, repeat=3):
             got = session.run()
             total = time.perf_counter() - t0
             runs.append((total, got.gdb_seconds, got.status["seconds"], got.status["objects"]))
-            print(got.status, total, file=sys.stderr)
         open(os.path.join(d, "stop"), "w").close()
         child.wait(timeout=60)
     finally:

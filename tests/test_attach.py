@@ -551,6 +551,28 @@ def refgraph_pages(pid):
     return found
 
 
+def test_leaks_rounds(target, tmp_path):
+    t = target("leak")
+    out = tmp_path / "snaps"
+    r = cli(t.pid, "--leaks", "--every", "0.7s", "--rounds", "3", "-o", out, "-n", "5")
+    assert r.returncode == 0, r.stderr
+    files = sorted(os.listdir(out))
+    assert files == [f"refgraph-{t.pid}-{i}.rgsnap" for i in (1, 2, 3)]
+    assert all(os.stat(out / f).st_mode & 0o777 == 0o600 for f in files)
+    counts = [
+        [
+            row.count
+            for row in refgraph.load(out / f).typestats(False)
+            if row.name.endswith("Leaked")
+        ]
+        for f in files
+    ]
+    assert counts[0][0] < counts[1][0] < counts[2][0], counts
+    assert "snapshot 3/3" in r.stdout
+    assert "__main__.Leaked" in r.stdout
+    unharmed(t)
+
+
 def test_api(target):
     t = target("busy")
     snap = refgraph.attach.snapshot_of(t.pid)

@@ -7,7 +7,7 @@ idle), checks that its own state is intact (results right, sys.path unchanged, n
 module left) and exits with status 7 after printing ``ok`` and what it checked; anything wrong
 makes it exit with status 3.
 
-MODE: busy, sleep, accept, lock, gil, fork, threads, exit, compare.
+MODE: busy, leak, sleep, accept, lock, gil, fork, threads, exit, compare.
 """
 
 import os
@@ -33,6 +33,13 @@ numbers = [list(range(10)) for _ in range(100)]
 counter = 0
 lock = threading.Lock()
 extra = ""
+
+
+class Leaked:
+    pass
+
+
+leaked = []
 
 
 class Stop(Exception):
@@ -92,6 +99,13 @@ def main():
     global extra
     if mode == "busy":
         busy()
+    elif mode == "leak":
+        while not stopping():
+            for _ in range(20):
+                work()
+            leaked.extend(Leaked() for _ in range(100))
+            publish()
+            time.sleep(0.02)
     elif mode == "sleep":
         start_workers()
         try:

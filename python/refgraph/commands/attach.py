@@ -128,14 +128,27 @@ def _leaks(args, target, progress):
 
 
 def _report_leaks(args, paths):
+    """Leak suspects over the snapshots when refgraph has them (issue 13:
+    ``refgraph.leaks.leaks_between``); otherwise what grew from the first to the last."""
     try:
-        from . import leaks  # issue 13: leak suspects over three or more snapshots
+        from .. import leaks as leak_suspects
     except ImportError:
-        leaks = None
-    if leaks is not None and hasattr(leaks, "run") and len(paths) >= 3:
-        ns = argparse.Namespace(**{**vars(leaks_defaults(leaks)), "snapshots": paths})
-        ns.json = args.json
-        return leaks.run(ns)
+        leak_suspects = None
+    between = getattr(leak_suspects, "leaks_between", None)
+    if between is not None:
+        from ..snapshot import load
+
+        report = between(*[load(p) for p in paths])
+        if args.json:
+            data = report.to_json()
+            if isinstance(data, str):
+                sys.stdout.write(data.rstrip("\n") + "\n")
+            else:
+                print_json(data)
+        else:
+            print()
+            print(report)
+        return 0
     from . import diff
 
     if not args.json:
@@ -148,14 +161,6 @@ def _report_leaks(args, paths):
     ns = argparse.Namespace(old=paths[0], new=paths[-1], limit=args.limit, all=False)
     ns.json = args.json
     return diff.run(ns)
-
-
-def leaks_defaults(leaks):
-    """The defaults of ``refgraph leaks``'s own arguments."""
-    parser = argparse.ArgumentParser()
-    sub = parser.add_subparsers(dest="command")
-    leaks.register(sub)
-    return parser.parse_args(["leaks", "a", "b", "c"])
 
 
 def run(args):
