@@ -226,6 +226,39 @@ def test_thread_id_is_refused(target):
     unharmed(t, wake=t.usr1)
 
 
+def test_stopped_and_traced_targets_are_refused(target):
+    t = target("sleep")
+    os.kill(t.pid, signal.SIGSTOP)
+    try:
+        deadline = time.monotonic() + 10
+        while "T" not in open(f"/proc/{t.pid}/stat").read().split(") ")[1][:1]:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        r = cli(t.pid)
+        assert r.returncode == 1
+        assert f"process {t.pid} is stopped" in r.stderr and "kill -CONT" in r.stderr
+        assert open(f"/proc/{t.pid}/stat").read().split(") ")[1][:1] == "T"  # still stopped
+    finally:
+        os.kill(t.pid, signal.SIGCONT)
+    strace = shutil.which("strace")
+    if strace:
+        tracer = subprocess.Popen(
+            [strace, "-p", str(t.pid), "-o", "/dev/null"], stderr=subprocess.DEVNULL
+        )
+        try:
+            deadline = time.monotonic() + 10
+            while "TracerPid:\t0" in open(f"/proc/{t.pid}/status").read():
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+            r = cli(t.pid)
+            assert r.returncode == 1
+            assert f"already traced by process {tracer.pid}" in r.stderr
+        finally:
+            tracer.terminate()
+            tracer.wait()
+    unharmed(t, wake=t.usr1, extension_mapped=False)
+
+
 def test_gdb_missing(target, tmp_path):
     t = target("busy")
     bindir = tmp_path / "bin"
@@ -511,6 +544,7 @@ def test_counts_match_an_in_process_snapshot(target, tmp_path, python):
 PER_TYPE = 64
 
 
+@pytest.mark.slow
 def test_hundred_attaches_busy(target):
     """100 attaches in a row to a busy target: every one succeeds, none hangs, the target's
     counter keeps increasing and it exits as usual."""
@@ -570,6 +604,23 @@ def test_leaks_rounds(target, tmp_path):
     assert counts[0][0] < counts[1][0] < counts[2][0], counts
     assert "snapshot 3/3" in r.stdout
     assert "__main__.Leaked" in r.stdout
+    unharmed(t)
+
+
+def test_no_garbage_left_behind(target):
+    """Without a collection before each snapshot, what an attach leaves in the target would
+    pile up from one snapshot to the next: nothing does (after the first, which imports the
+    modules the capture needs)."""
+    t = target("busy")
+    info = preflight.check(t.pid)
+    infos = []
+    for _ in range(5):
+        a = inject.Session(info, collect=False).run()
+        snap = refgraph.snapshot_from_bytes(a.data)
+        infos.append((snap.info()["objects"], snap.info()["modules"]))
+    later = infos[1:]
+    assert len({m for _, m in later}) == 1, infos
+    assert max(n for n, _ in later) - min(n for n, _ in later) <= 10, infos
     unharmed(t)
 
 

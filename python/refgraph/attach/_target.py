@@ -110,6 +110,10 @@ def load_extension(path):
                 del sys.modules[name]
         else:
             sys.modules[name] = before
+        if module is not before:
+            # Its functions refer to it and its dict to them: without this, each attach would
+            # leave a module behind until the target's next garbage collection.
+            module.__dict__.clear()
 
     return module, undo
 
@@ -228,3 +232,7 @@ if __name__ == "__refgraph_attach__":
         main(__refgraph_config__)  # noqa: F821 - set by the code that runs this text
     except BaseException:
         pass
+    finally:
+        # The functions above and this namespace refer to each other: clear it so that nothing
+        # of this code waits for the target's next garbage collection.
+        globals().clear()

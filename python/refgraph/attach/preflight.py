@@ -202,6 +202,17 @@ def check(pid, need_gdb=True):
         raise AttachError(f"{pid} is a thread of process {tgid}: attach to {tgid}")
     if status.get("State", "").startswith(("Z", "X")):
         raise AttachError(f"process {pid} has exited (zombie)")
+    if status.get("State", "").startswith("T"):
+        raise AttachError(
+            f"process {pid} is stopped (SIGSTOP or job control): resume it with kill -CONT {pid}"
+            " first"
+        )
+    tracer = int(status.get("TracerPid", "0") or 0)
+    if tracer:
+        raise AttachError(
+            f"process {pid} is already traced by process {tracer} (a debugger, strace?): "
+            "detach it first"
+        )
     check_permission(pid, status)
     try:
         exe = os.readlink(f"/proc/{pid}/exe")
