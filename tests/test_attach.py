@@ -348,6 +348,20 @@ def test_busy_target(target, python):
     unharmed(t, extension_mapped=True)
 
 
+@pytest.mark.skipif(not os.path.exists("/usr/bin/python3.11"), reason="needs Debian's python3.11")
+def test_deleted_executable(target, tmp_path):
+    """The interpreter's file was replaced (an upgrade) after the target started."""
+    copy = tmp_path / "python3.11"
+    shutil.copy("/usr/bin/python3.11", copy)
+    t = target("busy", python=str(copy))
+    copy.unlink()
+    assert os.readlink(f"/proc/{t.pid}/exe").endswith("(deleted)")
+    r = cli(t.pid)
+    assert r.returncode == 0, r.stderr
+    assert "Python 3.11" in r.stdout
+    unharmed(t)
+
+
 def test_output_file_and_json(target, tmp_path):
     t = target("busy")
     out = tmp_path / "app.rgsnap"

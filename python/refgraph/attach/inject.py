@@ -484,6 +484,8 @@ class Session:
             "set auto-load off",
             "-iex",
             "set debuginfod enabled off",
+            # The executable through /proc: right even if its file was deleted or replaced.
+            f"/proc/{self.pid}/exe",
             "-p",
             str(self.pid),
             "-x",
@@ -540,7 +542,7 @@ class Session:
 
     # -- waiting
     def _alive(self):
-        return preflight.start_time(self.pid) == self.target.start
+        return preflight.alive(self.pid, self.target.start)
 
     def _claim(self):
         """Create ``claim`` before the target does: True if the target will now do nothing."""
@@ -586,6 +588,16 @@ class Session:
     def run(self, progress=None):
         """Attach, wait, and return an :class:`Attached`; raise :class:`AttachError` (or
         :class:`Timeout`) with the reason."""
+        try:
+            return self._run(progress)
+        except (AttachError, OSError) as e:
+            if isinstance(e, Timeout) or self._alive():
+                if isinstance(e, OSError):
+                    raise AttachError(f"process {self.pid}: {e}") from None
+                raise
+            raise AttachError(f"process {self.pid} exited during the attach") from None
+
+    def _run(self, progress):
         so = extension_path()
         self._check_visible(so)
         t0 = time.perf_counter()

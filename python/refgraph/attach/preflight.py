@@ -63,6 +63,16 @@ def start_time(pid):
     return int(data[data.rfind(b")") + 2 :].split()[19])
 
 
+def alive(pid, start):
+    """Whether process ``pid``, started at ``start``, still runs (not gone, not a zombie)."""
+    try:
+        data = _read(f"/proc/{pid}/stat", "rb")
+    except OSError:
+        return False
+    fields = data[data.rfind(b")") + 2 :].split()
+    return fields[0] not in (b"Z", b"X") and int(fields[19]) == start
+
+
 def _user(uid):
     try:
         import pwd
@@ -152,8 +162,10 @@ def _python_files(pid, exe):
 def _interpreter(pid, exe):
     """(path, Elf) of the file exporting CPython's API, or None."""
     for path in _python_files(pid, exe):
-        # Through the target's root, so that a file it sees (a container's) is the one read.
-        for candidate in (f"/proc/{pid}/root{path}", path):
+        # The executable through /proc (even if it was deleted or replaced since it started);
+        # others through the target's root, so that a file it sees (a container's) is read.
+        first = f"/proc/{pid}/exe" if path == exe else f"/proc/{pid}/root{path}"
+        for candidate in (first, path):
             try:
                 e = elf.load(candidate)
             except (OSError, elf.ElfError):
