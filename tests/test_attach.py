@@ -402,11 +402,14 @@ IDLE = {
 }
 
 
-@pytest.mark.parametrize("mode", sorted(IDLE))
-def test_idle_target_times_out_cleanly(target, mode):
+@pytest.mark.parametrize(
+    "mode, python",
+    [(m, sys.executable) for m in sorted(IDLE)] + [("sleep", p) for p in INTERPRETERS[1:]],
+)
+def test_idle_target_times_out_cleanly(target, mode, python):
     """The main thread never reaches a safe point: a clear message, the attach cancelled, and
     the late pending call (run when the main thread wakes up) does nothing."""
-    t = target(mode)
+    t = target(mode, python=python)
     words, wake = IDLE[mode]
     t0 = time.monotonic()
     r = cli(t.pid, "--timeout", "1.5")

@@ -280,6 +280,12 @@ def _thread_state(pid, tid):
         if words and words[0] not in ("running", "-1"):
             nr = int(words[0])
             call = _SYSCALLS.get(os.uname().machine, {}).get(nr, f"syscall {nr}")
+            args = [int(w, 16) for w in words[1:7]]
+            # select() or poll() on no file at all is a sleep (time.sleep on Python 3.10)
+            if call in ("select", "pselect6") and args[:1] == [0]:
+                call = "nanosleep"
+            elif call in ("poll", "ppoll") and args[1:2] == [0]:
+                call = "nanosleep"
     except (OSError, ValueError):
         pass
     if call is None and state in ("S", "D"):
