@@ -75,6 +75,9 @@ def work(n=2000):
 
 
 def worker():
+    # SIGUSR1 wakes the main thread: a signal sent to the process may go to any thread that
+    # does not block it, and one taken by a worker would not interrupt the main thread's sleep.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
     while not stopping():
         work(200)
         publish()
@@ -130,6 +133,7 @@ def main():
         held.acquire()
 
         def release_on_stop():
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
             while not stopping():
                 work(200)
                 publish()
