@@ -527,6 +527,30 @@ def test_cli_killed_mid_attach(target, when):
     unharmed(t, wake=t.usr1, extension_mapped=False)
 
 
+def test_gdb_call_that_never_returns_is_unwound(target, monkeypatch):
+    """If the call made at the stop blocked (the pending-call lock held by the stopped thread
+    itself), gdb is interrupted, never killed: it restores the thread's context and detaches.
+    Here the call is made to block on purpose (sleep(100) in the target)."""
+    t = target("busy")
+
+    def blocking_script(path, code_path, size, reuse=None):
+        with open(path, "w") as f:
+            f.write(
+                "set pagination off\nset confirm off\nset unwindonsignal on\n"
+                "set $rc = (unsigned int) sleep(100)\n"
+                'printf "refgraph: page 0x0 rc 0\\n"\ndetach\nquit\n'
+            )
+
+    monkeypatch.setattr(inject, "_gdb_script", blocking_script)
+    monkeypatch.setattr(inject, "GDB_LIMIT", 2.0)
+    t0 = time.monotonic()
+    with pytest.raises(AttachError, match="gdb did not finish within 2 s: it was interrupted"):
+        inject.Session(preflight.check(t.pid), timeout=5).run()
+    assert time.monotonic() - t0 < 30
+    assert t.advances()
+    unharmed(t, extension_mapped=False)
+
+
 @pytest.mark.parametrize("python", INTERPRETERS)
 def test_counts_match_an_in_process_snapshot(target, tmp_path, python):
     """The target takes a snapshot itself, then loops without keeping anything new; the

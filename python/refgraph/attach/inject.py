@@ -507,11 +507,13 @@ class Session:
             errors="replace",
             start_new_session=True,  # a Ctrl-C of the CLI does not reach gdb mid-call
         )
+        interrupted = False
         try:
             out, err = proc.communicate(timeout=GDB_LIMIT)
         except subprocess.TimeoutExpired:
             # Never kill gdb: it may be inside the call, and the target would be left in it.
             # An interrupt makes gdb unwind the call (unwindonsignal) and detach.
+            interrupted = True
             proc.send_signal(2)
             out, err = proc.communicate()
         finally:
@@ -522,6 +524,11 @@ class Session:
                 except OSError:
                     pass
         m = re.search(r"refgraph: page 0x([0-9a-f]+) rc (-?\d+)", out)
+        if not m and interrupted:
+            raise AttachError(
+                f"gdb did not finish within {GDB_LIMIT:g} s: it was interrupted, the call it "
+                f"was making in process {self.pid} unwound, and the process left running"
+            )
         if not m:
             lines = [ln for ln in (err + out).splitlines() if ln.strip()]
             detail = _gdb_problem(lines)
