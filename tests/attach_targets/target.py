@@ -203,11 +203,15 @@ def main():
         raise SystemExit("unknown mode " + mode)
 
 
+MAIN_NAMES = set(globals()) | {"MAIN_NAMES"}
 try:
     main()
 except Stop:
     pass
 problems = []
+added = set(globals()) - MAIN_NAMES - {"problems"}
+if added:
+    problems.append("names added to __main__: %s" % sorted(added))
 if len(markers) != 1000 or [m.i for m in markers] != list(range(1000)):
     problems.append("markers changed")
 if any(n != list(range(10)) for n in numbers):
