@@ -7,11 +7,13 @@ from __future__ import annotations
 import glob
 import json
 import os
+import pathlib
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 import pytest
@@ -55,7 +57,7 @@ INTERPRETERS = _interpreters()
 class Target:
     """A running target.py; ``finish()`` stops it and returns (status, stdout)."""
 
-    def __init__(self, tmp_path, mode, python=None, env=None, wait=True):
+    def __init__(self, tmp_path, mode, python=None, env=None, wait=True, user=None):
         self.state = str(tmp_path / f"state-{mode}")
         self.mode = mode
         e = dict(os.environ, REFGRAPH_PATH=PACKAGE_PARENT, **(env or {}))
@@ -66,6 +68,8 @@ class Target:
             stderr=subprocess.STDOUT,
             text=True,
             env=e,
+            cwd=str(tmp_path),
+            **({"user": user, "group": user} if user is not None else {}),
         )
         self.pid = self.proc.pid
         if wait:
@@ -293,6 +297,29 @@ def test_other_user_is_refused(target):
     assert f"pid {t.pid} runs as root (uid 0), you are" in r.stderr
     assert "run refgraph as that user" in r.stderr
     unharmed(t)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to start a target as another user")
+def test_root_attaches_to_another_users_process():
+    """sudo refgraph attach: the run directory belongs to the target's user, who writes the
+    snapshot there; root reads it."""
+    python = "/usr/bin/python3.11"
+    if not os.path.exists(python):
+        pytest.skip("no /usr/bin/python3.11")
+    shared = pathlib.Path(tempfile.mkdtemp(prefix="refgraph-test-"))  # nobody can reach it
+    os.chmod(shared, 0o777)
+    t = Target(shared, "busy", python=python, wait=False, user=65534)
+    try:
+        t.wait_for(lambda: t.counter() is not None)
+        if not inject._readable_by(inject.extension_path(), 65534, {65534}):
+            pytest.skip("refgraph's extension is not readable by nobody here")
+        r = cli(t.pid, "--json")
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout)["info"]["pid"] == t.pid
+        unharmed(t)
+    finally:
+        t.kill()
+        shutil.rmtree(shared, ignore_errors=True)
 
 
 def test_permission_messages_from_proc():
