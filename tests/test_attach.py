@@ -578,6 +578,26 @@ def test_gdb_call_that_never_returns_is_unwound(target, monkeypatch):
     unharmed(t, extension_mapped=False)
 
 
+def test_stale_run_directory_is_removed(target):
+    """A CLI killed before gdb ran leaves its run directory (no pending call will ever remove
+    it): the next attach to the same process removes it, and nothing else."""
+    t = target("busy")
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a pid that no longer runs
+    stale = tempfile.mkdtemp(prefix=f"refgraph-attach-{t.pid}-{dead.pid}-", dir="/tmp")
+    open(os.path.join(stale, "page.bin"), "wb").close()
+    alive = tempfile.mkdtemp(prefix=f"refgraph-attach-{t.pid}-{os.getpid()}-", dir="/tmp")
+    try:
+        r = cli(t.pid, "-n", "1")
+        assert r.returncode == 0, r.stderr
+        assert not os.path.exists(stale)
+        assert os.path.isdir(alive)  # its CLI (this test) still runs
+    finally:
+        shutil.rmtree(alive, ignore_errors=True)
+        shutil.rmtree(stale, ignore_errors=True)
+    unharmed(t)
+
+
 @pytest.mark.parametrize("python", INTERPRETERS)
 def test_counts_match_an_in_process_snapshot(target, tmp_path, python):
     """The target takes a snapshot itself, then loops without keeping anything new; the
