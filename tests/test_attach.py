@@ -62,8 +62,9 @@ class Target:
         self.mode = mode
         e = dict(os.environ, REFGRAPH_PATH=PACKAGE_PARENT, **(env or {}))
         e.pop("PYTHONPATH", None)
+        python = python or sys.executable
         self.proc = subprocess.Popen(
-            [python or sys.executable, TARGET, mode, self.state],
+            [*(python if isinstance(python, list) else [python]), TARGET, mode, self.state],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -320,6 +321,39 @@ def test_root_attaches_to_another_users_process():
     finally:
         t.kill()
         shutil.rmtree(shared, ignore_errors=True)
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root and setpriv"
+)
+def test_without_cap_sys_ptrace(target, tmp_path):
+    """Root without CAP_SYS_PTRACE may not trace a process with more capabilities (refused
+    with the reason) but may trace one with no more than its own (attached)."""
+    drop = ["setpriv", "--bounding-set=-sys_ptrace", "--inh-caps=-sys_ptrace"]
+    t = target("busy")
+    r = subprocess.run(
+        [*drop, sys.executable, "-m", "refgraph", "attach", str(t.pid)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 1
+    assert "root without CAP_SYS_PTRACE (a container?)" in r.stderr
+    unharmed(t)
+    (tmp_path / "second").mkdir()
+    same = Target(tmp_path / "second", "busy", python=[*drop, sys.executable])
+    try:
+        r = subprocess.run(
+            [*drop, sys.executable, "-m", "refgraph", "attach", str(same.pid), "--json"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout)["info"]["pid"] == same.pid
+        unharmed(same)
+    finally:
+        same.kill()
 
 
 def test_permission_messages_from_proc():

@@ -136,10 +136,19 @@ def check_permission(pid, status):
             "ptrace is restricted to child processes (kernel.yama.ptrace_scope=1): run refgraph "
             "with sudo, or allow it with 'sudo sysctl kernel.yama.ptrace_scope=0'"
         )
-    if my_uid == 0 and not cap:
+    # The kernel also wants the target's permitted capabilities to be a subset of the
+    # tracer's, unless the tracer has CAP_SYS_PTRACE.
+    theirs = int(status.get("CapPrm", "0"), 16)
+    mine = int(me.get("CapPrm", "0"), 16)
+    if not cap and theirs & ~mine:
+        if my_uid == 0:
+            raise AttachError(
+                "root without CAP_SYS_PTRACE (a container?): start the container with "
+                "--cap-add=SYS_PTRACE, or run refgraph on the host"
+            )
         raise AttachError(
-            "root without CAP_SYS_PTRACE (a container?): start the container with "
-            "--cap-add=SYS_PTRACE, or run refgraph on the host"
+            f"process {pid} has capabilities you lack (it runs with more privileges): run "
+            "refgraph as root"
         )
 
 
