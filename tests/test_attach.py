@@ -373,6 +373,22 @@ def test_permission_messages_from_proc():
         preflight._yama_scope = real
 
 
+def test_other_architecture_is_refused():
+    """An interpreter built for another machine than refgraph's extension (here: this
+    machine's interpreter with its ELF machine field changed to aarch64 or x86_64)."""
+    from refgraph.attach import elf
+
+    real = os.path.realpath(sys.executable)
+    with open(real, "rb") as f:
+        data = bytearray(f.read())
+    same = elf.Elf(bytes(data))
+    preflight.check_platform(1, same)  # the same machine: accepted
+    other = 183 if same.machine != 183 else 62
+    data[0x12:0x14] = other.to_bytes(2, "little" if same.end == "<" else "big")
+    with pytest.raises(AttachError, match="refgraph's extension here is for"):
+        preflight.check_platform(1, elf.Elf(bytes(data)))
+
+
 def test_versions_are_read_from_the_binaries():
     for python in INTERPRETERS:
         want = subprocess.run(

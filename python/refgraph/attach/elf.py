@@ -115,6 +115,21 @@ class Elf:
         return None if raw is None else struct.unpack(fmt, raw)
 
 
+_MACHINES = {3: "x86 (32-bit)", 40: "ARM (32-bit)", 62: "x86_64", 183: "aarch64", 243: "RISC-V"}
+
+
+def header(path):
+    """(bits, byte order, machine name) of an ELF file, from its first bytes."""
+    with open(path, "rb") as f:
+        head = f.read(20)
+    if len(head) < 20 or head[:4] != b"\x7fELF" or head[4] not in (1, 2) or head[5] not in (1, 2):
+        raise ElfError(f"{path}: not an ELF file")
+    end = "<" if head[5] == 1 else ">"
+    machine = struct.unpack_from(end + "H", head, 0x12)[0]
+    bits = 64 if head[4] == 2 else 32
+    return bits, end, _MACHINES.get(machine, f"machine {machine}")
+
+
 def load(path, limit=1 << 30):
     """Read and parse the ELF file at ``path`` (at most ``limit`` bytes)."""
     with open(path, "rb") as f:

@@ -196,6 +196,23 @@ def version_of(e):
     return None
 
 
+def check_platform(pid, interpreter):
+    """The target's interpreter and refgraph's extension must be for the same machine."""
+    from .inject import extension_path
+
+    try:
+        ours = elf.header(extension_path())
+    except (OSError, elf.ElfError, ImportError):
+        return  # nothing to compare with: the load in the target will say
+    theirs = (interpreter.bits, interpreter.end, elf._MACHINES.get(interpreter.machine, ""))
+    if theirs[:2] != ours[:2] or (theirs[2] and theirs[2] != ours[2]):
+        raise AttachError(
+            f"process {pid} runs a {theirs[2] or 'different'} {theirs[0]}-bit Python; "
+            f"refgraph's extension here is for {ours[2]} ({ours[0]}-bit): run a refgraph "
+            "built for that platform"
+        )
+
+
 def find_gdb():
     gdb = shutil.which("gdb")
     if gdb is None:
@@ -256,6 +273,7 @@ def check(pid, need_gdb=True):
             f"process {pid} runs a free-threaded CPython {version[0]}.{version[1]} build: "
             "not supported yet"
         )
+    check_platform(pid, e)
     if version[:2] > SUPPORTED[1] and not hasattr(sys, "remote_exec"):
         raise AttachError(
             f"process {pid} runs CPython {version[0]}.{version[1]}: attach to 3.14 and newer "
