@@ -348,7 +348,20 @@ def run(args):
     snap = None
     if refgraph is not None and (not only or "snapshot" in only):
         snap = snapshot_figures(args.repeat)
-    return {"machine": info, "floors": fl, "operations": rows, "png": drawing, "snapshot": snap}
+    attach = None
+    if refgraph is not None and (only is None or "attach" in only) and not args.smoke:
+        # A second process with the same heap, attached to (Linux with gdb only).
+        import attach_bench
+
+        attach = attach_bench.measure(n, min(args.repeat, 3))
+    return {
+        "machine": info,
+        "floors": fl,
+        "operations": rows,
+        "png": drawing,
+        "snapshot": snap,
+        "attach": attach,
+    }
 
 
 def print_table(res):
@@ -405,6 +418,11 @@ def print_table(res):
             f" file {sn['file_bytes'] / 2**20:.1f} MB, load {fmt_s(sn['load_s']).strip()},"
             f" retained sizes (dominators) {fmt_s(sn['retained_sizes_s']).strip()}"
         )
+    at = res.get("attach")
+    if at:
+        import attach_bench
+
+        print(attach_bench.describe(at))
     print()
     print(
         "ratio = objgraph / refgraph (median times); vs floor = refgraph / (gc.collect() + capture)"
@@ -420,7 +438,8 @@ def main(argv=None):
     p.add_argument("--timeout", type=float, default=120.0, help="seconds objgraph may take")
     p.add_argument("--json", help="also write the results as JSON to this file")
     p.add_argument(
-        "--only", help="comma-separated operations (names as in the table, png, snapshot)"
+        "--only",
+        help="comma-separated operations (names as in the table, png, snapshot, attach)",
     )
     p.add_argument("--smoke", action="store_true", help="10k objects, one run, short timeouts")
     args = p.parse_args(argv)
