@@ -230,7 +230,9 @@ def test_suspects_with_missing_fields_still_render():
 
 
 def make_hostile_snapshot():
-    """A snapshot whose class names, module names, dict keys and str values are hostile."""
+    """A snapshot whose class names, module names, dict keys and str values are hostile. Taken
+    with ``strings="all"``: by default such strings are not names and their text is not kept,
+    and the point here is that any text that is kept stays text."""
     mod = types.ModuleType("hostile_mod")
     sys.modules["hostile_mod"] = mod
     keep = []
@@ -243,7 +245,7 @@ def make_hostile_snapshot():
             obj.__dict__[text] = text * 2  # an attribute named by a hostile dict key
             setattr(mod, text, obj)  # a module global named by a hostile key
             keep.append({text: [obj, text + str(i)]})
-        return refgraph.snapshot()
+        return refgraph.snapshot(strings="all")
     finally:
         del sys.modules["hostile_mod"], keep
 
