@@ -207,8 +207,13 @@ def test_cli_outputs_hold_no_secret_and_still_name_names(app, tmp_path):
         drawing = tmp_path / f"client.{fmt}"
         cli("graph", snap, "Client", "-o", drawing, "--refs", "--count", "4")
         texts.append(drawing.read_text())
+    for base in ([], ["--base", out / "old.rgsnap"]):
+        page = tmp_path / "report.html"
+        cli("report", snap, "-o", page, *base)
+        assert oct(page.stat().st_mode & 0o777) == "0o600"
+        texts.append(page.read_text())
     for t in texts:
-        assert leaked(t) == [], t
+        assert leaked(t) == [], t[:2000]
     joined = "\n".join(texts)
     assert "strings:" in texts[0] and "names" in texts[0]
     assert json.loads(texts[1])["strings"] == "names"

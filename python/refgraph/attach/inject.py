@@ -129,24 +129,6 @@ def mark_page_free(pid, addr, size):
 # ----------------------------------------------------------------------------- files
 
 
-def write_private(path, data):
-    """Write ``data`` to ``path`` 0600: a temporary name in the same directory (created
-    exclusively, never through a symlink), then renamed over ``path``."""
-    d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".refgraph-", suffix=".tmp", dir=d)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def _same_mount_namespace(pid):
     try:
         return os.readlink(f"/proc/{pid}/ns/mnt") == os.readlink("/proc/self/ns/mnt")

@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 
+from .._files import write_private
 from ..attach import inject, preflight
 from ..attach.preflight import AttachError
 from ..snapshot import from_bytes
@@ -108,7 +109,7 @@ def _leaks(args, target, progress):
                 time.sleep(args.every)
             attached = _take(target, args, progress)
             path = os.path.join(outdir, f"refgraph-{args.pid}-{i + 1}.rgsnap")
-            inject.write_private(path, attached.data)
+            write_private(path, attached.data)
             paths.append(path)
             if not args.json:
                 snap = from_bytes(attached.data)
@@ -180,7 +181,7 @@ def run(args):
     attached = _take(target, args, progress)
     if args.output:
         try:
-            inject.write_private(args.output, attached.data)
+            write_private(args.output, attached.data)
         except OSError as e:
             raise Failure(f"{args.output}: {e.strerror or e}") from None
     snap = from_bytes(attached.data)
