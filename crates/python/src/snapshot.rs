@@ -9,9 +9,7 @@ use pyo3::types::{PyBytes, PyDict};
 use refgraph_core::graph::{flags, NodeId};
 use refgraph_core::snapshot::analysis::{analyse, roots, type_stats, Analysis};
 use refgraph_core::snapshot::strings::StringPolicy;
-use refgraph_core::snapshot::{
-    diff, draw, file, paths, report, Meta, Snapshot, StringContent,
-};
+use refgraph_core::snapshot::{diff, draw, file, paths, report, Meta, Snapshot, StringContent};
 use std::sync::OnceLock;
 
 pyo3::create_exception!(
@@ -125,6 +123,7 @@ impl PySnapshot {
             lens: notes.lens,
             labels: notes.labels,
             globals,
+            names: Default::default(),
             meta: Meta {
                 python,
                 created,
