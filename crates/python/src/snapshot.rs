@@ -74,9 +74,10 @@ impl PySnapshot {
 impl PySnapshot {
     /// Capture the live heap. `roots`: frames on thread stacks (flagged as roots); `modules`:
     /// `(name, module)` of the modules in `sys.modules` under their own name; `strings`: the
-    /// string policy (`"names"`, `"all"` or `"none"`).
+    /// string policy (`"names"`, `"all"` or `"none"`); `names`: record edge names
+    /// (`crate::edgenames`).
     #[staticmethod]
-    #[pyo3(signature = (untracked, roots, modules, collected, python, pid, created, strings))]
+    #[pyo3(signature = (untracked, roots, modules, collected, python, pid, created, strings, names=true))]
     #[allow(clippy::too_many_arguments)]
     fn capture(
         py: Python<'_>,
@@ -88,6 +89,7 @@ impl PySnapshot {
         pid: u32,
         created: u64,
         strings: &str,
+        names: bool,
     ) -> PyResult<Self> {
         let policy = StringPolicy::parse(strings).ok_or_else(|| {
             PyValueError::new_err(format!(
@@ -104,7 +106,11 @@ impl PySnapshot {
         all_roots.extend(modules.iter().map(|m| m.1.clone()));
         let (mut g, objects) = capture(py, untracked, &all_roots)?;
         let notes = annotate(py, &mut g, &objects, text)?;
-        let names = crate::edgenames::name_edges(py, &g, &objects)?;
+        let names = if names {
+            crate::edgenames::name_edges(py, &g, &objects)?
+        } else {
+            Default::default()
+        };
         let root_addrs: rustc_hash::FxHashSet<u64> =
             roots.iter().map(|r| r.as_ptr() as u64).collect();
         let module_addrs: rustc_hash::FxHashSet<u64> =
