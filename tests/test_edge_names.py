@@ -388,3 +388,17 @@ def test_drawings_label_edges_with_names(tmp_path):
         assert ">[0]</text>" in svg
     finally:
         GLOBAL_HOLDER.pop()
+
+
+def test_frame_locals_where_the_frame_shows_them():
+    """3.10 frames refer to their locals (named by the code's variable names); from 3.11 a
+    running frame's locals are not references the collector sees, so they are roots."""
+    kept = Item("local")
+    snap = refgraph.snapshot()
+    frame = sys._getframe()
+    if sys.version_info < (3, 11):
+        assert name_of(snap, frame, kept) == "local kept"
+        assert snap.expression(kept).endswith(".f_locals['kept']")
+        assert name_of(snap, frame, frame.f_code) == ".f_code"
+    else:
+        assert snap.expression(kept) == "<test_edge_names.Item>"

@@ -314,6 +314,11 @@ impl EdgeNamesBuilder {
         self.names.kinds.len()
     }
 
+    /// An interned text by id.
+    pub fn text(&self, i: u32) -> &str {
+        self.names.text(i)
+    }
+
     /// True when no edge was pushed.
     pub fn is_empty(&self) -> bool {
         self.names.kinds.is_empty()

@@ -128,6 +128,8 @@ enum Base {
     /// An exact `collections.deque`: its referents are its items, in order.
     Deque,
     Cell,
+    /// A 3.10 frame: its fast locals follow the fixed part (`f_localsplus`).
+    Frame310,
     Function,
     BuiltinMethod,
     Exception,
@@ -193,6 +195,8 @@ struct Env {
     cell: usize,
     deque: usize,
     cell_ok: bool,
+    frame: usize,
+    minor: u8,
 }
 
 fn descr(py: Python<'_>, owner: &Bound<'_, PyAny>, name: &str) -> PyResult<Py<PyAny>> {
@@ -227,6 +231,8 @@ impl Env {
             builtin_method: types.getattr("BuiltinFunctionType")?.as_ptr() as usize,
             cell: cell.as_ptr() as usize,
             deque: py.import("collections")?.getattr("deque")?.as_ptr() as usize,
+            frame: types.getattr("FrameType")?.as_ptr() as usize,
+            minor,
             cell_ok: cell_size == CELL_REF + WORD,
         })
     }
@@ -500,6 +506,8 @@ impl<'a> Namer<'a> {
                 Base::Deque
             } else if addr == self.env.cell && self.env.cell_ok {
                 Base::Cell
+            } else if addr == self.env.frame && self.env.minor == 10 && itemsize == WORD {
+                Base::Frame310
             } else if addr == self.env.function {
                 Base::Function
             } else if addr == self.env.builtin_method {
@@ -749,6 +757,65 @@ impl Namer<'_> {
         ffi::PyErr_Clear();
     }
 
+    /// The fast locals of a 3.10 frame, named by its code's `co_varnames`, `co_cellvars` and
+    /// `co_freevars` (`f_localsplus` is the last field: it starts one word before
+    /// `frame.__basicsize__` and holds `ob_size` words).
+    ///
+    /// # Safety
+    /// `p` is a live frame of type id `tid`; the GIL is held.
+    unsafe fn frame_locals(
+        &mut self,
+        p: *mut ffi::PyObject,
+        tid: TypeId,
+        basicsize: usize,
+        out: &mut Vec<Cand>,
+    ) {
+        let t = self.types[tid as usize].as_ref().expect("built");
+        let Some(&(code_off, _)) = t
+            .members
+            .iter()
+            .find(|&&(_, id)| self.b.text(id) == "f_code")
+        else {
+            return;
+        };
+        let code = read_word((p as *const u8).add(code_off)) as *mut ffi::PyObject;
+        if code.is_null() {
+            return;
+        }
+        let names = match self.freevars.get(&(code as usize | 1)) {
+            Some(n) => n.clone(),
+            None => {
+                // SAFETY: the frame's own f_code field (a member): a live code object.
+                let c = Bound::from_borrowed_ptr(self.py, code);
+                let mut ids = Vec::new();
+                for attr in ["co_varnames", "co_cellvars", "co_freevars"] {
+                    let Some(t) = c
+                        .getattr(attr)
+                        .ok()
+                        .and_then(|t| t.cast_into::<pyo3::types::PyTuple>().ok())
+                    else {
+                        ids.clear();
+                        break;
+                    };
+                    for n in t.iter() {
+                        ids.push(str_text(&n).map_or(u32::MAX, |s| self.b.intern(&s)));
+                    }
+                }
+                // Keyed by the code's address with the low bit set (apart from co_freevars).
+                self.freevars.insert(code as usize | 1, ids.clone());
+                ids
+            }
+        };
+        let n = (ffi::Py_SIZE(p).max(0) as usize).min(names.len());
+        let locals = (p as *const u8).add(basicsize - WORD);
+        for (i, &id) in names.iter().enumerate().take(n) {
+            let v = read_word(locals.add(i * WORD));
+            if v != 0 && id != u32::MAX {
+                out.push((v, EdgeKind::Local as u8, id));
+            }
+        }
+    }
+
     /// Fill `out` with the object's named pointers, in the order `tp_traverse` most likely
     /// visits them. Returns the name of referents no candidate explains (set members, deque
     /// items), if the type has one.
@@ -858,6 +925,7 @@ impl Namer<'_> {
                     }
                 }
             }
+            Base::Frame310 => self.frame_locals(p, tid, basicsize, out),
             Base::Function => match func_globals {
                 Some(g) => {
                     for (name, words) in FUNC_FIELDS {
