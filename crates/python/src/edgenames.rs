@@ -62,6 +62,8 @@ pub enum Managed {
 const TPFLAGS_MANAGED_DICT: std::os::raw::c_ulong = 1 << 4;
 /// `Py_TPFLAGS_INLINE_VALUES` (3.13+).
 const TPFLAGS_INLINE_VALUES: std::os::raw::c_ulong = 1 << 2;
+/// `Py_RELATIVE_OFFSET` (3.12+): a member offset relative to the subclass's own data.
+const PY_RELATIVE_OFFSET: c_int = 8;
 /// `DICT_KEYS_SPLIT`.
 const DICT_KEYS_SPLIT: u8 = 2;
 /// `SHARED_KEYS_MAX_SIZE` (3.11–3.13).
@@ -453,6 +455,7 @@ impl<'a> Namer<'a> {
                         def.type_code == ffi::Py_T_OBJECT_EX || def.type_code == ffi::_Py_T_OBJECT;
                     let off = def.offset;
                     if !object
+                        || def.flags & PY_RELATIVE_OFFSET != 0
                         || off < 2 * WORD as isize
                         || off as usize + WORD > basicsize
                         || !(off as usize).is_multiple_of(WORD)
