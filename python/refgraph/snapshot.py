@@ -218,11 +218,11 @@ class Snapshot:
 
     def info(self):
         """Counts and facts: objects, tracked, references, named_references (how many have a
-        name: attribute, key, index, …), types, bytes, python, created (Unix time), pid,
-        collected, untracked, modules, thread_frames, with_del, and ``strings``: the string
-        policy the snapshot was taken with (``'names'``, ``'all'`` or ``'none'``; ``'all'`` for
-        files written before policies existed) with ``fingerprints``, the number of strings
-        kept as length and fingerprint."""
+        name: attribute, key, index, …), name_bytes (memory the names take), types, bytes,
+        python, created (Unix time), pid, collected, untracked, modules, thread_frames,
+        with_del, and ``strings``: the string policy the snapshot was taken with (``'names'``,
+        ``'all'`` or ``'none'``; ``'all'`` for files written before policies existed) with
+        ``fingerprints``, the number of strings kept as length and fingerprint."""
         return self._s.info()
 
     def typestats(self, retained=True, progress=None):

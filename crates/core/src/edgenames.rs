@@ -314,6 +314,12 @@ impl EdgeNamesBuilder {
         self.names.kinds.len()
     }
 
+    /// Forget the edges pushed after the first `len` (their texts stay interned).
+    pub fn truncate(&mut self, len: usize) {
+        self.names.kinds.truncate(len);
+        self.names.values.truncate(len);
+    }
+
     /// An interned text by id.
     pub fn text(&self, i: u32) -> &str {
         self.names.text(i)

@@ -693,12 +693,105 @@ impl Namer<'_> {
                 continue;
             }
             let p = o.ptr(py, v as usize);
-            cands.clear();
             // SAFETY: p is alive (held by the capture) and the GIL is held.
+            if unsafe { self.exact_container(p, g, refs) } {
+                continue;
+            }
+            cands.clear();
+            // SAFETY: as above.
             let fallback = unsafe { self.candidates(p, g.type_of(v), &mut cands) };
             self.assign(g, refs, &cands, &mut used, fallback);
         }
         Ok(())
+    }
+
+    /// Exact lists, tuples and dicts, named in step with their traversal order without a
+    /// candidate list (a million-item container would otherwise need one as large). False,
+    /// with nothing pushed, when the object is not one or its referents do not line up.
+    ///
+    /// # Safety
+    /// `p` is alive; the GIL is held.
+    unsafe fn exact_container(
+        &mut self,
+        p: *mut ffi::PyObject,
+        g: &Graph,
+        refs: &[NodeId],
+    ) -> bool {
+        let start = self.b.len();
+        let ok = if ffi::PyList_CheckExact(p) != 0 || ffi::PyTuple_CheckExact(p) != 0 {
+            // Both are traversed from the last item.
+            let list = ffi::PyList_CheckExact(p) != 0;
+            let n = if list {
+                ffi::PyList_Size(p)
+            } else {
+                ffi::PyTuple_Size(p)
+            };
+            let mut i = n;
+            let mut ok = true;
+            for &r in refs {
+                let a = g.addr(r) as usize;
+                // Items that are not referents (dropped untracked objects) are skipped.
+                loop {
+                    i -= 1;
+                    if i < 0 {
+                        ok = false;
+                        break;
+                    }
+                    let item = if list {
+                        ffi::PyList_GetItem(p, i)
+                    } else {
+                        ffi::PyTuple_GetItem(p, i)
+                    };
+                    if item as usize == a {
+                        self.b.push_raw(EdgeKind::Index as u8, i as u32);
+                        break;
+                    }
+                }
+                if !ok {
+                    break;
+                }
+            }
+            ok
+        } else if ffi::PyDict_CheckExact(p) != 0 {
+            // Each entry's value, then (for keys other than str) its key.
+            let mut pos: ffi::Py_ssize_t = 0;
+            let mut k: *mut ffi::PyObject = std::ptr::null_mut();
+            let mut val: *mut ffi::PyObject = std::ptr::null_mut();
+            let mut have = false;
+            let mut key_id = 0u32;
+            let mut ok = true;
+            for &r in refs {
+                let a = g.addr(r) as usize;
+                if have && k as usize == a && val as usize != a {
+                    self.b.push_raw(EdgeKind::DictKeyObject as u8, key_id);
+                    have = false;
+                    continue;
+                }
+                loop {
+                    if ffi::PyDict_Next(p, &mut pos, &mut k, &mut val) == 0 {
+                        ok = false;
+                        break;
+                    }
+                    if val as usize == a {
+                        key_id = self.key(k);
+                        have = true;
+                        self.b.push_raw(EdgeKind::DictKey as u8, key_id);
+                        break;
+                    }
+                }
+                if !ok {
+                    break;
+                }
+            }
+            ok
+        } else {
+            return false;
+        };
+        ffi::PyErr_Clear();
+        if !ok {
+            self.b.truncate(start);
+        }
+        ok
     }
 
     /// Remember the free variable name of each cell of a function's closure.

@@ -187,6 +187,7 @@ impl PySnapshot {
         d.set_item("tracked", s.graph.tracked_count())?;
         d.set_item("references", s.graph.edge_count())?;
         d.set_item("named_references", s.names.named_count())?;
+        d.set_item("name_bytes", s.names.heap_bytes())?;
         d.set_item("types", s.graph.type_table().len())?;
         d.set_item("bytes", s.total_bytes())?;
         d.set_item("python", &s.meta.python)?;
