@@ -10,7 +10,8 @@
 //! recorded referents (in `tp_traverse` order) are matched to them by pointer. A referent no
 //! candidate explains stays unnamed. Pointers read from memory are only compared with the
 //! referents, never followed; the only structures followed are a class's shared keys, after
-//! checks that the layout is the one this Python version uses (see [`Layout`]).
+//! checks that the layout is the one this Python version uses (see
+//! [`crate::cpython::DictLayout`]).
 //!
 //! Nothing here calls a method of a user's class: attribute values come from C getters of
 //! exact built-in types, dict keys are written by the C `repr` of exact str, int, float, bool,
@@ -19,6 +20,11 @@
 //! the collector is disabled during the pass so that no finalizer runs.
 
 use crate::capture::Objects;
+use crate::cpython::{
+    DictLayout, Managed, CELL_REF, DICT_KEYS_SPLIT, DK_INDICES, DK_KIND, DK_LOG2_INDEX_BYTES,
+    DK_LOG2_SIZE, DK_NENTRIES, DK_USABLE, PY_RELATIVE_OFFSET, SHARED_KEYS_MAX_SIZE,
+    TPFLAGS_INLINE_VALUES, TPFLAGS_MANAGED_DICT, UNICODE_ENTRY,
+};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use refgraph_core::edgenames::{EdgeKind, EdgeNames, EdgeNamesBuilder};
@@ -28,91 +34,7 @@ use std::os::raw::{c_char, c_int};
 
 // ----------------------------------------------------------------------------- layouts
 
-/// Where CPython keeps an instance's managed dict and inline values (3.11+), and where a heap
-/// type keeps its shared keys. One table per minor version, from that version's headers
-/// (`Include/cpython/object.h`: `PyHeapTypeObject`; `Include/internal/pycore_object.h`:
-/// `_PyObject_ManagedDictPointer`, `_PyObject_ValuesPointer`, `_PyObject_DictOrValuesPointer`,
-/// `_PyObject_InlineValues`; `Include/internal/pycore_dict.h`: `PyDictKeysObject`,
-/// `PyDictUnicodeEntry`, `PyDictValues`), 64-bit, default (GIL) build.
-#[derive(Clone, Copy, Debug)]
-pub struct Layout {
-    /// `sizeof(PyHeapTypeObject)` (= `type.__basicsize__`): checked at run time.
-    pub heap_type_size: usize,
-    /// `offsetof(PyHeapTypeObject, ht_cached_keys)`; `ht_qualname` is 8 before it and
-    /// `ht_name` 24 before it (checked against the class's `__name__`/`__qualname__`).
-    pub cached_keys: usize,
-    pub managed: Managed,
-}
-
-#[derive(Clone, Copy, Debug)]
-pub enum Managed {
-    /// 3.11: `PyDictValues *` at `obj - 4 words`, the dict at `obj - 3 words`. Values are
-    /// preceded by `[-1]` prefix size, `[-2]` used count, then the insertion order bytes.
-    Split311,
-    /// 3.12: a tagged word at `obj - 3 words`: the values pointer - 1 (odd), or the dict.
-    /// Values as 3.11.
-    Tagged312,
-    /// 3.13: the dict at `obj - 3 words`; inline values right after the object header
-    /// (`Py_TPFLAGS_INLINE_VALUES`): `capacity`, `size`, `embedded`, `valid` bytes, then the
-    /// values from byte 8.
-    Inline313,
-}
-
-/// `Py_TPFLAGS_MANAGED_DICT` (3.11+).
-const TPFLAGS_MANAGED_DICT: std::os::raw::c_ulong = 1 << 4;
-/// `Py_TPFLAGS_INLINE_VALUES` (3.13+).
-const TPFLAGS_INLINE_VALUES: std::os::raw::c_ulong = 1 << 2;
-/// `Py_RELATIVE_OFFSET` (3.12+): a member offset relative to the subclass's own data.
-const PY_RELATIVE_OFFSET: c_int = 8;
-/// `DICT_KEYS_SPLIT`.
-const DICT_KEYS_SPLIT: u8 = 2;
-/// `SHARED_KEYS_MAX_SIZE` (3.11–3.13).
-const SHARED_KEYS_MAX_SIZE: isize = 30;
-/// `PyDictKeysObject` field offsets (3.11–3.13, no free threading): `dk_log2_size`,
-/// `dk_log2_index_bytes`, `dk_kind` bytes, `dk_usable`, `dk_nentries`, `dk_indices`.
-const DK_LOG2_SIZE: usize = 8;
-const DK_LOG2_INDEX_BYTES: usize = 9;
-const DK_KIND: usize = 10;
-const DK_USABLE: usize = 16;
-const DK_NENTRIES: usize = 24;
-const DK_INDICES: usize = 32;
-/// `sizeof(PyDictUnicodeEntry)`: `me_key`, `me_value`.
-const UNICODE_ENTRY: usize = 16;
-/// `offsetof(PyCellObject, ob_ref)` (every version): checked with `cell.__basicsize__`.
-const CELL_REF: usize = 16;
 const WORD: usize = std::mem::size_of::<usize>();
-
-/// Python 3.11.
-pub const LAYOUT_3_11: Layout = Layout {
-    heap_type_size: 904,
-    cached_keys: 872,
-    managed: Managed::Split311,
-};
-/// Python 3.12.
-pub const LAYOUT_3_12: Layout = Layout {
-    heap_type_size: 920,
-    cached_keys: 880,
-    managed: Managed::Tagged312,
-};
-/// Python 3.13.
-pub const LAYOUT_3_13: Layout = Layout {
-    heap_type_size: 928,
-    cached_keys: 880,
-    managed: Managed::Inline313,
-};
-
-/// The layout of a minor version of Python 3, if known (3.10 has no managed dicts).
-pub fn layout(minor: u8) -> Option<Layout> {
-    if WORD != 8 {
-        return None;
-    }
-    match minor {
-        11 => Some(LAYOUT_3_11),
-        12 => Some(LAYOUT_3_12),
-        13 => Some(LAYOUT_3_13),
-        _ => None,
-    }
-}
 
 unsafe fn read_word(p: *const u8) -> usize {
     std::ptr::read_unaligned(p as *const usize)
@@ -183,7 +105,7 @@ struct SharedKeys {
 
 /// Objects and facts looked up once per pass.
 struct Env {
-    layout: Option<Layout>,
+    layout: Option<DictLayout>,
     mro: Py<PyAny>,
     dictoffset: Py<PyAny>,
     basicsize: Py<PyAny>,
@@ -213,7 +135,9 @@ impl Env {
         let types = py.import("types")?;
         let cell = types.getattr("CellType")?;
         let minor = py.version_info().minor;
-        let mut layout = layout(minor);
+        let mut layout = crate::cpython::running(py)
+            .and_then(|f| f.dict_layout)
+            .filter(|_| WORD == 8);
         let heap_size: usize = type_.getattr("__basicsize__")?.extract()?;
         if layout.is_some_and(|l| l.heap_type_size != heap_size) {
             layout = None;
@@ -495,7 +419,7 @@ impl<'a> Namer<'a> {
         let inline_values = tflags & TPFLAGS_INLINE_VALUES != 0
             && matches!(
                 self.env.layout,
-                Some(Layout {
+                Some(DictLayout {
                     managed: Managed::Inline313,
                     ..
                 })
@@ -685,7 +609,7 @@ impl Namer<'_> {
             // The referents' addresses of a node a few ahead are random reads: prefetched.
             if v + AHEAD < g.len() as NodeId {
                 for &r in g.referents(v + AHEAD) {
-                    crate::stats::prefetch(&addrs[r as usize] as *const u64 as *mut ffi::PyObject);
+                    crate::gcwalk::prefetch(&addrs[r as usize] as *const u64 as *mut ffi::PyObject);
                 }
             }
             let refs = g.referents(v);
