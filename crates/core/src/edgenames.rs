@@ -215,12 +215,9 @@ impl EdgeNames {
         self.kinds.iter().filter(|&&k| k != 0).count()
     }
 
-    /// Bytes used by the arrays.
+    /// Bytes the names take (array lengths, so a loaded copy reports the same).
     pub fn heap_bytes(&self) -> usize {
-        self.kinds.capacity()
-            + self.values.capacity() * 4
-            + self.text.capacity()
-            + self.ends.capacity() * 4
+        self.kinds.len() + self.values.len() * 4 + self.text.len() + self.ends.len() * 4
     }
 
     /// The raw columns `(kinds, values, texts)` (for the file format).
