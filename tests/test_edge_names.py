@@ -317,6 +317,7 @@ def test_event_bus_paths_name_the_listeners(tmp_path):
         timeout=120,
     )
     assert r.returncode == 0, r.stderr
+    text = r.stdout
     assert "3,200 objects" in r.stdout
     assert "__main__.bus._listeners[...].__self__" in r.stdout, r.stdout
     assert "EventBus __main__.bus" in r.stdout and ".__self__" in r.stdout
@@ -330,6 +331,9 @@ def test_event_bus_paths_name_the_listeners(tmp_path):
     g = p["groups"][0]
     assert g["count"] == 3200
     assert g["expression"] == "__main__.bus._listeners[...].__self__"
+    assert g["example_expression"].startswith("__main__.bus._listeners[")
+    assert g["example_expression"].endswith("].__self__")
+    assert "  e.g. __main__.bus._listeners[" in text
     edges = [step["edge"] for step in g["example"]]
     assert edges[-1] is None
     assert ".__self__" in edges

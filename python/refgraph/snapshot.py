@@ -72,7 +72,8 @@ class PathGroup(NamedTuple):
     the paths as Python (``__main__.bus._listeners[...].__self__``, ``[...]`` where they
     differ; ``a -> (set member) <T>`` where a step has no Python form); ``edges`` names each
     reference of the example (``'.__dict__'``, ``"['bus']"``, ``'[3]'``, ``'closure x'``, …;
-    None when unnamed), one fewer than the steps."""
+    None when unnamed), one fewer than the steps; ``example_expression`` is the example's own
+    expression (``__main__.bus._listeners[2917].__self__``)."""
 
     shape: list
     count: int
@@ -80,6 +81,7 @@ class PathGroup(NamedTuple):
     example: list
     expression: str = ""
     edges: list = []
+    example_expression: str = ""
 
 
 class Paths(NamedTuple):

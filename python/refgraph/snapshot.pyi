@@ -37,6 +37,7 @@ class PathGroup(NamedTuple):
     example: list[tuple[int, str]]
     expression: str = ""
     edges: list[str | None] = []
+    example_expression: str = ""
 
 class Paths(NamedTuple):
     groups: list[PathGroup]

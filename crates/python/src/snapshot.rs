@@ -259,9 +259,10 @@ impl PySnapshot {
 
     /// Shortest retention paths from roots to the target (a type name or an address), grouped
     /// by shape: `(groups, unreachable, targets)` with groups `[(shape, count, bytes, example,
-    /// expression, edges)]` where `example` is `[(address, description)]` from the root to a
-    /// target, `expression` the group's paths as a Python expression (`[...]` where they
-    /// differ) and `edges` the name of each reference of the example (`None` if unnamed).
+    /// expression, edges, example_expression)]` where `example` is `[(address, description)]`
+    /// from the root to a target, `expression` the group's paths as a Python expression
+    /// (`[...]` where they differ), `edges` the name of each reference of the example (`None`
+    /// if unnamed) and `example_expression` the example's own expression.
     #[allow(clippy::type_complexity)]
     fn paths(
         &self,
@@ -274,6 +275,7 @@ impl PySnapshot {
             Vec<(u64, String)>,
             String,
             Vec<Option<String>>,
+            String,
         )>,
         u64,
         usize,
@@ -292,6 +294,12 @@ impl PySnapshot {
                         .zip(&g.example_edges)
                         .map(|(&n, &k)| s.edge_name(n, k as usize).map(|e| e.label()))
                         .collect();
+                    let exact = refgraph_core::snapshot::expr::pattern_with_edges(
+                        s,
+                        &g.example,
+                        &g.example_edges,
+                        &[],
+                    );
                     (
                         g.shape,
                         g.count,
@@ -302,6 +310,7 @@ impl PySnapshot {
                             .collect(),
                         g.expression,
                         edges,
+                        exact,
                     )
                 })
                 .collect(),
