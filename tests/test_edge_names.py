@@ -406,3 +406,27 @@ def test_frame_locals_where_the_frame_shows_them():
         assert name_of(snap, frame, frame.f_code) == ".f_code"
     else:
         assert snap.expression(kept) == "<test_edge_names.Item>"
+
+
+def test_a_metaclass_getattribute_never_runs():
+    calls = []
+
+    class Meta(type):
+        def __getattribute__(cls, name):
+            calls.append(name)
+            return type.__getattribute__(cls, name)
+
+    class Guarded(metaclass=Meta):
+        shared = [1]
+
+        def __init__(self):
+            self.own = [2]
+
+    g = Guarded()
+    calls.clear()
+    snap = refgraph.snapshot()
+    assert calls == [], calls
+    mro = type.__dict__["__mro__"].__get__(Guarded)
+    assert name_of(snap, Guarded, mro) == ".__mro__"
+    own = object.__getattribute__(g, "own")
+    assert attribute(snap, g, own) in (".own", ".__dict__['own']")
