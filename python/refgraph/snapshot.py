@@ -68,12 +68,20 @@ class TypeDiff(NamedTuple):
 
 class PathGroup(NamedTuple):
     """Retention paths of the same shape: ``shape`` runs from the root to the target's type;
-    ``example`` is one such path as ``(address, description)`` pairs."""
+    ``example`` is one such path as ``(address, description)`` pairs; ``expression`` writes
+    the paths as Python (``__main__.bus._listeners[...].__self__``, ``[...]`` where they
+    differ; ``a -> (set member) <T>`` where a step has no Python form); ``edges`` names each
+    reference of the example (``'.__dict__'``, ``"['bus']"``, ``'[3]'``, ``'closure x'``, …;
+    None when unnamed), one fewer than the steps; ``example_expression`` is the example's own
+    expression (``__main__.bus._listeners[2917].__self__``)."""
 
     shape: list
     count: int
     bytes: int
     example: list
+    expression: str = ""
+    edges: list = []
+    example_expression: str = ""
 
 
 class Paths(NamedTuple):
@@ -211,11 +219,12 @@ class Snapshot:
         return self._s.to_bytes()
 
     def info(self):
-        """Counts and facts: objects, tracked, references, types, bytes, python, created (Unix
-        time), pid, collected, untracked, modules, thread_frames, with_del, and ``strings``:
-        the string policy the snapshot was taken with (``'names'``, ``'all'`` or ``'none'``;
-        ``'all'`` for files written before policies existed) with ``fingerprints``, the number
-        of strings kept as length and fingerprint."""
+        """Counts and facts: objects, tracked, references, named_references (how many have a
+        name: attribute, key, index, …), name_bytes (memory the names take), types, bytes,
+        python, created (Unix time), pid, collected, untracked, modules, thread_frames,
+        with_del, and ``strings``: the string policy the snapshot was taken with (``'names'``,
+        ``'all'`` or ``'none'``; ``'all'`` for files written before policies existed) with
+        ``fingerprints``, the number of strings kept as length and fingerprint."""
         return self._s.info()
 
     def typestats(self, retained=True, progress=None):
@@ -274,6 +283,20 @@ class Snapshot:
         #1f0a9c3b7d2e``."""
         return self._s.describe(_address(obj, address))
 
+    def expression(self, obj=_NO_OBJECT, *, address=None):
+        """The shortest retention path to ``obj`` (or the object at ``address``) from a root,
+        written as Python: ``'__main__.bus._listeners[3].__self__'``. None when no root
+        reaches it or it is not in the snapshot. Snapshots taken before edge names were
+        recorded give the ``<type> -> <type>`` form."""
+        return self._s.expression(_address(obj, address))
+
+    def referents(self, obj=_NO_OBJECT, *, address=None):
+        """What ``obj`` (or the object at ``address``) refers to, in ``gc.get_referents``
+        order, as ``[(address, name)]``: the name of the reference (``'.attr'``,
+        ``"['key']"``, ``'[3]'``, ``'key 3'``, ``'set member'``, ``'closure x'``), or None
+        when it is not known. None if the object is not in the snapshot."""
+        return self._s.referents(_address(obj, address))
+
     def addresses(self, typename):
         """Addresses of the objects of a type (``module.Name`` or a short name)."""
         return self._s.addresses(typename)
@@ -317,7 +340,7 @@ def _check_strings(strings):
     return strings
 
 
-def snapshot(untracked=True, collect=True, strings="names"):
+def snapshot(untracked=True, collect=True, strings="names", names=True):
     """Capture the whole heap now.
 
     ``untracked``: also record the objects the gc does not track (str, int, bytes, …) that
@@ -341,6 +364,12 @@ def snapshot(untracked=True, collect=True, strings="names"):
 
     Names of modules, classes and functions, and module globals whose name looks like an
     identifier, are kept under every policy; bytes and bytearray contents never are.
+
+    ``names``: record how each object holds each referent — attribute name, dict key, index,
+    closure variable, … — so that paths read as Python (``__main__.bus._listeners[3].__self__``);
+    ``False`` skips that pass (a faster, smaller snapshot whose paths show types only). Names
+    are read without running any of the program's code and without creating instance
+    ``__dict__``s; dict keys follow the ``strings`` policy.
     """
     _check_strings(strings)
     if collect:
@@ -357,6 +386,7 @@ def snapshot(untracked=True, collect=True, strings="names"):
             os.getpid(),
             int(datetime.datetime.now().timestamp()),
             strings,
+            bool(names),
         )
     finally:
         del frames, modules

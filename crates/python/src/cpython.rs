@@ -11,6 +11,11 @@
 //! * `Include/object.h`: `Py_TPFLAGS_MANAGED_DICT (1 << 4)` from 3.11 (the dict and values
 //!   pointers sit before the `PyGC_Head`), `Py_TPFLAGS_MANAGED_WEAKREF (1 << 3)` from 3.12; the
 //!   pre-header `sys.getsizeof` adds for either is two words (`_PyType_PreHeaderSize`).
+//! * Instance dicts, for the edge names of snapshots ([`DictLayout`]): `Include/cpython/object.h`
+//!   (`PyHeapTypeObject`: `ht_cached_keys`), `Include/internal/pycore_object.h` (managed dict
+//!   and values pointers, 3.13 inline values), `Include/internal/pycore_dict.h`
+//!   (`PyDictKeysObject`, `PyDictUnicodeEntry`, `PyDictValues`), `Include/cpython/funcobject.h`
+//!   (`_Py_COMMON_FIELDS`), `Include/descrobject.h` (`Py_RELATIVE_OFFSET`).
 //! * `Include/object.h` (PEP 683): from 3.12, immortal objects report a reference count of
 //!   `UINT_MAX` on 64-bit builds, and increments or decrements leave it unchanged.
 //!
@@ -54,9 +59,81 @@ pub struct Facts {
     pub preheader_bytes: u64,
     /// Reference count reported by immortal objects (`sys.getrefcount`), if the version has them.
     pub immortal_refcount: Option<u64>,
+    /// Where instance dicts and inline values live (3.11+; edge names of snapshots).
+    pub dict_layout: Option<DictLayout>,
 }
 
 const IMMORTAL_UINT_MAX: u64 = u32::MAX as u64;
+
+/// Where CPython keeps an instance's managed dict and inline values (3.11+), and where a heap
+/// type keeps its shared keys. One table per minor version, from that version's headers
+/// (`Include/cpython/object.h`: `PyHeapTypeObject`; `Include/internal/pycore_object.h`:
+/// `_PyObject_ManagedDictPointer`, `_PyObject_ValuesPointer`, `_PyObject_DictOrValuesPointer`,
+/// `_PyObject_InlineValues`; `Include/internal/pycore_dict.h`: `PyDictKeysObject`,
+/// `PyDictUnicodeEntry`, `PyDictValues`), 64-bit, default (GIL) build.
+#[derive(Clone, Copy, Debug)]
+pub struct DictLayout {
+    /// `sizeof(PyHeapTypeObject)` (= `type.__basicsize__`): checked at run time.
+    pub heap_type_size: usize,
+    /// `offsetof(PyHeapTypeObject, ht_cached_keys)`; `ht_qualname` is 8 before it and
+    /// `ht_name` 24 before it (checked against the class's `__name__`/`__qualname__`).
+    pub cached_keys: usize,
+    pub managed: Managed,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum Managed {
+    /// 3.11: `PyDictValues *` at `obj - 4 words`, the dict at `obj - 3 words`. Values are
+    /// preceded by `[-1]` prefix size, `[-2]` used count, then the insertion order bytes.
+    Split311,
+    /// 3.12: a tagged word at `obj - 3 words`: the values pointer - 1 (odd), or the dict.
+    /// Values as 3.11.
+    Tagged312,
+    /// 3.13: the dict at `obj - 3 words`; inline values right after the object header
+    /// (`Py_TPFLAGS_INLINE_VALUES`): `capacity`, `size`, `embedded`, `valid` bytes, then the
+    /// values from byte 8.
+    Inline313,
+}
+
+/// `Py_TPFLAGS_INLINE_VALUES` (3.13+).
+pub const TPFLAGS_INLINE_VALUES: c_ulong = 1 << 2;
+/// `Py_RELATIVE_OFFSET` (3.12+): a member offset relative to the subclass's own data.
+pub const PY_RELATIVE_OFFSET: std::ffi::c_int = 8;
+/// `DICT_KEYS_SPLIT`.
+pub const DICT_KEYS_SPLIT: u8 = 2;
+/// `SHARED_KEYS_MAX_SIZE` (3.11–3.13).
+pub const SHARED_KEYS_MAX_SIZE: isize = 30;
+/// `PyDictKeysObject` field offsets (3.11–3.13, no free threading): `dk_log2_size`,
+/// `dk_log2_index_bytes`, `dk_kind` bytes, `dk_usable`, `dk_nentries`, `dk_indices`.
+pub const DK_LOG2_SIZE: usize = 8;
+pub const DK_LOG2_INDEX_BYTES: usize = 9;
+pub const DK_KIND: usize = 10;
+pub const DK_USABLE: usize = 16;
+pub const DK_NENTRIES: usize = 24;
+pub const DK_INDICES: usize = 32;
+/// `sizeof(PyDictUnicodeEntry)`: `me_key`, `me_value`.
+pub const UNICODE_ENTRY: usize = 16;
+/// `offsetof(PyCellObject, ob_ref)` (every version): checked with `cell.__basicsize__`.
+pub const CELL_REF: usize = 16;
+
+/// Python 3.11.
+pub const LAYOUT_3_11: DictLayout = DictLayout {
+    heap_type_size: 904,
+    cached_keys: 872,
+    managed: Managed::Split311,
+};
+/// Python 3.12.
+pub const LAYOUT_3_12: DictLayout = DictLayout {
+    heap_type_size: 920,
+    cached_keys: 880,
+    managed: Managed::Tagged312,
+};
+/// Python 3.13.
+pub const LAYOUT_3_13: DictLayout = DictLayout {
+    heap_type_size: 928,
+    cached_keys: 880,
+    managed: Managed::Inline313,
+};
 
 pub const FACTS: [Facts; (NEWEST - OLDEST + 1) as usize] = [
     Facts {
@@ -65,6 +142,7 @@ pub const FACTS: [Facts; (NEWEST - OLDEST + 1) as usize] = [
         preheader_flags: 0,
         preheader_bytes: 0,
         immortal_refcount: None,
+        dict_layout: None,
     },
     Facts {
         minor: 11,
@@ -72,6 +150,7 @@ pub const FACTS: [Facts; (NEWEST - OLDEST + 1) as usize] = [
         preheader_flags: TPFLAGS_MANAGED_DICT,
         preheader_bytes: 2 * std::mem::size_of::<usize>() as u64,
         immortal_refcount: None,
+        dict_layout: Some(LAYOUT_3_11),
     },
     Facts {
         minor: 12,
@@ -79,6 +158,7 @@ pub const FACTS: [Facts; (NEWEST - OLDEST + 1) as usize] = [
         preheader_flags: TPFLAGS_MANAGED_DICT | TPFLAGS_MANAGED_WEAKREF,
         preheader_bytes: 2 * std::mem::size_of::<usize>() as u64,
         immortal_refcount: Some(IMMORTAL_UINT_MAX),
+        dict_layout: Some(LAYOUT_3_12),
     },
     Facts {
         minor: 13,
@@ -86,6 +166,7 @@ pub const FACTS: [Facts; (NEWEST - OLDEST + 1) as usize] = [
         preheader_flags: TPFLAGS_MANAGED_DICT | TPFLAGS_MANAGED_WEAKREF,
         preheader_bytes: 2 * std::mem::size_of::<usize>() as u64,
         immortal_refcount: Some(IMMORTAL_UINT_MAX),
+        dict_layout: Some(LAYOUT_3_13),
     },
 ];
 

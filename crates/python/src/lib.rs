@@ -22,6 +22,7 @@ use pyo3::prelude::*;
 mod annotate;
 mod capture;
 mod cpython;
+mod edgenames;
 mod gcwalk;
 mod heap;
 mod ids;
