@@ -69,6 +69,10 @@ pub struct LaidNode {
     pub lines: Vec<String>,
     pub style: NodeStyle,
     pub kind: NodeKind,
+    /// The object's key (`o<address>`); markers carry the key of their object.
+    pub key: String,
+    /// What a reader hovering over the node is told: the whole label, uncut, and the address.
+    pub title: String,
 }
 
 /// An edge label with its place.
@@ -79,22 +83,14 @@ pub struct LaidLabel {
     pub font_size: f32,
 }
 
-/// How an edge is drawn between two consecutive points of its route.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Segment {
-    Line,
-    /// A cubic curve with vertical tangents at both ends.
-    Curve,
-}
-
-/// An edge with its route. `points` go from the source to the target (the arrowhead is at the
-/// last point); `segments[i]` joins `points[i]` and `points[i + 1]`.
+/// An edge with its route: a spline of cubic Bézier pieces from the source to the target, as
+/// control points `p0 c1 c2 p1 c1 c2 p2 …` (3k+1 points, as Graphviz writes them). The
+/// arrowhead's tip is the last point.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LaidEdge {
     pub from: usize,
     pub to: usize,
     pub points: Vec<(f32, f32)>,
-    pub segments: Vec<Segment>,
     pub color: Rgb,
     pub dotted: bool,
     pub label: Option<LaidLabel>,
@@ -202,6 +198,8 @@ pub fn layout(view: &View) -> Layout {
             lines,
             style,
             kind: NodeKind::Object,
+            key: n.key.clone(),
+            title: node_title(&n.key, &n.label),
         });
         let depth = n.depth as f64;
         keys.push(if view.backrefs { -depth } else { depth } + i as f64 * 1e-9);
@@ -243,6 +241,8 @@ pub fn layout(view: &View) -> Layout {
                     font_size: MARKER_FONT,
                 },
                 kind: NodeKind::DelMarker,
+                key: n.key.clone(),
+                title: format!("{} defines __del__", first_line(&n.label)),
             });
             keys.push(keys[i] + 0.5);
             edges.push(PlainEdge {
@@ -261,6 +261,7 @@ pub fn layout(view: &View) -> Layout {
                 "references"
             };
             let lines = vec![format!("{count} more {what}")];
+            let title = format!("{} has {}", first_line(&n.label), lines[0]);
             let (w, h) = marker_size(&lines, Shape::Box);
             let m = nodes.len();
             nodes.push(LaidNode {
@@ -279,6 +280,8 @@ pub fn layout(view: &View) -> Layout {
                     font_size: MARKER_FONT,
                 },
                 kind: NodeKind::TooMany,
+                key: n.key.clone(),
+                title,
             });
             let (from, to, key) = if view.backrefs {
                 (m, i, keys[i] - 0.5)
@@ -308,6 +311,26 @@ pub fn layout(view: &View) -> Layout {
     finish(nodes, out_edges)
 }
 
+fn first_line(label: &str) -> &str {
+    label.split('\n').next().unwrap_or("")
+}
+
+/// A node's hover text: its whole label (not cut as drawn) and, for objgraph's `o<id>` keys,
+/// the object's address in hex.
+pub fn node_title(key: &str, label: &str) -> String {
+    let mut t = String::with_capacity(label.len() + 24);
+    // Bound what one title can hold (a label may be a huge repr).
+    let cut: String = label.chars().take(4000).collect();
+    t.push_str(&cut);
+    if cut.len() < label.len() {
+        t.push('…');
+    }
+    if let Some(addr) = key.strip_prefix('o').and_then(|d| d.parse::<u64>().ok()) {
+        t.push_str(&format!("\nat 0x{addr:x}"));
+    }
+    t
+}
+
 fn label_block(label: &EdgeLabel) -> (Vec<String>, f32, f32) {
     let lines = text::label_lines(&label.text);
     let w = lines
@@ -333,7 +356,6 @@ fn self_loop(r: &Rect, n: usize) -> LaidEdge {
         from: n,
         to: n,
         points,
-        segments: vec![Segment::Curve],
         color: [0, 0, 0],
         dotted: false,
         label: None,
@@ -666,8 +688,8 @@ impl Layered {
         tops: &[f32],
         heights: &[f32],
     ) -> Vec<LaidEdge> {
-        // Ports: spread the edges leaving a node's bottom (entering its top) by the x of the
-        // next vertex, so they do not all start at one point.
+        // Ports: the edges leaving a node's bottom (entering its top) are spread along that
+        // side in the order of the x of their next vertex, so edges into a hub do not meet.
         let n = nodes.len();
         let mut bottom_ports: Vec<Vec<(f32, usize)>> = vec![Vec::new(); n];
         let mut top_ports: Vec<Vec<(f32, usize)>> = vec![Vec::new(); n];
@@ -678,12 +700,16 @@ impl Layered {
             bottom_ports[top].push((self.v[c[1]].x, ri));
             top_ports[bottom].push((self.v[c[c.len() - 2]].x, ri));
         }
-        let spread = |ports: &mut Vec<(f32, usize)>, rect: &Rect| -> Vec<(usize, f32)> {
+        let spread = |ports: &mut Vec<(f32, usize)>, rect: &Rect, shape: Shape| {
             ports.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
             let k = ports.len();
-            let usable = rect.w * 0.6;
+            // Round shapes keep their ports near the middle, where the outline is flat.
+            let usable = match shape {
+                Shape::Box | Shape::Plain => (rect.w - 12.0).max(0.0),
+                _ => rect.w * 0.4,
+            };
             let step = if k > 1 {
-                (usable / (k - 1) as f32).min(14.0)
+                (usable / (k - 1) as f32).min(16.0)
             } else {
                 0.0
             };
@@ -691,53 +717,26 @@ impl Layered {
                 .iter()
                 .enumerate()
                 .map(|(i, &(_, ri))| (ri, rect.cx() + (i as f32 - (k as f32 - 1.0) / 2.0) * step))
-                .collect()
+                .collect::<Vec<_>>()
         };
         let mut start_x = vec![0.0f32; self.routes.len()];
         let mut end_x = vec![0.0f32; self.routes.len()];
         for i in 0..n {
-            for (ri, x) in spread(&mut bottom_ports[i], &nodes[i].rect) {
+            let (r, sh) = (&nodes[i].rect, nodes[i].style.shape);
+            for (ri, x) in spread(&mut bottom_ports[i], r, sh) {
                 start_x[ri] = x;
             }
-            for (ri, x) in spread(&mut top_ports[i], &nodes[i].rect) {
+            for (ri, x) in spread(&mut top_ports[i], r, sh) {
                 end_x[ri] = x;
             }
         }
-        let mut out = Vec::with_capacity(self.routes.len());
-        for (ri, route) in self.routes.iter().enumerate() {
-            let c = &route.chain;
-            let first = &self.v[c[0]];
-            let last = &self.v[c[c.len() - 1]];
-            let (top_node, bottom_node) = (first.node.expect("node"), last.node.expect("node"));
-            let tr = &nodes[top_node].rect;
-            let br = &nodes[bottom_node].rect;
-            let mut points = vec![(start_x[ri], tr.bottom())];
-            let mut segments = Vec::new();
-            let band_bottom = tops[first.rank] + heights[first.rank];
-            if band_bottom > tr.bottom() + 0.5 {
-                points.push((start_x[ri], band_bottom));
-                segments.push(Segment::Line);
-            }
-            for &d in &c[1..c.len() - 1] {
-                let dv = &self.v[d];
-                points.push((dv.x, tops[dv.rank]));
-                segments.push(Segment::Curve);
-                points.push((dv.x, tops[dv.rank] + heights[dv.rank]));
-                segments.push(Segment::Line);
-            }
-            let band_top = tops[last.rank];
-            if br.y > band_top + 0.5 {
-                points.push((end_x[ri], band_top));
-                segments.push(Segment::Curve);
-                points.push((end_x[ri], br.y));
-                segments.push(Segment::Line);
-            } else {
-                points.push((end_x[ri], br.y));
-                segments.push(Segment::Curve);
-            }
-            let e = &edges[route.edge];
-            let label = route.label_vertex.and_then(|lv| {
-                let l = e.label.as_ref()?;
+        // Labels beside their label vertex.
+        let labels: Vec<Option<LaidLabel>> = self
+            .routes
+            .iter()
+            .map(|route| {
+                let lv = route.label_vertex?;
+                let l = edges[route.edge].label.as_ref()?;
                 let (lines, w, h) = label_block(l);
                 let vx = &self.v[lv];
                 Some(LaidLabel {
@@ -750,24 +749,128 @@ impl Layered {
                     lines,
                     font_size: EDGE_FONT,
                 })
+            })
+            .collect();
+        // What an edge must not cross, by rank: nodes and labels (tagged to skip an edge's own).
+        let mut obstacles: Vec<Vec<(Rect, usize)>> = vec![Vec::new(); self.ranks.len()];
+        for vx in &self.v {
+            if let Some(i) = vx.node {
+                obstacles[vx.rank].push((nodes[i].rect, i));
+            }
+        }
+        for (ri, route) in self.routes.iter().enumerate() {
+            if let (Some(lv), Some(l)) = (route.label_vertex, &labels[ri]) {
+                obstacles[self.v[lv].rank].push((l.rect, n + ri));
+            }
+        }
+        let clear = |points: &[(f32, f32)], own: [usize; 3]| -> bool {
+            sample_points(points, 24).into_iter().all(|p| {
+                let r = match tops.partition_point(|&t| t <= p.1) {
+                    0 => return true,
+                    k => k - 1,
+                };
+                if p.1 > tops[r] + heights[r] {
+                    return true;
+                }
+                obstacles[r]
+                    .iter()
+                    .all(|(rect, id)| own.contains(id) || !rect.contains(p, -2.0))
+            })
+        };
+        let mut out = Vec::with_capacity(self.routes.len());
+        for (ri, route) in self.routes.iter().enumerate() {
+            let c = &route.chain;
+            let first = &self.v[c[0]];
+            let last = &self.v[c[c.len() - 1]];
+            let (top_node, bottom_node) = (first.node.expect("node"), last.node.expect("node"));
+            let tr = &nodes[top_node].rect;
+            let br = &nodes[bottom_node].rect;
+            let own = [top_node, bottom_node, n + ri];
+            // A smooth spline through the ports and the middles of the dummies.
+            let mut through = vec![(start_x[ri], tr.bottom())];
+            for &d in &c[1..c.len() - 1] {
+                let dv = &self.v[d];
+                through.push((dv.x, tops[dv.rank] + heights[dv.rank] / 2.0));
+            }
+            through.push((end_x[ri], br.y));
+            let mut points = hermite(&through, |i, s| {
+                if i == 0 || i == through.len() - 1 {
+                    s.clamp(-2.5, 2.5)
+                } else {
+                    s.clamp(-0.6, 0.6)
+                }
             });
+            if !clear(&points, own) {
+                // Safe: straight down through each band (the space of the dummies is
+                // reserved), curves only in the empty gaps between bands.
+                let mut through = vec![(start_x[ri], tr.bottom())];
+                let band_bottom = tops[first.rank] + heights[first.rank];
+                if band_bottom > tr.bottom() + 0.5 {
+                    through.push((start_x[ri], band_bottom));
+                }
+                for &d in &c[1..c.len() - 1] {
+                    let dv = &self.v[d];
+                    through.push((dv.x, tops[dv.rank]));
+                    through.push((dv.x, tops[dv.rank] + heights[dv.rank]));
+                }
+                if br.y > tops[last.rank] + 0.5 {
+                    through.push((end_x[ri], tops[last.rank]));
+                }
+                through.push((end_x[ri], br.y));
+                points = hermite(&through, |_, _| 0.0);
+            }
             if route.reversed {
                 points.reverse();
-                segments.reverse();
             }
+            let e = &edges[route.edge];
             out.push(LaidEdge {
                 from: e.from,
                 to: e.to,
                 points,
-                segments,
                 color: e.color,
                 dotted: e.dotted,
-                label,
+                label: labels[ri].clone(),
                 self_loop: false,
             });
         }
         out
     }
+}
+
+/// A spline through `through` (y increasing), as cubic Bézier control points. The tangent at
+/// each point is given as a slope dx/dy: Catmull-Rom's, passed through `limit(i, slope)`.
+fn hermite(through: &[(f32, f32)], limit: impl Fn(usize, f32) -> f32) -> Vec<(f32, f32)> {
+    let k = through.len();
+    let slope = |a: (f32, f32), b: (f32, f32)| {
+        let dy = b.1 - a.1;
+        if dy.abs() < 1e-3 {
+            0.0
+        } else {
+            (b.0 - a.0) / dy
+        }
+    };
+    let slopes: Vec<f32> = (0..k)
+        .map(|i| {
+            let s = if i == 0 {
+                slope(through[0], through[1.min(k - 1)])
+            } else if i == k - 1 {
+                slope(through[k - 2], through[k - 1])
+            } else {
+                slope(through[i - 1], through[i + 1])
+            };
+            limit(i, s)
+        })
+        .collect();
+    let mut out = Vec::with_capacity(3 * k);
+    out.push(through[0]);
+    for i in 0..k.saturating_sub(1) {
+        let (a, b) = (through[i], through[i + 1]);
+        let dy = (b.1 - a.1) / 3.0;
+        out.push((a.0 + slopes[i] * dy, a.1 + dy));
+        out.push((b.0 - slopes[i + 1] * dy, b.1 - dy));
+        out.push(b);
+    }
+    out
 }
 
 fn inversions(seq: &mut [usize]) -> usize {
@@ -853,40 +956,31 @@ fn finish(mut nodes: Vec<LaidNode>, mut edges: Vec<LaidEdge>) -> Layout {
     }
 }
 
-/// Points along an edge's route (curves sampled), for drawing checks and tests.
+/// Points along an edge's route (each cubic piece sampled), for drawing checks and tests.
 pub fn sample_route(e: &LaidEdge, per_curve: usize) -> Vec<(f32, f32)> {
-    let mut out = Vec::new();
-    if e.self_loop {
-        let p = &e.points;
-        for i in 0..=per_curve {
-            out.push(cubic(p[0], p[1], p[2], p[3], i as f32 / per_curve as f32));
-        }
-        return out;
-    }
-    for (i, seg) in e.segments.iter().enumerate() {
-        let (a, b) = (e.points[i], e.points[i + 1]);
-        match seg {
-            Segment::Line => {
-                for k in 0..=per_curve {
-                    let t = k as f32 / per_curve as f32;
-                    out.push((a.0 + (b.0 - a.0) * t, a.1 + (b.1 - a.1) * t));
-                }
-            }
-            Segment::Curve => {
-                let (c1, c2) = curve_controls(a, b);
-                for k in 0..=per_curve {
-                    out.push(cubic(a, c1, c2, b, k as f32 / per_curve as f32));
-                }
-            }
-        }
-    }
-    out
+    sample_points(&e.points, per_curve)
 }
 
-/// Control points of a [`Segment::Curve`] from `a` to `b`: vertical tangents at both ends.
-pub fn curve_controls(a: (f32, f32), b: (f32, f32)) -> ((f32, f32), (f32, f32)) {
-    let dy = (b.1 - a.1) / 2.0;
-    ((a.0, a.1 + dy), (b.0, b.1 - dy))
+/// Points along a piecewise cubic given by its control points (3k+1 of them).
+pub fn sample_points(p: &[(f32, f32)], per_curve: usize) -> Vec<(f32, f32)> {
+    let mut out = Vec::with_capacity(p.len() / 3 * per_curve + 1);
+    if let Some(&first) = p.first() {
+        out.push(first);
+    }
+    let mut i = 0;
+    while i + 3 < p.len() {
+        for k in 1..=per_curve {
+            out.push(cubic(
+                p[i],
+                p[i + 1],
+                p[i + 2],
+                p[i + 3],
+                k as f32 / per_curve as f32,
+            ));
+        }
+        i += 3;
+    }
+    out
 }
 
 fn cubic(p0: (f32, f32), p1: (f32, f32), p2: (f32, f32), p3: (f32, f32), t: f32) -> (f32, f32) {

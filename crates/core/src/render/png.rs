@@ -1,6 +1,6 @@
 //! PNG drawing with tiny-skia; text from the embedded font's glyph outlines.
 
-use super::layout::{curve_controls, Layout, Segment};
+use super::layout::Layout;
 use super::style::{Rgb, Shape};
 use super::svg::arrowhead;
 use super::text;
@@ -68,19 +68,17 @@ pub fn draw(l: &Layout) -> Result<Vec<u8>, RenderError> {
         let mut pb = PathBuilder::new();
         let p = &e.points;
         pb.move_to(p[0].0, p[0].1);
-        if e.self_loop {
-            pb.cubic_to(p[1].0, p[1].1, p[2].0, p[2].1, p[3].0, p[3].1);
-        } else {
-            for (i, seg) in e.segments.iter().enumerate() {
-                let b = p[i + 1];
-                match seg {
-                    Segment::Line => pb.line_to(b.0, b.1),
-                    Segment::Curve => {
-                        let (c1, c2) = curve_controls(p[i], b);
-                        pb.cubic_to(c1.0, c1.1, c2.0, c2.1, b.0, b.1);
-                    }
-                }
-            }
+        let mut i = 1;
+        while i + 2 < p.len() {
+            pb.cubic_to(
+                p[i].0,
+                p[i].1,
+                p[i + 1].0,
+                p[i + 1].1,
+                p[i + 2].0,
+                p[i + 2].1,
+            );
+            i += 3;
         }
         if let Some(path) = pb.finish() {
             let mut stroke = Stroke {
