@@ -336,6 +336,9 @@ def measure(g):
 
 
 def timed(fn, repeat):
+    if repeat <= 0:  # --repeat 0: no timing (quicker runs while tuning)
+        fn()
+        return 0.0
     times = []
     for _ in range(repeat):
         t = time.perf_counter()

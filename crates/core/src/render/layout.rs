@@ -153,7 +153,7 @@ fn node_size(lines: &[String], size: f32, shape: Shape) -> (f32, f32) {
         .fold(0.0f32, f32::max);
     let h = lines.len() as f32 * text::line_height(size);
     match shape {
-        Shape::Box | Shape::Plain => ((w + 16.0).max(54.0), (h + 10.0).max(36.0)),
+        Shape::Box | Shape::Plain => ((w + 16.0).max(54.0), (h + 6.0).max(36.0)),
         Shape::Ellipse => (((w + 16.0) * 1.42).max(54.0), ((h + 8.0) * 1.42).max(36.0)),
         Shape::DoubleCircle => {
             let d = (w.max(h) * 1.3 + 10.0).max(36.0);
@@ -302,7 +302,7 @@ pub fn layout(view: &View) -> Layout {
 
     let mut lay = Layered::build(&nodes, &keys, &edges, &self_loops);
     lay.order();
-    lay.place_x();
+    lay.place_x_bk();
     let (rank_top, rank_h) = lay.place_y(&mut nodes);
     let mut out_edges = lay.route(&nodes, &edges, &rank_top, &rank_h);
     for (n, _) in &self_loops {
@@ -363,6 +363,87 @@ fn self_loop(r: &Rect, n: usize) -> LaidEdge {
     }
 }
 
+/// A graph far wider than tall is hard to read: a rank much wider than the drawing is tall has
+/// its leaves (nodes with nothing below them) staggered over several ranks below it, in turn,
+/// and its sources (nothing above them: the referrers of `show_backrefs`) over several ranks
+/// above it, as Graphviz's `unflatten` does. Edges to them grow longer; no constraint breaks.
+fn wrap_wide_ranks(
+    nodes: &[LaidNode],
+    dag: &[(usize, usize, usize, bool)],
+    rank: &mut [usize],
+    keys: &[f64],
+) {
+    let n = nodes.len();
+    if n == 0 {
+        return;
+    }
+    let mut outdeg = vec![0usize; n];
+    let mut indeg = vec![0usize; n];
+    let mut step = 1;
+    for &(a, b, len, _) in dag {
+        outdeg[a] += 1;
+        indeg[b] += 1;
+        step = step.max(len);
+    }
+    for _round in 0..2 {
+        let nranks = rank.iter().max().map_or(0, |r| r + 1);
+        let mut width = vec![0.0f32; nranks];
+        let mut height = vec![0.0f32; nranks];
+        for i in 0..n {
+            width[rank[i]] += nodes[i].rect.w + NODE_SEP;
+            height[rank[i]] = height[rank[i]].max(nodes[i].rect.h);
+        }
+        let tall: f32 = height.iter().map(|h| h + 40.0).sum();
+        let limit = (2.5 * tall).max(1000.0);
+        let mut changed = false;
+        for (r, &w) in width.iter().enumerate() {
+            if w <= limit {
+                continue;
+            }
+            // Two rows halve the width; more rows gain less, as edges to the lower rows pass
+            // between the nodes of the upper ones.
+            let k = 2;
+            for down in [true, false] {
+                let mut movable: Vec<usize> = (0..n)
+                    .filter(|&i| {
+                        rank[i] == r
+                            && if down {
+                                outdeg[i] == 0 && indeg[i] > 0
+                            } else {
+                                indeg[i] == 0 && outdeg[i] > 0
+                            }
+                    })
+                    .collect();
+                if movable.len() < 2 * k.min(3) {
+                    continue;
+                }
+                movable.sort_by(|&a, &b| keys[a].total_cmp(&keys[b]).then(a.cmp(&b)));
+                for (j, &i) in movable.iter().enumerate() {
+                    let shift = step * (j % k);
+                    if down {
+                        rank[i] += shift;
+                    } else {
+                        // Moved up: everything else moves down instead, below.
+                        rank[i] = rank[i].wrapping_sub(shift);
+                    }
+                }
+                changed = true;
+                break;
+            }
+        }
+        // Ranks that went below zero (wrapped around): shift all down.
+        let lowest = rank.iter().map(|&r| r as isize).min().unwrap_or(0);
+        if lowest < 0 {
+            for r in rank.iter_mut() {
+                *r = (*r as isize - lowest) as usize;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+}
+
 struct Layered {
     v: Vec<Vertex>,
     ranks: Vec<Vec<usize>>,
@@ -418,6 +499,7 @@ impl Layered {
                 rank[i] = rank[i].max(min_succ[i]);
             }
         }
+        wrap_wide_ranks(nodes, &dag, &mut rank, keys);
         let mut loops = vec![false; n];
         for (i, _) in self_loops {
             loops[*i] = true;
@@ -538,6 +620,7 @@ impl Layered {
                     self.sort_rank(r, false);
                 }
             }
+            self.transpose();
             let c = self.crossings(&self.positions());
             if c < best_cross {
                 best_cross = c;
@@ -545,6 +628,46 @@ impl Layered {
             }
         }
         self.ranks = best;
+    }
+
+    /// Crossings between the edges of `u` and of `w` (both in one rank) when `u` is left of `w`.
+    fn pair_crossings(&self, u: usize, w: usize, pos: &[usize]) -> usize {
+        let mut c = 0;
+        for nb in [
+            (&self.v[u].preds, &self.v[w].preds),
+            (&self.v[u].succs, &self.v[w].succs),
+        ] {
+            for &a in nb.0 {
+                for &b in nb.1 {
+                    if pos[a] > pos[b] {
+                        c += 1;
+                    }
+                }
+            }
+        }
+        c
+    }
+
+    /// Swap neighbours in a rank while that removes crossings (Gansner et al.'s transpose).
+    fn transpose(&mut self) {
+        let mut pos = self.positions();
+        for _ in 0..8 {
+            let mut improved = false;
+            for r in 0..self.ranks.len() {
+                for k in 1..self.ranks[r].len() {
+                    let (u, w) = (self.ranks[r][k - 1], self.ranks[r][k]);
+                    if self.pair_crossings(u, w, &pos) > self.pair_crossings(w, u, &pos) {
+                        self.ranks[r].swap(k - 1, k);
+                        pos[u] = k;
+                        pos[w] = k - 1;
+                        improved = true;
+                    }
+                }
+            }
+            if !improved {
+                break;
+            }
+        }
     }
 
     fn sort_rank(&mut self, r: usize, down: bool) {
@@ -607,6 +730,205 @@ impl Layered {
         }
     }
 
+    /// Brandes and Köpf's coordinate assignment ("Fast and Simple Horizontal Coordinate
+    /// Assignment", 2001): four alignments of vertices into vertical blocks with their median
+    /// neighbours (up/down, leftmost/rightmost), each compacted; every vertex at the average
+    /// of its two middle candidates. Long edges, whose dummies align, stay straight.
+    fn place_x_bk(&mut self) {
+        let nv = self.v.len();
+        if nv == 0 {
+            return;
+        }
+        let pos = self.positions();
+        let dummy = |i: usize| self.v[i].node.is_none();
+        // Type-1 conflicts: a segment between two dummies (part of a long edge) crossing
+        // another segment; the other one gives way.
+        let mut conflicts: rustc_hash::FxHashSet<(usize, usize)> = Default::default();
+        for l in 1..self.ranks.len() {
+            let (prev, layer) = (&self.ranks[l - 1], &self.ranks[l]);
+            let mut k0 = 0usize;
+            let mut scan = 0usize;
+            for (l1, &v) in layer.iter().enumerate() {
+                let inner = if dummy(v) {
+                    self.v[v].preds.iter().copied().find(|&u| dummy(u))
+                } else {
+                    None
+                };
+                let k1 = inner.map_or(prev.len(), |u| pos[u]);
+                if inner.is_some() || l1 + 1 == layer.len() {
+                    for &u in &layer[scan..=l1] {
+                        for &w in &self.v[u].preds {
+                            let wp = pos[w];
+                            if (wp < k0 || k1 < wp) && !(dummy(w) && dummy(u)) {
+                                conflicts.insert((w, u));
+                            }
+                        }
+                    }
+                    scan = l1 + 1;
+                    k0 = k1;
+                }
+            }
+        }
+        let mut candidates: Vec<[f32; 4]> = vec![[0.0; 4]; nv];
+        let mut widths = [0.0f32; 4];
+        let mut mins = [0.0f32; 4];
+        let mut maxs = [0.0f32; 4];
+        for dir in 0..4 {
+            let down = dir < 2; // align with the neighbours above
+            let left = dir % 2 == 0; // leftmost median first
+                                     // Layers and their order as this direction sees them.
+            let mut layers: Vec<Vec<usize>> = self.ranks.clone();
+            if !down {
+                layers.reverse();
+            }
+            if !left {
+                for l in &mut layers {
+                    l.reverse();
+                }
+            }
+            let mut lpos = vec![0usize; nv];
+            for l in &layers {
+                for (p, &i) in l.iter().enumerate() {
+                    lpos[i] = p;
+                }
+            }
+            let mut root: Vec<usize> = (0..nv).collect();
+            let mut align: Vec<usize> = (0..nv).collect();
+            for l in &layers {
+                let mut r: isize = -1;
+                for &v in l {
+                    let mut nb: Vec<usize> = if down {
+                        self.v[v].preds.clone()
+                    } else {
+                        self.v[v].succs.clone()
+                    };
+                    if nb.is_empty() {
+                        continue;
+                    }
+                    nb.sort_by_key(|&u| lpos[u]);
+                    nb.dedup();
+                    let d = nb.len();
+                    let meds = if d % 2 == 1 {
+                        vec![nb[d / 2]]
+                    } else {
+                        vec![nb[d / 2 - 1], nb[d / 2]]
+                    };
+                    for m in meds {
+                        if align[v] != v {
+                            break;
+                        }
+                        let key = if down { (m, v) } else { (v, m) };
+                        if !conflicts.contains(&key) && r < lpos[m] as isize {
+                            align[m] = v;
+                            root[v] = root[m];
+                            align[v] = root[v];
+                            r = lpos[m] as isize;
+                        }
+                    }
+                }
+            }
+            // Compaction: a graph of blocks, separated by the vertices' extents.
+            let sep = |a: usize, b: usize| {
+                if left {
+                    self.sep(a, b)
+                } else {
+                    self.sep(b, a)
+                }
+            };
+            let mut block_preds: Vec<Vec<(usize, f32)>> = vec![Vec::new(); nv];
+            let mut block_succs: Vec<Vec<(usize, f32)>> = vec![Vec::new(); nv];
+            for l in &layers {
+                for w in l.windows(2) {
+                    let (a, b) = (root[w[0]], root[w[1]]);
+                    let d = sep(w[0], w[1]);
+                    block_preds[b].push((a, d));
+                    block_succs[a].push((b, d));
+                }
+            }
+            // Topological order of the blocks (they form a DAG when the alignment is valid).
+            let roots: Vec<usize> = (0..nv).filter(|&i| root[i] == i).collect();
+            let mut indeg = vec![0usize; nv];
+            for &b in &roots {
+                indeg[b] = block_preds[b].len();
+            }
+            let mut queue: Vec<usize> = roots.iter().copied().filter(|&b| indeg[b] == 0).collect();
+            let mut topo = Vec::with_capacity(roots.len());
+            while let Some(b) = queue.pop() {
+                topo.push(b);
+                for &(c, _) in &block_succs[b] {
+                    indeg[c] -= 1;
+                    if indeg[c] == 0 {
+                        queue.push(c);
+                    }
+                }
+            }
+            if topo.len() != roots.len() {
+                // Cannot happen for a valid alignment; keep the old placement rather than fail.
+                return self.place_x();
+            }
+            let mut xs = vec![0.0f32; nv];
+            for &b in &topo {
+                xs[b] = block_preds[b]
+                    .iter()
+                    .map(|&(a, d)| xs[a] + d)
+                    .fold(0.0f32, f32::max);
+            }
+            // Pull blocks towards their right neighbours where there is room.
+            for &b in topo.iter().rev() {
+                if let Some(m) = block_succs[b]
+                    .iter()
+                    .map(|&(c, d)| xs[c] - d)
+                    .reduce(f32::min)
+                {
+                    if m > xs[b] {
+                        xs[b] = m;
+                    }
+                }
+            }
+            let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
+            for i in 0..nv {
+                let x = xs[root[i]];
+                let x = if left { x } else { -x };
+                candidates[i][dir] = x;
+                lo = lo.min(x - self.v[i].left);
+                hi = hi.max(x + self.v[i].right);
+            }
+            widths[dir] = hi - lo;
+            mins[dir] = lo;
+            maxs[dir] = hi;
+        }
+        // Align the four to the narrowest, then take the average of the two middle values.
+        let best = (0..4)
+            .min_by(|&a, &b| widths[a].total_cmp(&widths[b]))
+            .unwrap_or(0);
+        let mut shift = [0.0f32; 4];
+        for dir in 0..4 {
+            shift[dir] = if dir % 2 == 0 {
+                mins[best] - mins[dir]
+            } else {
+                maxs[best] - maxs[dir]
+            };
+        }
+        for (i, cand) in candidates.iter().enumerate() {
+            let mut c = *cand;
+            for (x, s) in c.iter_mut().zip(shift) {
+                *x += s;
+            }
+            c.sort_by(f32::total_cmp);
+            self.v[i].x = (c[1] + c[2]) / 2.0;
+        }
+        // The average of valid placements keeps every separation; rounding may not: make sure.
+        for r in 0..self.ranks.len() {
+            let rank = self.ranks[r].clone();
+            for k in 1..rank.len() {
+                let need = self.v[rank[k - 1]].x + self.sep(rank[k - 1], rank[k]);
+                if self.v[rank[k]].x < need {
+                    self.v[rank[k]].x = need;
+                }
+            }
+        }
+    }
+
     fn place_x(&mut self) {
         for r in 0..self.ranks.len() {
             let rank = self.ranks[r].clone();
@@ -658,7 +980,7 @@ impl Layered {
     /// Rank bands: top and height of each. Also sets the nodes' rectangles.
     fn place_y(&mut self, nodes: &mut [LaidNode]) -> (Vec<f32>, Vec<f32>) {
         let has_labels = self.routes.iter().any(|r| r.label_vertex.is_some());
-        let gap = if has_labels { 22.0 } else { 44.0 };
+        let gap: f32 = if has_labels { 18.0 } else { 36.0 };
         let mut tops = Vec::with_capacity(self.ranks.len());
         let mut heights = Vec::with_capacity(self.ranks.len());
         let mut y = 0.0;
@@ -667,9 +989,16 @@ impl Layered {
                 .iter()
                 .map(|&i| self.v[i].height)
                 .fold(0.0f32, f32::max);
+            // A gap crossed by edges that go far sideways is made taller, so that they do not
+            // run flat (and on top of one another).
+            let reach = rank
+                .iter()
+                .flat_map(|&i| self.v[i].succs.iter().map(move |&j| (i, j)))
+                .map(|(i, j)| (self.v[i].x - self.v[j].x).abs())
+                .fold(0.0f32, f32::max);
             tops.push(y);
             heights.push(h);
-            y += h + gap;
+            y += h + gap.max((reach * 0.1).min(4.0 * gap));
         }
         for vx in &self.v {
             if let Some(n) = vx.node {
@@ -764,7 +1093,7 @@ impl Layered {
             }
         }
         let clear = |points: &[(f32, f32)], own: [usize; 3]| -> bool {
-            sample_points(points, 24).into_iter().all(|p| {
+            sample_points_every(points, 2.0).into_iter().all(|p| {
                 let r = match tops.partition_point(|&t| t <= p.1) {
                     0 => return true,
                     k => k - 1,
@@ -958,7 +1287,9 @@ fn finish(mut nodes: Vec<LaidNode>, mut edges: Vec<LaidEdge>) -> Layout {
 
 /// Points along an edge's route (each cubic piece sampled), for drawing checks and tests.
 pub fn sample_route(e: &LaidEdge, per_curve: usize) -> Vec<(f32, f32)> {
-    sample_points(&e.points, per_curve)
+    let mut out = sample_points(&e.points, per_curve);
+    out.extend(sample_points_every(&e.points, 2.0));
+    out
 }
 
 /// Points along a piecewise cubic given by its control points (3k+1 of them).
@@ -976,6 +1307,32 @@ pub fn sample_points(p: &[(f32, f32)], per_curve: usize) -> Vec<(f32, f32)> {
                 p[i + 2],
                 p[i + 3],
                 k as f32 / per_curve as f32,
+            ));
+        }
+        i += 3;
+    }
+    out
+}
+
+/// Points along a piecewise cubic, at most about `step` apart (a piece is no longer than its
+/// control polygon).
+pub fn sample_points_every(p: &[(f32, f32)], step: f32) -> Vec<(f32, f32)> {
+    let mut out = Vec::new();
+    if let Some(&first) = p.first() {
+        out.push(first);
+    }
+    let dist = |a: (f32, f32), b: (f32, f32)| ((a.0 - b.0).powi(2) + (a.1 - b.1).powi(2)).sqrt();
+    let mut i = 0;
+    while i + 3 < p.len() {
+        let len = dist(p[i], p[i + 1]) + dist(p[i + 1], p[i + 2]) + dist(p[i + 2], p[i + 3]);
+        let k = ((len / step).ceil() as usize).clamp(1, 10_000);
+        for j in 1..=k {
+            out.push(cubic(
+                p[i],
+                p[i + 1],
+                p[i + 2],
+                p[i + 3],
+                j as f32 / k as f32,
             ));
         }
         i += 3;
