@@ -379,10 +379,14 @@ fn wrap_wide_ranks(
     }
     let mut outdeg = vec![0usize; n];
     let mut indeg = vec![0usize; n];
+    // The one neighbour of a node that has only one (its parent in a fan).
+    let mut parent_of = vec![usize::MAX; n];
     let mut step = 1;
     for &(a, b, len, _) in dag {
         outdeg[a] += 1;
         indeg[b] += 1;
+        parent_of[a] = b;
+        parent_of[b] = a;
         step = step.max(len);
     }
     for _round in 0..2 {
@@ -406,20 +410,32 @@ fn wrap_wide_ranks(
             for down in [true, false] {
                 let mut movable: Vec<usize> = (0..n)
                     .filter(|&i| {
+                        // Only the leaves of fans (one neighbour): staggering the children
+                        // of one parent adds no crossing.
                         rank[i] == r
                             && if down {
-                                outdeg[i] == 0 && indeg[i] > 0
+                                outdeg[i] == 0 && indeg[i] == 1
                             } else {
-                                indeg[i] == 0 && outdeg[i] > 0
+                                indeg[i] == 0 && outdeg[i] == 1
                             }
                     })
                     .collect();
-                if movable.len() < 2 * k.min(3) {
+                if movable.len() < 2 * k {
                     continue;
                 }
-                movable.sort_by(|&a, &b| keys[a].total_cmp(&keys[b]).then(a.cmp(&b)));
-                for (j, &i) in movable.iter().enumerate() {
+                movable.sort_by(|&a, &b| {
+                    (parent_of[a], keys[a])
+                        .partial_cmp(&(parent_of[b], keys[b]))
+                        .unwrap_or(std::cmp::Ordering::Equal)
+                        .then(a.cmp(&b))
+                });
+                let mut j = 0;
+                for (m, &i) in movable.iter().enumerate() {
+                    if m > 0 && parent_of[movable[m - 1]] != parent_of[i] {
+                        j = 0;
+                    }
                     let shift = step * (j % k);
+                    j += 1;
                     if down {
                         rank[i] += shift;
                     } else {
@@ -1285,11 +1301,10 @@ fn finish(mut nodes: Vec<LaidNode>, mut edges: Vec<LaidEdge>) -> Layout {
     }
 }
 
-/// Points along an edge's route (each cubic piece sampled), for drawing checks and tests.
+/// Points along an edge's route, for drawing checks and tests: each cubic piece sampled at
+/// `per_curve` points or more, at most about 2 points apart.
 pub fn sample_route(e: &LaidEdge, per_curve: usize) -> Vec<(f32, f32)> {
-    let mut out = sample_points(&e.points, per_curve);
-    out.extend(sample_points_every(&e.points, 2.0));
-    out
+    sample_points_every_n(&e.points, 2.0, per_curve)
 }
 
 /// Points along a piecewise cubic given by its control points (3k+1 of them).
@@ -1317,6 +1332,10 @@ pub fn sample_points(p: &[(f32, f32)], per_curve: usize) -> Vec<(f32, f32)> {
 /// Points along a piecewise cubic, at most about `step` apart (a piece is no longer than its
 /// control polygon).
 pub fn sample_points_every(p: &[(f32, f32)], step: f32) -> Vec<(f32, f32)> {
+    sample_points_every_n(p, step, 1)
+}
+
+fn sample_points_every_n(p: &[(f32, f32)], step: f32, least: usize) -> Vec<(f32, f32)> {
     let mut out = Vec::new();
     if let Some(&first) = p.first() {
         out.push(first);
@@ -1325,7 +1344,7 @@ pub fn sample_points_every(p: &[(f32, f32)], step: f32) -> Vec<(f32, f32)> {
     let mut i = 0;
     while i + 3 < p.len() {
         let len = dist(p[i], p[i + 1]) + dist(p[i + 1], p[i + 2]) + dist(p[i + 2], p[i + 3]);
-        let k = ((len / step).ceil() as usize).clamp(1, 10_000);
+        let k = ((len / step).ceil() as usize).clamp(least.max(1), 10_000);
         for j in 1..=k {
             out.push(cubic(
                 p[i],
