@@ -3,15 +3,19 @@
 //! 1. Nodes: one per object, plus the small `__del__` and "N more references" markers.
 //! 2. Cycles are broken by walk depth (objects found later point back to earlier ones: those
 //!    edges are reversed for the layout and drawn the right way round).
-//! 3. Ranks by longest path; edges that span several ranks get dummy vertices. When any edge is
-//!    labelled, object edges span two ranks and the label is a dummy vertex of its own width in
-//!    the middle one, so labels never overlap nodes or each other.
-//! 4. Order within ranks: barycentre sweeps, keeping the order with the fewest crossings.
-//! 5. X: vertices are pulled towards their neighbours and packed with a minimum separation
-//!    (the mean of a left-packed and a right-packed placement, both valid, is valid).
-//! 6. Edges: straight vertical runs inside rank bands (through their dummies, whose space is
-//!    reserved) and curves with vertical tangents in the empty gaps between bands, so an edge
-//!    never passes through a node.
+//! 3. Ranks by longest path; a rank far wider than the drawing is tall has the leaves of its fans
+//!    staggered over two rows ([`wrap_wide_ranks`]). Edges that span several ranks get dummy
+//!    vertices. When any edge is labelled, object edges span two ranks and the label is a dummy
+//!    vertex of its own width in the middle one, so labels never overlap nodes or each other.
+//! 4. Order within ranks: barycentre sweeps, each followed by transposition of neighbours,
+//!    keeping the order with the fewest crossings.
+//! 5. X: Brandes and Köpf's four aligned placements, balanced, so long edges run straight.
+//! 6. Y: a gap between ranks grows with how far sideways its edges go.
+//! 7. Edges: cubic splines from a port on the source's bottom, through the middles of their
+//!    dummies, to a port on the target's top; the ports of one side are spread along it in the
+//!    order of the edges' other ends. An edge whose spline would touch a node or a label is
+//!    drawn instead straight down through the space its dummies reserved, curving only in the
+//!    empty gaps between ranks, so an edge never passes through a node.
 
 use super::style::{node_style, NodeStyle, Rgb, Shape, RED};
 use super::text;
