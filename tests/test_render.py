@@ -171,3 +171,26 @@ def test_with_del_marker_is_drawn(no_graphviz, tmp_path):
     refgraph.show_refs([hf.finalized], filename=str(target), max_depth=1)
     svg = target.read_text()
     assert 'class="del"' in svg and ">__del__<" in svg
+
+
+class _Link:
+    pass
+
+
+def test_png_too_large_says_what_to_do(no_graphviz, tmp_path):
+    head = cur = _Link()
+    for _ in range(600):
+        cur.next = _Link()
+        cur = cur.next
+    only_links = lambda x: isinstance(x, (_Link, dict))  # noqa: E731
+    with pytest.raises(RuntimeError, match=r"too large for a PNG.*\.svg"):
+        refgraph.show_refs(
+            [head], filename=str(tmp_path / "chain.png"), max_depth=1300, filter=only_links
+        )
+    svg = tmp_path / "chain.svg"
+    refgraph.show_refs([head], filename=str(svg), max_depth=1300, filter=only_links)
+    root = ET.parse(svg).getroot()
+    nodes = [g for g in root.iter("{http://www.w3.org/2000/svg}g") if g.get("class") == "node"]
+    assert len(nodes) > 600
+    title = nodes[0].find("{http://www.w3.org/2000/svg}title").text
+    assert "_Link" in title and "at 0x%x" % id(head) in title

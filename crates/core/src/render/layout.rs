@@ -3,15 +3,19 @@
 //! 1. Nodes: one per object, plus the small `__del__` and "N more references" markers.
 //! 2. Cycles are broken by walk depth (objects found later point back to earlier ones: those
 //!    edges are reversed for the layout and drawn the right way round).
-//! 3. Ranks by longest path; edges that span several ranks get dummy vertices. When any edge is
-//!    labelled, object edges span two ranks and the label is a dummy vertex of its own width in
-//!    the middle one, so labels never overlap nodes or each other.
-//! 4. Order within ranks: barycentre sweeps, keeping the order with the fewest crossings.
-//! 5. X: vertices are pulled towards their neighbours and packed with a minimum separation
-//!    (the mean of a left-packed and a right-packed placement, both valid, is valid).
-//! 6. Edges: straight vertical runs inside rank bands (through their dummies, whose space is
-//!    reserved) and curves with vertical tangents in the empty gaps between bands, so an edge
-//!    never passes through a node.
+//! 3. Ranks by longest path; a rank far wider than the drawing is tall has the leaves of its fans
+//!    staggered over two rows ([`wrap_wide_ranks`]). Edges that span several ranks get dummy
+//!    vertices. When any edge is labelled, object edges span two ranks and the label is a dummy
+//!    vertex of its own width in the middle one, so labels never overlap nodes or each other.
+//! 4. Order within ranks: barycentre sweeps, each followed by transposition of neighbours,
+//!    keeping the order with the fewest crossings.
+//! 5. X: Brandes and Köpf's four aligned placements, balanced, so long edges run straight.
+//! 6. Y: a gap between ranks grows with how far sideways its edges go.
+//! 7. Edges: cubic splines from a port on the source's bottom, through the middles of their
+//!    dummies, to a port on the target's top; the ports of one side are spread along it in the
+//!    order of the edges' other ends. An edge whose spline would touch a node or a label is
+//!    drawn instead straight down through the space its dummies reserved, curving only in the
+//!    empty gaps between ranks, so an edge never passes through a node.
 
 use super::style::{node_style, NodeStyle, Rgb, Shape, RED};
 use super::text;
@@ -69,6 +73,10 @@ pub struct LaidNode {
     pub lines: Vec<String>,
     pub style: NodeStyle,
     pub kind: NodeKind,
+    /// The object's key (`o<address>`); markers carry the key of their object.
+    pub key: String,
+    /// What a reader hovering over the node is told: the whole label, uncut, and the address.
+    pub title: String,
 }
 
 /// An edge label with its place.
@@ -79,22 +87,14 @@ pub struct LaidLabel {
     pub font_size: f32,
 }
 
-/// How an edge is drawn between two consecutive points of its route.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Segment {
-    Line,
-    /// A cubic curve with vertical tangents at both ends.
-    Curve,
-}
-
-/// An edge with its route. `points` go from the source to the target (the arrowhead is at the
-/// last point); `segments[i]` joins `points[i]` and `points[i + 1]`.
+/// An edge with its route: a spline of cubic Bézier pieces from the source to the target, as
+/// control points `p0 c1 c2 p1 c1 c2 p2 …` (3k+1 points, as Graphviz writes them). The
+/// arrowhead's tip is the last point.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LaidEdge {
     pub from: usize,
     pub to: usize,
     pub points: Vec<(f32, f32)>,
-    pub segments: Vec<Segment>,
     pub color: Rgb,
     pub dotted: bool,
     pub label: Option<LaidLabel>,
@@ -157,7 +157,7 @@ fn node_size(lines: &[String], size: f32, shape: Shape) -> (f32, f32) {
         .fold(0.0f32, f32::max);
     let h = lines.len() as f32 * text::line_height(size);
     match shape {
-        Shape::Box | Shape::Plain => ((w + 16.0).max(54.0), (h + 10.0).max(36.0)),
+        Shape::Box | Shape::Plain => ((w + 16.0).max(54.0), (h + 6.0).max(36.0)),
         Shape::Ellipse => (((w + 16.0) * 1.42).max(54.0), ((h + 8.0) * 1.42).max(36.0)),
         Shape::DoubleCircle => {
             let d = (w.max(h) * 1.3 + 10.0).max(36.0);
@@ -202,6 +202,8 @@ pub fn layout(view: &View) -> Layout {
             lines,
             style,
             kind: NodeKind::Object,
+            key: n.key.clone(),
+            title: node_title(&n.key, &n.label),
         });
         let depth = n.depth as f64;
         keys.push(if view.backrefs { -depth } else { depth } + i as f64 * 1e-9);
@@ -243,6 +245,8 @@ pub fn layout(view: &View) -> Layout {
                     font_size: MARKER_FONT,
                 },
                 kind: NodeKind::DelMarker,
+                key: n.key.clone(),
+                title: format!("{} defines __del__", first_line(&n.label)),
             });
             keys.push(keys[i] + 0.5);
             edges.push(PlainEdge {
@@ -261,6 +265,7 @@ pub fn layout(view: &View) -> Layout {
                 "references"
             };
             let lines = vec![format!("{count} more {what}")];
+            let title = format!("{} has {}", first_line(&n.label), lines[0]);
             let (w, h) = marker_size(&lines, Shape::Box);
             let m = nodes.len();
             nodes.push(LaidNode {
@@ -279,6 +284,8 @@ pub fn layout(view: &View) -> Layout {
                     font_size: MARKER_FONT,
                 },
                 kind: NodeKind::TooMany,
+                key: n.key.clone(),
+                title,
             });
             let (from, to, key) = if view.backrefs {
                 (m, i, keys[i] - 0.5)
@@ -299,13 +306,33 @@ pub fn layout(view: &View) -> Layout {
 
     let mut lay = Layered::build(&nodes, &keys, &edges, &self_loops);
     lay.order();
-    lay.place_x();
+    lay.place_x_bk();
     let (rank_top, rank_h) = lay.place_y(&mut nodes);
     let mut out_edges = lay.route(&nodes, &edges, &rank_top, &rank_h);
     for (n, _) in &self_loops {
         out_edges.push(self_loop(&nodes[*n].rect, *n));
     }
     finish(nodes, out_edges)
+}
+
+fn first_line(label: &str) -> &str {
+    label.split('\n').next().unwrap_or("")
+}
+
+/// A node's hover text: its whole label (not cut as drawn) and, for objgraph's `o<id>` keys,
+/// the object's address in hex.
+pub fn node_title(key: &str, label: &str) -> String {
+    let mut t = String::with_capacity(label.len() + 24);
+    // Bound what one title can hold (a label may be a huge repr).
+    let cut: String = label.chars().take(4000).collect();
+    t.push_str(&cut);
+    if cut.len() < label.len() {
+        t.push('…');
+    }
+    if let Some(addr) = key.strip_prefix('o').and_then(|d| d.parse::<u64>().ok()) {
+        t.push_str(&format!("\nat 0x{addr:x}"));
+    }
+    t
 }
 
 fn label_block(label: &EdgeLabel) -> (Vec<String>, f32, f32) {
@@ -333,11 +360,107 @@ fn self_loop(r: &Rect, n: usize) -> LaidEdge {
         from: n,
         to: n,
         points,
-        segments: vec![Segment::Curve],
         color: [0, 0, 0],
         dotted: false,
         label: None,
         self_loop: true,
+    }
+}
+
+/// A graph far wider than tall is hard to read: a rank much wider than the drawing is tall has
+/// its leaves (nodes with nothing below them) staggered over several ranks below it, in turn,
+/// and its sources (nothing above them: the referrers of `show_backrefs`) over several ranks
+/// above it, as Graphviz's `unflatten` does. Edges to them grow longer; no constraint breaks.
+fn wrap_wide_ranks(
+    nodes: &[LaidNode],
+    dag: &[(usize, usize, usize, bool)],
+    rank: &mut [usize],
+    keys: &[f64],
+) {
+    let n = nodes.len();
+    if n == 0 {
+        return;
+    }
+    let mut outdeg = vec![0usize; n];
+    let mut indeg = vec![0usize; n];
+    // The one neighbour of a node that has only one (its parent in a fan).
+    let mut parent_of = vec![usize::MAX; n];
+    let mut step = 1;
+    for &(a, b, len, _) in dag {
+        outdeg[a] += 1;
+        indeg[b] += 1;
+        parent_of[a] = b;
+        parent_of[b] = a;
+        step = step.max(len);
+    }
+    for _round in 0..2 {
+        let nranks = rank.iter().max().map_or(0, |r| r + 1);
+        let mut width = vec![0.0f32; nranks];
+        let mut height = vec![0.0f32; nranks];
+        for i in 0..n {
+            width[rank[i]] += nodes[i].rect.w + NODE_SEP;
+            height[rank[i]] = height[rank[i]].max(nodes[i].rect.h);
+        }
+        let tall: f32 = height.iter().map(|h| h + 40.0).sum();
+        let limit = (2.5 * tall).max(1000.0);
+        let mut changed = false;
+        for (r, &w) in width.iter().enumerate() {
+            if w <= limit {
+                continue;
+            }
+            // Two rows halve the width; more rows gain less, as edges to the lower rows pass
+            // between the nodes of the upper ones.
+            let k = 2;
+            for down in [true, false] {
+                let mut movable: Vec<usize> = (0..n)
+                    .filter(|&i| {
+                        // Only the leaves of fans (one neighbour): staggering the children
+                        // of one parent adds no crossing.
+                        rank[i] == r
+                            && if down {
+                                outdeg[i] == 0 && indeg[i] == 1
+                            } else {
+                                indeg[i] == 0 && outdeg[i] == 1
+                            }
+                    })
+                    .collect();
+                if movable.len() < 2 * k {
+                    continue;
+                }
+                movable.sort_by(|&a, &b| {
+                    (parent_of[a], keys[a])
+                        .partial_cmp(&(parent_of[b], keys[b]))
+                        .unwrap_or(std::cmp::Ordering::Equal)
+                        .then(a.cmp(&b))
+                });
+                let mut j = 0;
+                for (m, &i) in movable.iter().enumerate() {
+                    if m > 0 && parent_of[movable[m - 1]] != parent_of[i] {
+                        j = 0;
+                    }
+                    let shift = step * (j % k);
+                    j += 1;
+                    if down {
+                        rank[i] += shift;
+                    } else {
+                        // Moved up: everything else moves down instead, below.
+                        rank[i] = rank[i].wrapping_sub(shift);
+                    }
+                }
+                changed = true;
+                break;
+            }
+        }
+        // Ranks that went below zero (wrapped around): shift all down.
+        let lowest = rank.iter().map(|&r| r as isize).min().unwrap_or(0);
+        if lowest < 0 {
+            for r in rank.iter_mut() {
+                *r = (*r as isize - lowest) as usize;
+            }
+        }
+        if !changed {
+            break;
+        }
     }
 }
 
@@ -396,6 +519,7 @@ impl Layered {
                 rank[i] = rank[i].max(min_succ[i]);
             }
         }
+        wrap_wide_ranks(nodes, &dag, &mut rank, keys);
         let mut loops = vec![false; n];
         for (i, _) in self_loops {
             loops[*i] = true;
@@ -516,6 +640,7 @@ impl Layered {
                     self.sort_rank(r, false);
                 }
             }
+            self.transpose();
             let c = self.crossings(&self.positions());
             if c < best_cross {
                 best_cross = c;
@@ -523,6 +648,46 @@ impl Layered {
             }
         }
         self.ranks = best;
+    }
+
+    /// Crossings between the edges of `u` and of `w` (both in one rank) when `u` is left of `w`.
+    fn pair_crossings(&self, u: usize, w: usize, pos: &[usize]) -> usize {
+        let mut c = 0;
+        for nb in [
+            (&self.v[u].preds, &self.v[w].preds),
+            (&self.v[u].succs, &self.v[w].succs),
+        ] {
+            for &a in nb.0 {
+                for &b in nb.1 {
+                    if pos[a] > pos[b] {
+                        c += 1;
+                    }
+                }
+            }
+        }
+        c
+    }
+
+    /// Swap neighbours in a rank while that removes crossings (Gansner et al.'s transpose).
+    fn transpose(&mut self) {
+        let mut pos = self.positions();
+        for _ in 0..8 {
+            let mut improved = false;
+            for r in 0..self.ranks.len() {
+                for k in 1..self.ranks[r].len() {
+                    let (u, w) = (self.ranks[r][k - 1], self.ranks[r][k]);
+                    if self.pair_crossings(u, w, &pos) > self.pair_crossings(w, u, &pos) {
+                        self.ranks[r].swap(k - 1, k);
+                        pos[u] = k;
+                        pos[w] = k - 1;
+                        improved = true;
+                    }
+                }
+            }
+            if !improved {
+                break;
+            }
+        }
     }
 
     fn sort_rank(&mut self, r: usize, down: bool) {
@@ -585,6 +750,205 @@ impl Layered {
         }
     }
 
+    /// Brandes and Köpf's coordinate assignment ("Fast and Simple Horizontal Coordinate
+    /// Assignment", 2001): four alignments of vertices into vertical blocks with their median
+    /// neighbours (up/down, leftmost/rightmost), each compacted; every vertex at the average
+    /// of its two middle candidates. Long edges, whose dummies align, stay straight.
+    fn place_x_bk(&mut self) {
+        let nv = self.v.len();
+        if nv == 0 {
+            return;
+        }
+        let pos = self.positions();
+        let dummy = |i: usize| self.v[i].node.is_none();
+        // Type-1 conflicts: a segment between two dummies (part of a long edge) crossing
+        // another segment; the other one gives way.
+        let mut conflicts: rustc_hash::FxHashSet<(usize, usize)> = Default::default();
+        for l in 1..self.ranks.len() {
+            let (prev, layer) = (&self.ranks[l - 1], &self.ranks[l]);
+            let mut k0 = 0usize;
+            let mut scan = 0usize;
+            for (l1, &v) in layer.iter().enumerate() {
+                let inner = if dummy(v) {
+                    self.v[v].preds.iter().copied().find(|&u| dummy(u))
+                } else {
+                    None
+                };
+                let k1 = inner.map_or(prev.len(), |u| pos[u]);
+                if inner.is_some() || l1 + 1 == layer.len() {
+                    for &u in &layer[scan..=l1] {
+                        for &w in &self.v[u].preds {
+                            let wp = pos[w];
+                            if (wp < k0 || k1 < wp) && !(dummy(w) && dummy(u)) {
+                                conflicts.insert((w, u));
+                            }
+                        }
+                    }
+                    scan = l1 + 1;
+                    k0 = k1;
+                }
+            }
+        }
+        let mut candidates: Vec<[f32; 4]> = vec![[0.0; 4]; nv];
+        let mut widths = [0.0f32; 4];
+        let mut mins = [0.0f32; 4];
+        let mut maxs = [0.0f32; 4];
+        for dir in 0..4 {
+            let down = dir < 2; // align with the neighbours above
+            let left = dir % 2 == 0; // leftmost median first
+                                     // Layers and their order as this direction sees them.
+            let mut layers: Vec<Vec<usize>> = self.ranks.clone();
+            if !down {
+                layers.reverse();
+            }
+            if !left {
+                for l in &mut layers {
+                    l.reverse();
+                }
+            }
+            let mut lpos = vec![0usize; nv];
+            for l in &layers {
+                for (p, &i) in l.iter().enumerate() {
+                    lpos[i] = p;
+                }
+            }
+            let mut root: Vec<usize> = (0..nv).collect();
+            let mut align: Vec<usize> = (0..nv).collect();
+            for l in &layers {
+                let mut r: isize = -1;
+                for &v in l {
+                    let mut nb: Vec<usize> = if down {
+                        self.v[v].preds.clone()
+                    } else {
+                        self.v[v].succs.clone()
+                    };
+                    if nb.is_empty() {
+                        continue;
+                    }
+                    nb.sort_by_key(|&u| lpos[u]);
+                    nb.dedup();
+                    let d = nb.len();
+                    let meds = if d % 2 == 1 {
+                        vec![nb[d / 2]]
+                    } else {
+                        vec![nb[d / 2 - 1], nb[d / 2]]
+                    };
+                    for m in meds {
+                        if align[v] != v {
+                            break;
+                        }
+                        let key = if down { (m, v) } else { (v, m) };
+                        if !conflicts.contains(&key) && r < lpos[m] as isize {
+                            align[m] = v;
+                            root[v] = root[m];
+                            align[v] = root[v];
+                            r = lpos[m] as isize;
+                        }
+                    }
+                }
+            }
+            // Compaction: a graph of blocks, separated by the vertices' extents.
+            let sep = |a: usize, b: usize| {
+                if left {
+                    self.sep(a, b)
+                } else {
+                    self.sep(b, a)
+                }
+            };
+            let mut block_preds: Vec<Vec<(usize, f32)>> = vec![Vec::new(); nv];
+            let mut block_succs: Vec<Vec<(usize, f32)>> = vec![Vec::new(); nv];
+            for l in &layers {
+                for w in l.windows(2) {
+                    let (a, b) = (root[w[0]], root[w[1]]);
+                    let d = sep(w[0], w[1]);
+                    block_preds[b].push((a, d));
+                    block_succs[a].push((b, d));
+                }
+            }
+            // Topological order of the blocks (they form a DAG when the alignment is valid).
+            let roots: Vec<usize> = (0..nv).filter(|&i| root[i] == i).collect();
+            let mut indeg = vec![0usize; nv];
+            for &b in &roots {
+                indeg[b] = block_preds[b].len();
+            }
+            let mut queue: Vec<usize> = roots.iter().copied().filter(|&b| indeg[b] == 0).collect();
+            let mut topo = Vec::with_capacity(roots.len());
+            while let Some(b) = queue.pop() {
+                topo.push(b);
+                for &(c, _) in &block_succs[b] {
+                    indeg[c] -= 1;
+                    if indeg[c] == 0 {
+                        queue.push(c);
+                    }
+                }
+            }
+            if topo.len() != roots.len() {
+                // Cannot happen for a valid alignment; keep the old placement rather than fail.
+                return self.place_x();
+            }
+            let mut xs = vec![0.0f32; nv];
+            for &b in &topo {
+                xs[b] = block_preds[b]
+                    .iter()
+                    .map(|&(a, d)| xs[a] + d)
+                    .fold(0.0f32, f32::max);
+            }
+            // Pull blocks towards their right neighbours where there is room.
+            for &b in topo.iter().rev() {
+                if let Some(m) = block_succs[b]
+                    .iter()
+                    .map(|&(c, d)| xs[c] - d)
+                    .reduce(f32::min)
+                {
+                    if m > xs[b] {
+                        xs[b] = m;
+                    }
+                }
+            }
+            let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
+            for i in 0..nv {
+                let x = xs[root[i]];
+                let x = if left { x } else { -x };
+                candidates[i][dir] = x;
+                lo = lo.min(x - self.v[i].left);
+                hi = hi.max(x + self.v[i].right);
+            }
+            widths[dir] = hi - lo;
+            mins[dir] = lo;
+            maxs[dir] = hi;
+        }
+        // Align the four to the narrowest, then take the average of the two middle values.
+        let best = (0..4)
+            .min_by(|&a, &b| widths[a].total_cmp(&widths[b]))
+            .unwrap_or(0);
+        let mut shift = [0.0f32; 4];
+        for dir in 0..4 {
+            shift[dir] = if dir % 2 == 0 {
+                mins[best] - mins[dir]
+            } else {
+                maxs[best] - maxs[dir]
+            };
+        }
+        for (i, cand) in candidates.iter().enumerate() {
+            let mut c = *cand;
+            for (x, s) in c.iter_mut().zip(shift) {
+                *x += s;
+            }
+            c.sort_by(f32::total_cmp);
+            self.v[i].x = (c[1] + c[2]) / 2.0;
+        }
+        // The average of valid placements keeps every separation; rounding may not: make sure.
+        for r in 0..self.ranks.len() {
+            let rank = self.ranks[r].clone();
+            for k in 1..rank.len() {
+                let need = self.v[rank[k - 1]].x + self.sep(rank[k - 1], rank[k]);
+                if self.v[rank[k]].x < need {
+                    self.v[rank[k]].x = need;
+                }
+            }
+        }
+    }
+
     fn place_x(&mut self) {
         for r in 0..self.ranks.len() {
             let rank = self.ranks[r].clone();
@@ -636,7 +1000,7 @@ impl Layered {
     /// Rank bands: top and height of each. Also sets the nodes' rectangles.
     fn place_y(&mut self, nodes: &mut [LaidNode]) -> (Vec<f32>, Vec<f32>) {
         let has_labels = self.routes.iter().any(|r| r.label_vertex.is_some());
-        let gap = if has_labels { 22.0 } else { 44.0 };
+        let gap: f32 = if has_labels { 18.0 } else { 36.0 };
         let mut tops = Vec::with_capacity(self.ranks.len());
         let mut heights = Vec::with_capacity(self.ranks.len());
         let mut y = 0.0;
@@ -645,9 +1009,16 @@ impl Layered {
                 .iter()
                 .map(|&i| self.v[i].height)
                 .fold(0.0f32, f32::max);
+            // A gap crossed by edges that go far sideways is made taller, so that they do not
+            // run flat (and on top of one another).
+            let reach = rank
+                .iter()
+                .flat_map(|&i| self.v[i].succs.iter().map(move |&j| (i, j)))
+                .map(|(i, j)| (self.v[i].x - self.v[j].x).abs())
+                .fold(0.0f32, f32::max);
             tops.push(y);
             heights.push(h);
-            y += h + gap;
+            y += h + gap.max((reach * 0.1).min(4.0 * gap));
         }
         for vx in &self.v {
             if let Some(n) = vx.node {
@@ -666,8 +1037,8 @@ impl Layered {
         tops: &[f32],
         heights: &[f32],
     ) -> Vec<LaidEdge> {
-        // Ports: spread the edges leaving a node's bottom (entering its top) by the x of the
-        // next vertex, so they do not all start at one point.
+        // Ports: the edges leaving a node's bottom (entering its top) are spread along that
+        // side in the order of the x of their next vertex, so edges into a hub do not meet.
         let n = nodes.len();
         let mut bottom_ports: Vec<Vec<(f32, usize)>> = vec![Vec::new(); n];
         let mut top_ports: Vec<Vec<(f32, usize)>> = vec![Vec::new(); n];
@@ -678,12 +1049,16 @@ impl Layered {
             bottom_ports[top].push((self.v[c[1]].x, ri));
             top_ports[bottom].push((self.v[c[c.len() - 2]].x, ri));
         }
-        let spread = |ports: &mut Vec<(f32, usize)>, rect: &Rect| -> Vec<(usize, f32)> {
+        let spread = |ports: &mut Vec<(f32, usize)>, rect: &Rect, shape: Shape| {
             ports.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
             let k = ports.len();
-            let usable = rect.w * 0.6;
+            // Round shapes keep their ports near the middle, where the outline is flat.
+            let usable = match shape {
+                Shape::Box | Shape::Plain => (rect.w - 12.0).max(0.0),
+                _ => rect.w * 0.4,
+            };
             let step = if k > 1 {
-                (usable / (k - 1) as f32).min(14.0)
+                (usable / (k - 1) as f32).min(16.0)
             } else {
                 0.0
             };
@@ -691,53 +1066,26 @@ impl Layered {
                 .iter()
                 .enumerate()
                 .map(|(i, &(_, ri))| (ri, rect.cx() + (i as f32 - (k as f32 - 1.0) / 2.0) * step))
-                .collect()
+                .collect::<Vec<_>>()
         };
         let mut start_x = vec![0.0f32; self.routes.len()];
         let mut end_x = vec![0.0f32; self.routes.len()];
         for i in 0..n {
-            for (ri, x) in spread(&mut bottom_ports[i], &nodes[i].rect) {
+            let (r, sh) = (&nodes[i].rect, nodes[i].style.shape);
+            for (ri, x) in spread(&mut bottom_ports[i], r, sh) {
                 start_x[ri] = x;
             }
-            for (ri, x) in spread(&mut top_ports[i], &nodes[i].rect) {
+            for (ri, x) in spread(&mut top_ports[i], r, sh) {
                 end_x[ri] = x;
             }
         }
-        let mut out = Vec::with_capacity(self.routes.len());
-        for (ri, route) in self.routes.iter().enumerate() {
-            let c = &route.chain;
-            let first = &self.v[c[0]];
-            let last = &self.v[c[c.len() - 1]];
-            let (top_node, bottom_node) = (first.node.expect("node"), last.node.expect("node"));
-            let tr = &nodes[top_node].rect;
-            let br = &nodes[bottom_node].rect;
-            let mut points = vec![(start_x[ri], tr.bottom())];
-            let mut segments = Vec::new();
-            let band_bottom = tops[first.rank] + heights[first.rank];
-            if band_bottom > tr.bottom() + 0.5 {
-                points.push((start_x[ri], band_bottom));
-                segments.push(Segment::Line);
-            }
-            for &d in &c[1..c.len() - 1] {
-                let dv = &self.v[d];
-                points.push((dv.x, tops[dv.rank]));
-                segments.push(Segment::Curve);
-                points.push((dv.x, tops[dv.rank] + heights[dv.rank]));
-                segments.push(Segment::Line);
-            }
-            let band_top = tops[last.rank];
-            if br.y > band_top + 0.5 {
-                points.push((end_x[ri], band_top));
-                segments.push(Segment::Curve);
-                points.push((end_x[ri], br.y));
-                segments.push(Segment::Line);
-            } else {
-                points.push((end_x[ri], br.y));
-                segments.push(Segment::Curve);
-            }
-            let e = &edges[route.edge];
-            let label = route.label_vertex.and_then(|lv| {
-                let l = e.label.as_ref()?;
+        // Labels beside their label vertex.
+        let labels: Vec<Option<LaidLabel>> = self
+            .routes
+            .iter()
+            .map(|route| {
+                let lv = route.label_vertex?;
+                let l = edges[route.edge].label.as_ref()?;
                 let (lines, w, h) = label_block(l);
                 let vx = &self.v[lv];
                 Some(LaidLabel {
@@ -750,24 +1098,128 @@ impl Layered {
                     lines,
                     font_size: EDGE_FONT,
                 })
+            })
+            .collect();
+        // What an edge must not cross, by rank: nodes and labels (tagged to skip an edge's own).
+        let mut obstacles: Vec<Vec<(Rect, usize)>> = vec![Vec::new(); self.ranks.len()];
+        for vx in &self.v {
+            if let Some(i) = vx.node {
+                obstacles[vx.rank].push((nodes[i].rect, i));
+            }
+        }
+        for (ri, route) in self.routes.iter().enumerate() {
+            if let (Some(lv), Some(l)) = (route.label_vertex, &labels[ri]) {
+                obstacles[self.v[lv].rank].push((l.rect, n + ri));
+            }
+        }
+        let clear = |points: &[(f32, f32)], own: [usize; 3]| -> bool {
+            sample_points_every(points, 2.0).into_iter().all(|p| {
+                let r = match tops.partition_point(|&t| t <= p.1) {
+                    0 => return true,
+                    k => k - 1,
+                };
+                if p.1 > tops[r] + heights[r] {
+                    return true;
+                }
+                obstacles[r]
+                    .iter()
+                    .all(|(rect, id)| own.contains(id) || !rect.contains(p, -2.0))
+            })
+        };
+        let mut out = Vec::with_capacity(self.routes.len());
+        for (ri, route) in self.routes.iter().enumerate() {
+            let c = &route.chain;
+            let first = &self.v[c[0]];
+            let last = &self.v[c[c.len() - 1]];
+            let (top_node, bottom_node) = (first.node.expect("node"), last.node.expect("node"));
+            let tr = &nodes[top_node].rect;
+            let br = &nodes[bottom_node].rect;
+            let own = [top_node, bottom_node, n + ri];
+            // A smooth spline through the ports and the middles of the dummies.
+            let mut through = vec![(start_x[ri], tr.bottom())];
+            for &d in &c[1..c.len() - 1] {
+                let dv = &self.v[d];
+                through.push((dv.x, tops[dv.rank] + heights[dv.rank] / 2.0));
+            }
+            through.push((end_x[ri], br.y));
+            let mut points = hermite(&through, |i, s| {
+                if i == 0 || i == through.len() - 1 {
+                    s.clamp(-2.5, 2.5)
+                } else {
+                    s.clamp(-0.6, 0.6)
+                }
             });
+            if !clear(&points, own) {
+                // Safe: straight down through each band (the space of the dummies is
+                // reserved), curves only in the empty gaps between bands.
+                let mut through = vec![(start_x[ri], tr.bottom())];
+                let band_bottom = tops[first.rank] + heights[first.rank];
+                if band_bottom > tr.bottom() + 0.5 {
+                    through.push((start_x[ri], band_bottom));
+                }
+                for &d in &c[1..c.len() - 1] {
+                    let dv = &self.v[d];
+                    through.push((dv.x, tops[dv.rank]));
+                    through.push((dv.x, tops[dv.rank] + heights[dv.rank]));
+                }
+                if br.y > tops[last.rank] + 0.5 {
+                    through.push((end_x[ri], tops[last.rank]));
+                }
+                through.push((end_x[ri], br.y));
+                points = hermite(&through, |_, _| 0.0);
+            }
             if route.reversed {
                 points.reverse();
-                segments.reverse();
             }
+            let e = &edges[route.edge];
             out.push(LaidEdge {
                 from: e.from,
                 to: e.to,
                 points,
-                segments,
                 color: e.color,
                 dotted: e.dotted,
-                label,
+                label: labels[ri].clone(),
                 self_loop: false,
             });
         }
         out
     }
+}
+
+/// A spline through `through` (y increasing), as cubic Bézier control points. The tangent at
+/// each point is given as a slope dx/dy: Catmull-Rom's, passed through `limit(i, slope)`.
+fn hermite(through: &[(f32, f32)], limit: impl Fn(usize, f32) -> f32) -> Vec<(f32, f32)> {
+    let k = through.len();
+    let slope = |a: (f32, f32), b: (f32, f32)| {
+        let dy = b.1 - a.1;
+        if dy.abs() < 1e-3 {
+            0.0
+        } else {
+            (b.0 - a.0) / dy
+        }
+    };
+    let slopes: Vec<f32> = (0..k)
+        .map(|i| {
+            let s = if i == 0 {
+                slope(through[0], through[1.min(k - 1)])
+            } else if i == k - 1 {
+                slope(through[k - 2], through[k - 1])
+            } else {
+                slope(through[i - 1], through[i + 1])
+            };
+            limit(i, s)
+        })
+        .collect();
+    let mut out = Vec::with_capacity(3 * k);
+    out.push(through[0]);
+    for i in 0..k.saturating_sub(1) {
+        let (a, b) = (through[i], through[i + 1]);
+        let dy = (b.1 - a.1) / 3.0;
+        out.push((a.0 + slopes[i] * dy, a.1 + dy));
+        out.push((b.0 - slopes[i + 1] * dy, b.1 - dy));
+        out.push(b);
+    }
+    out
 }
 
 fn inversions(seq: &mut [usize]) -> usize {
@@ -853,40 +1305,62 @@ fn finish(mut nodes: Vec<LaidNode>, mut edges: Vec<LaidEdge>) -> Layout {
     }
 }
 
-/// Points along an edge's route (curves sampled), for drawing checks and tests.
+/// Points along an edge's route, for drawing checks and tests: each cubic piece sampled at
+/// `per_curve` points or more, at most about 2 points apart.
 pub fn sample_route(e: &LaidEdge, per_curve: usize) -> Vec<(f32, f32)> {
-    let mut out = Vec::new();
-    if e.self_loop {
-        let p = &e.points;
-        for i in 0..=per_curve {
-            out.push(cubic(p[0], p[1], p[2], p[3], i as f32 / per_curve as f32));
-        }
-        return out;
+    sample_points_every_n(&e.points, 2.0, per_curve)
+}
+
+/// Points along a piecewise cubic given by its control points (3k+1 of them).
+pub fn sample_points(p: &[(f32, f32)], per_curve: usize) -> Vec<(f32, f32)> {
+    let mut out = Vec::with_capacity(p.len() / 3 * per_curve + 1);
+    if let Some(&first) = p.first() {
+        out.push(first);
     }
-    for (i, seg) in e.segments.iter().enumerate() {
-        let (a, b) = (e.points[i], e.points[i + 1]);
-        match seg {
-            Segment::Line => {
-                for k in 0..=per_curve {
-                    let t = k as f32 / per_curve as f32;
-                    out.push((a.0 + (b.0 - a.0) * t, a.1 + (b.1 - a.1) * t));
-                }
-            }
-            Segment::Curve => {
-                let (c1, c2) = curve_controls(a, b);
-                for k in 0..=per_curve {
-                    out.push(cubic(a, c1, c2, b, k as f32 / per_curve as f32));
-                }
-            }
+    let mut i = 0;
+    while i + 3 < p.len() {
+        for k in 1..=per_curve {
+            out.push(cubic(
+                p[i],
+                p[i + 1],
+                p[i + 2],
+                p[i + 3],
+                k as f32 / per_curve as f32,
+            ));
         }
+        i += 3;
     }
     out
 }
 
-/// Control points of a [`Segment::Curve`] from `a` to `b`: vertical tangents at both ends.
-pub fn curve_controls(a: (f32, f32), b: (f32, f32)) -> ((f32, f32), (f32, f32)) {
-    let dy = (b.1 - a.1) / 2.0;
-    ((a.0, a.1 + dy), (b.0, b.1 - dy))
+/// Points along a piecewise cubic, at most about `step` apart (a piece is no longer than its
+/// control polygon).
+pub fn sample_points_every(p: &[(f32, f32)], step: f32) -> Vec<(f32, f32)> {
+    sample_points_every_n(p, step, 1)
+}
+
+fn sample_points_every_n(p: &[(f32, f32)], step: f32, least: usize) -> Vec<(f32, f32)> {
+    let mut out = Vec::new();
+    if let Some(&first) = p.first() {
+        out.push(first);
+    }
+    let dist = |a: (f32, f32), b: (f32, f32)| ((a.0 - b.0).powi(2) + (a.1 - b.1).powi(2)).sqrt();
+    let mut i = 0;
+    while i + 3 < p.len() {
+        let len = dist(p[i], p[i + 1]) + dist(p[i + 1], p[i + 2]) + dist(p[i + 2], p[i + 3]);
+        let k = ((len / step).ceil() as usize).clamp(least.max(1), 10_000);
+        for j in 1..=k {
+            out.push(cubic(
+                p[i],
+                p[i + 1],
+                p[i + 2],
+                p[i + 3],
+                j as f32 / k as f32,
+            ));
+        }
+        i += 3;
+    }
+    out
 }
 
 fn cubic(p0: (f32, f32), p1: (f32, f32), p2: (f32, f32), p3: (f32, f32), t: f32) -> (f32, f32) {

@@ -1,6 +1,6 @@
 //! PNG drawing with tiny-skia; text from the embedded font's glyph outlines.
 
-use super::layout::{curve_controls, Layout, Segment};
+use super::layout::Layout;
 use super::style::{Rgb, Shape};
 use super::svg::arrowhead;
 use super::text;
@@ -8,18 +8,26 @@ use tiny_skia::{
     Color, FillRule, Paint, PathBuilder, Pixmap, Rect as SkRect, Stroke, StrokeDash, Transform,
 };
 
-/// Largest side of a PNG, in pixels; bigger pictures are scaled down to fit.
+/// Largest side of a PNG, in pixels.
 pub const MAX_SIDE: f32 = 16384.0;
 /// Largest PNG area, in pixels.
 pub const MAX_PIXELS: f32 = 120_000_000.0;
+/// Pixels per point at which pictures are drawn.
+pub const SCALE: f32 = 1.25;
+/// The least scale a picture too big for the limits is shrunk to (14 pt text is then 8.75 px
+/// high, still legible); one that would need less is refused with [`RenderError::TooLarge`].
+pub const MIN_SCALE: f32 = SCALE / 2.0;
 
 /// Why a picture could not be drawn.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum RenderError {
     /// The picture has no size or could not be allocated.
     Canvas(String),
     /// PNG encoding failed.
     Encode(String),
+    /// The drawing (`width` × `height` points) would not fit the PNG limits unless shrunk
+    /// until its text cannot be read.
+    TooLarge { width: f32, height: f32 },
 }
 
 impl std::fmt::Display for RenderError {
@@ -27,6 +35,16 @@ impl std::fmt::Display for RenderError {
         match self {
             RenderError::Canvas(m) => write!(f, "cannot draw the picture: {m}"),
             RenderError::Encode(m) => write!(f, "cannot encode the PNG: {m}"),
+            RenderError::TooLarge { width, height } => write!(
+                f,
+                "the graph is too large for a PNG: its drawing is {:.0}x{:.0} pixels, and a PNG \
+                 is at most {MAX_SIDE} pixels a side and {:.0} million pixels even when shrunk \
+                 to half size; write it as .svg (no size limit) or draw fewer objects \
+                 (lower max_depth or too_many, or pass a filter)",
+                width * SCALE,
+                height * SCALE,
+                MAX_PIXELS / 1e6
+            ),
         }
     }
 }
@@ -40,9 +58,10 @@ fn paint(c: Rgb) -> Paint<'static> {
     p
 }
 
-/// The scale a layout is drawn at (1.25 pixels per point, less for huge pictures).
-pub fn scale_for(l: &Layout) -> f32 {
-    let mut s: f32 = 1.25;
+/// The scale a layout is drawn at: [`SCALE`] pixels per point, shrunk (down to [`MIN_SCALE`])
+/// for pictures beyond [`MAX_SIDE`] or [`MAX_PIXELS`]; an error for bigger ones.
+pub fn scale_for(l: &Layout) -> Result<f32, RenderError> {
+    let mut s: f32 = SCALE;
     let (w, h) = (l.width * s, l.height * s);
     if w > MAX_SIDE || h > MAX_SIDE {
         s *= MAX_SIDE / w.max(h);
@@ -51,12 +70,18 @@ pub fn scale_for(l: &Layout) -> f32 {
     if area > MAX_PIXELS {
         s *= (MAX_PIXELS / area).sqrt();
     }
-    s
+    if s < MIN_SCALE {
+        return Err(RenderError::TooLarge {
+            width: l.width,
+            height: l.height,
+        });
+    }
+    Ok(s)
 }
 
 /// Draw a layout to PNG bytes.
 pub fn draw(l: &Layout) -> Result<Vec<u8>, RenderError> {
-    let s = scale_for(l);
+    let s = scale_for(l)?;
     let (w, h) = (
         (l.width * s).ceil().max(1.0) as u32,
         (l.height * s).ceil().max(1.0) as u32,
@@ -68,19 +93,17 @@ pub fn draw(l: &Layout) -> Result<Vec<u8>, RenderError> {
         let mut pb = PathBuilder::new();
         let p = &e.points;
         pb.move_to(p[0].0, p[0].1);
-        if e.self_loop {
-            pb.cubic_to(p[1].0, p[1].1, p[2].0, p[2].1, p[3].0, p[3].1);
-        } else {
-            for (i, seg) in e.segments.iter().enumerate() {
-                let b = p[i + 1];
-                match seg {
-                    Segment::Line => pb.line_to(b.0, b.1),
-                    Segment::Curve => {
-                        let (c1, c2) = curve_controls(p[i], b);
-                        pb.cubic_to(c1.0, c1.1, c2.0, c2.1, b.0, b.1);
-                    }
-                }
-            }
+        let mut i = 1;
+        while i + 2 < p.len() {
+            pb.cubic_to(
+                p[i].0,
+                p[i].1,
+                p[i + 1].0,
+                p[i + 1].1,
+                p[i + 2].0,
+                p[i + 2].1,
+            );
+            i += 3;
         }
         if let Some(path) = pb.finish() {
             let mut stroke = Stroke {

@@ -1,6 +1,6 @@
 //! The SVG writer.
 
-use super::layout::{curve_controls, LaidEdge, Layout, NodeKind, Segment};
+use super::layout::{LaidEdge, LaidNode, Layout, NodeKind};
 use super::style::{Rgb, Shape};
 use super::text;
 use std::fmt::Write;
@@ -24,6 +24,20 @@ pub fn escape(s: &str) -> String {
     out
 }
 
+/// Escape a hover text: as [`escape`], but line breaks are kept.
+fn escape_title(s: &str) -> String {
+    s.split('\n').map(escape).collect::<Vec<_>>().join("\n")
+}
+
+/// The SVG id of a node: the object's key, with a suffix for markers.
+fn node_id(n: &LaidNode) -> String {
+    match n.kind {
+        NodeKind::Object => n.key.clone(),
+        NodeKind::DelMarker => format!("{}-del", n.key),
+        NodeKind::TooMany => format!("{}-more", n.key),
+    }
+}
+
 fn rgb(c: Rgb) -> String {
     format!("#{:02x}{:02x}{:02x}", c[0], c[1], c[2])
 }
@@ -32,15 +46,13 @@ fn rgb(c: Rgb) -> String {
 pub fn arrowhead(e: &LaidEdge) -> [(f32, f32); 3] {
     let n = e.points.len();
     let tip = e.points[n - 1];
-    // Direction of arrival: from the last control point.
-    let from = if e.self_loop {
-        e.points[2]
-    } else {
-        match e.segments[n - 2] {
-            Segment::Line => e.points[n - 2],
-            Segment::Curve => curve_controls(e.points[n - 2], tip).1,
-        }
-    };
+    // Direction of arrival: from the last control point that differs from the tip.
+    let from = e.points[..n - 1]
+        .iter()
+        .rev()
+        .find(|p| (p.0 - tip.0).abs() + (p.1 - tip.1).abs() > 0.5)
+        .copied()
+        .unwrap_or((tip.0, tip.1 - 1.0));
     let (mut dx, mut dy) = (tip.0 - from.0, tip.1 - from.1);
     let len = (dx * dx + dy * dy).sqrt();
     if len < 1e-3 {
@@ -59,33 +71,23 @@ pub fn arrowhead(e: &LaidEdge) -> [(f32, f32); 3] {
     ]
 }
 
-/// The SVG path data of an edge, ending where its arrowhead starts.
+/// The SVG path data of an edge: its cubic pieces.
 pub fn edge_path(e: &LaidEdge) -> String {
     let p = &e.points;
     let mut d = format!("M{:.2},{:.2}", p[0].0, p[0].1);
-    if e.self_loop {
+    let mut i = 1;
+    while i + 2 < p.len() {
         let _ = write!(
             d,
             " C{:.2},{:.2} {:.2},{:.2} {:.2},{:.2}",
-            p[1].0, p[1].1, p[2].0, p[2].1, p[3].0, p[3].1
+            p[i].0,
+            p[i].1,
+            p[i + 1].0,
+            p[i + 1].1,
+            p[i + 2].0,
+            p[i + 2].1
         );
-        return d;
-    }
-    for (i, seg) in e.segments.iter().enumerate() {
-        let b = p[i + 1];
-        match seg {
-            Segment::Line => {
-                let _ = write!(d, " L{:.2},{:.2}", b.0, b.1);
-            }
-            Segment::Curve => {
-                let (c1, c2) = curve_controls(p[i], b);
-                let _ = write!(
-                    d,
-                    " C{:.2},{:.2} {:.2},{:.2} {:.2},{:.2}",
-                    c1.0, c1.1, c2.0, c2.1, b.0, b.1
-                );
-            }
-        }
+        i += 3;
     }
     d
 }
@@ -128,7 +130,23 @@ pub fn write(l: &Layout) -> String {
         r##"<rect width="100%" height="100%" fill="#ffffff"/>"##
     );
     out.push_str("<g class=\"edges\">\n");
-    for e in &l.edges {
+    for (ei, e) in l.edges.iter().enumerate() {
+        let (from, to) = (&l.nodes[e.from], &l.nodes[e.to]);
+        let _ = writeln!(
+            out,
+            r#"<g class="edge" id="edge{ei}" data-from="{}" data-to="{}">"#,
+            escape(&node_id(from)),
+            escape(&node_id(to))
+        );
+        let mut title = format!(
+            "{} → {}",
+            from.lines.first().map_or("", |s| s.as_str()),
+            to.lines.first().map_or("", |s| s.as_str())
+        );
+        if let Some(lab) = &e.label {
+            title.push_str(&format!(" ({})", lab.lines.join(" ")));
+        }
+        let _ = writeln!(out, "<title>{}</title>", escape_title(&title));
         let dash = if e.dotted {
             r#" stroke-dasharray="1.5,3""#
         } else {
@@ -163,6 +181,7 @@ pub fn write(l: &Layout) -> String {
                 "start",
             );
         }
+        out.push_str("</g>\n");
     }
     out.push_str("</g>\n<g class=\"nodes\">\n");
     for n in &l.nodes {
@@ -178,7 +197,12 @@ pub fn write(l: &Layout) -> String {
             NodeKind::DelMarker => "del",
             NodeKind::TooMany => "too-many",
         };
-        let _ = writeln!(out, r#"<g class="{class}">"#);
+        let _ = writeln!(
+            out,
+            r#"<g class="node" id="{}"><title>{}</title><g class="{class}">"#,
+            escape(&node_id(n)),
+            escape_title(&n.title)
+        );
         match st.shape {
             Shape::Box | Shape::Plain => {
                 let _ = writeln!(
@@ -224,7 +248,7 @@ pub fn write(l: &Layout) -> String {
             st.font,
             "middle",
         );
-        out.push_str("</g>\n");
+        out.push_str("</g></g>\n");
     }
     out.push_str("</g>\n</svg>\n");
     out

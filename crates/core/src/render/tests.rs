@@ -327,3 +327,210 @@ fn png_draws_pixels_in_node_colours() {
         .count();
     assert!(dark > 50, "text and outline are drawn ({dark} dark pixels)");
 }
+
+/// Points where two edges of the drawing cross, away from the nodes at their ends (where edges
+/// meet anyway); each edge sampled as a polyline.
+fn drawn_crossings(l: &Layout) -> usize {
+    let lines: Vec<Vec<(f32, f32)>> = l.edges.iter().map(|e| sample_route(e, 16)).collect();
+    let bbox = |p: &[(f32, f32)]| {
+        p.iter().fold(
+            (f32::MAX, f32::MAX, f32::MIN, f32::MIN),
+            |(a, b, c, d), &(x, y)| (a.min(x), b.min(y), c.max(x), d.max(y)),
+        )
+    };
+    let boxes: Vec<_> = lines.iter().map(|p| bbox(p)).collect();
+    let near_end = |p: (f32, f32), e: &super::layout::LaidEdge| {
+        [e.from, e.to].iter().any(|&k| {
+            let r = &l.nodes[k].rect;
+            p.0 > r.x - 4.0 && p.0 < r.right() + 4.0 && p.1 > r.y - 4.0 && p.1 < r.bottom() + 4.0
+        })
+    };
+    let mut count = 0;
+    for i in 0..lines.len() {
+        for j in i + 1..lines.len() {
+            let (a, b) = (boxes[i], boxes[j]);
+            if a.2 < b.0 || b.2 < a.0 || a.3 < b.1 || b.3 < a.1 {
+                continue;
+            }
+            let mut hits: Vec<(f32, f32)> = Vec::new();
+            for s in lines[i].windows(2) {
+                for t in lines[j].windows(2) {
+                    let (p, r) = (s[0], (s[1].0 - s[0].0, s[1].1 - s[0].1));
+                    let (q, u) = (t[0], (t[1].0 - t[0].0, t[1].1 - t[0].1));
+                    let den = r.0 * u.1 - r.1 * u.0;
+                    if den.abs() < 1e-9 {
+                        continue;
+                    }
+                    let w = (q.0 - p.0, q.1 - p.1);
+                    let ts = (w.0 * u.1 - w.1 * u.0) / den;
+                    let us = (w.0 * r.1 - w.1 * r.0) / den;
+                    if (0.0..1.0).contains(&ts) && (0.0..1.0).contains(&us) {
+                        let x = (p.0 + ts * r.0, p.1 + ts * r.1);
+                        if near_end(x, &l.edges[i]) || near_end(x, &l.edges[j]) {
+                            continue;
+                        }
+                        if hits
+                            .iter()
+                            .all(|h| (h.0 - x.0).abs() + (h.1 - x.1).abs() > 2.0)
+                        {
+                            hits.push(x);
+                        }
+                    }
+                }
+            }
+            count += hits.len();
+        }
+    }
+    count
+}
+
+#[test]
+fn crossings_not_worse_than_before() {
+    // Crossings of the drawings the layout made before splines, Brandes-Köpf and
+    // transposition (same graphs, same counting), as upper bounds.
+    let before = [
+        ((30usize, 1u64, false), BEFORE[0]),
+        ((30, 2, true), BEFORE[1]),
+        ((100, 3, false), BEFORE[2]),
+        ((100, 4, true), BEFORE[3]),
+    ];
+    for ((n, seed, backrefs), limit) in before {
+        let l = layout(&objgraph_like(n, seed, backrefs));
+        let c = drawn_crossings(&l);
+        eprintln!("crossings n={n} seed={seed} backrefs={backrefs}: {c} (before {limit})");
+        assert!(
+            c <= limit,
+            "n={n} seed={seed}: {c} crossings, {limit} before"
+        );
+    }
+}
+
+/// Measured with the layout of main before this change (commit 3b44347).
+const BEFORE: [usize; 4] = [13, 10, 92, 229];
+
+#[test]
+fn crossing_count_counts() {
+    // Two edges that swap sides cross once; the counter must see it.
+    let mk = |from: &str, to: &str| Edge {
+        from: from.into(),
+        to: to.into(),
+        label: None,
+    };
+    let visit = |k: &str, d: u32, edges: std::ops::Range<usize>| Visit {
+        key: k.into(),
+        label: k.into(),
+        depth: d,
+        fill: Hsv::new(0.0, 0.0, 1.0),
+        has_del: false,
+        attrs: None,
+        edges,
+        too_many: None,
+    };
+    let view = View {
+        roots: vec![],
+        visits: vec![
+            visit("a", 0, 0..2),
+            visit("b", 0, 2..4),
+            visit("c", 1, 4..4),
+            visit("d", 1, 4..4),
+        ],
+        edges: vec![mk("a", "c"), mk("a", "d"), mk("b", "c"), mk("b", "d")],
+        backrefs: false,
+    };
+    assert_eq!(drawn_crossings(&layout(&view)), 1);
+}
+
+/// A chain of `n` objects, each referring to the next: a drawing `n` ranks tall.
+fn chain(n: usize) -> View {
+    let mut view = View::default();
+    for i in 0..n {
+        let start = view.edges.len();
+        if i + 1 < n {
+            view.edges.push(Edge {
+                from: format!("o{i}"),
+                to: format!("o{}", i + 1),
+                label: None,
+            });
+        }
+        view.visits.push(Visit {
+            key: format!("o{i}"),
+            label: format!("list\n{i} items"),
+            depth: i as u32,
+            fill: Hsv::new(0.0, 0.0, 1.0),
+            has_del: false,
+            attrs: None,
+            edges: start..view.edges.len(),
+            too_many: None,
+        });
+    }
+    view
+}
+
+#[test]
+fn png_size_is_capped() {
+    use super::png::{MAX_SIDE, MIN_SCALE, SCALE};
+    // A little over the limit: shrunk to fit.
+    let tall = chain(300);
+    let l = layout(&tall);
+    assert!(l.height * SCALE > MAX_SIDE && l.height * MIN_SCALE < MAX_SIDE);
+    let (w, h) = png_size(&to_png(&tall).unwrap());
+    assert!(
+        h as f32 <= MAX_SIDE + 1.0 && h as f32 > MAX_SIDE - 2.0,
+        "{w}x{h}"
+    );
+    // Far over: refused with a message that says what to do.
+    let err = to_png(&chain(1000)).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, super::RenderError::TooLarge { .. }));
+    assert!(
+        msg.contains("too large for a PNG") && msg.contains(".svg"),
+        "{msg}"
+    );
+    // SVG has no limit.
+    assert!(to_svg(&chain(1000)).contains("o999"));
+}
+
+#[test]
+fn svg_groups_nodes_and_edges_with_titles() {
+    let mut view = objgraph_like(30, 17, false);
+    let long = format!("str\n'{}'", "y".repeat(500));
+    view.visits[3].label = long.clone();
+    view.visits[3].key = "o140234567890".into();
+    for e in &mut view.edges {
+        for k in [&mut e.from, &mut e.to] {
+            if k == "o1003" {
+                *k = "o140234567890".into();
+            }
+        }
+    }
+    let svg = to_svg(&view);
+    let doc = roxmltree::Document::parse(&svg).expect("well-formed SVG");
+    let groups = |class: &str| {
+        doc.descendants()
+            .filter(|n| n.has_tag_name("g") && n.attribute("class") == Some(class))
+            .collect::<Vec<_>>()
+    };
+    let l = layout(&view);
+    assert_eq!(groups("node").len(), l.nodes.len());
+    assert_eq!(groups("edge").len(), l.edges.len());
+    // Every group has a title; a node's has its whole label and its address.
+    for g in groups("node").iter().chain(groups("edge").iter()) {
+        assert!(g.children().any(|c| c.has_tag_name("title")));
+    }
+    let node = groups("node")
+        .into_iter()
+        .find(|g| g.attribute("id") == Some("o140234567890"))
+        .expect("node group by key");
+    let title = node
+        .children()
+        .find(|c| c.has_tag_name("title"))
+        .and_then(|t| t.text())
+        .unwrap();
+    assert!(title.contains(&"y".repeat(500)), "full label in the title");
+    assert!(title.ends_with("at 0x20a6a1b0d2"), "{title}");
+    // Edges name their ends.
+    let edge = groups("edge")
+        .into_iter()
+        .find(|g| g.attribute("data-to") == Some("o140234567890"));
+    assert!(edge.is_some());
+}
