@@ -749,15 +749,16 @@ def test_leaks_rounds(target, tmp_path):
 def test_no_garbage_left_behind(target):
     """Without a collection before each snapshot, what an attach leaves in the target would
     pile up from one snapshot to the next: nothing does (after the first, which imports the
-    modules the capture needs)."""
+    modules the capture needs, and the second, which may still see cycles of the first that no
+    collection has freed yet: collect=False; seen on 3.12, 84 objects once)."""
     t = target("busy")
     info = preflight.check(t.pid)
     infos = []
-    for _ in range(5):
+    for _ in range(6):
         a = inject.Session(info, collect=False).run()
         snap = refgraph.snapshot_from_bytes(a.data)
         infos.append((snap.info()["objects"], snap.info()["modules"]))
-    later = infos[1:]
+    later = infos[2:]
     assert len({m for _, m in later}) == 1, infos
     assert max(n for n, _ in later) - min(n for n, _ in later) <= 10, infos
     unharmed(t)
