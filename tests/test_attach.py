@@ -760,7 +760,10 @@ def test_no_garbage_left_behind(target):
         infos.append((snap.info()["objects"], snap.info()["modules"]))
     later = infos[2:]
     assert len({m for _, m in later}) == 1, infos
-    assert max(n for n, _ in later) - min(n for n, _ in later) <= 10, infos
+    # No net growth over the last four attaches (a leak of 5 objects per attach shows as 15);
+    # the counts wobble by up to about 10 objects of the busy loop's own.
+    assert later[-1][0] - later[0][0] <= 12, infos
+    assert max(n for n, _ in later) - min(n for n, _ in later) <= 40, infos
     unharmed(t)
 
 
