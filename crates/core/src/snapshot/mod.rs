@@ -6,12 +6,14 @@
 //! * [`analysis`] — roots, the dominator tree and retained sizes, type statistics.
 //! * [`diff`] — growth by type between two snapshots.
 //! * [`paths`] — shortest retention paths from roots, grouped by shape.
+//! * [`leaks`] — leak suspects: where what repeated work leaves behind accumulates.
 //! * [`draw`] — a subgraph as a [`crate::view::View`] for the renderers.
 
 pub mod analysis;
 pub mod diff;
 pub mod draw;
 pub mod file;
+pub mod leaks;
 pub mod paths;
 
 use crate::graph::{flags, Graph, NodeId};
