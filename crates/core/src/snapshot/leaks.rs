@@ -224,7 +224,7 @@ pub struct Suspect {
     /// Length of the holder before the first round and after the last, when it is a
     /// container whose length was watched.
     pub lengths: Option<(u32, u32)>,
-    /// Up to `sample` leaked objects of the leaked type.
+    /// Up to `sample` leaked objects: of the leaked type first (up to half), then others.
     pub sample: Vec<NodeId>,
 }
 
@@ -553,15 +553,25 @@ fn describe(
         tail.reverse();
         path.extend(tail);
     }
-    let samples: Vec<NodeId> = match &lead {
+    // Objects of the leaked type first, then others (for allocation sites: an object whose
+    // allocation was not traced still leaves its neighbours).
+    let mut samples: Vec<NodeId> = match &lead {
         Some(name) => visited
             .iter()
             .copied()
             .filter(|&v| s.type_name(v) == name)
-            .take(sample)
+            .take(sample.div_ceil(2))
             .collect(),
         None => Vec::new(),
     };
+    let more = sample.saturating_sub(samples.len());
+    samples.extend(
+        visited
+            .iter()
+            .copied()
+            .filter(|&v| Some(s.type_name(v)) != lead.as_deref())
+            .take(more),
+    );
     let lengths = h
         .lengths_of(o)
         .map(|ls| (ls[0], *ls.last().unwrap_or(&ls[0])))
@@ -585,6 +595,65 @@ fn describe(
         lengths,
         sample: samples,
     }
+}
+
+/// A short label of a step of a path: the module global or name it has, or its length.
+pub fn step_label(s: &Snapshot, n: NodeId) -> String {
+    if let Some(g) = s.global_name(n) {
+        return g.to_string();
+    }
+    if let Some(l) = s.label(n) {
+        return l.to_string();
+    }
+    match s.length(n) {
+        Some(l) => format!("{l} items"),
+        None => String::new(),
+    }
+}
+
+/// The name of the reference from `from` to `to` (the next step of a path), when known.
+pub fn edge_name(s: &Snapshot, from: NodeId, to: NodeId) -> Option<String> {
+    // Until references are named in snapshots: a module's dictionary names its globals.
+    if s.type_name(from) != "dict" {
+        return None;
+    }
+    s.global_name(to)
+        .map(|g| g.rsplit('.').next().unwrap_or(g).to_string())
+}
+
+/// The holder as an expression from a root: from the last module global on the path, each
+/// reference by name (`__main__.bus._listeners`), or by the referent's type when it has none.
+pub fn holder_expression(s: &Snapshot, path: &[NodeId]) -> String {
+    let start = path
+        .iter()
+        .rposition(|&n| s.global_name(n).is_some() || s.graph.has(n, flags::MODULE));
+    let (mut out, from) = match start {
+        Some(i) => {
+            let n = path[i];
+            let name = s
+                .global_name(n)
+                .or_else(|| s.label(n))
+                .unwrap_or_else(|| s.type_name(n));
+            (name.to_string(), i)
+        }
+        None => match path.first() {
+            Some(&n) => (format!("<{}>", s.type_name(n)), 0),
+            None => return String::new(),
+        },
+    };
+    for w in path[from..].windows(2) {
+        match edge_name(s, w[0], w[1]) {
+            Some(e) => {
+                out.push('.');
+                out.push_str(&e);
+            }
+            None => {
+                out.push_str(" -> ");
+                out.push_str(s.type_name(w[1]));
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -727,7 +796,10 @@ mod tests {
             vec!["module", "dict", "Bus", "list", "method", "app.Session"]
         );
         assert_eq!(sp.holder_step, 3);
-        assert_eq!(sp.sample.len(), 5);
+        assert_eq!(sp.sample.len(), 10);
+        assert!(sp.sample[..5]
+            .iter()
+            .all(|&v| s.type_name(v) == "app.Session"));
         assert!((sp.share - 1.0).abs() < 1e-9);
     }
 
