@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import gc
 import os
+import sys
 from collections import Counter
 from typing import NamedTuple
 
@@ -250,6 +251,14 @@ def _allocation_sites(found, limit=3):
     return out
 
 
+def _library_modules():
+    """Top-level modules whose types are the library's, not the program's: the leaked object a
+    suspect's path ends at is of the program's own types when it holds any."""
+    names = set(getattr(sys, "stdlib_module_names", ()))
+    names.update(("refgraph", "builtins"))
+    return sorted(names)
+
+
 def _check(runs, warmup, calls_per_run):
     for name, v, low in (
         ("runs", runs, 1),
@@ -297,7 +306,7 @@ def find_leaks(workload, *, runs=5, warmup=3, calls_per_run=2, trace=False):
             rounds.census()
         rounds.release()
         snap = snapshot()
-        raw = snap._s.leak_suspects(rounds=rounds)
+        raw = snap._s.leak_suspects(rounds=rounds, library=_library_modules())
         tracebacks = _allocation_sites(raw[2]) if trace else None
         del snap
     finally:
@@ -319,5 +328,5 @@ def leaks_between(*snapshots):
     if len(snapshots) > 65:
         raise ValueError("at most 65 snapshots")
     *older, last = snapshots
-    raw = last._s.leak_suspects(older=[s._s for s in older])
+    raw = last._s.leak_suspects(older=[s._s for s in older], library=_library_modules())
     return _suspects(raw, len(snapshots) - 1, 1)

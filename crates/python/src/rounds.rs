@@ -291,6 +291,7 @@ impl Rounds {
             birth,
             lengths,
             watched,
+            library: Vec::new(),
         }
     }
 }

@@ -263,16 +263,18 @@ impl PySnapshot {
     /// Leak suspects of this snapshot, the heap after the last round of work: with `rounds`
     /// (the census of a live search) or `older` snapshots of the same process (oldest first).
     /// Returns `(rounds, new objects, [suspect dict])`.
-    #[pyo3(signature = (rounds=None, older=Vec::new(), sample=50))]
+    /// `library`: top-level modules whose types are not the program's (the standard library).
+    #[pyo3(signature = (rounds=None, older=Vec::new(), sample=50, library=Vec::new()))]
     fn leak_suspects<'py>(
         &self,
         py: Python<'py>,
         rounds: Option<PyRef<'py, crate::rounds::Rounds>>,
         older: Vec<PyRef<'py, PySnapshot>>,
         sample: usize,
+        library: Vec<String>,
     ) -> PyResult<(usize, u64, Vec<Bound<'py, PyDict>>)> {
         let s = &self.snap;
-        let history = match rounds {
+        let mut history = match rounds {
             Some(r) => r.history(s),
             None => {
                 let mut all: Vec<&Snapshot> = older.iter().map(|o| &o.snap).collect();
@@ -280,15 +282,25 @@ impl PySnapshot {
                 leaks::History::from_snapshots(&all).map_err(PyValueError::new_err)?
             }
         };
+        history.library = library;
         let a = self.analysis(None);
         let report = py.detach(|| leaks::find_suspects(s, a, &history, sample));
         let mut out = Vec::new();
         for sp in &report.suspects {
             let d = PyDict::new(py);
-            let to_holder = &sp.path[..=sp.holder_step];
-            d.set_item("holder", leaks::holder_expression(s, to_holder))?;
-            d.set_item("holder_address", s.graph.addr(sp.holder))?;
-            d.set_item("holder_type", s.type_name(sp.holder))?;
+            if sp.holder == leaks::OUTSIDE {
+                d.set_item(
+                    "holder",
+                    "<no object of the heap: C code or the interpreter>",
+                )?;
+                d.set_item("holder_address", py.None())?;
+                d.set_item("holder_type", "")?;
+            } else {
+                let to_holder = &sp.path[..=sp.holder_step];
+                d.set_item("holder", leaks::holder_expression(s, to_holder))?;
+                d.set_item("holder_address", s.graph.addr(sp.holder))?;
+                d.set_item("holder_type", s.type_name(sp.holder))?;
+            }
             d.set_item("new_objects", sp.new_objects)?;
             d.set_item("bytes", sp.bytes)?;
             d.set_item("share", sp.share)?;
@@ -308,7 +320,10 @@ impl PySnapshot {
                 })
                 .collect();
             d.set_item("path", steps)?;
-            d.set_item("holder_step", sp.holder_step)?;
+            d.set_item(
+                "holder_step",
+                (sp.holder != leaks::OUTSIDE).then_some(sp.holder_step),
+            )?;
             d.set_item("lengths", sp.lengths)?;
             let sample: Vec<(u64, String)> = sp
                 .sample

@@ -40,6 +40,8 @@ pub const OLD: u8 = 0;
 /// Birth round of a new object whose round is not known (an object the collector does not
 /// track, seen only in the final heap).
 pub const UNKNOWN: u8 = u8::MAX;
+/// The holder of objects retained from outside the heap.
+pub const OUTSIDE: NodeId = NONE;
 /// The most rounds a history can have (round `r` is bit `r - 1` of a `u64` mask).
 pub const MAX_ROUNDS: usize = 64;
 
@@ -56,6 +58,10 @@ pub struct History {
     pub lengths: Vec<(NodeId, Vec<u32>)>,
     /// Old containers whose length was watched (sorted), changed or not.
     pub watched: Vec<NodeId>,
+    /// Top-level modules whose types belong to libraries (the standard library, say): the
+    /// leaked object a path ends at is of another type when there is one. Types of builtins
+    /// (no module) always count as library types.
+    pub library: Vec<String>,
 }
 
 impl History {
@@ -64,6 +70,14 @@ impl History {
             .binary_search_by_key(&n, |e| e.0)
             .ok()
             .map(|i| self.lengths[i].1.as_slice())
+    }
+
+    /// Is a type (by long name) a builtin or of a library module?
+    pub fn is_library(&self, type_name: &str) -> bool {
+        match type_name.split_once('.') {
+            None => true,
+            Some((top, _)) => self.library.iter().any(|m| m == top),
+        }
     }
 
     fn is_watched(&self, n: NodeId) -> bool {
@@ -135,6 +149,7 @@ impl History {
             birth,
             lengths,
             watched,
+            library: Vec::new(),
         })
     }
 }
@@ -205,7 +220,8 @@ impl Tally {
 /// One leak suspect.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Suspect {
-    /// The old object that holds the leaked objects.
+    /// The old object that holds the leaked objects, or [`OUTSIDE`] for new objects no
+    /// object of the heap retains (held by C code or the interpreter, as atexit's callbacks).
     pub holder: NodeId,
     /// New objects reachable from the holder through new objects.
     pub new_objects: u64,
@@ -291,6 +307,7 @@ pub fn find_suspects(s: &Snapshot, a: &Analysis, h: &History, sample: usize) -> 
     let mut own: FxHashMap<NodeId, Tally> = Default::default();
     let mut chain: Vec<NodeId> = Vec::new();
     let mut total_new = 0u64;
+    let mut outside: Vec<NodeId> = Vec::new();
     for v in 0..n as NodeId {
         if !is_new(v) {
             continue;
@@ -312,9 +329,15 @@ pub fn find_suspects(s: &Snapshot, a: &Analysis, h: &History, sample: usize) -> 
         }
         holder_of.insert(v, hold);
         if hold == virt {
-            continue;
+            // Retained by no old object: new roots (held by C code or the interpreter, as
+            // atexit holds its callbacks) and what they retain.
+            let b = h.birth[v as usize];
+            if a.idom[v as usize] == NONE && b != UNKNOWN && (b as usize) <= rounds {
+                outside.push(v);
+            }
+        } else {
+            total_new += 1;
         }
-        total_new += 1;
         let t = own.entry(hold).or_default();
         t.count += 1;
         let b = h.birth[v as usize];
@@ -333,6 +356,9 @@ pub fn find_suspects(s: &Snapshot, a: &Analysis, h: &History, sample: usize) -> 
     };
     let mut parent: FxHashMap<NodeId, NodeId> = Default::default();
     for &o in own.keys() {
+        if o == virt {
+            continue;
+        }
         let mut x = o;
         while x != virt && !parent.contains_key(&x) {
             let p = old_parent(x);
@@ -394,14 +420,16 @@ pub fn find_suspects(s: &Snapshot, a: &Analysis, h: &History, sample: usize) -> 
             let t = sub[&c];
             if steady(t.mask, rounds) {
                 stack.push(c);
-            } else {
+            } else if o != virt && t.mask.count_ones() == 1 {
+                // A branch made in one round (of a trie): several such make steady growth.
                 rest.add(&t);
             }
         }
         // A container of constant length that holds steady growth itself replaces what it
         // holds (a bounded cache); growth through its children (the branches of a trie) counts.
-        let bounded = steady(mine.mask, rounds) && !grows(o);
-        if o != virt && steady(rest.mask, rounds) && !bounded && !s.graph.has(o, flags::ROOT) {
+        let ok =
+            o == virt || !(steady(mine.mask, rounds) && !grows(o) || s.graph.has(o, flags::ROOT));
+        if steady(rest.mask, rounds) && ok {
             points.push(o);
         }
     }
@@ -435,8 +463,18 @@ pub fn find_suspects(s: &Snapshot, a: &Analysis, h: &History, sample: usize) -> 
         };
     }
     // 5. Describe each suspect.
+    // Paths start at modules and thread stacks when they can: one search from those, and
+    // one from all roots for holders only reached from others.
     let roots = super::analysis::roots(s);
-    let (tree, reached) = shortest_path_tree(s, &roots);
+    let flagged: Vec<NodeId> = roots
+        .iter()
+        .copied()
+        .filter(|&r| s.is_flagged_root(r))
+        .collect();
+    let (mut tree, mut reached) = shortest_path_tree(s, &flagged);
+    if points.iter().any(|&o| o != virt && !reached[o as usize]) {
+        (tree, reached) = shortest_path_tree(s, &roots);
+    }
     let mut suspects: Vec<Suspect> = points
         .into_iter()
         .map(|o| {
@@ -450,12 +488,21 @@ pub fn find_suspects(s: &Snapshot, a: &Analysis, h: &History, sample: usize) -> 
                     }
                 }
             }
-            describe(s, h, o, &below, &tree, &reached, total_new, sample)
+            let seeds: &[NodeId] = if o == virt { &outside } else { &[] };
+            describe(s, h, o, seeds, &below, &tree, &reached, total_new, sample)
         })
         .collect();
+    // Weak references accumulate because what they refer to does: the holder of the
+    // referents comes first. Then the most bytes.
+    let weak = |x: &Suspect| {
+        x.path
+            .get(x.holder_step + 1)
+            .is_some_and(|&v| s.graph.has(v, flags::WEAKREF))
+    };
     suspects.sort_by(|x, y| {
-        y.bytes
-            .cmp(&x.bytes)
+        weak(x)
+            .cmp(&weak(y))
+            .then(y.bytes.cmp(&x.bytes))
             .then(y.new_objects.cmp(&x.new_objects))
             .then(x.holder.cmp(&y.holder))
     });
@@ -473,6 +520,7 @@ fn describe(
     s: &Snapshot,
     h: &History,
     o: NodeId,
+    seeds: &[NodeId],
     below: &rustc_hash::FxHashSet<NodeId>,
     tree: &[NodeId],
     reached: &[bool],
@@ -485,8 +533,16 @@ fn describe(
     let mut from: FxHashMap<NodeId, NodeId> = Default::default();
     let mut queue: VecDeque<NodeId> = VecDeque::new();
     let mut visited: Vec<NodeId> = Vec::new();
-    seen.insert(o);
-    queue.push_back(o);
+    let outside = o as usize == s.len();
+    if outside {
+        for &r in seeds {
+            seen.insert(r);
+            queue.push_back(r);
+        }
+    } else {
+        seen.insert(o);
+        queue.push_back(o);
+    }
     let mut count = 0u64;
     let mut bytes = 0u64;
     let mut by_type: FxHashMap<&str, (u64, usize)> = Default::default();
@@ -510,11 +566,18 @@ fn describe(
             }
         }
     }
-    // The leaked object: the nearest new object that is not plumbing, else the nearest.
+    // The leaked object: the nearest new object of a type of the program (not of a library),
+    // else the nearest that is not plumbing, else the nearest.
     let leaked = visited
         .iter()
         .copied()
-        .find(|&v| !is_plumbing(s.type_name(v)))
+        .find(|&v| !h.is_library(s.type_name(v)))
+        .or_else(|| {
+            visited
+                .iter()
+                .copied()
+                .find(|&v| !is_plumbing(s.type_name(v)))
+        })
         .or_else(|| visited.first().copied());
     let mut types: Vec<(String, u64, usize)> = by_type
         .into_iter()
@@ -528,7 +591,9 @@ fn describe(
     });
     // Root to holder, then holder to the leaked object.
     let mut path: Vec<NodeId> = Vec::new();
-    if reached[o as usize] {
+    if outside {
+        // No holder: the path starts at the new root that leads to the leaked object.
+    } else if reached[o as usize] {
         let mut x = o;
         path.push(x);
         while tree[x as usize] != NONE {
@@ -539,12 +604,12 @@ fn describe(
     } else {
         path.push(o);
     }
-    let holder_step = path.len() - 1;
+    let holder_step = path.len().saturating_sub(1);
     if let Some(t) = leaked {
         let mut tail = vec![t];
         let mut x = t;
         while let Some(&p) = from.get(&x) {
-            if p == o {
+            if p == o && !outside {
                 break;
             }
             tail.push(p);
@@ -572,16 +637,19 @@ fn describe(
             .filter(|&v| Some(s.type_name(v)) != lead.as_deref())
             .take(more),
     );
-    let lengths = h
-        .lengths_of(o)
-        .map(|ls| (ls[0], *ls.last().unwrap_or(&ls[0])))
-        .or_else(|| {
-            (h.is_watched(o) || (growable(s, o) && s.length(o).is_some()))
-                .then(|| s.length(o).map(|l| (l, l)))
-                .flatten()
-        });
+    let lengths = if outside {
+        None
+    } else {
+        h.lengths_of(o)
+            .map(|ls| (ls[0], *ls.last().unwrap_or(&ls[0])))
+            .or_else(|| {
+                (h.is_watched(o) || (growable(s, o) && s.length(o).is_some()))
+                    .then(|| s.length(o).map(|l| (l, l)))
+                    .flatten()
+            })
+    };
     Suspect {
-        holder: o,
+        holder: if outside { OUTSIDE } else { o },
         new_objects: count,
         bytes,
         share: if total_new == 0 {
@@ -735,6 +803,7 @@ mod tests {
             birth,
             lengths,
             watched,
+            library: vec!["collections".into()],
         };
         let a = analyse(&s, &mut |_, _| {});
         let r = find_suspects(&s, &a, &hist, 10);
