@@ -107,6 +107,7 @@ impl PySnapshot {
             lens: notes.lens,
             labels: notes.labels,
             globals,
+            names: Default::default(),
             meta: Meta {
                 python,
                 created,
