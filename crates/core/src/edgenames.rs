@@ -31,7 +31,8 @@ pub enum EdgeKind {
     Index = 4,
     /// Member of a set or frozenset.
     SetMember = 5,
-    /// A closure cell in a function's `__closure__` tuple; the text is the free variable's name.
+    /// The contents of a closure cell (`cell.cell_contents`); the text is the name of the free
+    /// variable the cell holds for the functions that share it.
     Cell = 6,
     /// A frame's local variable (or cell/free variable) by name.
     Local = 7,
@@ -116,19 +117,20 @@ impl<'a> EdgeName<'a> {
 
     /// What to append to a Python expression for the referrer to get the referent, if the
     /// reference can be written so. `position` is the edge's index among the referrer's
-    /// referents (a closure cell's index in `__closure__`).
+    /// referents (unused by the current kinds).
     ///
-    /// `.x` (attribute), `['k']` (dict key), `[3]` (index), `[0]` (closure cell),
+    /// `.x` (attribute), `['k']` (dict key), `[3]` (index), `.cell_contents` (closure cell),
     /// `.f_locals['x']` (frame local). Keys written as placeholders, key objects, set members
     /// and other names have no expression.
     pub fn suffix(&self, position: usize) -> Option<String> {
+        let _ = position;
         match *self {
             EdgeName::Attr(t) if is_identifier(t) => Some(format!(".{t}")),
             EdgeName::Attr(_) => None,
             EdgeName::DictKey(k) if !k.starts_with('<') && !k.is_empty() => Some(format!("[{k}]")),
             EdgeName::DictKey(_) => None,
             EdgeName::Index(i) => Some(format!("[{i}]")),
-            EdgeName::Cell(_) => Some(format!("[{position}]")),
+            EdgeName::Cell(_) => Some(".cell_contents".to_string()),
             EdgeName::Local(t) if is_identifier(t) => Some(format!(".f_locals['{t}']")),
             EdgeName::Local(_) => None,
             EdgeName::DictKeyObject(_) | EdgeName::SetMember | EdgeName::Other(_) => None,
@@ -414,7 +416,10 @@ mod tests {
         );
         assert_eq!(EdgeName::DictKey("<Session>").suffix(0), None);
         assert_eq!(EdgeName::Index(3).suffix(7).as_deref(), Some("[3]"));
-        assert_eq!(EdgeName::Cell("x").suffix(1).as_deref(), Some("[1]"));
+        assert_eq!(
+            EdgeName::Cell("x").suffix(1).as_deref(),
+            Some(".cell_contents")
+        );
         assert_eq!(
             EdgeName::Local("req").suffix(0).as_deref(),
             Some(".f_locals['req']")

@@ -92,41 +92,25 @@ fn append(
 }
 
 /// The path (root first) as a Python expression where one exists, in segments joined by
-/// ` -> ` where it does not (see the module documentation).
+/// ` -> ` where it does not (see the module documentation). Each edge is the first named edge
+/// between its two nodes ([`Snapshot::edge_between`]).
 pub fn expression(s: &Snapshot, path: &[NodeId]) -> String {
-    let Some(&first) = path.first() else {
-        return String::new();
-    };
-    let mut out = String::new();
-    let mut cur = start(s, first);
-    let mut dict_at = None;
-    for w in path.windows(2) {
-        let (a, b) = (w[0], w[1]);
-        let edge = s.edge_between(a, b);
-        let done = match edge {
-            Some((k, Some(name))) => append(&mut cur, &mut dict_at, name, k),
-            _ => false,
-        };
-        if !done {
-            out.push_str(&cur);
-            out.push_str(" -> ");
-            if let Some((_, Some(name))) = edge {
-                out.push('(');
-                out.push_str(&name.label());
-                out.push_str(") ");
-            }
-            cur = start(s, b);
-            dict_at = None;
-        }
-    }
-    out.push_str(&cur);
-    out
+    pattern(s, path, &[])
 }
 
-/// The expression of a path with the variable parts (indexes and dict keys) of the steps
-/// listed in `vary` (edge positions along the path) written as `[...]`: the shape of many
-/// paths at once (`__main__.bus._listeners[...].__self__`).
+/// [`expression`] with the indexes and keys of the steps flagged in `vary` (by
+/// edge position along the path) written as `[...]`: the shape of many paths at once.
 pub fn pattern(s: &Snapshot, path: &[NodeId], vary: &[bool]) -> String {
+    let edges: Vec<u32> = path
+        .windows(2)
+        .map(|w| s.edge_between(w[0], w[1]).map_or(u32::MAX, |e| e.0 as u32))
+        .collect();
+    pattern_with_edges(s, path, &edges, vary)
+}
+
+/// [`pattern`] for a path whose edges are known by position: `edges[i]` is the position of
+/// the edge `path[i] -> path[i + 1]` among `path[i]`'s referents (`u32::MAX`: none).
+pub fn pattern_with_edges(s: &Snapshot, path: &[NodeId], edges: &[u32], vary: &[bool]) -> String {
     let Some(&first) = path.first() else {
         return String::new();
     };
@@ -135,23 +119,22 @@ pub fn pattern(s: &Snapshot, path: &[NodeId], vary: &[bool]) -> String {
     let mut dict_at = None;
     for (i, w) in path.windows(2).enumerate() {
         let (a, b) = (w[0], w[1]);
-        let edge = s.edge_between(a, b);
+        let k = edges.get(i).copied().unwrap_or(u32::MAX) as usize;
+        let name = s.edge_name(a, k);
         let varies = vary.get(i).copied().unwrap_or(false);
-        let done = match edge {
-            Some((_, Some(EdgeName::Index(_) | EdgeName::DictKey(_) | EdgeName::Cell(_))))
-                if varies =>
-            {
+        let done = match name {
+            Some(EdgeName::Index(_) | EdgeName::DictKey(_)) if varies => {
                 cur.push_str("[...]");
                 dict_at = None;
                 true
             }
-            Some((k, Some(name))) => append(&mut cur, &mut dict_at, name, k),
-            _ => false,
+            Some(name) => append(&mut cur, &mut dict_at, name, k),
+            None => false,
         };
         if !done {
             out.push_str(&cur);
             out.push_str(" -> ");
-            if let Some((_, Some(name))) = edge {
+            if let Some(name) = name {
                 out.push('(');
                 out.push_str(&name.label());
                 out.push_str(") ");
@@ -263,8 +246,8 @@ mod tests {
             &[],
             &[Some(EdgeName::SetMember)],
             &[Some(EdgeName::Attr("__closure__"))],
-            &[Some(EdgeName::Cell("x")), Some(EdgeName::Cell("y"))],
-            &[Some(EdgeName::Attr("cell_contents"))],
+            &[Some(EdgeName::Index(1)), Some(EdgeName::Index(0))],
+            &[Some(EdgeName::Cell("x"))],
         ];
         for list in names {
             for &n in list {
@@ -293,12 +276,13 @@ mod tests {
             expression(&s, &[0, 1, 8, 7]),
             "__main__.seen -> (set member) <Session>"
         );
-        // The cell is the tuple's item 0 (the first edge to it).
+        // A tuple is traversed from its end: the first edge to the cell names index 1.
         assert_eq!(
             expression(&s, &[0, 1, 9, 10, 11, 6]),
-            "__main__.handler.__closure__[0].cell_contents"
+            "__main__.handler.__closure__[1].cell_contents"
         );
-        assert_eq!(s.name_of_edge(10, 11), Some(EdgeName::Cell("x")));
+        assert_eq!(s.name_of_edge(11, 6), Some(EdgeName::Cell("x")));
+        assert_eq!(s.name_of_edge(11, 6).unwrap().label(), "closure x");
         assert_eq!(s.edge_between(4, 6), Some((0, None)));
         assert_eq!(s.edge_between(6, 4), None);
         // Without names, every step is a break.
