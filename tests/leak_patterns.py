@@ -143,7 +143,7 @@ def leak_event_bus():
         s = Session(_next())
         bus.subscribe(s.on_event)
 
-    return handle_request, "Session", "bus"
+    return handle_request, "Session", "leak_patterns.bus._listeners"
 
 
 def leak_event_bus_decoy():
@@ -158,7 +158,7 @@ def leak_event_bus_decoy():
         bus.subscribe(s.on_event)
         last_request = s
 
-    return handle_request, "Session", "bus"
+    return handle_request, "Session", "leak_patterns.bus._listeners"
 
 
 def leak_lru_cache_method():
@@ -167,14 +167,14 @@ def leak_lru_cache_method():
     def work():
         Pricer(_next()).price(3)
 
-    return work, "Pricer", "Pricer"
+    return work, "Pricer", "leak_patterns.Pricer.price"
 
 
 def leak_loggers_per_request():
     def work():
         logging.getLogger(f"refgraph_test.request.{_next()}")
 
-    return work, "Logger", "logging"
+    return work, "Logger", ".manager.loggerDict"
 
 
 def cleanup_loggers():
@@ -195,7 +195,7 @@ def leak_stored_exceptions():
         except LeakError as e:
             errors.append(e)
 
-    return work, "LeakError", "errors"
+    return work, "LeakError", "leak_patterns.errors"
 
 
 def leak_asyncio_tasks():
@@ -216,7 +216,7 @@ def leak_asyncio_tasks():
         loop.run_until_complete(spawn())
 
     # The tasks keep their results: the program's Request is named, Task is in the types.
-    return work, "Request", "tasks"
+    return work, "Request", "leak_patterns.tasks"
 
 
 def leak_thread_local():
@@ -226,7 +226,7 @@ def leak_thread_local():
             items = local.items = []
         items.append(Request(_next()))
 
-    return work, "Request", ""
+    return work, "Request", "['items']"
 
 
 def leak_finalizer():
@@ -237,7 +237,7 @@ def leak_finalizer():
         r = Resource(_next())
         weakref.finalize(owner, r.close)
 
-    return work, "Resource", "finalize"
+    return work, "Resource", "weakref.finalize._registry"
 
 
 keep = []
@@ -269,7 +269,7 @@ def leak_class_attribute():
     def work():
         h.handle(_next())
 
-    return work, "Request", "Handler"
+    return work, "Request", "leak_patterns.Handler.seen"
 
 
 def leak_unbounded_dict():
@@ -279,7 +279,7 @@ def leak_unbounded_dict():
         n = _next()
         counts[f"user-{n}"] = n * 1000003
 
-    return work, ("str", "int"), "counts"
+    return work, ("str", "int"), "leak_patterns.counts"
 
 
 def leak_del_resurrection():
@@ -288,7 +288,7 @@ def leak_del_resurrection():
     def work():
         Zombie(_next())
 
-    return work, "Zombie", "graveyard"
+    return work, "Zombie", "leak_patterns.graveyard"
 
 
 def leak_deep_trie():
@@ -301,7 +301,7 @@ def leak_deep_trie():
             node = node.setdefault(ch, {})
         node["$"] = Value(n)
 
-    return work, "Value", "trie"
+    return work, "Value", "leak_patterns.trie"
 
 
 def leak_weak_value_dict():
@@ -315,7 +315,7 @@ def leak_weak_value_dict():
         cache[n] = b
         side.append(b)
 
-    return work, "Blob", "side"
+    return work, "Blob", "leak_patterns.side"
 
 
 def leak_module_singleton():
@@ -324,7 +324,7 @@ def leak_module_singleton():
     def work():
         sys.modules["refgraph_test_registry"].entries.append(Record(_next()))
 
-    return work, "Record", "sys.modules"
+    return work, "Record", "sys.modules['refgraph_test_registry'].entries"
 
 
 def cleanup_module_singleton():
@@ -339,7 +339,7 @@ def leak_every_other_call():
         if n % 2:
             every_other.append(Request(n))
 
-    return work, "Request", "every_other"
+    return work, "Request", "leak_patterns.every_other"
 
 
 LEAKS = {

@@ -91,6 +91,29 @@ class Suspect(NamedTuple):
         }
 
 
+def _path_lines(s, keep=2):
+    """The path, one step a line, with long stretches away from the root, the holder and the
+    leaked object left out."""
+    n = len(s.path)
+    h = s.holder_step if s.holder_step is not None else 0
+    shown = set(range(keep)) | set(range(n - keep, n)) | set(range(h - keep, h + keep + 1))
+    out = []
+    skipped = 0
+    for k, p in enumerate(s.path):
+        if k not in shown:
+            skipped += 1
+            continue
+        if skipped:
+            out.append(f"        … {skipped} more step{'s' if skipped != 1 else ''}")
+            skipped = 0
+        arrow = "   " if k == 0 else "-> "
+        mark = "  <- holder" if k == s.holder_step else ""
+        label = f" {p.label}" if p.label else ""
+        via = f"  {p.edge}" if p.edge else ""
+        out.append(f"     {arrow}{p.type}{label}{via}{mark}")
+    return out
+
+
 def _human_bytes(n):
     n = int(n)
     if n < 1024:
@@ -163,12 +186,7 @@ class LeakReport:
             if s.allocated_at:
                 f, line = s.allocated_at[0]
                 lines.append(f"   allocated at {f}:{line}")
-            for k, p in enumerate(s.path):
-                arrow = "   " if k == 0 else "-> "
-                mark = "  <- holder" if k == s.holder_step else ""
-                label = f" {p.label}" if p.label else ""
-                via = f"  .{p.edge}" if p.edge else ""
-                lines.append(f"     {arrow}{p.type}{label}{via}{mark}")
+            lines.extend(_path_lines(s))
         return "\n".join(lines)
 
     def _view(self, index):

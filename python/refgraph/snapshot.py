@@ -61,12 +61,18 @@ class TypeDiff(NamedTuple):
 
 class PathGroup(NamedTuple):
     """Retention paths of the same shape: ``shape`` runs from the root to the target's type;
-    ``example`` is one such path as ``(address, description)`` pairs."""
+    ``example`` is one such path as ``(address, description)`` pairs; ``expression`` writes
+    the paths as Python (``__main__.bus._listeners[...].__self__``, ``[...]`` where they
+    differ; ``a -> (set member) <T>`` where a step has no Python form); ``edges`` names each
+    reference of the example (``'.__dict__'``, ``"['bus']"``, ``'[3]'``, ``'closure x'``, …;
+    None when unnamed), one fewer than the steps."""
 
     shape: list
     count: int
     bytes: int
     example: list
+    expression: str = ""
+    edges: list = []
 
 
 class Paths(NamedTuple):
@@ -166,8 +172,9 @@ class Snapshot:
         return self._s.to_bytes()
 
     def info(self):
-        """Counts and facts: objects, tracked, references, types, bytes, python, created (Unix
-        time), pid, collected, untracked, modules, thread_frames, with_del."""
+        """Counts and facts: objects, tracked, references, named_references (how many have a
+        name: attribute, key, index, …), types, bytes, python, created (Unix time), pid,
+        collected, untracked, modules, thread_frames, with_del."""
         return self._s.info()
 
     def typestats(self, retained=True, progress=None):
@@ -223,6 +230,20 @@ class Snapshot:
     def describe(self, obj=_NO_OBJECT, *, address=None):
         """A one-line description of ``obj`` (or the object at ``address``)."""
         return self._s.describe(_address(obj, address))
+
+    def expression(self, obj=_NO_OBJECT, *, address=None):
+        """The shortest retention path to ``obj`` (or the object at ``address``) from a root,
+        written as Python: ``'__main__.bus._listeners[3].__self__'``. None when no root
+        reaches it or it is not in the snapshot. Snapshots taken before edge names were
+        recorded give the ``<type> -> <type>`` form."""
+        return self._s.expression(_address(obj, address))
+
+    def referents(self, obj=_NO_OBJECT, *, address=None):
+        """What ``obj`` (or the object at ``address``) refers to, in ``gc.get_referents``
+        order, as ``[(address, name)]``: the name of the reference (``'.attr'``,
+        ``"['key']"``, ``'[3]'``, ``'key 3'``, ``'set member'``, ``'closure x'``), or None
+        when it is not known. None if the object is not in the snapshot."""
+        return self._s.referents(_address(obj, address))
 
     def addresses(self, typename):
         """Addresses of the objects of a type (``module.Name`` or a short name)."""

@@ -32,6 +32,8 @@ class PathGroup(NamedTuple):
     count: int
     bytes: int
     example: list[tuple[int, str]]
+    expression: str = ""
+    edges: list[str | None] = []
 
 class Paths(NamedTuple):
     groups: list[PathGroup]
@@ -56,6 +58,10 @@ class Snapshot:
     ) -> int | None: ...
     def size(self, obj: Any = ..., *, address: int | None = None) -> int | None: ...
     def describe(self, obj: Any = ..., *, address: int | None = None) -> str | None: ...
+    def expression(self, obj: Any = ..., *, address: int | None = None) -> str | None: ...
+    def referents(
+        self, obj: Any = ..., *, address: int | None = None
+    ) -> list[tuple[int, str | None]] | None: ...
     def addresses(self, typename: str) -> list[int]: ...
     def graph(
         self,

@@ -1,6 +1,7 @@
 //! Write small valid snapshot files as seeds for the loader's fuzzer:
 //! `cargo run -p refgraph-core --example fuzz_seeds -- fuzz/corpus/load`.
 
+use refgraph_core::edgenames::{EdgeName, EdgeNamesBuilder};
 use refgraph_core::graph::{flags, from_edges, NodeId};
 use refgraph_core::snapshot::{file, Meta, Snapshot, NO_LEN};
 
@@ -38,6 +39,7 @@ fn snapshot(n: usize) -> Snapshot {
             .filter(|l| (l.0 as usize) < len)
             .collect(),
         globals: vec![(2, "app._cache".into())],
+        names: Default::default(),
         meta: Meta {
             python: "3.11.7".into(),
             created: 1_795_000_000,
@@ -49,6 +51,37 @@ fn snapshot(n: usize) -> Snapshot {
     }
 }
 
+/// The same snapshot with edge names of every kind.
+fn with_names(s: &Snapshot) -> Snapshot {
+    let g = &s.graph;
+    let mut b = EdgeNamesBuilder::with_capacity(g.edge_count());
+    let kinds = [
+        Some(EdgeName::Attr("__dict__")),
+        Some(EdgeName::DictKey("'_cache'")),
+        Some(EdgeName::DictKeyObject("(1, None)")),
+        Some(EdgeName::SetMember),
+        Some(EdgeName::Cell("x")),
+        Some(EdgeName::Local("req")),
+        Some(EdgeName::Other("weak callback")),
+        None,
+    ];
+    let mut i = 0;
+    for v in 0..g.len() as NodeId {
+        for k in 0..g.referents(v).len() {
+            b.push(if v == 2 {
+                Some(EdgeName::Index(k as u32))
+            } else {
+                kinds[i % kinds.len()]
+            });
+            i += 1;
+        }
+    }
+    Snapshot {
+        names: b.finish(),
+        ..s.clone()
+    }
+}
+
 fn main() {
     let dir = std::env::args()
         .nth(1)
@@ -56,11 +89,14 @@ fn main() {
     std::fs::create_dir_all(&dir).expect("create the corpus folder");
     for n in [0usize, 1, 3, 10, 40] {
         let s = snapshot(n);
-        s.validate().expect("a valid seed");
-        let bytes = file::to_bytes(&s);
-        file::from_bytes(&bytes).expect("the seed loads");
-        let path = format!("{dir}/seed-{n}.rgsnap");
-        std::fs::write(&path, &bytes).expect("write the seed");
-        println!("{path}: {} bytes", bytes.len());
+        let named = with_names(&s);
+        for (s, stem) in [(s, "seed"), (named, "seed-named")] {
+            s.validate().expect("a valid seed");
+            let bytes = file::to_bytes(&s);
+            file::from_bytes(&bytes).expect("the seed loads");
+            let path = format!("{dir}/{stem}-{n}.rgsnap");
+            std::fs::write(&path, &bytes).expect("write the seed");
+            println!("{path}: {} bytes", bytes.len());
+        }
     }
 }

@@ -3,6 +3,7 @@
 //! interpreter; every query then runs here.
 //!
 //! * [`graph`] — the model: u32 node ids, CSR referents and referrers, a type table.
+//! * [`edgenames`] — how each referrer holds each referent (attribute, key, index, …).
 //! * [`stats`] — counts per type.
 //! * [`chain`] — shortest reference chains (BFS).
 //! * [`subgraph`] — the bounded walk that `show_refs`/`show_backrefs` draw.
@@ -15,6 +16,7 @@ pub mod addrindex;
 pub mod chain;
 pub mod dominators;
 pub mod dot;
+pub mod edgenames;
 pub mod graph;
 pub mod nodeset;
 pub mod render;

@@ -587,7 +587,7 @@ fn short_str(s: &str) -> String {
 
 impl Objects {
     /// A borrowed pointer to the object of a node, valid while the capture lives.
-    fn ptr(&self, py: Python<'_>, n: usize) -> *mut ffi::PyObject {
+    pub(crate) fn ptr(&self, py: Python<'_>, n: usize) -> *mut ffi::PyObject {
         if n < self.tracked {
             // SAFETY: the list is ours, immutable and holds a reference to each item.
             unsafe {

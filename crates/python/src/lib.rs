@@ -5,6 +5,7 @@
 use pyo3::prelude::*;
 
 mod capture;
+mod edgenames;
 mod gcwalk;
 mod heap;
 mod ids;

@@ -20,6 +20,7 @@ pyo3::create_exception!(
 pub struct PySnapshot {
     snap: Snapshot,
     analysis: OnceLock<Analysis>,
+    tree: OnceLock<paths::PathTree>,
 }
 
 fn file_err(e: file::FileError) -> PyErr {
@@ -31,6 +32,7 @@ impl PySnapshot {
         PySnapshot {
             snap,
             analysis: OnceLock::new(),
+            tree: OnceLock::new(),
         }
     }
 
@@ -86,6 +88,7 @@ impl PySnapshot {
         all_roots.extend(modules.iter().map(|m| m.1.clone()));
         let (mut g, objects) = capture(py, untracked, &all_roots)?;
         let notes = annotate(py, &mut g, &objects)?;
+        let names = crate::edgenames::name_edges(py, &g, &objects)?;
         let root_addrs: rustc_hash::FxHashSet<u64> =
             roots.iter().map(|r| r.as_ptr() as u64).collect();
         let module_addrs: rustc_hash::FxHashSet<u64> =
@@ -107,6 +110,7 @@ impl PySnapshot {
             lens: notes.lens,
             labels: notes.labels,
             globals,
+            names,
             meta: Meta {
                 python,
                 created,
@@ -161,6 +165,7 @@ impl PySnapshot {
         d.set_item("objects", s.len())?;
         d.set_item("tracked", s.graph.tracked_count())?;
         d.set_item("references", s.graph.edge_count())?;
+        d.set_item("named_references", s.names.named_count())?;
         d.set_item("types", s.graph.type_table().len())?;
         d.set_item("bytes", s.total_bytes())?;
         d.set_item("python", &s.meta.python)?;
@@ -229,13 +234,26 @@ impl PySnapshot {
     }
 
     /// Shortest retention paths from roots to the target (a type name or an address), grouped
-    /// by shape: `(groups, unreachable, targets)` with groups `[(shape, count, bytes, example)]`
-    /// where `example` is `[(address, description)]` from the root to a target.
+    /// by shape: `(groups, unreachable, targets)` with groups `[(shape, count, bytes, example,
+    /// expression, edges)]` where `example` is `[(address, description)]` from the root to a
+    /// target, `expression` the group's paths as a Python expression (`[...]` where they
+    /// differ) and `edges` the name of each reference of the example (`None` if unnamed).
     #[allow(clippy::type_complexity)]
     fn paths(
         &self,
         target: &Bound<'_, PyAny>,
-    ) -> PyResult<(Vec<(Vec<String>, u64, u64, Vec<(u64, String)>)>, u64, usize)> {
+    ) -> PyResult<(
+        Vec<(
+            Vec<String>,
+            u64,
+            u64,
+            Vec<(u64, String)>,
+            String,
+            Vec<Option<String>>,
+        )>,
+        u64,
+        usize,
+    )> {
         let targets = self.targets(target)?;
         let s = &self.snap;
         let r = roots(s);
@@ -244,6 +262,12 @@ impl PySnapshot {
             rep.groups
                 .into_iter()
                 .map(|g| {
+                    let edges = g
+                        .example
+                        .iter()
+                        .zip(&g.example_edges)
+                        .map(|(&n, &k)| s.edge_name(n, k as usize).map(|e| e.label()))
+                        .collect();
                     (
                         g.shape,
                         g.count,
@@ -252,6 +276,8 @@ impl PySnapshot {
                             .iter()
                             .map(|&n| (s.graph.addr(n), s.describe(n)))
                             .collect(),
+                        g.expression,
+                        edges,
                     )
                 })
                 .collect(),
@@ -334,6 +360,42 @@ impl PySnapshot {
             out.push(d);
         }
         Ok((report.rounds, report.new_objects, out))
+    }
+
+    /// The shortest retention path to the object at an address as a Python expression
+    /// (`__main__.bus._listeners[3].__self__`), or None when no root reaches it.
+    fn expression(&self, addr: u64) -> Option<String> {
+        let n = self.snap.graph.find(addr)?;
+        let tree = self
+            .tree
+            .get_or_init(|| paths::shortest_path_tree_edges(&self.snap, &roots(&self.snap)));
+        let (path, edges) = tree.path(n)?;
+        Some(refgraph_core::snapshot::expr::pattern_with_edges(
+            &self.snap,
+            &path,
+            &edges,
+            &[],
+        ))
+    }
+
+    /// `[(address, name)]`: what the object at an address refers to, in `tp_traverse` order,
+    /// with the name of each reference (`.x`, `['k']`, `[3]`, …; None when unnamed).
+    fn referents(&self, addr: u64) -> Option<Vec<(u64, Option<String>)>> {
+        let n = self.snap.graph.find(addr)?;
+        Some(
+            self.snap
+                .graph
+                .referents(n)
+                .iter()
+                .enumerate()
+                .map(|(k, &m)| {
+                    (
+                        self.snap.graph.addr(m),
+                        self.snap.edge_name(n, k).map(|e| e.label()),
+                    )
+                })
+                .collect(),
+        )
     }
 
     /// Retained bytes of the object at an address (None if it is not in the snapshot).

@@ -1,5 +1,7 @@
 """``refgraph paths SNAP TYPE``: what keeps the objects of a type alive — the shortest paths
-from roots (modules, thread stacks, objects nothing refers to), grouped by shape."""
+from roots (modules, thread stacks, objects nothing refers to), grouped by shape. Each group
+is written as a Python expression (``__main__.bus._listeners[...].__self__``), then one
+example path step by step with the name of each reference."""
 
 from __future__ import annotations
 
@@ -31,7 +33,11 @@ def run(args):
                         "count": g.count,
                         "bytes": g.bytes,
                         "shape": g.shape,
-                        "example": [{"address": a, "object": d} for a, d in g.example],
+                        "expression": g.expression,
+                        "example": [
+                            {"address": a, "object": d, "edge": e}
+                            for (a, d), e in zip(g.example, [*g.edges, None])
+                        ],
                     }
                     for g in groups
                 ],
@@ -45,10 +51,12 @@ def run(args):
     )
     for g in groups:
         print()
-        print(f"{g.count:,} objects, {human_bytes(g.bytes)}:")
+        print(f"{g.count:,} objects, {human_bytes(g.bytes)}: {g.expression}")
         for i, (addr, desc) in enumerate(g.example):
             arrow = "   " if i == 0 else "-> "
-            print(f"  {arrow}{desc}  [0x{addr:x}]")
+            edge = g.edges[i - 1] if i > 0 and i - 1 < len(g.edges) else None
+            via = f"  {edge}" if edge else ""
+            print(f"  {arrow}{desc}  [0x{addr:x}]{via}")
     if found.unreachable:
         print()
         print(

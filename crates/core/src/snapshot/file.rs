@@ -14,7 +14,9 @@
 //! Section payloads are columns of LEB128 varints (signed values zigzag encoded): node
 //! addresses as deltas, type ids, flags (raw bytes), shallow sizes, lengths, edges (degrees,
 //! then targets relative to their source), labels and global names (node deltas and
-//! length-prefixed UTF-8). Unknown tags are skipped, so later versions can add sections.
+//! length-prefixed UTF-8), edge names (section 11, optional: the interned texts, then per edge
+//! a kind byte and, for named edges, a text id or number; a file without it loads with every
+//! edge unnamed). Unknown tags are skipped, so later versions can add sections.
 //!
 //! The loader trusts nothing: every length is checked against the bytes that are actually
 //! there before anything is allocated, decompression is bounded by the declared size (which is
@@ -23,6 +25,7 @@
 //! huge allocation.
 
 use super::{Meta, Snapshot, NO_LEN};
+use crate::edgenames::EdgeNames;
 use crate::graph::{Graph, NodeId, TypeInfo};
 
 pub const MAGIC: &[u8; 8] = b"RGSNAP\0\x1a";
@@ -42,6 +45,7 @@ const LENS: u32 = 7;
 const EDGES: u32 = 8;
 const LABELS: u32 = 9;
 const GLOBALS: u32 = 10;
+const NAMES: u32 = 11;
 
 /// Why a file could not be read.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -160,6 +164,23 @@ fn sections(s: &Snapshot) -> Vec<(u32, Vec<u8>)> {
 
     out.push((LABELS, labels_section(&s.labels)));
     out.push((GLOBALS, labels_section(&s.globals)));
+
+    if !s.names.is_empty() {
+        let (kinds, values) = s.names.raw_parts();
+        let mut o = Out(Vec::with_capacity(kinds.len() * 3));
+        o.varint(s.names.text_count() as u64);
+        for t in s.names.texts() {
+            o.string(t);
+        }
+        o.varint(kinds.len() as u64);
+        for (&k, &v) in kinds.iter().zip(values) {
+            o.0.push(k);
+            if k != 0 {
+                o.varint(v as u64);
+            }
+        }
+        out.push((NAMES, o.0));
+    }
     out
 }
 
@@ -398,6 +419,36 @@ fn read_labels(
     Ok(out)
 }
 
+fn read_names(data: &[u8], edges: usize) -> Result<EdgeNames, FileError> {
+    let mut r = In {
+        b: data,
+        what: "edge names",
+    };
+    let nt = r.count()?;
+    let mut texts = Vec::with_capacity(nt);
+    for _ in 0..nt {
+        texts.push(r.string()?);
+    }
+    let count = r.count()?;
+    if count != 0 && count != edges {
+        return err("corrupt snapshot: edge names do not match the edges");
+    }
+    let mut kinds = Vec::with_capacity(count);
+    let mut values = Vec::with_capacity(count);
+    for _ in 0..count {
+        let Some((&k, rest)) = r.b.split_first() else {
+            return err("edge names: truncated");
+        };
+        r.b = rest;
+        let v = if k != 0 { r.u32(u32::MAX as u64)? } else { 0 };
+        kinds.push(k);
+        values.push(v);
+    }
+    r.done()?;
+    EdgeNames::from_parts(kinds, values, texts, edges)
+        .map_err(|e| FileError(format!("corrupt snapshot: {e}")))
+}
+
 /// Decode the bytes of a snapshot file.
 pub fn from_bytes(b: &[u8]) -> Result<Snapshot, FileError> {
     let secs = read_sections(b)?;
@@ -536,6 +587,10 @@ pub fn from_bytes(b: &[u8]) -> Result<Snapshot, FileError> {
 
     let labels = read_labels(get(LABELS, "labels")?, n, "labels")?;
     let globals = read_labels(get(GLOBALS, "globals")?, n, "globals")?;
+    let names = match secs.iter().find(|s| s.0 == NAMES) {
+        Some((_, data)) => read_names(data, edges as usize)?,
+        None => EdgeNames::default(),
+    };
 
     let graph = Graph::from_parts(addrs, types, flags, tracked as u32, offsets, targets, table)
         .map_err(|e| FileError(format!("corrupt snapshot: {e}")))?;
@@ -545,6 +600,7 @@ pub fn from_bytes(b: &[u8]) -> Result<Snapshot, FileError> {
         lens,
         labels,
         globals,
+        names,
         meta,
     };
     s.validate()
@@ -577,7 +633,63 @@ mod tests {
         assert_eq!(a.lens, b.lens);
         assert_eq!(a.labels, b.labels);
         assert_eq!(a.globals, b.globals);
+        assert_eq!(a.names, b.names);
         assert_eq!(a.meta, b.meta);
+    }
+
+    #[test]
+    fn a_file_without_names_loads_with_every_edge_unnamed() {
+        let s = leaky(4);
+        assert!(!s.names.is_empty());
+        let bytes = to_bytes(&Snapshot {
+            names: EdgeNames::default(),
+            ..s.clone()
+        });
+        let loaded = from_bytes(&bytes).unwrap();
+        assert!(loaded.names.is_empty());
+        assert_eq!(loaded.edge_name(2, 0), None);
+        assert_eq!(loaded.graph.referent_arrays(), s.graph.referent_arrays());
+        // With names, they come back.
+        let again = from_bytes(&to_bytes(&s)).unwrap();
+        assert_eq!(
+            again.edge_name(2, 1),
+            Some(crate::edgenames::EdgeName::Index(1))
+        );
+    }
+
+    #[test]
+    fn bad_name_sections_are_refused() {
+        let s = leaky(2);
+        let edges = s.graph.edge_count();
+        let section = |texts: &[&str], edge_bytes: &[u8], count: usize| {
+            let mut o = Out::default();
+            o.varint(texts.len() as u64);
+            for t in texts {
+                o.string(t);
+            }
+            o.varint(count as u64);
+            o.0.extend_from_slice(edge_bytes);
+            o.0
+        };
+        // Text id out of range.
+        let mut eb = vec![1u8, 5];
+        eb.extend(std::iter::repeat_n(0u8, edges - 1));
+        assert!(read_names(&section(&["a"], &eb, edges), edges).is_err());
+        // Unknown kind.
+        let mut eb = vec![200u8, 0];
+        eb.extend(std::iter::repeat_n(0u8, edges - 1));
+        assert!(read_names(&section(&["a"], &eb, edges), edges).is_err());
+        // Wrong edge count.
+        let eb = vec![0u8; edges - 1];
+        assert!(read_names(&section(&[], &eb, edges - 1), edges).is_err());
+        // Truncated.
+        let eb = vec![0u8; edges - 1];
+        assert!(read_names(&section(&[], &eb, edges), edges).is_err());
+        // Valid.
+        let mut eb = vec![1u8, 0];
+        eb.extend(std::iter::repeat_n(0u8, edges - 1));
+        let n = read_names(&section(&["a"], &eb, edges), edges).unwrap();
+        assert_eq!(n.get(0), Some(crate::edgenames::EdgeName::Attr("a")));
     }
 
     #[test]

@@ -681,47 +681,13 @@ pub fn step_label(s: &Snapshot, n: NodeId) -> String {
 
 /// The name of the reference from `from` to `to` (the next step of a path), when known.
 pub fn edge_name(s: &Snapshot, from: NodeId, to: NodeId) -> Option<String> {
-    // Until references are named in snapshots: a module's dictionary names its globals.
-    if s.type_name(from) != "dict" {
-        return None;
-    }
-    s.global_name(to)
-        .map(|g| g.rsplit('.').next().unwrap_or(g).to_string())
+    s.name_of_edge(from, to).map(|e| e.label())
 }
 
-/// The holder as an expression from a root: from the last module global on the path, each
-/// reference by name (`__main__.bus._listeners`), or by the referent's type when it has none.
+/// The holder as an expression from a root (`__main__.bus._listeners`), in segments joined by
+/// ` -> ` where a reference has no Python form.
 pub fn holder_expression(s: &Snapshot, path: &[NodeId]) -> String {
-    let start = path
-        .iter()
-        .rposition(|&n| s.global_name(n).is_some() || s.graph.has(n, flags::MODULE));
-    let (mut out, from) = match start {
-        Some(i) => {
-            let n = path[i];
-            let name = s
-                .global_name(n)
-                .or_else(|| s.label(n))
-                .unwrap_or_else(|| s.type_name(n));
-            (name.to_string(), i)
-        }
-        None => match path.first() {
-            Some(&n) => (format!("<{}>", s.type_name(n)), 0),
-            None => return String::new(),
-        },
-    };
-    for w in path[from..].windows(2) {
-        match edge_name(s, w[0], w[1]) {
-            Some(e) => {
-                out.push('.');
-                out.push_str(&e);
-            }
-            None => {
-                out.push_str(" -> ");
-                out.push_str(s.type_name(w[1]));
-            }
-        }
-    }
-    out
+    super::expr::expression(s, path)
 }
 
 #[cfg(test)]
@@ -787,6 +753,7 @@ mod tests {
                 labels: vec![(0, "app".into())],
                 globals: Vec::new(),
                 meta: Meta::default(),
+                ..Default::default()
             };
             (s, self.nodes.iter().map(|n| n.1).collect())
         }

@@ -8,14 +8,17 @@
 //! * [`paths`] — shortest retention paths from roots, grouped by shape.
 //! * [`leaks`] — leak suspects: where what repeated work leaves behind accumulates.
 //! * [`draw`] — a subgraph as a [`crate::view::View`] for the renderers.
+//! * [`expr`] — a path written as a Python expression from its edge names.
 
 pub mod analysis;
 pub mod diff;
 pub mod draw;
+pub mod expr;
 pub mod file;
 pub mod leaks;
 pub mod paths;
 
+use crate::edgenames::{EdgeName, EdgeNames};
 use crate::graph::{flags, Graph, NodeId};
 
 /// `lens` value of a node with no length.
@@ -49,6 +52,9 @@ pub struct Snapshot {
     pub labels: Vec<(NodeId, String)>,
     /// `(node, "module.name")` for objects bound to a global of a module, sorted by node.
     pub globals: Vec<(NodeId, String)>,
+    /// How each referrer holds each referent ([`crate::edgenames`]); empty when the snapshot
+    /// was taken without names (an older file).
+    pub names: EdgeNames,
     pub meta: Meta,
 }
 
@@ -73,6 +79,7 @@ impl Snapshot {
                 return Err("label of a node that does not exist".into());
             }
         }
+        self.names.validate(self.graph.edge_count())?;
         Ok(())
     }
 
@@ -99,6 +106,41 @@ impl Snapshot {
     /// The module global bound to a node (`"module.name"`), if any.
     pub fn global_name(&self, n: NodeId) -> Option<&str> {
         sorted_lookup(&self.globals, n)
+    }
+
+    /// The name of the `k`-th referent edge of `src` (in `tp_traverse` order), if it has one.
+    pub fn edge_name(&self, src: NodeId, k: usize) -> Option<EdgeName<'_>> {
+        if self.names.is_empty() {
+            return None;
+        }
+        let (offsets, _) = self.graph.referent_arrays();
+        let start = offsets[src as usize] as usize;
+        let end = offsets[src as usize + 1] as usize;
+        if start + k >= end {
+            return None;
+        }
+        self.names.get(start + k)
+    }
+
+    /// The edge `src -> dst` to show: its position among `src`'s referents and its name — the
+    /// first named edge from `src` to `dst`, else the first edge (unnamed). `None` when `src`
+    /// does not refer to `dst`.
+    pub fn edge_between(&self, src: NodeId, dst: NodeId) -> Option<(usize, Option<EdgeName<'_>>)> {
+        let mut first = None;
+        for (k, &t) in self.graph.referents(src).iter().enumerate() {
+            if t == dst {
+                if let Some(n) = self.edge_name(src, k) {
+                    return Some((k, Some(n)));
+                }
+                first.get_or_insert(k);
+            }
+        }
+        first.map(|k| (k, None))
+    }
+
+    /// The name of the edge `src -> dst` (the first named one), if any.
+    pub fn name_of_edge(&self, src: NodeId, dst: NodeId) -> Option<EdgeName<'_>> {
+        self.edge_between(src, dst).and_then(|e| e.1)
     }
 
     /// The length of a node, if it has one.
@@ -240,12 +282,28 @@ pub(crate) mod testing {
         }
         let mut lens = vec![NO_LEN; n];
         lens[2] = records as u32;
+        // Names: module -> dict is `__dict__`, dict -> list is the global `_cache`, the other
+        // dict is under the key 3; records are list items, each holds its payload as `.payload`.
+        let mut b = crate::edgenames::EdgeNamesBuilder::with_capacity(graph.edge_count());
+        for v in 0..n as NodeId {
+            for (k, _) in graph.referents(v).iter().enumerate() {
+                b.push(match v {
+                    0 => Some(EdgeName::Attr("__dict__")),
+                    1 if k == 0 => Some(EdgeName::DictKey("'_cache'")),
+                    1 => Some(EdgeName::DictKey("3")),
+                    2 => Some(EdgeName::Index(k as u32)),
+                    v if v >= rec0 && v < pay0 => Some(EdgeName::Attr("payload")),
+                    _ => None,
+                });
+            }
+        }
         Snapshot {
             graph,
             sizes,
             lens,
             labels: vec![(0, "app".into())],
             globals: vec![(2, "app._cache".into())],
+            names: b.finish(),
             meta: Meta {
                 python: "3.11.7".into(),
                 created: 1_700_000_000,

@@ -1,0 +1,990 @@
+//! Edge names for snapshots: how each referrer holds each referent, read from the live objects
+//! without running user code and without changing them.
+//!
+//! For every node, a list of *candidates* `(pointer, name)` is read from the object — its
+//! `T_OBJECT` members over the MRO (`__slots__`, a bound method's `__self__`/`__func__`, a weak
+//! reference's `__callback__`, `functools.partial`'s parts, a class's `__mro__`/`__base__`), its
+//! instance dict (`__dict__` at the type's dict offset, or the 3.11+ managed dict and inline
+//! values, named from the class's shared keys), list/tuple items, dict entries, a cell's
+//! contents, a function's getters, an exception's traceback/cause/context — and the node's
+//! recorded referents (in `tp_traverse` order) are matched to them by pointer. A referent no
+//! candidate explains stays unnamed. Pointers read from memory are only compared with the
+//! referents, never followed; the only structures followed are a class's shared keys, after
+//! checks that the layout is the one this Python version uses (see [`Layout`]).
+//!
+//! Nothing here calls a method of a user's class: attribute values come from C getters of
+//! exact built-in types, dict keys are written by the C `repr` of exact str, int, float, bool,
+//! None and bytes (short tuples of those), and other keys get a placeholder (`<Session>`).
+//! Instance `__dict__`s are never requested (on 3.11–3.13 that would materialise a dict), and
+//! the collector is disabled during the pass so that no finalizer runs.
+
+use crate::capture::Objects;
+use pyo3::ffi;
+use pyo3::prelude::*;
+use refgraph_core::edgenames::{EdgeKind, EdgeNames, EdgeNamesBuilder};
+use refgraph_core::graph::{Graph, NodeId, TypeId};
+use rustc_hash::FxHashMap;
+use std::os::raw::{c_char, c_int};
+
+// ----------------------------------------------------------------------------- layouts
+
+/// Where CPython keeps an instance's managed dict and inline values (3.11+), and where a heap
+/// type keeps its shared keys. One table per minor version, from that version's headers
+/// (`Include/cpython/object.h`: `PyHeapTypeObject`; `Include/internal/pycore_object.h`:
+/// `_PyObject_ManagedDictPointer`, `_PyObject_ValuesPointer`, `_PyObject_DictOrValuesPointer`,
+/// `_PyObject_InlineValues`; `Include/internal/pycore_dict.h`: `PyDictKeysObject`,
+/// `PyDictUnicodeEntry`, `PyDictValues`), 64-bit, default (GIL) build.
+#[derive(Clone, Copy, Debug)]
+pub struct Layout {
+    /// `sizeof(PyHeapTypeObject)` (= `type.__basicsize__`): checked at run time.
+    pub heap_type_size: usize,
+    /// `offsetof(PyHeapTypeObject, ht_cached_keys)`; `ht_qualname` is 8 before it and
+    /// `ht_name` 24 before it (checked against the class's `__name__`/`__qualname__`).
+    pub cached_keys: usize,
+    pub managed: Managed,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum Managed {
+    /// 3.11: `PyDictValues *` at `obj - 4 words`, the dict at `obj - 3 words`. Values are
+    /// preceded by `[-1]` prefix size, `[-2]` used count, then the insertion order bytes.
+    Split311,
+    /// 3.12: a tagged word at `obj - 3 words`: values pointer + 1, or the dict. Values as 3.11.
+    Tagged312,
+    /// 3.13: the dict at `obj - 3 words`; inline values right after the object header
+    /// (`Py_TPFLAGS_INLINE_VALUES`): `capacity`, `size`, `embedded`, `valid` bytes, then the
+    /// values from byte 8.
+    Inline313,
+}
+
+/// `Py_TPFLAGS_MANAGED_DICT` (3.11+).
+const TPFLAGS_MANAGED_DICT: std::os::raw::c_ulong = 1 << 4;
+/// `Py_TPFLAGS_INLINE_VALUES` (3.13+).
+const TPFLAGS_INLINE_VALUES: std::os::raw::c_ulong = 1 << 2;
+/// `DICT_KEYS_SPLIT`.
+const DICT_KEYS_SPLIT: u8 = 2;
+/// `SHARED_KEYS_MAX_SIZE` (3.11–3.13).
+const SHARED_KEYS_MAX_SIZE: isize = 30;
+/// `PyDictKeysObject` field offsets (3.11–3.13, no free threading): `dk_log2_size`,
+/// `dk_log2_index_bytes`, `dk_kind` bytes, `dk_usable`, `dk_nentries`, `dk_indices`.
+const DK_LOG2_SIZE: usize = 8;
+const DK_LOG2_INDEX_BYTES: usize = 9;
+const DK_KIND: usize = 10;
+const DK_USABLE: usize = 16;
+const DK_NENTRIES: usize = 24;
+const DK_INDICES: usize = 32;
+/// `sizeof(PyDictUnicodeEntry)`: `me_key`, `me_value`.
+const UNICODE_ENTRY: usize = 16;
+/// `offsetof(PyCellObject, ob_ref)` (every version): checked with `cell.__basicsize__`.
+const CELL_REF: usize = 16;
+const WORD: usize = std::mem::size_of::<usize>();
+
+/// Python 3.11.
+pub const LAYOUT_3_11: Layout = Layout {
+    heap_type_size: 904,
+    cached_keys: 872,
+    managed: Managed::Split311,
+};
+/// Python 3.12.
+pub const LAYOUT_3_12: Layout = Layout {
+    heap_type_size: 920,
+    cached_keys: 880,
+    managed: Managed::Tagged312,
+};
+/// Python 3.13.
+pub const LAYOUT_3_13: Layout = Layout {
+    heap_type_size: 928,
+    cached_keys: 880,
+    managed: Managed::Inline313,
+};
+
+/// The layout of a minor version of Python 3, if known (3.10 has no managed dicts).
+pub fn layout(minor: u8) -> Option<Layout> {
+    if WORD != 8 {
+        return None;
+    }
+    match minor {
+        11 => Some(LAYOUT_3_11),
+        12 => Some(LAYOUT_3_12),
+        13 => Some(LAYOUT_3_13),
+        _ => None,
+    }
+}
+
+unsafe fn read_word(p: *const u8) -> usize {
+    std::ptr::read_unaligned(p as *const usize)
+}
+
+// ----------------------------------------------------------------------------- per type
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Base {
+    Plain,
+    List,
+    Tuple,
+    Dict,
+    Set,
+    /// An exact `collections.deque`: its referents are its items, in order.
+    Deque,
+    Cell,
+    Function,
+    BuiltinMethod,
+    Exception,
+    Type,
+}
+
+#[derive(Clone, Copy)]
+enum DictAt {
+    None,
+    /// `tp_dictoffset`: positive from the start, negative from the end of a var-sized object.
+    Offset(isize),
+    Managed,
+}
+
+struct TypeNamer {
+    /// Heap types' instances refer to their type (`__class__`).
+    heap: bool,
+    /// `(offset, text id)` of object members over the MRO.
+    members: Vec<(usize, u32)>,
+    dict: DictAt,
+    basicsize: usize,
+    itemsize: usize,
+    /// The class's shared keys (validated), for managed dicts: `(entry index -> text id)`.
+    keys: Option<SharedKeys>,
+    inline_values: bool,
+    base: Base,
+}
+
+struct SharedKeys {
+    addr: usize,
+    /// Text id of the key at each entry index (`u32::MAX`: no usable key).
+    names: Vec<u32>,
+}
+
+/// Objects and facts looked up once per pass.
+struct Env {
+    layout: Option<Layout>,
+    mro: Py<PyAny>,
+    dictoffset: Py<PyAny>,
+    basicsize: Py<PyAny>,
+    itemsize: Py<PyAny>,
+    type_name: Py<PyAny>,
+    type_qualname: Py<PyAny>,
+    bases: Py<PyAny>,
+    exc_args: Py<PyAny>,
+    function: usize,
+    builtin_method: usize,
+    cell: usize,
+    deque: usize,
+    cell_ok: bool,
+}
+
+fn descr(py: Python<'_>, owner: &Bound<'_, PyAny>, name: &str) -> PyResult<Py<PyAny>> {
+    let _ = py;
+    Ok(owner.getattr("__dict__")?.get_item(name)?.unbind())
+}
+
+impl Env {
+    fn new(py: Python<'_>) -> PyResult<Env> {
+        let builtins = py.import("builtins")?;
+        let type_ = builtins.getattr("type")?;
+        let types = py.import("types")?;
+        let cell = types.getattr("CellType")?;
+        let minor = py.version_info().minor;
+        let mut layout = layout(minor);
+        let heap_size: usize = type_.getattr("__basicsize__")?.extract()?;
+        if layout.is_some_and(|l| l.heap_type_size != heap_size) {
+            layout = None;
+        }
+        let cell_size: usize = cell.getattr("__basicsize__")?.extract()?;
+        Ok(Env {
+            layout,
+            mro: descr(py, &type_, "__mro__")?,
+            dictoffset: descr(py, &type_, "__dictoffset__")?,
+            basicsize: descr(py, &type_, "__basicsize__")?,
+            itemsize: descr(py, &type_, "__itemsize__")?,
+            type_name: descr(py, &type_, "__name__")?,
+            type_qualname: descr(py, &type_, "__qualname__")?,
+            bases: descr(py, &type_, "__bases__")?,
+            exc_args: descr(py, &builtins.getattr("BaseException")?, "args")?,
+            function: types.getattr("FunctionType")?.as_ptr() as usize,
+            builtin_method: types.getattr("BuiltinFunctionType")?.as_ptr() as usize,
+            cell: cell.as_ptr() as usize,
+            deque: py.import("collections")?.getattr("deque")?.as_ptr() as usize,
+            cell_ok: cell_size == CELL_REF + WORD,
+        })
+    }
+
+    /// `descr.__get__(obj)` of a C getter, or `None` if it fails.
+    fn get<'py>(d: &Py<PyAny>, obj: &Bound<'py, PyAny>) -> Option<Bound<'py, PyAny>> {
+        d.bind(obj.py()).call_method1("__get__", (obj,)).ok()
+    }
+
+    fn get_isize(&self, d: &Py<PyAny>, tp: &Bound<'_, PyAny>) -> isize {
+        Self::get(d, tp)
+            .and_then(|v| v.extract::<isize>().ok())
+            .unwrap_or(0)
+    }
+}
+
+/// Text of a str object without leaving a cached UTF-8 copy in it.
+fn str_text(s: &Bound<'_, PyAny>) -> Option<String> {
+    // SAFETY: s is alive; the result is a new reference to a bytes object (or NULL).
+    unsafe {
+        if ffi::PyUnicode_Check(s.as_ptr()) == 0 {
+            return None;
+        }
+        let b = ffi::PyUnicode_AsEncodedString(
+            s.as_ptr(),
+            c"utf-8".as_ptr(),
+            c"surrogatepass".as_ptr(),
+        );
+        if b.is_null() {
+            ffi::PyErr_Clear();
+            return None;
+        }
+        let b = Bound::from_owned_ptr(s.py(), b);
+        let b = b.cast::<pyo3::types::PyBytes>().ok()?;
+        Some(String::from_utf8_lossy(b.as_bytes()).into_owned())
+    }
+}
+
+/// The text of a temporary str (its UTF-8 cache dies with it).
+unsafe fn temp_text(s: *mut ffi::PyObject) -> Option<String> {
+    let mut len: ffi::Py_ssize_t = 0;
+    let p = ffi::PyUnicode_AsUTF8AndSize(s, &mut len);
+    if p.is_null() {
+        ffi::PyErr_Clear();
+        return None;
+    }
+    let bytes = std::slice::from_raw_parts(p as *const u8, len as usize);
+    Some(String::from_utf8_lossy(bytes).into_owned())
+}
+
+struct Namer<'a> {
+    py: Python<'a>,
+    env: Env,
+    b: EdgeNamesBuilder,
+    types: Vec<Option<TypeNamer>>,
+    /// Short type names by type address, for key placeholders.
+    type_names: FxHashMap<usize, String>,
+    /// Text id of a dict key's repr, by key address.
+    key_text: FxHashMap<usize, u32>,
+    /// Free variable names (text ids) of closure cells, by cell address.
+    cells: FxHashMap<usize, u32>,
+    /// Attribute text ids by name.
+    attr: FxHashMap<&'static str, u32>,
+    str_type: usize,
+    int_type: usize,
+    float_type: usize,
+    bool_type: usize,
+    bytes_type: usize,
+    tuple_type: usize,
+    none: usize,
+}
+
+const MAX_KEY_LEN: isize = 200;
+
+impl<'a> Namer<'a> {
+    fn attr_id(&mut self, name: &'static str) -> u32 {
+        if let Some(&i) = self.attr.get(name) {
+            return i;
+        }
+        let i = self.b.intern(name);
+        self.attr.insert(name, i);
+        i
+    }
+
+    /// The repr of a key that can be written as a literal, else `None`.
+    ///
+    /// # Safety
+    /// `k` is alive and the GIL held.
+    unsafe fn literal(&self, k: *mut ffi::PyObject, depth: u32) -> Option<String> {
+        let t = ffi::Py_TYPE(k) as usize;
+        if k as usize == self.none {
+            return Some("None".into());
+        }
+        let simple = t == self.str_type
+            || t == self.float_type
+            || t == self.bool_type
+            || t == self.bytes_type
+            || t == self.int_type;
+        if t == self.str_type || t == self.bytes_type {
+            if ffi::PyObject_Size(k) > MAX_KEY_LEN {
+                ffi::PyErr_Clear();
+                return None;
+            }
+        }
+        if t == self.int_type {
+            let mut overflow: c_int = 0;
+            let v = ffi::PyLong_AsLongLongAndOverflow(k, &mut overflow);
+            if overflow != 0 || (v == -1 && !ffi::PyErr_Occurred().is_null()) {
+                ffi::PyErr_Clear();
+                return None;
+            }
+            return Some(v.to_string());
+        }
+        if simple {
+            let r = ffi::PyObject_Repr(k);
+            if r.is_null() {
+                ffi::PyErr_Clear();
+                return None;
+            }
+            let s = temp_text(r);
+            ffi::Py_DecRef(r);
+            return s;
+        }
+        if t == self.tuple_type && depth == 0 {
+            let n = ffi::PyTuple_Size(k);
+            if !(0..=4).contains(&n) {
+                ffi::PyErr_Clear();
+                return None;
+            }
+            let mut parts = Vec::with_capacity(n as usize);
+            for i in 0..n {
+                let item = ffi::PyTuple_GetItem(k, i);
+                if item.is_null() {
+                    ffi::PyErr_Clear();
+                    return None;
+                }
+                parts.push(self.literal(item, depth + 1)?);
+            }
+            return Some(match parts.len() {
+                1 => format!("({},)", parts[0]),
+                _ => format!("({})", parts.join(", ")),
+            });
+        }
+        None
+    }
+
+    /// Text id of a dict key: its literal repr or a `<Type>` placeholder.
+    unsafe fn key(&mut self, k: *mut ffi::PyObject) -> u32 {
+        if let Some(&i) = self.key_text.get(&(k as usize)) {
+            return i;
+        }
+        let text = match self.literal(k, 0) {
+            Some(s) => s,
+            None => {
+                let t = ffi::Py_TYPE(k) as usize;
+                match self.type_names.get(&t) {
+                    Some(n) => format!("<{n}>"),
+                    None => "<object>".to_string(),
+                }
+            }
+        };
+        let i = self.b.intern(&text);
+        self.key_text.insert(k as usize, i);
+        i
+    }
+
+    /// The facts of a type (computed once per type id).
+    fn type_namer(&mut self, tid: TypeId, tp: *mut ffi::PyTypeObject) -> &TypeNamer {
+        let i = tid as usize;
+        if self.types.len() <= i {
+            self.types.resize_with(i + 1, || None);
+        }
+        if self.types[i].is_none() {
+            let t = self.build_type(tp);
+            self.types[i] = Some(t);
+        }
+        self.types[i].as_ref().expect("just set")
+    }
+
+    fn build_type(&mut self, tpp: *mut ffi::PyTypeObject) -> TypeNamer {
+        let py = self.py;
+        // SAFETY: tp is the type of a live object, so alive; the GIL is held.
+        let tp = unsafe { Bound::from_borrowed_ptr(py, tpp as *mut ffi::PyObject) };
+        let tflags = unsafe { ffi::PyType_GetFlags(tpp) };
+        let heap = tflags & ffi::Py_TPFLAGS_HEAPTYPE != 0;
+        let basicsize = self.env.get_isize(&self.env.basicsize, &tp).max(0) as usize;
+        let itemsize = self.env.get_isize(&self.env.itemsize, &tp).max(0) as usize;
+        // Members of every class of the MRO (a subclass's layout extends its bases').
+        let mut members: Vec<(usize, u32)> = Vec::new();
+        let mro: Vec<Bound<'_, PyAny>> = Env::get(&self.env.mro, &tp)
+            .and_then(|m| m.cast_into::<pyo3::types::PyTuple>().ok())
+            .map(|t| t.iter().collect())
+            .unwrap_or_default();
+        for c in &mro {
+            // SAFETY: c is a live type (held by the MRO tuple); tp_members of a type is a
+            // static or type-owned array ending with a NULL name.
+            unsafe {
+                if ffi::PyType_Check(c.as_ptr()) == 0 {
+                    continue;
+                }
+                let m =
+                    ffi::PyType_GetSlot(c.as_ptr() as *mut ffi::PyTypeObject, ffi::Py_tp_members)
+                        as *const ffi::PyMemberDef;
+                if m.is_null() {
+                    ffi::PyErr_Clear();
+                    continue;
+                }
+                let mut j = 0;
+                loop {
+                    let def = &*m.add(j);
+                    if def.name.is_null() {
+                        break;
+                    }
+                    j += 1;
+                    #[allow(deprecated)]
+                    let object =
+                        def.type_code == ffi::Py_T_OBJECT_EX || def.type_code == ffi::_Py_T_OBJECT;
+                    let off = def.offset;
+                    if !object
+                        || off < 2 * WORD as isize
+                        || off as usize + WORD > basicsize
+                        || off as usize % WORD != 0
+                    {
+                        continue;
+                    }
+                    let name = std::ffi::CStr::from_ptr(def.name as *const c_char)
+                        .to_string_lossy()
+                        .into_owned();
+                    if members.iter().any(|&(o, _)| o == off as usize) {
+                        continue;
+                    }
+                    let id = self.b.intern(&name);
+                    members.push((off as usize, id));
+                }
+            }
+        }
+        let managed = tflags & TPFLAGS_MANAGED_DICT != 0;
+        let dict = if managed && self.env.layout.is_some() {
+            DictAt::Managed
+        } else if managed {
+            DictAt::None
+        } else {
+            match self.env.get_isize(&self.env.dictoffset, &tp) {
+                0 => DictAt::None,
+                o if o > 0 && (o as usize) + WORD <= basicsize => DictAt::Offset(o),
+                o if o < 0 => DictAt::Offset(o),
+                _ => DictAt::None,
+            }
+        };
+        let keys = if managed && heap {
+            self.shared_keys(&tp)
+        } else {
+            None
+        };
+        let inline_values = tflags & TPFLAGS_INLINE_VALUES != 0
+            && matches!(
+                self.env.layout,
+                Some(Layout {
+                    managed: Managed::Inline313,
+                    ..
+                })
+            )
+            && basicsize == 2 * WORD;
+        let addr = tpp as usize;
+        // SAFETY: live types.
+        let sub = |other: *mut ffi::PyTypeObject| unsafe { ffi::PyType_IsSubtype(tpp, other) != 0 };
+        let base = unsafe {
+            if addr == self.env.deque {
+                Base::Deque
+            } else if addr == self.env.cell && self.env.cell_ok {
+                Base::Cell
+            } else if addr == self.env.function {
+                Base::Function
+            } else if addr == self.env.builtin_method {
+                Base::BuiltinMethod
+            } else if sub(&raw mut ffi::PyList_Type) {
+                Base::List
+            } else if sub(&raw mut ffi::PyTuple_Type) {
+                Base::Tuple
+            } else if sub(&raw mut ffi::PyDict_Type) {
+                Base::Dict
+            } else if sub(&raw mut ffi::PySet_Type) || sub(&raw mut ffi::PyFrozenSet_Type) {
+                Base::Set
+            } else if sub(ffi::PyExc_BaseException as *mut ffi::PyTypeObject) {
+                Base::Exception
+            } else if sub(&raw mut ffi::PyType_Type) {
+                Base::Type
+            } else {
+                Base::Plain
+            }
+        };
+        TypeNamer {
+            heap,
+            members,
+            dict,
+            basicsize,
+            itemsize,
+            keys,
+            inline_values,
+            base,
+        }
+    }
+
+    /// The shared keys of a heap type with a managed dict, after checking the layout: the
+    /// words before `ht_cached_keys` must be the class's `__qualname__` and `__name__`, and
+    /// the keys must look like split keys.
+    fn shared_keys(&mut self, tp: &Bound<'_, PyAny>) -> Option<SharedKeys> {
+        let layout = self.env.layout?;
+        let name = Env::get(&self.env.type_name, tp)?;
+        let qualname = Env::get(&self.env.type_qualname, tp)?;
+        let base = tp.as_ptr() as *const u8;
+        // SAFETY: tp is a live heap type, whose object is `heap_type_size` bytes (checked
+        // against type.__basicsize__ when the layout was chosen); the reads are inside it.
+        let keys = unsafe {
+            if read_word(base.add(layout.cached_keys - WORD)) != qualname.as_ptr() as usize
+                || read_word(base.add(layout.cached_keys - 3 * WORD)) != name.as_ptr() as usize
+            {
+                return None;
+            }
+            read_word(base.add(layout.cached_keys))
+        };
+        if keys == 0 {
+            return None;
+        }
+        let k = keys as *const u8;
+        // SAFETY: the class's cached keys, found at the checked offset, are a live
+        // PyDictKeysObject held by the class; every read below is bounds checked against its
+        // own header first.
+        unsafe {
+            let log2_size = *k.add(DK_LOG2_SIZE);
+            let log2_index_bytes = *k.add(DK_LOG2_INDEX_BYTES);
+            let kind = *k.add(DK_KIND);
+            let usable = read_word(k.add(DK_USABLE)) as isize;
+            let nentries = read_word(k.add(DK_NENTRIES)) as isize;
+            if kind != DICT_KEYS_SPLIT
+                || !(3..=7).contains(&log2_size)
+                || log2_index_bytes < log2_size
+                || log2_index_bytes > log2_size + 3
+                || !(0..=SHARED_KEYS_MAX_SIZE).contains(&nentries)
+                || usable < 0
+                || nentries + usable > (2 << log2_size) / 3
+            {
+                return None;
+            }
+            let entries = k.add(DK_INDICES + (1usize << log2_index_bytes));
+            let mut names = Vec::with_capacity(nentries as usize);
+            for i in 0..nentries as usize {
+                let key = read_word(entries.add(i * UNICODE_ENTRY)) as *mut ffi::PyObject;
+                if key.is_null() || ffi::PyUnicode_CheckExact(key) == 0 {
+                    names.push(u32::MAX);
+                    continue;
+                }
+                let key = Bound::from_borrowed_ptr(self.py, key);
+                match str_text(&key) {
+                    Some(t) => names.push(self.b.intern(&t)),
+                    None => names.push(u32::MAX),
+                }
+            }
+            Some(SharedKeys { addr: keys, names })
+        }
+    }
+}
+
+type Cand = (usize, u8, u32);
+
+/// Name the edges of every node of a capture.
+pub fn name_edges(py: Python<'_>, g: &Graph, o: &Objects) -> PyResult<EdgeNames> {
+    let env = Env::new(py)?;
+    let (_, targets) = g.referent_arrays();
+    let mut n = Namer {
+        py,
+        env,
+        b: EdgeNamesBuilder::with_capacity(targets.len()),
+        types: Vec::new(),
+        type_names: g
+            .type_table()
+            .iter()
+            .map(|t| (t.addr as usize, t.short_name.clone()))
+            .collect(),
+        key_text: Default::default(),
+        cells: Default::default(),
+        attr: Default::default(),
+        str_type: &raw mut ffi::PyUnicode_Type as usize,
+        int_type: &raw mut ffi::PyLong_Type as usize,
+        float_type: &raw mut ffi::PyFloat_Type as usize,
+        bool_type: &raw mut ffi::PyBool_Type as usize,
+        bytes_type: &raw mut ffi::PyBytes_Type as usize,
+        tuple_type: &raw mut ffi::PyTuple_Type as usize,
+        // SAFETY: Py_None is a static object.
+        none: unsafe { ffi::Py_None() } as usize,
+    };
+    // No finalizer may run while objects are read (temporaries are allocated for key reprs).
+    // SAFETY: plain C calls with the GIL held.
+    let was_enabled = unsafe { ffi::PyGC_Disable() };
+    let result = n.run(g, o);
+    if was_enabled != 0 {
+        unsafe { ffi::PyGC_Enable() };
+    }
+    result?;
+    Ok(n.b.finish())
+}
+
+impl Namer<'_> {
+    fn run(&mut self, g: &Graph, o: &Objects) -> PyResult<()> {
+        let py = self.py;
+        let func_tid = g
+            .type_table()
+            .iter()
+            .position(|t| t.addr as usize == self.env.function);
+        // Closures first: a cell may come before its function.
+        if let Some(ft) = func_tid {
+            for v in 0..g.len() as NodeId {
+                if g.type_of(v) as usize == ft {
+                    let f = o.ptr(py, v as usize);
+                    // SAFETY: f is a live function held by the capture.
+                    let f = unsafe { Bound::from_borrowed_ptr(py, f) };
+                    self.closure_names(&f);
+                }
+            }
+        }
+        let mut cands: Vec<Cand> = Vec::new();
+        let mut used: Vec<bool> = Vec::new();
+        for v in 0..g.len() as NodeId {
+            let refs = g.referents(v);
+            if refs.is_empty() {
+                continue;
+            }
+            let p = o.ptr(py, v as usize);
+            cands.clear();
+            // SAFETY: p is alive (held by the capture) and the GIL is held.
+            let fallback = unsafe { self.candidates(p, g.type_of(v), &mut cands) };
+            self.assign(g, refs, &cands, &mut used, fallback);
+        }
+        Ok(())
+    }
+
+    fn closure_names(&mut self, f: &Bound<'_, PyAny>) {
+        let Ok(closure) = f.getattr("__closure__") else {
+            return;
+        };
+        if closure.is_none() {
+            return;
+        }
+        let Some(names) = f
+            .getattr("__code__")
+            .and_then(|c| c.getattr("co_freevars"))
+            .ok()
+            .and_then(|t| t.cast_into::<pyo3::types::PyTuple>().ok())
+        else {
+            return;
+        };
+        let Ok(closure) = closure.cast_into::<pyo3::types::PyTuple>() else {
+            return;
+        };
+        for (cell, name) in closure.iter().zip(names.iter()) {
+            if let Some(t) = str_text(&name) {
+                let id = self.b.intern(&t);
+                self.cells.entry(cell.as_ptr() as usize).or_insert(id);
+            }
+        }
+    }
+
+    /// Fill `out` with the object's named pointers, in the order `tp_traverse` most likely
+    /// visits them. Returns the name of referents no candidate explains (set members, deque
+    /// items), if the type has one.
+    ///
+    /// # Safety
+    /// `p` is a live object of type id `tid`; the GIL is held; the collector is disabled.
+    unsafe fn candidates(
+        &mut self,
+        p: *mut ffi::PyObject,
+        tid: TypeId,
+        out: &mut Vec<Cand>,
+    ) -> Fallback {
+        let py = self.py;
+        let tp = ffi::Py_TYPE(p);
+        self.type_namer(tid, tp);
+        let t = self.types[tid as usize].as_ref().expect("built above");
+        let attr = EdgeKind::Attr as u8;
+        let base_ptr = p as *const u8;
+        let (heap, base, dict, basicsize, itemsize, inline_values) = (
+            t.heap,
+            t.base,
+            t.dict,
+            t.basicsize,
+            t.itemsize,
+            t.inline_values,
+        );
+        if heap {
+            let id = self.attr_id("__class__");
+            out.push((tp as usize, attr, id));
+        }
+        let t = self.types[tid as usize].as_ref().expect("built above");
+        for &(off, id) in &t.members {
+            let v = read_word(base_ptr.add(off));
+            if v != 0 {
+                out.push((v, attr, id));
+            }
+        }
+        // The instance dict and inline values.
+        match dict {
+            DictAt::None => {}
+            DictAt::Offset(off) => {
+                let at = if off > 0 {
+                    Some(off as usize)
+                } else {
+                    // _PyObject_VAR_SIZE(tp, |ob_size|) + tp_dictoffset, word aligned.
+                    let n = ffi::Py_SIZE(p).unsigned_abs();
+                    let size = (basicsize + n * itemsize).div_ceil(WORD) * WORD;
+                    let at = size as isize + off;
+                    (at >= 2 * WORD as isize && at as usize + WORD <= size).then_some(at as usize)
+                };
+                if let Some(at) = at {
+                    let d = read_word(base_ptr.add(at));
+                    if d != 0 {
+                        let id = self.attr_id("__dict__");
+                        out.push((d, attr, id));
+                    }
+                }
+            }
+            DictAt::Managed => self.managed(p, tid, inline_values, out),
+        }
+        let kind_index = EdgeKind::Index as u8;
+        match base {
+            Base::List => {
+                // list_traverse visits the items from the last.
+                let n = ffi::PyList_Size(p);
+                for i in (0..n.max(0)).rev() {
+                    let item = ffi::PyList_GetItem(p, i);
+                    if !item.is_null() {
+                        out.push((item as usize, kind_index, i as u32));
+                    }
+                }
+                ffi::PyErr_Clear();
+            }
+            Base::Tuple => {
+                // tupletraverse visits the items from the last.
+                let n = ffi::PyTuple_Size(p);
+                for i in (0..n.max(0)).rev() {
+                    let item = ffi::PyTuple_GetItem(p, i);
+                    if !item.is_null() {
+                        out.push((item as usize, kind_index, i as u32));
+                    }
+                }
+                ffi::PyErr_Clear();
+            }
+            Base::Dict => {
+                let mut pos: ffi::Py_ssize_t = 0;
+                let mut k: *mut ffi::PyObject = std::ptr::null_mut();
+                let mut val: *mut ffi::PyObject = std::ptr::null_mut();
+                while ffi::PyDict_Next(p, &mut pos, &mut k, &mut val) != 0 {
+                    let id = self.key(k);
+                    out.push((val as usize, EdgeKind::DictKey as u8, id));
+                    out.push((k as usize, EdgeKind::DictKeyObject as u8, id));
+                }
+            }
+            Base::Set => return Fallback::SetMember,
+            Base::Deque => return Fallback::Position,
+            Base::Cell => {
+                let v = read_word(base_ptr.add(CELL_REF));
+                if v != 0 {
+                    match self.cells.get(&(p as usize)) {
+                        Some(&id) => out.push((v, EdgeKind::Cell as u8, id)),
+                        None => {
+                            let id = self.attr_id("cell_contents");
+                            out.push((v, attr, id));
+                        }
+                    }
+                }
+            }
+            Base::Function => {
+                let f = Bound::from_borrowed_ptr(py, p);
+                for name in [
+                    "__code__",
+                    "__defaults__",
+                    "__kwdefaults__",
+                    "__name__",
+                    "__qualname__",
+                ] {
+                    if let Ok(v) = f.getattr(name) {
+                        if !v.is_none() {
+                            let id = self.attr_id(name);
+                            out.push((v.as_ptr() as usize, attr, id));
+                        }
+                    }
+                }
+            }
+            Base::BuiltinMethod => {
+                let f = Bound::from_borrowed_ptr(py, p);
+                if let Ok(v) = f.getattr("__self__") {
+                    let id = self.attr_id("__self__");
+                    out.push((v.as_ptr() as usize, attr, id));
+                }
+            }
+            Base::Exception => {
+                for (name, get) in [
+                    (
+                        "__traceback__",
+                        ffi::PyException_GetTraceback as unsafe extern "C" fn(_) -> _,
+                    ),
+                    ("__cause__", ffi::PyException_GetCause),
+                    ("__context__", ffi::PyException_GetContext),
+                ] {
+                    let v = get(p);
+                    if !v.is_null() {
+                        let id = self.attr_id(name);
+                        out.push((v as usize, attr, id));
+                        ffi::Py_DecRef(v);
+                    }
+                }
+                let e = Bound::from_borrowed_ptr(py, p);
+                if let Some(a) = Env::get(&self.env.exc_args, &e) {
+                    let id = self.attr_id("args");
+                    out.push((a.as_ptr() as usize, attr, id));
+                }
+            }
+            Base::Type => {
+                let t = Bound::from_borrowed_ptr(py, p);
+                if let Some(b) = Env::get(&self.env.bases, &t) {
+                    let id = self.attr_id("__bases__");
+                    out.push((b.as_ptr() as usize, attr, id));
+                }
+            }
+            Base::Plain => {}
+        }
+        Fallback::None
+    }
+
+    /// Candidates of a managed dict: the dict itself, or the inline values named by the
+    /// class's shared keys.
+    unsafe fn managed(
+        &mut self,
+        p: *mut ffi::PyObject,
+        tid: TypeId,
+        inline: bool,
+        out: &mut Vec<Cand>,
+    ) {
+        let Some(layout) = self.env.layout else {
+            return;
+        };
+        let attr = EdgeKind::Attr as u8;
+        let at = |words: usize| (p as *const u8).sub(words * WORD);
+        let (dict, values) = match layout.managed {
+            Managed::Split311 => (read_word(at(3)), read_word(at(4))),
+            Managed::Tagged312 => {
+                let w = read_word(at(3));
+                if w & 1 == 1 {
+                    (0, w - 1)
+                } else {
+                    (w, 0)
+                }
+            }
+            Managed::Inline313 => {
+                let v = if inline {
+                    (p as *const u8).add(2 * WORD) as usize
+                } else {
+                    0
+                };
+                (read_word(at(3)), v)
+            }
+        };
+        if dict != 0 {
+            let id = self.attr_id("__dict__");
+            out.push((dict, attr, id));
+        }
+        if values == 0 {
+            return;
+        }
+        let t = self.types[tid as usize].as_ref().expect("built");
+        let Some(keys) = &t.keys else {
+            return;
+        };
+        let names = &keys.names;
+        let _ = keys.addr;
+        let vp = values as *const u8;
+        match layout.managed {
+            Managed::Split311 | Managed::Tagged312 => {
+                // Only the slots listed in the insertion order were ever written.
+                let prefix = *vp.sub(1) as usize;
+                let used = *vp.sub(2) as usize;
+                if used + 2 > prefix || prefix > 64 {
+                    return;
+                }
+                for j in 0..used {
+                    let ix = *vp.sub(3 + j) as usize;
+                    let Some(&id) = names.get(ix) else {
+                        continue;
+                    };
+                    let v = read_word(vp.add(ix * WORD));
+                    if v != 0 && id != u32::MAX {
+                        out.push((v, attr, id));
+                    }
+                }
+            }
+            Managed::Inline313 => {
+                let capacity = *vp as usize;
+                let valid = *vp.add(3);
+                if valid == 0 {
+                    return;
+                }
+                for (ix, &id) in names.iter().enumerate().take(capacity) {
+                    let v = read_word(vp.add(WORD + ix * WORD));
+                    if v != 0 && id != u32::MAX {
+                        out.push((v, attr, id));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Match the referents of a node with its candidates by pointer, in order, and push one
+    /// name per referent.
+    fn assign(
+        &mut self,
+        g: &Graph,
+        refs: &[NodeId],
+        cands: &[Cand],
+        used: &mut Vec<bool>,
+        fallback: Fallback,
+    ) {
+        used.clear();
+        used.resize(cands.len(), false);
+        let mut cursor = 0usize;
+        let mut index: Option<FxHashMap<usize, Vec<u32>>> = None;
+        for (k, &r) in refs.iter().enumerate() {
+            let a = g.addr(r) as usize;
+            let mut found = None;
+            for step in 0..2 {
+                let j = cursor + step;
+                if j < cands.len() && !used[j] && cands[j].0 == a {
+                    found = Some(j);
+                    cursor = j + 1;
+                    break;
+                }
+            }
+            if found.is_none() && !cands.is_empty() {
+                if cands.len() <= 16 {
+                    found = (0..cands.len()).find(|&j| !used[j] && cands[j].0 == a);
+                } else {
+                    let idx = index.get_or_insert_with(|| {
+                        let mut m: FxHashMap<usize, Vec<u32>> = Default::default();
+                        for (j, c) in cands.iter().enumerate().rev() {
+                            m.entry(c.0).or_default().push(j as u32);
+                        }
+                        m
+                    });
+                    if let Some(list) = idx.get_mut(&a) {
+                        while let Some(j) = list.pop() {
+                            if !used[j as usize] {
+                                found = Some(j as usize);
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+            match found {
+                Some(j) => {
+                    used[j] = true;
+                    self.b.push_raw(cands[j].1, cands[j].2);
+                }
+                None => match fallback {
+                    Fallback::SetMember => self.b.push_raw(EdgeKind::SetMember as u8, 0),
+                    Fallback::Position => self.b.push_raw(EdgeKind::Index as u8, k as u32),
+                    Fallback::None => self.b.push_raw(0, 0),
+                },
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Fallback {
+    None,
+    SetMember,
+    Position,
+}
