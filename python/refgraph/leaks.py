@@ -134,7 +134,8 @@ class LeakReport:
     """What :func:`find_leaks` (or ``refgraph leaks``) found: ``suspects``, most bytes first.
     False when there is nothing to report."""
 
-    def __init__(self, runs, calls_per_run, suspects, new_objects):
+    def __init__(self, runs, calls_per_run, suspects, new_objects, snapshots=None):
+        self.snapshots = snapshots
         self.runs = runs
         self.calls_per_run = calls_per_run
         self.suspects = suspects
@@ -167,6 +168,8 @@ class LeakReport:
     def __str__(self):
         per = "call" if self.calls_per_run == 1 else f"{self.calls_per_run} calls"
         head = f"{self.runs} runs of {per}"
+        if self.snapshots is not None:
+            head = f"{self.snapshots} snapshots"
         if not self.suspects:
             return f"{head}: no leak suspect (nothing grew steadily)"
         n = len(self.suspects)
@@ -222,7 +225,7 @@ class LeakReport:
         return None
 
 
-def _suspects(raw, runs, calls_per_run, tracebacks=None):
+def _suspects(raw, runs, calls_per_run, tracebacks=None, snapshots=None):
     rounds, new_objects, found = raw
     out = []
     for i, d in enumerate(found):
@@ -242,7 +245,7 @@ def _suspects(raw, runs, calls_per_run, tracebacks=None):
                 lengths=d["lengths"],
             )
         )
-    return LeakReport(runs, calls_per_run, out, new_objects)
+    return LeakReport(runs, calls_per_run, out, new_objects, snapshots)
 
 
 def _allocation_sites(found, limit=3):
@@ -347,4 +350,4 @@ def leaks_between(*snapshots):
         raise ValueError("at most 65 snapshots")
     *older, last = snapshots
     raw = last._s.leak_suspects(older=[s._s for s in older], library=_library_modules())
-    return _suspects(raw, len(snapshots) - 1, 1)
+    return _suspects(raw, len(snapshots) - 1, 1, snapshots=len(snapshots))

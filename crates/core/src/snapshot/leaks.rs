@@ -414,8 +414,14 @@ pub fn find_suspects(s: &Snapshot, a: &Analysis, h: &History, sample: usize) -> 
     let mut points: Vec<NodeId> = Vec::new();
     let mut stack: Vec<NodeId> = vec![virt];
     while let Some(o) = stack.pop() {
-        let mine = own.get(&o).copied().unwrap_or_default();
-        let mut rest = mine;
+        // A container of constant length replaces what it holds itself (a bounded cache, a
+        // module's globals rebound): those objects do not count; growth through its children
+        // (the branches of a trie) does.
+        let mut rest = if o == virt || grows(o) {
+            own.get(&o).copied().unwrap_or_default()
+        } else {
+            Tally::default()
+        };
         for &c in children.get(&o).map(|v| v.as_slice()).unwrap_or(&[]) {
             let t = sub[&c];
             if steady(t.mask, rounds) {
@@ -425,11 +431,7 @@ pub fn find_suspects(s: &Snapshot, a: &Analysis, h: &History, sample: usize) -> 
                 rest.add(&t);
             }
         }
-        // A container of constant length that holds steady growth itself replaces what it
-        // holds (a bounded cache); growth through its children (the branches of a trie) counts.
-        let ok =
-            o == virt || !(steady(mine.mask, rounds) && !grows(o) || s.graph.has(o, flags::ROOT));
-        if steady(rest.mask, rounds) && ok {
+        if steady(rest.mask, rounds) && (o == virt || !s.graph.has(o, flags::ROOT)) {
             points.push(o);
         }
     }
@@ -480,7 +482,7 @@ pub fn find_suspects(s: &Snapshot, a: &Analysis, h: &History, sample: usize) -> 
         .map(|o| {
             // Old holders below `o` in the tree of holders: its new objects below them count.
             let mut below: rustc_hash::FxHashSet<NodeId> = Default::default();
-            let mut todo = vec![o];
+            let mut todo = if o == virt { Vec::new() } else { vec![o] };
             while let Some(x) = todo.pop() {
                 for &c in children.get(&x).map(|v| v.as_slice()).unwrap_or(&[]) {
                     if below.insert(c) {
@@ -490,6 +492,15 @@ pub fn find_suspects(s: &Snapshot, a: &Analysis, h: &History, sample: usize) -> 
             }
             let seeds: &[NodeId] = if o == virt { &outside } else { &[] };
             describe(s, h, o, seeds, &below, &tree, &reached, total_new, sample)
+        })
+        // Objects held from outside the heap count only when they are of a type that is not
+        // plumbing (the lists and tuples of a snapshot being taken are not a leak).
+        .filter(|sp: &Suspect| {
+            sp.holder != OUTSIDE
+                || sp
+                    .path
+                    .last()
+                    .is_some_and(|&v| !is_plumbing(s.type_name(v)))
         })
         .collect();
     // Weak references accumulate because what they refer to does: the holder of the
@@ -652,10 +663,17 @@ fn describe(
         holder: if outside { OUTSIDE } else { o },
         new_objects: count,
         bytes,
-        share: if total_new == 0 {
-            0.0
-        } else {
-            (count as f64 / total_new as f64).min(1.0)
+        share: {
+            let all = if outside {
+                total_new + count
+            } else {
+                total_new
+            };
+            if all == 0 {
+                0.0
+            } else {
+                (count as f64 / all as f64).min(1.0)
+            }
         },
         types: types.into_iter().map(|(k, c, _)| (k, c)).collect(),
         path,
