@@ -38,7 +38,8 @@ pub struct Rounds {
     old: Vec<u64>,
     /// New tracked objects: address -> (round first seen, type address).
     births: FxHashMap<u64, (u8, u64)>,
-    /// Old built-in containers: (address, type address, kind); valid while `held` is kept.
+    /// Old built-in containers: (address, type address, kind), sorted by address; valid while
+    /// `held` is kept.
     watched: Vec<(u64, u64, Kind)>,
     /// Lengths of the watched containers: before the first round, then after each round.
     lengths: Vec<Vec<u32>>,
@@ -183,6 +184,8 @@ impl Rounds {
         }
         old.sort_unstable();
         old.dedup();
+        watched.sort_unstable_by_key(|w| w.0);
+        watched.dedup_by_key(|w| w.0);
         let mut r = Rounds {
             held: Some(list.unbind()),
             held_extra,
@@ -273,9 +276,15 @@ impl Rounds {
         }
         let mut lengths = Vec::new();
         let mut watched = Vec::new();
-        for (i, &(a, t, _)) in self.watched.iter().enumerate() {
-            let Some(v) = g.find(a) else { continue };
-            if birth[v as usize] != OLD || types[g.type_of(v) as usize].addr != t {
+        for v in 0..s.len() as NodeId {
+            if birth[v as usize] != OLD {
+                continue;
+            }
+            let a = g.addr(v);
+            let Ok(i) = self.watched.binary_search_by_key(&a, |w| w.0) else {
+                continue;
+            };
+            if types[g.type_of(v) as usize].addr != self.watched[i].1 {
                 continue;
             }
             watched.push(v);

@@ -119,9 +119,13 @@ impl History {
         let mut birth = vec![OLD; n];
         let mut lengths = Vec::new();
         let mut watched = Vec::new();
+        let index: Vec<FxHashMap<u64, NodeId>> = snaps[..rounds]
+            .iter()
+            .map(|s| s.graph.index_by_addr())
+            .collect();
         let same = |k: usize, v: NodeId| -> Option<NodeId> {
             let s = snaps[k];
-            let w = s.graph.find(last.graph.addr(v))?;
+            let w = *index[k].get(&last.graph.addr(v))?;
             (s.graph.type_of(w) == type_maps[k][last.graph.type_of(v) as usize]).then_some(w)
         };
         for v in 0..n as NodeId {
@@ -759,9 +763,9 @@ mod tests {
             }
             let n = g.len();
             let mut lens = vec![NO_LEN; n];
-            for v in 0..n {
+            for (v, l) in lens.iter_mut().enumerate() {
                 if matches!(self.nodes[v].0, "list" | "dict") {
-                    lens[v] = self.edges[v].len() as u32;
+                    *l = self.edges[v].len() as u32;
                 }
             }
             let s = Snapshot {
