@@ -138,15 +138,43 @@ def test_nothing_of_the_workload_is_kept_alive():
 
 
 def test_workload_errors_propagate_and_release():
+    class Old:
+        pass
+
+    held = [Old()]
+    ref = weakref.ref(held[0])
     calls = []
 
     def work():
         calls.append(1)
+        if len(calls) == 5:
+            held.clear()  # the search holds the old object: it stays alive for now
         if len(calls) == 6:
             raise KeyError("boom")
 
     with pytest.raises(KeyError):
         refgraph.find_leaks(work)
+    gc.collect()
+    assert ref() is None  # released when the search ended
+
+
+def test_old_objects_are_held_only_during_the_search():
+    class Old:
+        pass
+
+    held = [Old()]
+    ref = weakref.ref(held[0])
+    seen = []
+
+    def work():
+        if len(seen) == 4:
+            held.clear()
+        seen.append(ref() is not None)
+
+    refgraph.find_leaks(work)
+    assert seen[4:] == [True] * (len(seen) - 4)  # kept alive while measuring
+    gc.collect()
+    assert ref() is None
 
 
 @pytest.mark.parametrize(

@@ -255,20 +255,28 @@ def _allocation_sites(found, limit=3):
     out = []
     for d in found:
         sample = d["sample"]
+        lead = d["types"][0][0].rsplit(".", 1)[-1] if d["types"] else None
         wanted = {a: t for a, t in sample}
+        # Lines that allocated objects of the leaked type first, then the others'.
         sites = Counter()
         objs = _refgraph.at_addrs(None, list(wanted)) if wanted else []
         try:
             for o in objs:
-                if type(o).__name__ != wanted.get(id(o)):
+                name = type(o).__name__
+                if name != wanted.get(id(o)):
                     continue
                 tb = tracemalloc.get_object_traceback(o)
                 if tb:
                     frame = tb[-1]
-                    sites[(frame.filename, frame.lineno)] += 1
+                    sites[(name == lead, frame.filename, frame.lineno)] += 1
         finally:
             del objs
-        out.append([site for site, _ in sites.most_common(limit)])
+        ranked = sorted(sites.items(), key=lambda kv: (not kv[0][0], -kv[1]))
+        seen = []
+        for (_, f, line), _ in ranked:
+            if (f, line) not in seen:
+                seen.append((f, line))
+        out.append(seen[:limit])
     return out
 
 

@@ -1016,6 +1016,67 @@ mod tests {
     }
 
     #[test]
+    fn rebound_globals_and_a_one_off_load_are_not_steady() {
+        // A module dict of constant length whose globals are rebound (own objects of rounds
+        // 3..5) and a cache loaded once in round 1: neither grows steadily.
+        let mut h = Heap::new();
+        let cache = h.add("dict", OLD);
+        h.link(1, cache);
+        for _ in 0..20 {
+            let c = h.add("Other", 1);
+            h.link(cache, c);
+        }
+        for r in 3..=5 {
+            let g = h.add("Session", r);
+            h.link(1, g);
+        }
+        let (_, r) = run(&h, 5, vec![(cache, vec![0, 20, 20, 20, 20, 20])]);
+        assert!(r.suspects.is_empty(), "{r:?}");
+    }
+
+    #[test]
+    fn objects_held_outside_the_heap() {
+        // New roots (atexit's bound methods) holding sessions: no holder in the heap.
+        let mut h = Heap::new();
+        for r in 1..=5 {
+            let m = h.add("method", r);
+            let sess = h.add("Session", r);
+            h.link(m, sess);
+        }
+        let (s, r) = run(&h, 5, vec![]);
+        assert_eq!(r.suspects.len(), 1, "{r:?}");
+        let sp = &r.suspects[0];
+        assert_eq!(sp.holder, OUTSIDE);
+        assert_eq!(sp.new_objects, 10);
+        assert_eq!(sp.types[0], ("app.Session".to_string(), 5));
+        let names: Vec<&str> = sp.path.iter().map(|&v| s.type_name(v)).collect();
+        assert_eq!(names, vec!["method", "app.Session"]);
+        // Roots of unknown birth that are only plumbing (a snapshot's own lists): nothing.
+        let mut h = Heap::new();
+        for _ in 0..5 {
+            let l = h.add("list", UNKNOWN);
+            let t = h.add("tuple", UNKNOWN);
+            h.link(l, t);
+        }
+        let (_, r) = run(&h, 5, vec![]);
+        assert!(r.suspects.is_empty(), "{r:?}");
+    }
+
+    #[test]
+    fn a_leak_every_other_round() {
+        let mut h = Heap::new();
+        let list = h.add("list", OLD);
+        h.link(1, list);
+        for r in [1u8, 3, 5] {
+            let x = h.add("Session", r);
+            h.link(list, x);
+        }
+        let (_, r) = run(&h, 5, vec![(list, vec![0, 1, 1, 2, 2, 3])]);
+        assert_eq!(r.suspects.len(), 1, "{r:?}");
+        assert_eq!(r.suspects[0].holder, list);
+    }
+
+    #[test]
     fn history_from_snapshots() {
         let (h, list) = event_bus(3, false);
         let (last, birth) = h.snapshot();
