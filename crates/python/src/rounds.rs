@@ -79,17 +79,13 @@ unsafe fn length_of(o: *mut ffi::PyObject, kind: Kind) -> u32 {
 }
 
 impl Rounds {
-    /// `(address, type address)` of every tracked object, sorted by address.
-    fn tracked(py: Python<'_>) -> PyResult<Vec<(u64, u64)>> {
-        let mut out: Vec<(u64, u64)> = match crate::gcwalk::heads(py) {
+    /// The address of every tracked object, sorted.
+    fn tracked(py: Python<'_>, hint: usize) -> PyResult<Vec<u64>> {
+        let mut out: Vec<u64> = match crate::gcwalk::heads(py) {
             Some(h) => {
-                let mut v = Vec::new();
-                // SAFETY: GIL held; the closure only reads the type pointer of live objects.
-                unsafe {
-                    crate::gcwalk::visit(&h, |o, _| {
-                        v.push((o as u64, ffi::Py_TYPE(o) as u64));
-                    });
-                }
+                let mut v = Vec::with_capacity(hint);
+                // SAFETY: GIL held; the closure only copies addresses.
+                unsafe { crate::gcwalk::visit(&h, |o, _| v.push(o as u64)) };
                 v
             }
             None => {
@@ -103,13 +99,13 @@ impl Rounds {
                         if o.is_null() {
                             return Err(PyErr::fetch(py));
                         }
-                        v.push((o as u64, ffi::Py_TYPE(o) as u64));
+                        v.push(o as u64);
                     }
                 }
                 v
             }
         };
-        out.sort_unstable_by_key(|e| e.0);
+        out.sort_unstable();
         Ok(out)
     }
 
@@ -213,17 +209,20 @@ impl Rounds {
         }
         self.rounds += 1;
         let round = self.rounds as u8;
-        let now = Self::tracked(py)?;
+        let now = Self::tracked(py, self.old.len() + self.births.len())?;
         let mut births: FxHashMap<u64, (u8, u64)> = Default::default();
         births.reserve(self.births.len() + 64);
         let mut j = 0;
-        for &(a, t) in &now {
+        for &a in &now {
             while j < self.old.len() && self.old[j] < a {
                 j += 1;
             }
             if j < self.old.len() && self.old[j] == a {
                 continue;
             }
+            // SAFETY: a new object the walk just met: no Python code has run since, so it is
+            // alive; only its type pointer is read.
+            let t = unsafe { ffi::Py_TYPE(a as *mut ffi::PyObject) } as u64;
             let b = match self.births.get(&a) {
                 Some(&(b, bt)) if bt == t => b,
                 _ => round,
