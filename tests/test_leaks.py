@@ -189,3 +189,24 @@ def test_bad_arguments(kwargs):
 def test_not_callable():
     with pytest.raises(TypeError):
         refgraph.find_leaks(42)
+
+
+hostile = {"<script>alert(1)</script>": []}
+
+
+class _Evil:
+    pass
+
+
+def test_hostile_names_are_text(tmp_path):
+    def work():
+        hostile["<script>alert(1)</script>"].append(_Evil())
+
+    report = refgraph.find_leaks(work)
+    assert report.suspects[0].holder == "test_leaks.hostile['<script>alert(1)</script>']"
+    svg = report.show()
+    assert "<script>" not in svg and "&lt;script&gt;" in svg
+    out = tmp_path / "x.svg"
+    report.show(filename=out)
+    assert "<script>" not in out.read_text()
+    json.dumps(report.to_json())

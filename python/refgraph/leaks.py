@@ -201,6 +201,9 @@ class LeakReport:
             label = p.type.rsplit(".", 1)[-1]
             if p.label:
                 label += "\n" + p.label
+            if k == s.holder_step and s.types:
+                t = s.types[0]
+                label += f"\n+{_count(t.per_run)} {t.type.rsplit('.', 1)[-1]} per run"
             out_edges = 0
             if k + 1 < n:
                 edges.append((key, f"s{k + 1}", (p.edge, 2) if p.edge else None))
