@@ -49,7 +49,8 @@ pub enum Managed {
     /// 3.11: `PyDictValues *` at `obj - 4 words`, the dict at `obj - 3 words`. Values are
     /// preceded by `[-1]` prefix size, `[-2]` used count, then the insertion order bytes.
     Split311,
-    /// 3.12: a tagged word at `obj - 3 words`: values pointer + 1, or the dict. Values as 3.11.
+    /// 3.12: a tagged word at `obj - 3 words`: the values pointer - 1 (odd), or the dict.
+    /// Values as 3.11.
     Tagged312,
     /// 3.13: the dict at `obj - 3 words`; inline values right after the object header
     /// (`Py_TPFLAGS_INLINE_VALUES`): `capacity`, `size`, `embedded`, `valid` bytes, then the
@@ -309,11 +310,9 @@ impl<'a> Namer<'a> {
             || t == self.bool_type
             || t == self.bytes_type
             || t == self.int_type;
-        if t == self.str_type || t == self.bytes_type {
-            if ffi::PyObject_Size(k) > MAX_KEY_LEN {
-                ffi::PyErr_Clear();
-                return None;
-            }
+        if (t == self.str_type || t == self.bytes_type) && ffi::PyObject_Size(k) > MAX_KEY_LEN {
+            ffi::PyErr_Clear();
+            return None;
         }
         if t == self.int_type {
             let mut overflow: c_int = 0;
@@ -432,7 +431,7 @@ impl<'a> Namer<'a> {
                     if !object
                         || off < 2 * WORD as isize
                         || off as usize + WORD > basicsize
-                        || off as usize % WORD != 0
+                        || !(off as usize).is_multiple_of(WORD)
                     {
                         continue;
                     }
@@ -828,7 +827,12 @@ impl Namer<'_> {
                 }
             }
             Base::Type => {
+                // `__mro__` is a member up to 3.12, a getter from 3.13.
                 let t = Bound::from_borrowed_ptr(py, p);
+                if let Some(m) = Env::get(&self.env.mro, &t) {
+                    let id = self.attr_id("__mro__");
+                    out.push((m.as_ptr() as usize, attr, id));
+                }
                 if let Some(b) = Env::get(&self.env.bases, &t) {
                     let id = self.attr_id("__bases__");
                     out.push((b.as_ptr() as usize, attr, id));
@@ -858,7 +862,8 @@ impl Namer<'_> {
             Managed::Tagged312 => {
                 let w = read_word(at(3));
                 if w & 1 == 1 {
-                    (0, w - 1)
+                    // `_PyDictOrValues_GetValues`: stored as `values - 1`.
+                    (0, w + 1)
                 } else {
                     (w, 0)
                 }
@@ -935,7 +940,10 @@ impl Namer<'_> {
         used.resize(cands.len(), false);
         let mut cursor = 0usize;
         let mut index: Option<FxHashMap<usize, Vec<u32>>> = None;
-        for (k, &r) in refs.iter().enumerate() {
+        // Items of a deque: the referents no candidate explains, in order (3.13's deque, a heap
+        // type, visits its type first).
+        let mut position = 0u32;
+        for &r in refs {
             let a = g.addr(r) as usize;
             let mut found = None;
             for step in 0..2 {
@@ -974,7 +982,10 @@ impl Namer<'_> {
                 }
                 None => match fallback {
                     Fallback::SetMember => self.b.push_raw(EdgeKind::SetMember as u8, 0),
-                    Fallback::Position => self.b.push_raw(EdgeKind::Index as u8, k as u32),
+                    Fallback::Position => {
+                        self.b.push_raw(EdgeKind::Index as u8, position);
+                        position += 1;
+                    }
                     Fallback::None => self.b.push_raw(0, 0),
                 },
             }
