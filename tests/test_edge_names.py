@@ -369,3 +369,22 @@ def test_many_attributes_and_deleted_ones():
             assert name_of(snap, d, value) == f"['a{i}']"
         assert snap.expression(value) is None or snap.expression(value).endswith(f".a{i}")
     assert name_of(snap, gaps, gaps.y) == ".y"
+
+
+def test_drawings_label_edges_with_names(tmp_path):
+    holder = Item()
+    holder.members = [Item("drawn")]
+    GLOBAL_HOLDER.append(holder)
+    try:
+        snap = refgraph.snapshot()
+        dot = tmp_path / "g.dot"
+        snap.graph(holder.members[0], dot, max_depth=6)
+        text = dot.read_text()
+        assert '[label="[0]"]' in text
+        # The list is an attribute of the holder: in its values (3.11+) or its __dict__.
+        assert '[label=".members"]' in text or "[label=\"['members']\"" in text
+        assert "[label=\"['GLOBAL_HOLDER']\"" in text
+        svg = snap.graph(holder.members[0], max_depth=4)
+        assert ">[0]</text>" in svg
+    finally:
+        GLOBAL_HOLDER.pop()
