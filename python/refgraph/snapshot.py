@@ -282,13 +282,17 @@ class Snapshot:
         return nodes
 
 
-def snapshot(untracked=True, collect=True):
+def snapshot(untracked=True, collect=True, names=True):
     """Capture the whole heap now.
 
     ``untracked``: also record the objects the gc does not track (str, int, bytes, …) that
     tracked objects refer to, so that their bytes are counted. ``collect``: run
     ``gc.collect()`` first, so that garbage is not reported (``False`` to see the heap exactly
-    as it is, or when collecting is too slow).
+    as it is, or when collecting is too slow). ``names``: record how each object holds each
+    referent — attribute name, dict key, index, closure variable, … — so that paths read as
+    Python (``__main__.bus._listeners[3].__self__``); ``False`` skips that pass (a faster,
+    smaller snapshot whose paths show types only). Names are read without running any of the
+    program's code and without creating instance ``__dict__``s.
     """
     if collect:
         gc.collect()
@@ -303,6 +307,7 @@ def snapshot(untracked=True, collect=True):
             sys.version.split()[0],
             os.getpid(),
             int(datetime.datetime.now().timestamp()),
+            bool(names),
         )
     finally:
         del frames, modules

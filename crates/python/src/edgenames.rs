@@ -49,7 +49,8 @@ pub enum Managed {
     /// 3.11: `PyDictValues *` at `obj - 4 words`, the dict at `obj - 3 words`. Values are
     /// preceded by `[-1]` prefix size, `[-2]` used count, then the insertion order bytes.
     Split311,
-    /// 3.12: a tagged word at `obj - 3 words`: values pointer + 1, or the dict. Values as 3.11.
+    /// 3.12: a tagged word at `obj - 3 words`: the values pointer - 1 (odd), or the dict.
+    /// Values as 3.11.
     Tagged312,
     /// 3.13: the dict at `obj - 3 words`; inline values right after the object header
     /// (`Py_TPFLAGS_INLINE_VALUES`): `capacity`, `size`, `embedded`, `valid` bytes, then the
@@ -153,7 +154,22 @@ struct TypeNamer {
     keys: Option<SharedKeys>,
     inline_values: bool,
     base: Base,
+    /// Functions: offset of `func_globals`, when the members confirm the `_Py_COMMON_FIELDS`
+    /// layout (globals, builtins, name, qualname, code, defaults, kwdefaults, closure, doc).
+    func_globals: Option<usize>,
 }
+
+/// Fields of a function after `func_globals`, in words (`Include/cpython/funcobject.h`,
+/// `_Py_COMMON_FIELDS`, 3.10–3.13).
+const FUNC_FIELDS: [(&str, usize); 5] = [
+    ("__name__", 2),
+    ("__qualname__", 3),
+    ("__code__", 4),
+    ("__defaults__", 5),
+    ("__kwdefaults__", 6),
+];
+const FUNC_CODE: usize = 4;
+const FUNC_CLOSURE: usize = 7;
 
 struct SharedKeys {
     addr: usize,
@@ -272,6 +288,8 @@ struct Namer<'a> {
     key_text: FxHashMap<usize, u32>,
     /// Free variable names (text ids) of closure cells, by cell address.
     cells: FxHashMap<usize, u32>,
+    /// `co_freevars` (text ids) by code object address.
+    freevars: FxHashMap<usize, Vec<u32>>,
     /// Attribute text ids by name.
     attr: FxHashMap<&'static str, u32>,
     str_type: usize,
@@ -309,11 +327,9 @@ impl<'a> Namer<'a> {
             || t == self.bool_type
             || t == self.bytes_type
             || t == self.int_type;
-        if t == self.str_type || t == self.bytes_type {
-            if ffi::PyObject_Size(k) > MAX_KEY_LEN {
-                ffi::PyErr_Clear();
-                return None;
-            }
+        if (t == self.str_type || t == self.bytes_type) && ffi::PyObject_Size(k) > MAX_KEY_LEN {
+            ffi::PyErr_Clear();
+            return None;
         }
         if t == self.int_type {
             let mut overflow: c_int = 0;
@@ -400,6 +416,7 @@ impl<'a> Namer<'a> {
         let itemsize = self.env.get_isize(&self.env.itemsize, &tp).max(0) as usize;
         // Members of every class of the MRO (a subclass's layout extends its bases').
         let mut members: Vec<(usize, u32)> = Vec::new();
+        let mut by_name: Vec<(String, usize)> = Vec::new();
         let mro: Vec<Bound<'_, PyAny>> = Env::get(&self.env.mro, &tp)
             .and_then(|m| m.cast_into::<pyo3::types::PyTuple>().ok())
             .map(|t| t.iter().collect())
@@ -432,7 +449,7 @@ impl<'a> Namer<'a> {
                     if !object
                         || off < 2 * WORD as isize
                         || off as usize + WORD > basicsize
-                        || off as usize % WORD != 0
+                        || !(off as usize).is_multiple_of(WORD)
                     {
                         continue;
                     }
@@ -442,6 +459,7 @@ impl<'a> Namer<'a> {
                     if members.iter().any(|&(o, _)| o == off as usize) {
                         continue;
                     }
+                    by_name.push((name.clone(), off as usize));
                     let id = self.b.intern(&name);
                     members.push((off as usize, id));
                 }
@@ -502,6 +520,23 @@ impl<'a> Namer<'a> {
                 Base::Plain
             }
         };
+        let offset_of = |n: &str| by_name.iter().find(|m| m.0 == n).map(|m| m.1);
+        let func_globals = match (
+            base,
+            offset_of("__globals__"),
+            offset_of("__builtins__"),
+            offset_of("__closure__"),
+            offset_of("__doc__"),
+        ) {
+            (Base::Function, Some(g), Some(b), Some(c), Some(d))
+                if b == g + WORD
+                    && c == g + FUNC_CLOSURE * WORD
+                    && d == g + (FUNC_CLOSURE + 1) * WORD =>
+            {
+                Some(g)
+            }
+            _ => None,
+        };
         TypeNamer {
             heap,
             members,
@@ -511,6 +546,7 @@ impl<'a> Namer<'a> {
             keys,
             inline_values,
             base,
+            func_globals,
         }
     }
 
@@ -592,6 +628,7 @@ pub fn name_edges(py: Python<'_>, g: &Graph, o: &Objects) -> PyResult<EdgeNames>
             .collect(),
         key_text: Default::default(),
         cells: Default::default(),
+        freevars: Default::default(),
         attr: Default::default(),
         str_type: &raw mut ffi::PyUnicode_Type as usize,
         int_type: &raw mut ffi::PyLong_Type as usize,
@@ -624,16 +661,22 @@ impl Namer<'_> {
         if let Some(ft) = func_tid {
             for v in 0..g.len() as NodeId {
                 if g.type_of(v) as usize == ft {
-                    let f = o.ptr(py, v as usize);
-                    // SAFETY: f is a live function held by the capture.
-                    let f = unsafe { Bound::from_borrowed_ptr(py, f) };
-                    self.closure_names(&f);
+                    // SAFETY: a live function held by the capture.
+                    unsafe { self.closure_names(o.ptr(py, v as usize), ft as TypeId) };
                 }
             }
         }
         let mut cands: Vec<Cand> = Vec::new();
         let mut used: Vec<bool> = Vec::new();
+        let addrs = g.addrs();
+        const AHEAD: u32 = 4;
         for v in 0..g.len() as NodeId {
+            // The referents' addresses of a node a few ahead are random reads: prefetched.
+            if v + AHEAD < g.len() as NodeId {
+                for &r in g.referents(v + AHEAD) {
+                    crate::stats::prefetch(&addrs[r as usize] as *const u64 as *mut ffi::PyObject);
+                }
+            }
             let refs = g.referents(v);
             if refs.is_empty() {
                 continue;
@@ -647,30 +690,63 @@ impl Namer<'_> {
         Ok(())
     }
 
-    fn closure_names(&mut self, f: &Bound<'_, PyAny>) {
-        let Ok(closure) = f.getattr("__closure__") else {
-            return;
+    /// Remember the free variable name of each cell of a function's closure.
+    ///
+    /// # Safety
+    /// `f` is a live function of type id `tid`; the GIL is held.
+    unsafe fn closure_names(&mut self, f: *mut ffi::PyObject, tid: TypeId) {
+        let py = self.py;
+        self.type_namer(tid, ffi::Py_TYPE(f));
+        let g = self.types[tid as usize]
+            .as_ref()
+            .and_then(|t| t.func_globals);
+        // The function's own fields (checked layout), else its getters.
+        let (closure, code) = match g {
+            Some(g) => {
+                let at = |w: usize| read_word((f as *const u8).add(g + w * WORD));
+                (
+                    at(FUNC_CLOSURE) as *mut ffi::PyObject,
+                    at(FUNC_CODE) as *mut ffi::PyObject,
+                )
+            }
+            None => {
+                let fb = Bound::from_borrowed_ptr(py, f);
+                match (fb.getattr("__closure__"), fb.getattr("__code__")) {
+                    // Both stay alive: the function holds them.
+                    (Ok(c), Ok(k)) if !c.is_none() => (c.as_ptr(), k.as_ptr()),
+                    _ => return,
+                }
+            }
         };
-        if closure.is_none() {
+        if closure.is_null() || code.is_null() || ffi::PyTuple_Check(closure) == 0 {
             return;
         }
-        let Some(names) = f
-            .getattr("__code__")
-            .and_then(|c| c.getattr("co_freevars"))
-            .ok()
-            .and_then(|t| t.cast_into::<pyo3::types::PyTuple>().ok())
-        else {
-            return;
+        let names = match self.freevars.get(&(code as usize)) {
+            Some(n) => n.clone(),
+            None => {
+                let code_b = Bound::from_borrowed_ptr(py, code);
+                let ids: Vec<u32> = code_b
+                    .getattr("co_freevars")
+                    .ok()
+                    .and_then(|t| t.cast_into::<pyo3::types::PyTuple>().ok())
+                    .map(|t| {
+                        t.iter()
+                            .map(|n| str_text(&n).map_or(u32::MAX, |t| self.b.intern(&t)))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                self.freevars.insert(code as usize, ids.clone());
+                ids
+            }
         };
-        let Ok(closure) = closure.cast_into::<pyo3::types::PyTuple>() else {
-            return;
-        };
-        for (cell, name) in closure.iter().zip(names.iter()) {
-            if let Some(t) = str_text(&name) {
-                let id = self.b.intern(&t);
-                self.cells.entry(cell.as_ptr() as usize).or_insert(id);
+        let n = ffi::PyTuple_Size(closure);
+        for (i, &id) in names.iter().enumerate().take(n.max(0) as usize) {
+            let cell = ffi::PyTuple_GetItem(closure, i as ffi::Py_ssize_t);
+            if !cell.is_null() && id != u32::MAX {
+                self.cells.entry(cell as usize).or_insert(id);
             }
         }
+        ffi::PyErr_Clear();
     }
 
     /// Fill `out` with the object's named pointers, in the order `tp_traverse` most likely
@@ -691,13 +767,14 @@ impl Namer<'_> {
         let t = self.types[tid as usize].as_ref().expect("built above");
         let attr = EdgeKind::Attr as u8;
         let base_ptr = p as *const u8;
-        let (heap, base, dict, basicsize, itemsize, inline_values) = (
+        let (heap, base, dict, basicsize, itemsize, inline_values, func_globals) = (
             t.heap,
             t.base,
             t.dict,
             t.basicsize,
             t.itemsize,
             t.inline_values,
+            t.func_globals,
         );
         if heap {
             let id = self.attr_id("__class__");
@@ -781,23 +858,28 @@ impl Namer<'_> {
                     }
                 }
             }
-            Base::Function => {
-                let f = Bound::from_borrowed_ptr(py, p);
-                for name in [
-                    "__code__",
-                    "__defaults__",
-                    "__kwdefaults__",
-                    "__name__",
-                    "__qualname__",
-                ] {
-                    if let Ok(v) = f.getattr(name) {
-                        if !v.is_none() {
+            Base::Function => match func_globals {
+                Some(g) => {
+                    for (name, words) in FUNC_FIELDS {
+                        let v = read_word(base_ptr.add(g + words * WORD));
+                        if v != 0 {
                             let id = self.attr_id(name);
-                            out.push((v.as_ptr() as usize, attr, id));
+                            out.push((v, attr, id));
                         }
                     }
                 }
-            }
+                None => {
+                    let f = Bound::from_borrowed_ptr(py, p);
+                    for (name, _) in FUNC_FIELDS {
+                        if let Ok(v) = f.getattr(name) {
+                            if !v.is_none() {
+                                let id = self.attr_id(name);
+                                out.push((v.as_ptr() as usize, attr, id));
+                            }
+                        }
+                    }
+                }
+            },
             Base::BuiltinMethod => {
                 let f = Bound::from_borrowed_ptr(py, p);
                 if let Ok(v) = f.getattr("__self__") {
@@ -828,7 +910,12 @@ impl Namer<'_> {
                 }
             }
             Base::Type => {
+                // `__mro__` is a member up to 3.12, a getter from 3.13.
                 let t = Bound::from_borrowed_ptr(py, p);
+                if let Some(m) = Env::get(&self.env.mro, &t) {
+                    let id = self.attr_id("__mro__");
+                    out.push((m.as_ptr() as usize, attr, id));
+                }
                 if let Some(b) = Env::get(&self.env.bases, &t) {
                     let id = self.attr_id("__bases__");
                     out.push((b.as_ptr() as usize, attr, id));
@@ -858,7 +945,8 @@ impl Namer<'_> {
             Managed::Tagged312 => {
                 let w = read_word(at(3));
                 if w & 1 == 1 {
-                    (0, w - 1)
+                    // `_PyDictOrValues_GetValues`: stored as `values - 1`.
+                    (0, w + 1)
                 } else {
                     (w, 0)
                 }
@@ -935,7 +1023,10 @@ impl Namer<'_> {
         used.resize(cands.len(), false);
         let mut cursor = 0usize;
         let mut index: Option<FxHashMap<usize, Vec<u32>>> = None;
-        for (k, &r) in refs.iter().enumerate() {
+        // Items of a deque: the referents no candidate explains, in order (3.13's deque, a heap
+        // type, visits its type first).
+        let mut position = 0u32;
+        for &r in refs {
             let a = g.addr(r) as usize;
             let mut found = None;
             for step in 0..2 {
@@ -974,7 +1065,10 @@ impl Namer<'_> {
                 }
                 None => match fallback {
                     Fallback::SetMember => self.b.push_raw(EdgeKind::SetMember as u8, 0),
-                    Fallback::Position => self.b.push_raw(EdgeKind::Index as u8, k as u32),
+                    Fallback::Position => {
+                        self.b.push_raw(EdgeKind::Index as u8, position);
+                        position += 1;
+                    }
                     Fallback::None => self.b.push_raw(0, 0),
                 },
             }

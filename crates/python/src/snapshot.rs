@@ -70,9 +70,10 @@ impl PySnapshot {
 #[pymethods]
 impl PySnapshot {
     /// Capture the live heap. `roots`: frames on thread stacks (flagged as roots); `modules`:
-    /// `(name, module)` of the modules in `sys.modules` under their own name.
+    /// `(name, module)` of the modules in `sys.modules` under their own name; `names`: record
+    /// edge names (`crate::edgenames`).
     #[staticmethod]
-    #[pyo3(signature = (untracked, roots, modules, collected, python, pid, created))]
+    #[pyo3(signature = (untracked, roots, modules, collected, python, pid, created, names=true))]
     #[allow(clippy::too_many_arguments)]
     fn capture(
         py: Python<'_>,
@@ -83,12 +84,17 @@ impl PySnapshot {
         python: String,
         pid: u32,
         created: u64,
+        names: bool,
     ) -> PyResult<Self> {
         let mut all_roots = roots.clone();
         all_roots.extend(modules.iter().map(|m| m.1.clone()));
         let (mut g, objects) = capture(py, untracked, &all_roots)?;
         let notes = annotate(py, &mut g, &objects)?;
-        let names = crate::edgenames::name_edges(py, &g, &objects)?;
+        let names = if names {
+            crate::edgenames::name_edges(py, &g, &objects)?
+        } else {
+            Default::default()
+        };
         let root_addrs: rustc_hash::FxHashSet<u64> =
             roots.iter().map(|r| r.as_ptr() as u64).collect();
         let module_addrs: rustc_hash::FxHashSet<u64> =

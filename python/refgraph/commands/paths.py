@@ -36,7 +36,7 @@ def run(args):
                         "expression": g.expression,
                         "example": [
                             {"address": a, "object": d, "edge": e}
-                            for (a, d), e in zip(g.example, [*g.edges, None])
+                            for (a, d), e in zip(g.example, [*g.edges, None], strict=True)
                         ],
                     }
                     for g in groups

@@ -2,6 +2,7 @@
 //! refer to), breadth first and bounded, as `show_backrefs`/`show_refs` draw it.
 
 use super::{human_bytes, Snapshot};
+use crate::edgenames::EdgeName;
 use crate::graph::{flags, Direction, NodeId};
 use crate::nodeset::NodeSet;
 use crate::subgraph::{walk, WalkHooks};
@@ -79,12 +80,20 @@ pub fn view(
         let start = v.edges.len();
         for &m in &w.edges[visit.edges.clone()] {
             let (from, to) = if backrefs { (m, n) } else { (n, m) };
-            let label = match s.global_name(to) {
-                Some(gname) if s.short_type_name(from) == "dict" => Some(EdgeLabel {
-                    text: gname.rsplit('.').next().unwrap_or(gname).to_string(),
-                    weight: Some(2),
+            // The reference's name (`.attr`, `['key']`, `[3]`, …); without names (an older
+            // snapshot), a module dict's entry is labelled with the global's name.
+            let label = match s.name_of_edge(from, to) {
+                Some(name) => Some(EdgeLabel {
+                    text: name.label(),
+                    weight: matches!(name, EdgeName::DictKey(_)).then_some(2),
                 }),
-                _ => None,
+                None => match s.global_name(to) {
+                    Some(gname) if s.short_type_name(from) == "dict" => Some(EdgeLabel {
+                        text: gname.rsplit('.').next().unwrap_or(gname).to_string(),
+                        weight: Some(2),
+                    }),
+                    _ => None,
+                },
             };
             v.edges.push(Edge {
                 from: key(s, from),
@@ -124,11 +133,25 @@ mod tests {
         assert_eq!(labels[0], "Record\n48 B");
         assert!(labels.contains(&"list\napp._cache\n56 B"));
         assert!(labels.contains(&"module\napp\n72 B"));
-        assert!(v
-            .edges
-            .iter()
-            .any(|e| e.label.as_ref().is_some_and(|l| l.text == "_cache")));
+        let has = |v: &View, text: &str| {
+            v.edges
+                .iter()
+                .any(|e| e.label.as_ref().is_some_and(|l| l.text == text))
+        };
+        // Edge names: the dict key, the list index, the module's dict.
+        assert!(has(&v, "['_cache']"));
+        assert!(has(&v, "[0]"));
+        assert!(has(&v, ".__dict__"));
         let svg = crate::render::to_svg(&v);
         assert!(svg.contains("app._cache"));
+        assert!(svg.contains(">[&#39;_cache&#39;]</text>"));
+        // Without names, a module dict's entry is labelled with the global's name.
+        let bare = Snapshot {
+            names: Default::default(),
+            ..s.clone()
+        };
+        let v = view(&bare, &[3], true, 5, 10);
+        assert!(has(&v, "_cache"));
+        assert!(!has(&v, "[0]"));
     }
 }
