@@ -22,13 +22,16 @@ True
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
+import time
 from collections import Counter
 from typing import NamedTuple
 
 from . import _refgraph
-from .snapshot import Snapshot, snapshot
+from . import snapshot as _snapshot
+from .snapshot import Snapshot
 
 __all__ = ["LeakReport", "PathStep", "Suspect", "TypeGrowth", "find_leaks", "leaks_between"]
 
@@ -282,6 +285,31 @@ def _allocation_sites(found, limit=3):
     return out
 
 
+def _final_snapshot(rounds):
+    """The snapshot after the last round. The lists of frames and modules it starts from are
+    made while the old objects are still held, so that they cannot take the address of an old
+    object freed by the release (and pass for old); then the old objects are released and the
+    garbage collected."""
+    frames = _snapshot._thread_frames()
+    modules = _snapshot._proper_modules()
+    try:
+        rounds.release()
+        gc.collect()
+        inner = _refgraph.Snapshot.capture(
+            True,
+            frames,
+            modules,
+            True,
+            sys.version.split()[0],
+            os.getpid(),
+            int(time.time()),
+            True,
+        )
+    finally:
+        del frames, modules
+    return Snapshot(inner)
+
+
 def _library_modules():
     """Top-level modules whose types are the library's, not the program's: the leaked object a
     suspect's path ends at is of the program's own types when it holds any."""
@@ -336,8 +364,7 @@ def find_leaks(workload, *, runs=5, warmup=3, calls_per_run=2, trace=False):
             for _ in range(calls_per_run):
                 workload()
             rounds.census()
-        rounds.release()
-        snap = snapshot()
+        snap = _final_snapshot(rounds)
         raw = snap._s.leak_suspects(rounds=rounds, library=_library_modules())
         tracebacks = _allocation_sites(raw[2]) if trace else None
         del snap

@@ -109,6 +109,44 @@ impl Rounds {
         Ok(out)
     }
 
+    fn census_round(&mut self, py: Python<'_>) -> PyResult<usize> {
+        if self.held.is_none() {
+            return Err(pyo3::exceptions::PyRuntimeError::new_err(
+                "the old objects were released",
+            ));
+        }
+        if self.rounds >= MAX_ROUNDS {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "at most {MAX_ROUNDS} rounds"
+            )));
+        }
+        self.rounds += 1;
+        let round = self.rounds as u8;
+        let now = Self::tracked(py, self.old.len() + self.births.len())?;
+        let mut births: FxHashMap<u64, (u8, u64)> = Default::default();
+        births.reserve(self.births.len() + 64);
+        let mut j = 0;
+        for &a in &now {
+            while j < self.old.len() && self.old[j] < a {
+                j += 1;
+            }
+            if j < self.old.len() && self.old[j] == a {
+                continue;
+            }
+            // SAFETY: a new object the walk just met: no Python code has run since, so it is
+            // alive; only its type pointer is read.
+            let t = unsafe { ffi::Py_TYPE(a as *mut ffi::PyObject) } as u64;
+            let b = match self.births.get(&a) {
+                Some(&(b, bt)) if bt == t => b,
+                _ => round,
+            };
+            births.insert(a, (b, t));
+        }
+        self.births = births;
+        self.measure_lengths();
+        Ok(self.births.len())
+    }
+
     fn measure_lengths(&mut self) {
         if self.held.is_none() {
             return;
@@ -196,42 +234,15 @@ impl Rounds {
     }
 
     /// Note what exists after a round. Returns the number of new tracked objects alive.
-    fn census(&mut self, py: Python<'_>) -> PyResult<usize> {
-        if self.held.is_none() {
-            return Err(pyo3::exceptions::PyRuntimeError::new_err(
-                "the old objects were released",
-            ));
+    fn census(mut slf: PyRefMut<'_, Self>) -> PyResult<usize> {
+        let py = slf.py();
+        // This object itself is not part of the work.
+        let me = slf.as_ptr() as u64;
+        let this = &mut *slf;
+        if let Err(i) = this.old.binary_search(&me) {
+            this.old.insert(i, me);
         }
-        if self.rounds >= MAX_ROUNDS {
-            return Err(pyo3::exceptions::PyValueError::new_err(format!(
-                "at most {MAX_ROUNDS} rounds"
-            )));
-        }
-        self.rounds += 1;
-        let round = self.rounds as u8;
-        let now = Self::tracked(py, self.old.len() + self.births.len())?;
-        let mut births: FxHashMap<u64, (u8, u64)> = Default::default();
-        births.reserve(self.births.len() + 64);
-        let mut j = 0;
-        for &a in &now {
-            while j < self.old.len() && self.old[j] < a {
-                j += 1;
-            }
-            if j < self.old.len() && self.old[j] == a {
-                continue;
-            }
-            // SAFETY: a new object the walk just met: no Python code has run since, so it is
-            // alive; only its type pointer is read.
-            let t = unsafe { ffi::Py_TYPE(a as *mut ffi::PyObject) } as u64;
-            let b = match self.births.get(&a) {
-                Some(&(b, bt)) if bt == t => b,
-                _ => round,
-            };
-            births.insert(a, (b, t));
-        }
-        self.births = births;
-        self.measure_lengths();
-        Ok(self.births.len())
+        this.census_round(py)
     }
 
     /// Drop the references to the old objects (before the final snapshot).

@@ -507,6 +507,16 @@ pub fn find_suspects(s: &Snapshot, a: &Analysis, h: &History, sample: usize) -> 
                     .is_some_and(|&v| !is_plumbing(s.type_name(v)))
         })
         .collect();
+    // Objects held from outside the heap are new objects too: every share counts them.
+    if let Some(c) = suspects
+        .iter()
+        .find(|sp| sp.holder == OUTSIDE)
+        .map(|sp| sp.new_objects)
+    {
+        for sp in suspects.iter_mut().filter(|sp| sp.holder != OUTSIDE) {
+            sp.share = sp.new_objects as f64 / (total_new + c).max(1) as f64;
+        }
+    }
     // Weak references accumulate because what they refer to does: the holder of the
     // referents comes first. Then the most bytes.
     let weak = |x: &Suspect| {
