@@ -210,3 +210,20 @@ def test_hostile_names_are_text(tmp_path):
     report.show(filename=out)
     assert "<script>" not in out.read_text()
     json.dumps(report.to_json())
+
+
+def test_drawing_file_is_private(tmp_path):
+    import os
+    import stat
+
+    work, _, _ = lp.leak_event_bus()
+    report = refgraph.find_leaks(work)
+    out = tmp_path / "leak.svg"
+    old = os.umask(0)
+    try:
+        report.show(filename=out)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    assert "Session" in out.read_text()
+    assert [p.name for p in tmp_path.iterdir()] == ["leak.svg"]

@@ -25,6 +25,7 @@ from __future__ import annotations
 import gc
 import os
 import sys
+import tempfile
 import time
 from collections import Counter
 from typing import NamedTuple
@@ -224,10 +225,51 @@ class LeakReport:
         view = self._view(index)
         if filename is None:
             return view.svg()
-        from .present import write_native
-
-        write_native(view, os.fspath(filename))
+        filename = os.fspath(filename)
+        ext = os.path.splitext(filename)[1].lower()
+        if ext == ".png":
+            data = view.png()
+        elif ext == ".svg":
+            data = view.svg().encode("utf-8")
+        elif ext == ".dot":
+            data = view.dot().encode("utf-8")
+        else:
+            raise ValueError(
+                f"refgraph draws .png, .svg and .dot, not {ext or 'files without extension'}"
+            )
+        _write_private(filename, data)
         return None
+
+    def _repr_html_(self):
+        try:
+            from .report import leak_summary_html
+        except ImportError:
+            return None
+        return leak_summary_html(self.to_json())
+
+
+def _write_private(path, data):
+    """Write a file that holds heap content: through ``refgraph._files.write_private`` (0600,
+    atomic, no symbolic link followed) where this refgraph has it, else created 0600 here."""
+    try:
+        from ._files import write_private
+    except ImportError:
+        write_private = None
+    if write_private is not None:
+        return write_private(path, data)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".refgraph-", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return len(data)
 
 
 def _suspects(raw, runs, calls_per_run, tracebacks=None, snapshots=None):
