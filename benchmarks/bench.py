@@ -426,6 +426,12 @@ def run(args):
     snap = None
     if refgraph is not None and (not only or "snapshot" in only):
         snap = snapshot_figures(args.repeat)
+    attach = None
+    if refgraph is not None and (only is None or "attach" in only) and not args.smoke:
+        # A second process with the same heap, attached to (Linux with gdb only).
+        import attach_bench
+
+        attach = attach_bench.measure(n, min(args.repeat, 3))
     leaks = None
     if refgraph is not None and (not only or "leaks" in only):
         leaks = leaks_figures(args.repeat)
@@ -435,6 +441,7 @@ def run(args):
         "operations": rows,
         "png": drawing,
         "snapshot": snap,
+        "attach": attach,
         "leaks": leaks,
     }
 
@@ -499,6 +506,11 @@ def print_table(res):
             f" +{fmt_mb(sn['capture_without_names_mb']).strip()} without;"
             f" file without them {sn['file_without_names_bytes'] / 2**20:.1f} MB"
         )
+    at = res.get("attach")
+    if at:
+        import attach_bench
+
+        print(attach_bench.describe(at))
     lk = res.get("leaks")
     if lk:
         print(
@@ -524,7 +536,7 @@ def main(argv=None):
     p.add_argument("--json", help="also write the results as JSON to this file")
     p.add_argument(
         "--only",
-        help="comma-separated operations (names as in the table, png, snapshot, leaks)",
+        help="comma-separated operations (names as in the table, png, snapshot, attach)",
     )
     p.add_argument("--smoke", action="store_true", help="10k objects, one run, short timeouts")
     args = p.parse_args(argv)

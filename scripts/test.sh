@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run every test of refgraph: Rust (format, lints, unit tests), Python lints, then the Python
 # suite against one abi3 wheel on python3 and on every CPython >= 3.10 that pyenv has.
-# Installs what it needs (maturin, pytest, ruff, objgraph from PyPI) into .venv-* folders.
+# Installs what it needs (maturin, pytest, ruff, objgraph, selenium from PyPI) into .venv-* folders,
+# and Debian's chromium and chromium-driver when missing (as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -11,6 +12,19 @@ step "Rust: format, clippy, unit tests"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked -q
+
+step "Chromium for the HTML report's browser tests"
+# Debian's chromium and chromium-driver (the tests drive them with selenium, from PyPI); the tests
+# never download a browser. Installed once, as root, only when missing.
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+  else
+    echo "chromium and chromium-driver are missing (apt-get install chromium chromium-driver as root)" >&2
+  fi
+fi
+/usr/bin/chromium --version 2>/dev/null || true
 
 step "Tools (maturin, ruff) in .venv-tools"
 if [ ! -x .venv-tools/bin/maturin ] || [ ! -x .venv-tools/bin/ruff ]; then

@@ -29,3 +29,20 @@ def test_benchmark_smoke_run(tmp_path):
     assert len(rows) == 15
     assert all(r["refgraph_s"] > 0 for r in rows.values())
     assert data["png"]["nodes"] > 50
+
+
+REPORT_BENCH = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "report_bench.py")
+
+
+def test_report_benchmark_smoke_run(tmp_path):
+    out_json = tmp_path / "report.json"
+    args = [sys.executable, REPORT_BENCH, "--smoke", "--json", str(out_json)]
+    if not (os.path.exists("/usr/bin/chromium") or os.environ.get("CI")):
+        args.append("--no-browser")
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "write the report" in proc.stdout
+    data = json.loads(out_json.read_text())
+    assert data["objects"] > 10_000 and data["size_bytes"] > 10_000
+    if "--no-browser" not in args:
+        assert data["console_errors"] == 0 and 0 < data["type_rows_in_dom"] < 150

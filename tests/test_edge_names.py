@@ -317,6 +317,7 @@ def test_event_bus_paths_name_the_listeners(tmp_path):
         timeout=120,
     )
     assert r.returncode == 0, r.stderr
+    text = r.stdout
     assert "3,200 objects" in r.stdout
     assert "__main__.bus._listeners[...].__self__" in r.stdout, r.stdout
     assert "EventBus __main__.bus" in r.stdout and ".__self__" in r.stdout
@@ -330,6 +331,9 @@ def test_event_bus_paths_name_the_listeners(tmp_path):
     g = p["groups"][0]
     assert g["count"] == 3200
     assert g["expression"] == "__main__.bus._listeners[...].__self__"
+    assert g["example_expression"].startswith("__main__.bus._listeners[")
+    assert g["example_expression"].endswith("].__self__")
+    assert "  e.g. __main__.bus._listeners[" in text
     edges = [step["edge"] for step in g["example"]]
     assert edges[-1] is None
     assert ".__self__" in edges
@@ -388,3 +392,41 @@ def test_drawings_label_edges_with_names(tmp_path):
         assert ">[0]</text>" in svg
     finally:
         GLOBAL_HOLDER.pop()
+
+
+def test_frame_locals_where_the_frame_shows_them():
+    """3.10 frames refer to their locals (named by the code's variable names); from 3.11 a
+    running frame's locals are not references the collector sees, so they are roots."""
+    kept = Item("local")
+    snap = refgraph.snapshot()
+    frame = sys._getframe()
+    if sys.version_info < (3, 11):
+        assert name_of(snap, frame, kept) == "local kept"
+        assert snap.expression(kept).endswith(".f_locals['kept']")
+        assert name_of(snap, frame, frame.f_code) == ".f_code"
+    else:
+        assert snap.expression(kept) == "<test_edge_names.Item>"
+
+
+def test_a_metaclass_getattribute_never_runs():
+    calls = []
+
+    class Meta(type):
+        def __getattribute__(cls, name):
+            calls.append(name)
+            return type.__getattribute__(cls, name)
+
+    class Guarded(metaclass=Meta):
+        shared = [1]
+
+        def __init__(self):
+            self.own = [2]
+
+    g = Guarded()
+    calls.clear()
+    snap = refgraph.snapshot()
+    assert calls == [], calls
+    mro = type.__dict__["__mro__"].__get__(Guarded)
+    assert name_of(snap, Guarded, mro) == ".__mro__"
+    own = object.__getattribute__(g, "own")
+    assert attribute(snap, g, own) in (".own", ".__dict__['own']")

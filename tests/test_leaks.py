@@ -227,3 +227,11 @@ def test_drawing_file_is_private(tmp_path):
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
     assert "Session" in out.read_text()
     assert [p.name for p in tmp_path.iterdir()] == ["leak.svg"]
+
+
+def test_html_summary_for_jupyter():
+    work, _, _ = lp.leak_event_bus()
+    report = refgraph.find_leaks(work)
+    html = report._repr_html_()
+    assert "leak_patterns.bus._listeners" in html and "<script" not in html
+    assert "no suspect" in refgraph.find_leaks(lp.clean_workload())._repr_html_()

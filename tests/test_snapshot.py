@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -103,7 +104,11 @@ def test_labels_lengths_and_globals():
     assert snap.describe(_module_cache) == f"list {__name__}._module_cache (7 items)"
     assert snap.describe(sys) == "module sys"
     assert snap.describe(Record) == f"type {__name__}.Record"
-    assert snap.describe(long_text) == "str 'abcdefghijklmnopqrstuvwxyzabcdefghijklmn..."
+    # By default a string that is not a name keeps its length and a fingerprint only.
+    described = snap.describe(long_text)
+    assert re.fullmatch(r"str len=78 #[0-9a-f]{12}", described), described
+    every = refgraph.snapshot(strings="all")
+    assert every.describe(long_text) == "str 'abcdefghijklmnopqrstuvwxyzabcdefghijklmn..."
     assert snap.describe(address=id(sys)) == "module sys"
     with pytest.raises(TypeError):
         snap.describe(sys, address=id(sys))

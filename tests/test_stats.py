@@ -220,8 +220,18 @@ def test_get_new_ids_default_state_and_stdout(capsys):
     del keep
 
 
+def skip_if_objgraph_would_hang():
+    """objgraph's get_leaking_objects calls gc.get_referents on every object: on CPython
+    3.12.0-3.12.5, once asyncio has run in this process, that hands out dead objects of
+    _asyncio's free list and corrupts it (gh-122695; the next collection hangs). refgraph skips
+    them (tests/test_dead_referents.py); the comparison with objgraph cannot be made then."""
+    if refgraph._refgraph.dead_referents():
+        pytest.skip("objgraph would hit CPython gh-122695 (dead referents in this heap)")
+
+
 def make_orphans(n):
     """Tracked objects that nothing tracked refers to (only this running frame's locals)."""
+    skip_if_objgraph_would_hang()
     a = [Marker() for _ in range(n)]
     leaked_o = {id(x) for x in objgraph.get_leaking_objects()}
     leaked_r = {id(x) for x in refgraph.get_leaking_objects()}

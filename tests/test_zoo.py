@@ -67,6 +67,13 @@ def _snapshot_everything(o, tmp):
     snap.paths(address=id(o))
     snap.retained_size(o)
     snap.describe(o)
+    snap.expression(o)
+    refs = snap.referents(o)
+    if refs is not None:
+        # Every name is text (or None); a named referent is a referent gc reports.
+        got = {id(r) for r in gc.get_referents(o)}
+        assert all(name is None or isinstance(name, str) for _, name in refs)
+        assert all(addr in got for addr, name in refs if name is not None)
     if snap.size(o) is not None:
         snap.graph(filename=str(tmp / "s.svg"), max_depth=2, address=id(o))
         _svg_ok(tmp / "s.svg")
@@ -86,6 +93,7 @@ KINDS = _kinds()
 
 @pytest.fixture(scope="module")
 def zoo():
+    zoo_module.run_gather()
     z = zoo_module.make_zoo()
     yield z
     zoo_module.close_zoo(z)

@@ -211,7 +211,7 @@ def _displayed_refcount(raw, held, lingering):
     objgraph prints ``sys.getrefcount(obj) - 4`` while its own frames hold three references
     (four on Python 3.10) plus ``lingering`` ones in loop variables. ``raw`` is the count
     less this call's references other than the capture's ``held`` ones."""
-    if raw >= _IMMORTAL:
+    if _IMMORTAL is not None and raw >= _IMMORTAL:
         # Immortal objects (3.12+): the count never changes; objgraph prints it minus 4.
         return raw + 1 - 4
     return raw - held - _OVERHEAD_GAP + lingering
@@ -219,7 +219,10 @@ def _displayed_refcount(raw, held, lingering):
 
 # sys.getrefcount(obj) - 4 undercounts by one since 3.11 (one less reference on the stack).
 _OVERHEAD_GAP = 0 if sys.version_info < (3, 11) else 1
-_IMMORTAL = (1 << 32) - 1024
+# Immortal objects (3.12+) report a fixed count (the extension knows it per version); a count
+# within this margin below it, after subtracting this call's own references, is that count.
+_IMMORTAL_COUNT = _refgraph.cpython_facts().get("immortal_refcount")
+_IMMORTAL = None if _IMMORTAL_COUNT is None else _IMMORTAL_COUNT - 1024
 
 
 def _show_graph(

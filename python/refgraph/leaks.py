@@ -327,7 +327,7 @@ def _allocation_sites(found, limit=3):
     return out
 
 
-def _final_snapshot(rounds):
+def _final_snapshot(rounds, strings):
     """The snapshot after the last round. The lists of frames and modules it starts from are
     made while the old objects are still held, so that they cannot take the address of an old
     object freed by the release (and pass for old); then the old objects are released and the
@@ -345,6 +345,7 @@ def _final_snapshot(rounds):
             sys.version.split()[0],
             os.getpid(),
             int(time.time()),
+            strings,
             True,
         )
     finally:
@@ -372,7 +373,7 @@ def _check(runs, warmup, calls_per_run):
         raise ValueError("runs must be at most 64")
 
 
-def find_leaks(workload, *, runs=5, warmup=3, calls_per_run=2, trace=False):
+def find_leaks(workload, *, runs=5, warmup=3, calls_per_run=2, trace=False, strings="names"):
     """Call ``workload()`` ``warmup`` times, then ``runs`` rounds of ``calls_per_run`` calls,
     and report what grows with the work: a :class:`LeakReport` (false when nothing does).
 
@@ -384,11 +385,13 @@ def find_leaks(workload, *, runs=5, warmup=3, calls_per_run=2, trace=False):
     allocated its leaked objects (``allocated_at``).
 
     Two calls per run by default, so that a leak of one object every other call grows every
-    run. Nothing of the workload is kept alive once the call returns.
+    run. Nothing of the workload is kept alive once the call returns. ``strings``: what the
+    final snapshot keeps of string contents, as for :func:`refgraph.snapshot`.
     """
     if not callable(workload):
         raise TypeError(f"workload must be callable, not {type(workload).__name__}")
     _check(runs, warmup, calls_per_run)
+    _snapshot._check_strings(strings)
     if trace:
         import tracemalloc  # before the old objects are taken: its import is not a leak
     for _ in range(warmup):
@@ -406,7 +409,7 @@ def find_leaks(workload, *, runs=5, warmup=3, calls_per_run=2, trace=False):
             for _ in range(calls_per_run):
                 workload()
             rounds.census()
-        snap = _final_snapshot(rounds)
+        snap = _final_snapshot(rounds, strings)
         raw = snap._s.leak_suspects(rounds=rounds, library=_library_modules())
         tracebacks = _allocation_sites(raw[2]) if trace else None
         del snap

@@ -49,5 +49,6 @@ def find_leaks(
     warmup: int = 3,
     calls_per_run: int = 2,
     trace: bool = False,
+    strings: str = "names",
 ) -> LeakReport: ...
 def leaks_between(*snapshots: Snapshot) -> LeakReport: ...

@@ -3,8 +3,11 @@
 A snapshot records every object the garbage collector tracks (and, by default, the objects
 they refer to that it does not track, such as str and int), what each refers to, its shallow
 size in bytes, and cheap labels: names of modules, classes and functions, lengths of
-built-in containers, the first characters of strings and the module globals that name objects.
-No ``__repr__`` and no user-defined ``__sizeof__`` runs.
+built-in containers and the module globals that name objects. Of strings it keeps what the
+``strings`` policy allows (see :func:`snapshot`): by default only names (dict keys and names
+used by code that look like identifiers) in full, and of every other string its length and a
+fingerprint, never its characters. bytes and bytearray contents are never kept. Files are
+written readable by their owner only. No ``__repr__`` and no user-defined ``__sizeof__`` runs.
 
 >>> import refgraph
 >>> snap = refgraph.snapshot()
@@ -22,9 +25,13 @@ import sys
 from typing import NamedTuple
 
 from . import _refgraph
+from ._files import write_private
 from .labels import is_proper_module
 
 SnapshotError = _refgraph.SnapshotError
+
+#: The string policies of :func:`snapshot`, default first.
+STRING_POLICIES = ("names", "all", "none")
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -65,7 +72,8 @@ class PathGroup(NamedTuple):
     the paths as Python (``__main__.bus._listeners[...].__self__``, ``[...]`` where they
     differ; ``a -> (set member) <T>`` where a step has no Python form); ``edges`` names each
     reference of the example (``'.__dict__'``, ``"['bus']"``, ``'[3]'``, ``'closure x'``, …;
-    None when unnamed), one fewer than the steps."""
+    None when unnamed), one fewer than the steps; ``example_expression`` is the example's own
+    expression (``__main__.bus._listeners[2917].__self__``)."""
 
     shape: list
     count: int
@@ -73,6 +81,7 @@ class PathGroup(NamedTuple):
     example: list
     expression: str = ""
     edges: list = []
+    example_expression: str = ""
 
 
 class Paths(NamedTuple):
@@ -163,9 +172,47 @@ class Snapshot:
         return f"<refgraph.Snapshot: {i['objects']:,} objects, {i['bytes']:,} bytes>"
 
     def save(self, path):
-        """Write the snapshot to ``path`` (written to a temporary name, then renamed).
-        Returns the file's size in bytes."""
-        return self._s.save(os.fspath(path))
+        """Write the snapshot to ``path``, readable by its owner only (mode 0600 whatever the
+        umask), atomically (a temporary file in the same directory, renamed over ``path``); a
+        symbolic link at ``path`` is replaced, not followed. Returns the file's size in bytes."""
+        return write_private(path, self._s.to_bytes())
+
+    def to_html(self, path, base=None, *, suspects=None, progress=None):
+        """Write a one-file HTML report of the snapshot to ``path`` and return its size in bytes:
+        a summary, the types (with the change since ``base``, an older snapshot of the same
+        process), the biggest objects in the dominator tree and who keeps them alive, and the
+        leak suspects of ``suspects`` (the dict of ``LeakReport.to_json()``) if given. The page
+        opens from a file with no network and loads nothing from anywhere."""
+        from .report import snapshot_page, write_page
+
+        if base is not None and not isinstance(base, Snapshot):
+            raise TypeError(f"base: expected a Snapshot, not {type(base).__name__}")
+        text = snapshot_page(self, base, suspects=suspects, progress=progress)
+        return write_page(path, text)
+
+    def _repr_html_(self):
+        """A short HTML summary for Jupyter: counts and the biggest types by retained size."""
+        import html
+
+        from .commands._common import human_bytes
+
+        i = self._s.info()
+        rows = self.typestats()[:10]
+        esc = html.escape
+        cells = "".join(
+            f"<tr><td style='text-align:left'><code>{esc(r.name)}</code></td>"
+            f"<td>{r.count:,}</td><td>{esc(human_bytes(r.shallow))}</td>"
+            f"<td>{esc(human_bytes(r.retained))}</td></tr>"
+            for r in rows
+        )
+        return (
+            f"<div><b>refgraph snapshot</b>: {i['objects']:,} objects, "
+            f"{esc(human_bytes(i['bytes']))}, {i['types']:,} types, Python "
+            f"{esc(str(i['python']))}, pid {int(i['pid'])}"
+            "<table><thead><tr><th style='text-align:left'>type</th><th>count</th>"
+            f"<th>shallow</th><th>retained</th></tr></thead><tbody>{cells}</tbody></table>"
+            "<small>Snapshot.to_html(path) writes the full report.</small></div>"
+        )
 
     def to_bytes(self):
         """The snapshot file's bytes."""
@@ -173,8 +220,11 @@ class Snapshot:
 
     def info(self):
         """Counts and facts: objects, tracked, references, named_references (how many have a
-        name: attribute, key, index, …), types, bytes, python, created (Unix time), pid,
-        collected, untracked, modules, thread_frames, with_del."""
+        name: attribute, key, index, …), name_bytes (memory the names take), types, bytes,
+        python, created (Unix time), pid, collected, untracked, modules, thread_frames,
+        with_del, and ``strings``: the string policy the snapshot was taken with (``'names'``,
+        ``'all'`` or ``'none'``; ``'all'`` for files written before policies existed) with
+        ``fingerprints``, the number of strings kept as length and fingerprint."""
         return self._s.info()
 
     def typestats(self, retained=True, progress=None):
@@ -228,7 +278,9 @@ class Snapshot:
         return self._s.size(_address(obj, address))
 
     def describe(self, obj=_NO_OBJECT, *, address=None):
-        """A one-line description of ``obj`` (or the object at ``address``)."""
+        """A one-line description of ``obj`` (or the object at ``address``). A string kept
+        without its text is described by its length and fingerprint: ``str len=37
+        #1f0a9c3b7d2e``."""
         return self._s.describe(_address(obj, address))
 
     def expression(self, obj=_NO_OBJECT, *, address=None):
@@ -263,7 +315,8 @@ class Snapshot:
         """Draw what refers to ``target`` (a type name or an object, or ``address=``; the first
         ``count`` objects of a type), up to ``max_depth`` steps, or what it refers to with
         ``backrefs=False``. ``filename`` ending in ``.svg``, ``.png`` or ``.dot`` is written
-        (no Graphviz needed); without a filename the SVG text is returned."""
+        (no Graphviz needed; readable by its owner only, like :meth:`save`); without a filename
+        the SVG text is returned."""
         fmt = "svg"
         if filename is not None:
             fmt = os.path.splitext(os.fspath(filename))[1].lower().lstrip(".")
@@ -277,23 +330,48 @@ class Snapshot:
         data, nodes = drawn
         if filename is None:
             return data.decode()
-        with open(filename, "wb") as f:
-            f.write(data)
+        write_private(filename, data)
         return nodes
 
 
-def snapshot(untracked=True, collect=True, names=True):
+def _check_strings(strings):
+    if strings not in STRING_POLICIES:
+        raise ValueError(f"strings must be 'names', 'all' or 'none', not {strings!r}")
+    return strings
+
+
+def snapshot(untracked=True, collect=True, strings="names", names=True):
     """Capture the whole heap now.
 
     ``untracked``: also record the objects the gc does not track (str, int, bytes, …) that
     tracked objects refer to, so that their bytes are counted. ``collect``: run
     ``gc.collect()`` first, so that garbage is not reported (``False`` to see the heap exactly
-    as it is, or when collecting is too slow). ``names``: record how each object holds each
-    referent — attribute name, dict key, index, closure variable, … — so that paths read as
-    Python (``__main__.bus._listeners[3].__self__``); ``False`` skips that pass (a faster,
-    smaller snapshot whose paths show types only). Names are read without running any of the
-    program's code and without creating instance ``__dict__``s.
+    as it is, or when collecting is too slow).
+
+    ``strings``: what the snapshot keeps of the program's strings, which may be passwords, API
+    keys or tokens.
+
+    * ``'names'`` (default): strings used as names (dict keys, attribute and variable names in
+      code) that look like identifiers (``_listeners``, ``cfg``, ``os.path``; at most 64
+      characters, no token-like runs of digits) are kept in full. Every other string keeps
+      only its length and a 48-bit fingerprint, a hash keyed by a random key that lives only in
+      this process's memory: equal strings share a fingerprint (in one snapshot and in every
+      snapshot this process takes), and the text cannot be recovered from it, not even by
+      trying every short password.
+    * ``'all'``: the first 40 characters of every string, by your explicit choice.
+    * ``'none'``: no string content at all, not even fingerprints or dict keys (names of
+      modules, classes and functions and of module globals are still kept).
+
+    Names of modules, classes and functions, and module globals whose name looks like an
+    identifier, are kept under every policy; bytes and bytearray contents never are.
+
+    ``names``: record how each object holds each referent — attribute name, dict key, index,
+    closure variable, … — so that paths read as Python (``__main__.bus._listeners[3].__self__``);
+    ``False`` skips that pass (a faster, smaller snapshot whose paths show types only). Names
+    are read without running any of the program's code and without creating instance
+    ``__dict__``s; dict keys follow the ``strings`` policy.
     """
+    _check_strings(strings)
     if collect:
         gc.collect()
     frames = _thread_frames()
@@ -307,6 +385,7 @@ def snapshot(untracked=True, collect=True, names=True):
             sys.version.split()[0],
             os.getpid(),
             int(datetime.datetime.now().timestamp()),
+            strings,
             bool(names),
         )
     finally:
@@ -325,15 +404,17 @@ def from_bytes(data):
     return Snapshot(_refgraph.Snapshot.from_bytes(bytes(data)))
 
 
-def dump_on_signal(signum=None, directory=".", untracked=True, collect=True):
+def dump_on_signal(signum=None, directory=".", untracked=True, collect=True, strings="names"):
     """Install a handler that saves a snapshot to ``directory`` each time the process receives
-    ``signum`` (``SIGUSR2`` by default): ``refgraph-<pid>-<YYYYmmdd-HHMMSS>-<n>.rgsnap``. Returns
-    the previous handler. Then, from a shell: ``kill -USR2 <pid>``.
+    ``signum`` (``SIGUSR2`` by default): ``refgraph-<pid>-<YYYYmmdd-HHMMSS>-<n>.rgsnap``, mode
+    0600, written atomically (see :meth:`Snapshot.save`). ``strings`` is the string policy of
+    :func:`snapshot`. Returns the previous handler. Then, from a shell: ``kill -USR2 <pid>``.
 
     The handler runs in the main thread between bytecodes, as every Python signal handler does.
     """
     if signum is None:
         signum = _signal.SIGUSR2
+    _check_strings(strings)
     directory = os.fspath(directory)
     if not os.path.isdir(directory):
         raise NotADirectoryError(directory)
@@ -344,7 +425,7 @@ def dump_on_signal(signum=None, directory=".", untracked=True, collect=True):
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
         name = f"refgraph-{os.getpid()}-{stamp}-{counter[0]}.rgsnap"
         path = os.path.join(directory, name)
-        snapshot(untracked=untracked, collect=collect).save(path)
+        snapshot(untracked=untracked, collect=collect, strings=strings).save(path)
         print(f"refgraph: snapshot written to {path}", file=sys.stderr)
 
     return _signal.signal(signum, handler)

@@ -1,9 +1,12 @@
 import os
 import signal
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 Progress = Callable[[str, int, int], object]
+
+StringPolicy = Literal["names", "all", "none"]
+STRING_POLICIES: tuple[str, ...]
 
 class SnapshotError(ValueError): ...
 
@@ -34,6 +37,7 @@ class PathGroup(NamedTuple):
     example: list[tuple[int, str]]
     expression: str = ""
     edges: list[str | None] = []
+    example_expression: str = ""
 
 class Paths(NamedTuple):
     groups: list[PathGroup]
@@ -44,6 +48,15 @@ class Snapshot:
     def __len__(self) -> int: ...
     def save(self, path: str | os.PathLike[str]) -> int: ...
     def to_bytes(self) -> bytes: ...
+    def to_html(
+        self,
+        path: str | os.PathLike[str],
+        base: Snapshot | None = None,
+        *,
+        suspects: dict[str, Any] | None = None,
+        progress: Progress | None = None,
+    ) -> int: ...
+    def _repr_html_(self) -> str: ...
     def info(self) -> dict[str, Any]: ...
     def typestats(
         self, retained: bool = True, progress: Progress | None = None
@@ -75,7 +88,12 @@ class Snapshot:
         address: int | None = None,
     ) -> Any: ...
 
-def snapshot(untracked: bool = True, collect: bool = True, names: bool = True) -> Snapshot: ...
+def snapshot(
+    untracked: bool = True,
+    collect: bool = True,
+    strings: StringPolicy = "names",
+    names: bool = True,
+) -> Snapshot: ...
 def load(path: str | os.PathLike[str]) -> Snapshot: ...
 def from_bytes(data: bytes) -> Snapshot: ...
 def dump_on_signal(
@@ -83,4 +101,5 @@ def dump_on_signal(
     directory: str | os.PathLike[str] = ".",
     untracked: bool = True,
     collect: bool = True,
+    strings: StringPolicy = "names",
 ) -> Any: ...

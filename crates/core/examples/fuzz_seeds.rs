@@ -47,6 +47,7 @@ fn snapshot(n: usize) -> Snapshot {
             collected: true,
             untracked: true,
         },
+        strings: Default::default(),
         graph,
     }
 }

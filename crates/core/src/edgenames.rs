@@ -215,12 +215,9 @@ impl EdgeNames {
         self.kinds.iter().filter(|&&k| k != 0).count()
     }
 
-    /// Bytes used by the arrays.
+    /// Bytes the names take (array lengths, so a loaded copy reports the same).
     pub fn heap_bytes(&self) -> usize {
-        self.kinds.capacity()
-            + self.values.capacity() * 4
-            + self.text.capacity()
-            + self.ends.capacity() * 4
+        self.kinds.len() + self.values.len() * 4 + self.text.len() + self.ends.len() * 4
     }
 
     /// The raw columns `(kinds, values, texts)` (for the file format).
@@ -312,6 +309,17 @@ impl EdgeNamesBuilder {
     /// Number of edges pushed so far.
     pub fn len(&self) -> usize {
         self.names.kinds.len()
+    }
+
+    /// Forget the edges pushed after the first `len` (their texts stay interned).
+    pub fn truncate(&mut self, len: usize) {
+        self.names.kinds.truncate(len);
+        self.names.values.truncate(len);
+    }
+
+    /// An interned text by id.
+    pub fn text(&self, i: u32) -> &str {
+        self.names.text(i)
     }
 
     /// True when no edge was pushed.

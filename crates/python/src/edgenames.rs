@@ -10,7 +10,8 @@
 //! recorded referents (in `tp_traverse` order) are matched to them by pointer. A referent no
 //! candidate explains stays unnamed. Pointers read from memory are only compared with the
 //! referents, never followed; the only structures followed are a class's shared keys, after
-//! checks that the layout is the one this Python version uses (see [`Layout`]).
+//! checks that the layout is the one this Python version uses (see
+//! [`crate::cpython::DictLayout`]).
 //!
 //! Nothing here calls a method of a user's class: attribute values come from C getters of
 //! exact built-in types, dict keys are written by the C `repr` of exact str, int, float, bool,
@@ -19,6 +20,11 @@
 //! the collector is disabled during the pass so that no finalizer runs.
 
 use crate::capture::Objects;
+use crate::cpython::{
+    DictLayout, Managed, CELL_REF, DICT_KEYS_SPLIT, DK_INDICES, DK_KIND, DK_LOG2_INDEX_BYTES,
+    DK_LOG2_SIZE, DK_NENTRIES, DK_USABLE, PY_RELATIVE_OFFSET, SHARED_KEYS_MAX_SIZE,
+    TPFLAGS_INLINE_VALUES, TPFLAGS_MANAGED_DICT, UNICODE_ENTRY,
+};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use refgraph_core::edgenames::{EdgeKind, EdgeNames, EdgeNamesBuilder};
@@ -28,89 +34,7 @@ use std::os::raw::{c_char, c_int};
 
 // ----------------------------------------------------------------------------- layouts
 
-/// Where CPython keeps an instance's managed dict and inline values (3.11+), and where a heap
-/// type keeps its shared keys. One table per minor version, from that version's headers
-/// (`Include/cpython/object.h`: `PyHeapTypeObject`; `Include/internal/pycore_object.h`:
-/// `_PyObject_ManagedDictPointer`, `_PyObject_ValuesPointer`, `_PyObject_DictOrValuesPointer`,
-/// `_PyObject_InlineValues`; `Include/internal/pycore_dict.h`: `PyDictKeysObject`,
-/// `PyDictUnicodeEntry`, `PyDictValues`), 64-bit, default (GIL) build.
-#[derive(Clone, Copy, Debug)]
-pub struct Layout {
-    /// `sizeof(PyHeapTypeObject)` (= `type.__basicsize__`): checked at run time.
-    pub heap_type_size: usize,
-    /// `offsetof(PyHeapTypeObject, ht_cached_keys)`; `ht_qualname` is 8 before it and
-    /// `ht_name` 24 before it (checked against the class's `__name__`/`__qualname__`).
-    pub cached_keys: usize,
-    pub managed: Managed,
-}
-
-#[derive(Clone, Copy, Debug)]
-pub enum Managed {
-    /// 3.11: `PyDictValues *` at `obj - 4 words`, the dict at `obj - 3 words`. Values are
-    /// preceded by `[-1]` prefix size, `[-2]` used count, then the insertion order bytes.
-    Split311,
-    /// 3.12: a tagged word at `obj - 3 words`: the values pointer - 1 (odd), or the dict.
-    /// Values as 3.11.
-    Tagged312,
-    /// 3.13: the dict at `obj - 3 words`; inline values right after the object header
-    /// (`Py_TPFLAGS_INLINE_VALUES`): `capacity`, `size`, `embedded`, `valid` bytes, then the
-    /// values from byte 8.
-    Inline313,
-}
-
-/// `Py_TPFLAGS_MANAGED_DICT` (3.11+).
-const TPFLAGS_MANAGED_DICT: std::os::raw::c_ulong = 1 << 4;
-/// `Py_TPFLAGS_INLINE_VALUES` (3.13+).
-const TPFLAGS_INLINE_VALUES: std::os::raw::c_ulong = 1 << 2;
-/// `DICT_KEYS_SPLIT`.
-const DICT_KEYS_SPLIT: u8 = 2;
-/// `SHARED_KEYS_MAX_SIZE` (3.11–3.13).
-const SHARED_KEYS_MAX_SIZE: isize = 30;
-/// `PyDictKeysObject` field offsets (3.11–3.13, no free threading): `dk_log2_size`,
-/// `dk_log2_index_bytes`, `dk_kind` bytes, `dk_usable`, `dk_nentries`, `dk_indices`.
-const DK_LOG2_SIZE: usize = 8;
-const DK_LOG2_INDEX_BYTES: usize = 9;
-const DK_KIND: usize = 10;
-const DK_USABLE: usize = 16;
-const DK_NENTRIES: usize = 24;
-const DK_INDICES: usize = 32;
-/// `sizeof(PyDictUnicodeEntry)`: `me_key`, `me_value`.
-const UNICODE_ENTRY: usize = 16;
-/// `offsetof(PyCellObject, ob_ref)` (every version): checked with `cell.__basicsize__`.
-const CELL_REF: usize = 16;
 const WORD: usize = std::mem::size_of::<usize>();
-
-/// Python 3.11.
-pub const LAYOUT_3_11: Layout = Layout {
-    heap_type_size: 904,
-    cached_keys: 872,
-    managed: Managed::Split311,
-};
-/// Python 3.12.
-pub const LAYOUT_3_12: Layout = Layout {
-    heap_type_size: 920,
-    cached_keys: 880,
-    managed: Managed::Tagged312,
-};
-/// Python 3.13.
-pub const LAYOUT_3_13: Layout = Layout {
-    heap_type_size: 928,
-    cached_keys: 880,
-    managed: Managed::Inline313,
-};
-
-/// The layout of a minor version of Python 3, if known (3.10 has no managed dicts).
-pub fn layout(minor: u8) -> Option<Layout> {
-    if WORD != 8 {
-        return None;
-    }
-    match minor {
-        11 => Some(LAYOUT_3_11),
-        12 => Some(LAYOUT_3_12),
-        13 => Some(LAYOUT_3_13),
-        _ => None,
-    }
-}
 
 unsafe fn read_word(p: *const u8) -> usize {
     std::ptr::read_unaligned(p as *const usize)
@@ -128,6 +52,8 @@ enum Base {
     /// An exact `collections.deque`: its referents are its items, in order.
     Deque,
     Cell,
+    /// A 3.10 frame: its fast locals follow the fixed part (`f_localsplus`).
+    Frame310,
     Function,
     BuiltinMethod,
     Exception,
@@ -179,7 +105,7 @@ struct SharedKeys {
 
 /// Objects and facts looked up once per pass.
 struct Env {
-    layout: Option<Layout>,
+    layout: Option<DictLayout>,
     mro: Py<PyAny>,
     dictoffset: Py<PyAny>,
     basicsize: Py<PyAny>,
@@ -193,6 +119,8 @@ struct Env {
     cell: usize,
     deque: usize,
     cell_ok: bool,
+    frame: usize,
+    minor: u8,
 }
 
 fn descr(py: Python<'_>, owner: &Bound<'_, PyAny>, name: &str) -> PyResult<Py<PyAny>> {
@@ -207,7 +135,9 @@ impl Env {
         let types = py.import("types")?;
         let cell = types.getattr("CellType")?;
         let minor = py.version_info().minor;
-        let mut layout = layout(minor);
+        let mut layout = crate::cpython::running(py)
+            .and_then(|f| f.dict_layout)
+            .filter(|_| WORD == 8);
         let heap_size: usize = type_.getattr("__basicsize__")?.extract()?;
         if layout.is_some_and(|l| l.heap_type_size != heap_size) {
             layout = None;
@@ -227,6 +157,8 @@ impl Env {
             builtin_method: types.getattr("BuiltinFunctionType")?.as_ptr() as usize,
             cell: cell.as_ptr() as usize,
             deque: py.import("collections")?.getattr("deque")?.as_ptr() as usize,
+            frame: types.getattr("FrameType")?.as_ptr() as usize,
+            minor,
             cell_ok: cell_size == CELL_REF + WORD,
         })
     }
@@ -447,6 +379,7 @@ impl<'a> Namer<'a> {
                         def.type_code == ffi::Py_T_OBJECT_EX || def.type_code == ffi::_Py_T_OBJECT;
                     let off = def.offset;
                     if !object
+                        || def.flags & PY_RELATIVE_OFFSET != 0
                         || off < 2 * WORD as isize
                         || off as usize + WORD > basicsize
                         || !(off as usize).is_multiple_of(WORD)
@@ -486,7 +419,7 @@ impl<'a> Namer<'a> {
         let inline_values = tflags & TPFLAGS_INLINE_VALUES != 0
             && matches!(
                 self.env.layout,
-                Some(Layout {
+                Some(DictLayout {
                     managed: Managed::Inline313,
                     ..
                 })
@@ -500,6 +433,8 @@ impl<'a> Namer<'a> {
                 Base::Deque
             } else if addr == self.env.cell && self.env.cell_ok {
                 Base::Cell
+            } else if addr == self.env.frame && self.env.minor == 10 && itemsize == WORD {
+                Base::Frame310
             } else if addr == self.env.function {
                 Base::Function
             } else if addr == self.env.builtin_method {
@@ -674,7 +609,7 @@ impl Namer<'_> {
             // The referents' addresses of a node a few ahead are random reads: prefetched.
             if v + AHEAD < g.len() as NodeId {
                 for &r in g.referents(v + AHEAD) {
-                    crate::stats::prefetch(&addrs[r as usize] as *const u64 as *mut ffi::PyObject);
+                    crate::gcwalk::prefetch(&addrs[r as usize] as *const u64 as *mut ffi::PyObject);
                 }
             }
             let refs = g.referents(v);
@@ -682,12 +617,105 @@ impl Namer<'_> {
                 continue;
             }
             let p = o.ptr(py, v as usize);
-            cands.clear();
             // SAFETY: p is alive (held by the capture) and the GIL is held.
+            if unsafe { self.exact_container(p, g, refs) } {
+                continue;
+            }
+            cands.clear();
+            // SAFETY: as above.
             let fallback = unsafe { self.candidates(p, g.type_of(v), &mut cands) };
             self.assign(g, refs, &cands, &mut used, fallback);
         }
         Ok(())
+    }
+
+    /// Exact lists, tuples and dicts, named in step with their traversal order without a
+    /// candidate list (a million-item container would otherwise need one as large). False,
+    /// with nothing pushed, when the object is not one or its referents do not line up.
+    ///
+    /// # Safety
+    /// `p` is alive; the GIL is held.
+    unsafe fn exact_container(
+        &mut self,
+        p: *mut ffi::PyObject,
+        g: &Graph,
+        refs: &[NodeId],
+    ) -> bool {
+        let start = self.b.len();
+        let ok = if ffi::PyList_CheckExact(p) != 0 || ffi::PyTuple_CheckExact(p) != 0 {
+            // Both are traversed from the last item.
+            let list = ffi::PyList_CheckExact(p) != 0;
+            let n = if list {
+                ffi::PyList_Size(p)
+            } else {
+                ffi::PyTuple_Size(p)
+            };
+            let mut i = n;
+            let mut ok = true;
+            for &r in refs {
+                let a = g.addr(r) as usize;
+                // Items that are not referents (dropped untracked objects) are skipped.
+                loop {
+                    i -= 1;
+                    if i < 0 {
+                        ok = false;
+                        break;
+                    }
+                    let item = if list {
+                        ffi::PyList_GetItem(p, i)
+                    } else {
+                        ffi::PyTuple_GetItem(p, i)
+                    };
+                    if item as usize == a {
+                        self.b.push_raw(EdgeKind::Index as u8, i as u32);
+                        break;
+                    }
+                }
+                if !ok {
+                    break;
+                }
+            }
+            ok
+        } else if ffi::PyDict_CheckExact(p) != 0 {
+            // Each entry's value, then (for keys other than str) its key.
+            let mut pos: ffi::Py_ssize_t = 0;
+            let mut k: *mut ffi::PyObject = std::ptr::null_mut();
+            let mut val: *mut ffi::PyObject = std::ptr::null_mut();
+            let mut have = false;
+            let mut key_id = 0u32;
+            let mut ok = true;
+            for &r in refs {
+                let a = g.addr(r) as usize;
+                if have && k as usize == a && val as usize != a {
+                    self.b.push_raw(EdgeKind::DictKeyObject as u8, key_id);
+                    have = false;
+                    continue;
+                }
+                loop {
+                    if ffi::PyDict_Next(p, &mut pos, &mut k, &mut val) == 0 {
+                        ok = false;
+                        break;
+                    }
+                    if val as usize == a {
+                        key_id = self.key(k);
+                        have = true;
+                        self.b.push_raw(EdgeKind::DictKey as u8, key_id);
+                        break;
+                    }
+                }
+                if !ok {
+                    break;
+                }
+            }
+            ok
+        } else {
+            return false;
+        };
+        ffi::PyErr_Clear();
+        if !ok {
+            self.b.truncate(start);
+        }
+        ok
     }
 
     /// Remember the free variable name of each cell of a function's closure.
@@ -747,6 +775,65 @@ impl Namer<'_> {
             }
         }
         ffi::PyErr_Clear();
+    }
+
+    /// The fast locals of a 3.10 frame, named by its code's `co_varnames`, `co_cellvars` and
+    /// `co_freevars` (`f_localsplus` is the last field: it starts one word before
+    /// `frame.__basicsize__` and holds `ob_size` words).
+    ///
+    /// # Safety
+    /// `p` is a live frame of type id `tid`; the GIL is held.
+    unsafe fn frame_locals(
+        &mut self,
+        p: *mut ffi::PyObject,
+        tid: TypeId,
+        basicsize: usize,
+        out: &mut Vec<Cand>,
+    ) {
+        let t = self.types[tid as usize].as_ref().expect("built");
+        let Some(&(code_off, _)) = t
+            .members
+            .iter()
+            .find(|&&(_, id)| self.b.text(id) == "f_code")
+        else {
+            return;
+        };
+        let code = read_word((p as *const u8).add(code_off)) as *mut ffi::PyObject;
+        if code.is_null() {
+            return;
+        }
+        let names = match self.freevars.get(&(code as usize | 1)) {
+            Some(n) => n.clone(),
+            None => {
+                // SAFETY: the frame's own f_code field (a member): a live code object.
+                let c = Bound::from_borrowed_ptr(self.py, code);
+                let mut ids = Vec::new();
+                for attr in ["co_varnames", "co_cellvars", "co_freevars"] {
+                    let Some(t) = c
+                        .getattr(attr)
+                        .ok()
+                        .and_then(|t| t.cast_into::<pyo3::types::PyTuple>().ok())
+                    else {
+                        ids.clear();
+                        break;
+                    };
+                    for n in t.iter() {
+                        ids.push(str_text(&n).map_or(u32::MAX, |s| self.b.intern(&s)));
+                    }
+                }
+                // Keyed by the code's address with the low bit set (apart from co_freevars).
+                self.freevars.insert(code as usize | 1, ids.clone());
+                ids
+            }
+        };
+        let n = (ffi::Py_SIZE(p).max(0) as usize).min(names.len());
+        let locals = (p as *const u8).add(basicsize - WORD);
+        for (i, &id) in names.iter().enumerate().take(n) {
+            let v = read_word(locals.add(i * WORD));
+            if v != 0 && id != u32::MAX {
+                out.push((v, EdgeKind::Local as u8, id));
+            }
+        }
     }
 
     /// Fill `out` with the object's named pointers, in the order `tp_traverse` most likely
@@ -858,6 +945,7 @@ impl Namer<'_> {
                     }
                 }
             }
+            Base::Frame310 => self.frame_locals(p, tid, basicsize, out),
             Base::Function => match func_globals {
                 Some(g) => {
                     for (name, words) in FUNC_FIELDS {

@@ -22,14 +22,11 @@ use pyo3::prelude::*;
 use pyo3::types::PyList;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
-/// Size of `PyGC_Head` (two words: `_gc_next`, `_gc_prev`).
-const GC_HEAD: usize = 2 * std::mem::size_of::<usize>();
-/// Size of `struct gc_generation`: a `PyGC_Head` and two C ints.
-const GENERATION: usize = GC_HEAD + 2 * std::mem::size_of::<std::ffi::c_int>();
+use crate::cpython::{GC_HEAD, GENERATION, GENERATIONS};
 
 /// Addresses of the three generation heads, once checked.
 #[derive(Clone, Copy)]
-pub struct Heads([usize; 3]);
+pub struct Heads([usize; GENERATIONS]);
 
 /// 0: not checked yet; 1: not usable here; 2: `HEAD0` is the checked head of generation 0.
 static STATE: AtomicU8 = AtomicU8::new(0);
@@ -39,7 +36,7 @@ static LAST_LEN: AtomicUsize = AtomicUsize::new(0);
 
 impl Heads {
     fn from_head0(head0: usize) -> Heads {
-        Heads([head0, head0 + GENERATION, head0 + 2 * GENERATION])
+        Heads(std::array::from_fn(|i| head0 + i * GENERATION))
     }
 }
 
@@ -78,13 +75,7 @@ fn find_heads(py: Python<'_>) -> PyResult<Option<Heads>> {
     if std::env::var_os("REFGRAPH_GC_WALK").is_some_and(|v| v == "0") {
         return Ok(None);
     }
-    let sys = py.import("sys")?;
-    let (major, minor): (u32, u32) = {
-        let v = sys.getattr("version_info")?;
-        (v.get_item(0)?.extract()?, v.get_item(1)?.extract()?)
-    };
-    let implementation: String = sys.getattr("implementation")?.getattr("name")?.extract()?;
-    if implementation != "cpython" || major != 3 || !(10..=13).contains(&minor) {
+    if !crate::cpython::running(py).is_some_and(|f| f.gc_lists) {
         return Ok(None);
     }
     // A new list is tracked at the tail of generation 0: its `_gc_next` is that head.
@@ -271,7 +262,7 @@ pub unsafe fn map<T>(heads: &Heads, mut f: impl FnMut(*mut ffi::PyObject) -> T) 
 #[pyfunction(name = "gc_objects")]
 pub fn tracked_objects(py: Python<'_>) -> PyResult<Bound<'_, PyList>> {
     let Some(h) = heads(py) else {
-        return crate::capture::gc_objects(py);
+        return gc_objects(py);
     };
     let list = PyList::empty(py);
     let lp = list.as_ptr();
@@ -285,4 +276,54 @@ pub fn tracked_objects(py: Python<'_>) -> PyResult<Bound<'_, PyList>> {
         }
     }
     Ok(list)
+}
+
+/// `gc.get_objects()` as a list.
+pub fn gc_objects<'py>(py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+    Ok(py
+        .import("gc")?
+        .call_method0("get_objects")?
+        .cast_into::<PyList>()?)
+}
+
+/// The type address of every item of `objects`, in order.
+///
+/// Objects lie all over memory: reading each one's type is a cache miss, so the next items are
+/// prefetched while the current one is read.
+pub fn list_types(py: Python<'_>, objects: &Bound<'_, PyList>) -> PyResult<Vec<usize>> {
+    const AHEAD: usize = 16;
+    let lp = objects.as_ptr();
+    let n = objects.len();
+    let mut out = Vec::with_capacity(n);
+    // SAFETY: GIL held; no Python code runs in this loop, so the list (ours) and its borrowed
+    // items stay as they are. Prefetching is only a hint and never faults.
+    unsafe {
+        let item = |i: usize| ffi::PyList_GetItem(lp, i as ffi::Py_ssize_t);
+        for i in 0..n.min(AHEAD) {
+            prefetch(item(i));
+        }
+        for i in 0..n {
+            if i + AHEAD < n {
+                prefetch(item(i + AHEAD));
+            }
+            let obj = item(i);
+            if obj.is_null() {
+                return Err(PyErr::fetch(py));
+            }
+            out.push(ffi::Py_TYPE(obj) as usize);
+        }
+    }
+    Ok(out)
+}
+
+/// Hint that an object's header will be read soon (never faults, whatever the address).
+#[inline(always)]
+pub fn prefetch(p: *mut ffi::PyObject) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: _mm_prefetch is a hint; any address is allowed.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch(p as *const i8, std::arch::x86_64::_MM_HINT_T0);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
 }

@@ -1,8 +1,9 @@
 //! State of `get_new_ids`: the addresses of all objects per type name, compactly (sorted
 //! `u64` vectors instead of Python sets of ints).
 
+use crate::gcwalk::list_types;
 use crate::names::TypeNames;
-use crate::stats::{count_known_types, list_types};
+use crate::stats::count_known_types;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyList;

@@ -1,7 +1,7 @@
 //! `get_leaking_objects`: objects that no gc-tracked object refers to.
 
-use crate::capture::TypeCache;
 use crate::gcwalk::tracked_objects;
+use crate::traverse::TypeCache;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyList;

@@ -1,10 +1,27 @@
 //! The CPython extension `refgraph._refgraph`: captures the live heap into the core model and
-//! exposes the queries. All unsafe CPython access lives in `capture.rs`, `gcwalk.rs` (the
-//! collector's lists) and the few marked blocks that read list items without running Python code.
+//! exposes the queries.
+//!
+//! Modules, bottom up (each uses only those above it in this list):
+//! * `cpython` — facts that depend on the CPython version, one table per minor version.
+//! * `traverse` — calling `tp_traverse` (referents as borrowed pointers, dead ones skipped).
+//! * `gcwalk` — the list of tracked objects: the collector's lists walked directly, or
+//!   `gc.get_objects()`; types of a list's items.
+//! * `names` — type names as objgraph computes them.
+//! * `capture` — the heap walked into the core graph, with strong references to every node.
+//! * `annotate` — sizes, lengths, labels and globals of a capture's nodes, for snapshots.
+//! * `stats`, `ids`, `leaks` — statistics over the tracked objects or a list (no graph).
+//! * `heap`, `view`, `snapshot` — the Python classes: queries on a capture, DOT and drawings,
+//!   snapshots.
+//!
+//! Unsafe CPython access lives in `traverse`, `gcwalk`, `capture`, `annotate`, `strings` and in marked
+//! blocks of `stats`, `ids` and `leaks` that read list items and types without running Python
+//! code; every block says why it is sound.
 
 use pyo3::prelude::*;
 
+mod annotate;
 mod capture;
+mod cpython;
 mod edgenames;
 mod gcwalk;
 mod heap;
@@ -14,6 +31,8 @@ mod names;
 mod rounds;
 mod snapshot;
 mod stats;
+mod strings;
+mod traverse;
 mod view;
 
 /// Short and long type name of a type, as objgraph computes them.
@@ -40,8 +59,11 @@ fn _refgraph(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(stats::at_addrs, m)?)?;
     m.add_function(wrap_pyfunction!(leaks::leaking, m)?)?;
     m.add_function(wrap_pyfunction!(type_names, m)?)?;
-    m.add_function(wrap_pyfunction!(capture::traverse_pass, m)?)?;
+    m.add_function(wrap_pyfunction!(snapshot::draw_chain, m)?)?;
+    m.add_function(wrap_pyfunction!(traverse::traverse_pass, m)?)?;
+    m.add_function(wrap_pyfunction!(traverse::dead_referents, m)?)?;
     m.add_function(wrap_pyfunction!(gcwalk::gc_walk_active, m)?)?;
     m.add_function(wrap_pyfunction!(gcwalk::tracked_objects, m)?)?;
+    m.add_function(wrap_pyfunction!(cpython::cpython_facts, m)?)?;
     Ok(())
 }

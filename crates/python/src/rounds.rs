@@ -8,7 +8,7 @@
 //! lengths of the old built-in containers. [`Rounds::release`] drops the old objects before the
 //! final snapshot; then [`Rounds::history`] gives the core's [`History`] for that snapshot.
 
-use crate::capture::TypeCache;
+use crate::traverse::TypeCache;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
@@ -89,7 +89,7 @@ impl Rounds {
                 v
             }
             None => {
-                let list = crate::capture::gc_objects(py)?;
+                let list = crate::gcwalk::gc_objects(py)?;
                 let lp = list.as_ptr();
                 let mut v = Vec::with_capacity(list.len());
                 // SAFETY: GIL held; the list holds its items; no Python code runs.

@@ -1,12 +1,17 @@
 //! `Snapshot`: a heap snapshot as Python sees it (the facade in `refgraph/snapshot.py` wraps it).
 
-use crate::capture::{annotate, capture, module_globals};
+use crate::annotate::{annotate, module_globals};
+use crate::capture::capture;
+use crate::strings::{process_fingerprinter, StringNotes};
 use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 use refgraph_core::graph::{flags, NodeId};
 use refgraph_core::snapshot::analysis::{analyse, roots, type_stats, Analysis};
-use refgraph_core::snapshot::{diff, draw, file, leaks, paths, Meta, Snapshot};
+use refgraph_core::snapshot::strings::StringPolicy;
+use refgraph_core::snapshot::{
+    diff, draw, file, leaks, paths, report, Meta, Snapshot, StringContent,
+};
 use std::sync::OnceLock;
 
 pyo3::create_exception!(
@@ -70,10 +75,11 @@ impl PySnapshot {
 #[pymethods]
 impl PySnapshot {
     /// Capture the live heap. `roots`: frames on thread stacks (flagged as roots); `modules`:
-    /// `(name, module)` of the modules in `sys.modules` under their own name; `names`: record
-    /// edge names (`crate::edgenames`).
+    /// `(name, module)` of the modules in `sys.modules` under their own name; `strings`: the
+    /// string policy (`"names"`, `"all"` or `"none"`); `names`: record edge names
+    /// (`crate::edgenames`).
     #[staticmethod]
-    #[pyo3(signature = (untracked, roots, modules, collected, python, pid, created, names=true))]
+    #[pyo3(signature = (untracked, roots, modules, collected, python, pid, created, strings, names=true))]
     #[allow(clippy::too_many_arguments)]
     fn capture(
         py: Python<'_>,
@@ -84,12 +90,24 @@ impl PySnapshot {
         python: String,
         pid: u32,
         created: u64,
+        strings: &str,
         names: bool,
     ) -> PyResult<Self> {
+        let policy = StringPolicy::parse(strings).ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "strings must be 'names', 'all' or 'none', not {strings:?}"
+            ))
+        })?;
+        let fingerprinter = process_fingerprinter(py)?;
+        let key_id = match policy {
+            StringPolicy::Names => fingerprinter.key_id(),
+            _ => 0,
+        };
+        let text = StringNotes::new(py, policy, fingerprinter)?;
         let mut all_roots = roots.clone();
         all_roots.extend(modules.iter().map(|m| m.1.clone()));
         let (mut g, objects) = capture(py, untracked, &all_roots)?;
-        let notes = annotate(py, &mut g, &objects)?;
+        let notes = annotate(py, &mut g, &objects, text)?;
         let names = if names {
             crate::edgenames::name_edges(py, &g, &objects)?
         } else {
@@ -108,7 +126,7 @@ impl PySnapshot {
                 g.set_flags(v, flags::PROPER_MODULE | flags::MODULE);
             }
         }
-        let globals = module_globals(py, &g, &modules);
+        let globals = module_globals(py, &g, &modules, policy);
         drop(objects);
         let snap = Snapshot {
             graph: g,
@@ -123,6 +141,11 @@ impl PySnapshot {
                 pid,
                 collected,
                 untracked,
+            },
+            strings: StringContent {
+                policy,
+                key_id,
+                fingerprints: notes.fingerprints,
             },
         };
         snap.validate().map_err(PyValueError::new_err)?;
@@ -154,12 +177,6 @@ impl PySnapshot {
         PyBytes::new(py, &data)
     }
 
-    /// Write the snapshot to a file (atomically: a temporary file renamed). Returns its size.
-    fn save(&self, py: Python<'_>, path: std::path::PathBuf) -> PyResult<u64> {
-        py.detach(|| file::save(&self.snap, &path))
-            .map_err(|e| PyOSError::new_err((e.raw_os_error().unwrap_or(0), e.to_string(), path)))
-    }
-
     fn __len__(&self) -> usize {
         self.snap.len()
     }
@@ -172,6 +189,7 @@ impl PySnapshot {
         d.set_item("tracked", s.graph.tracked_count())?;
         d.set_item("references", s.graph.edge_count())?;
         d.set_item("named_references", s.names.named_count())?;
+        d.set_item("name_bytes", s.names.heap_bytes())?;
         d.set_item("types", s.graph.type_table().len())?;
         d.set_item("bytes", s.total_bytes())?;
         d.set_item("python", &s.meta.python)?;
@@ -179,6 +197,8 @@ impl PySnapshot {
         d.set_item("pid", s.meta.pid)?;
         d.set_item("collected", s.meta.collected)?;
         d.set_item("untracked", s.meta.untracked)?;
+        d.set_item("strings", s.strings.policy.as_str())?;
+        d.set_item("fingerprints", s.strings.fingerprints.len())?;
         let n = s.len() as NodeId;
         d.set_item(
             "modules",
@@ -241,9 +261,10 @@ impl PySnapshot {
 
     /// Shortest retention paths from roots to the target (a type name or an address), grouped
     /// by shape: `(groups, unreachable, targets)` with groups `[(shape, count, bytes, example,
-    /// expression, edges)]` where `example` is `[(address, description)]` from the root to a
-    /// target, `expression` the group's paths as a Python expression (`[...]` where they
-    /// differ) and `edges` the name of each reference of the example (`None` if unnamed).
+    /// expression, edges, example_expression)]` where `example` is `[(address, description)]`
+    /// from the root to a target, `expression` the group's paths as a Python expression
+    /// (`[...]` where they differ), `edges` the name of each reference of the example (`None`
+    /// if unnamed) and `example_expression` the example's own expression.
     #[allow(clippy::type_complexity)]
     fn paths(
         &self,
@@ -256,6 +277,7 @@ impl PySnapshot {
             Vec<(u64, String)>,
             String,
             Vec<Option<String>>,
+            String,
         )>,
         u64,
         usize,
@@ -274,6 +296,12 @@ impl PySnapshot {
                         .zip(&g.example_edges)
                         .map(|(&n, &k)| s.edge_name(n, k as usize).map(|e| e.label()))
                         .collect();
+                    let exact = refgraph_core::snapshot::expr::pattern_with_edges(
+                        s,
+                        &g.example,
+                        &g.example_edges,
+                        &[],
+                    );
                     (
                         g.shape,
                         g.count,
@@ -284,12 +312,49 @@ impl PySnapshot {
                             .collect(),
                         g.expression,
                         edges,
+                        exact,
                     )
                 })
                 .collect(),
             rep.unreachable,
             targets.len(),
         ))
+    }
+
+    /// The shortest retention path to the object at an address as a Python expression
+    /// (`__main__.bus._listeners[3].__self__`), or None when no root reaches it.
+    fn expression(&self, addr: u64) -> Option<String> {
+        let n = self.snap.graph.find(addr)?;
+        let tree = self
+            .tree
+            .get_or_init(|| paths::shortest_path_tree_edges(&self.snap, &roots(&self.snap)));
+        let (path, edges) = tree.path(n)?;
+        Some(refgraph_core::snapshot::expr::pattern_with_edges(
+            &self.snap,
+            &path,
+            &edges,
+            &[],
+        ))
+    }
+
+    /// `[(address, name)]`: what the object at an address refers to, in `tp_traverse` order,
+    /// with the name of each reference (`.x`, `['k']`, `[3]`, …; None when unnamed).
+    fn referents(&self, addr: u64) -> Option<Vec<(u64, Option<String>)>> {
+        let n = self.snap.graph.find(addr)?;
+        Some(
+            self.snap
+                .graph
+                .referents(n)
+                .iter()
+                .enumerate()
+                .map(|(k, &m)| {
+                    (
+                        self.snap.graph.addr(m),
+                        self.snap.edge_name(n, k).map(|e| e.label()),
+                    )
+                })
+                .collect(),
+        )
     }
 
     /// Leak suspects of this snapshot, the heap after the last round of work: with `rounds`
@@ -368,42 +433,6 @@ impl PySnapshot {
         Ok((report.rounds, report.new_objects, out))
     }
 
-    /// The shortest retention path to the object at an address as a Python expression
-    /// (`__main__.bus._listeners[3].__self__`), or None when no root reaches it.
-    fn expression(&self, addr: u64) -> Option<String> {
-        let n = self.snap.graph.find(addr)?;
-        let tree = self
-            .tree
-            .get_or_init(|| paths::shortest_path_tree_edges(&self.snap, &roots(&self.snap)));
-        let (path, edges) = tree.path(n)?;
-        Some(refgraph_core::snapshot::expr::pattern_with_edges(
-            &self.snap,
-            &path,
-            &edges,
-            &[],
-        ))
-    }
-
-    /// `[(address, name)]`: what the object at an address refers to, in `tp_traverse` order,
-    /// with the name of each reference (`.x`, `['k']`, `[3]`, …; None when unnamed).
-    fn referents(&self, addr: u64) -> Option<Vec<(u64, Option<String>)>> {
-        let n = self.snap.graph.find(addr)?;
-        Some(
-            self.snap
-                .graph
-                .referents(n)
-                .iter()
-                .enumerate()
-                .map(|(k, &m)| {
-                    (
-                        self.snap.graph.addr(m),
-                        self.snap.edge_name(n, k).map(|e| e.label()),
-                    )
-                })
-                .collect(),
-        )
-    }
-
     /// Retained bytes of the object at an address (None if it is not in the snapshot).
     #[pyo3(signature = (addr, progress=None))]
     fn retained_size(&self, addr: u64, progress: Option<Bound<'_, PyAny>>) -> Option<u64> {
@@ -468,4 +497,26 @@ impl PySnapshot {
         };
         Ok(Some((PyBytes::new(py, &data), nodes)))
     }
+
+    /// The data of the HTML report (JSON text, safe inside a `<script>` block): statistics by
+    /// type (with the change since `base`), the biggest part of the dominator tree and the
+    /// retainers of the biggest objects.
+    #[pyo3(signature = (base=None, progress=None))]
+    fn report_json(
+        &self,
+        py: Python<'_>,
+        base: Option<&PySnapshot>,
+        progress: Option<Bound<'_, PyAny>>,
+    ) -> String {
+        let a = self.analysis(progress.as_ref());
+        let limits = report::Limits::default();
+        py.detach(|| report::report_json(&self.snap, a, base.map(|b| &b.snap), &limits))
+    }
+}
+
+/// Draw a chain of objects natively as SVG: `steps` are `(type name, label, name of the
+/// reference to the next step or None)`, root first.
+#[pyfunction]
+pub fn draw_chain(py: Python<'_>, steps: Vec<(String, String, Option<String>)>) -> String {
+    py.detach(|| refgraph_core::render::to_svg(&report::chain_view(&steps)))
 }

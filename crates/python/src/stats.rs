@@ -1,54 +1,12 @@
 //! Statistics over a list of objects (no graph needed): counts per type, objects by type or by
 //! address. The list is always one the Python layer owns (`gc.get_objects()` or a copy).
 
-use crate::gcwalk::{self, Heads};
+use crate::gcwalk::{self, list_types, prefetch, Heads};
 use crate::names::TypeNames;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyType};
 use refgraph_core::stats::Histogram;
-
-/// The type address of every item of `objects`, in order.
-///
-/// Objects lie all over memory: reading each one's type is a cache miss, so the next items are
-/// prefetched while the current one is read.
-pub fn list_types(py: Python<'_>, objects: &Bound<'_, PyList>) -> PyResult<Vec<usize>> {
-    const AHEAD: usize = 16;
-    let lp = objects.as_ptr();
-    let n = objects.len();
-    let mut out = Vec::with_capacity(n);
-    // SAFETY: GIL held; no Python code runs in this loop, so the list (ours) and its borrowed
-    // items stay as they are. Prefetching is only a hint and never faults.
-    unsafe {
-        let item = |i: usize| ffi::PyList_GetItem(lp, i as ffi::Py_ssize_t);
-        for i in 0..n.min(AHEAD) {
-            prefetch(item(i));
-        }
-        for i in 0..n {
-            if i + AHEAD < n {
-                prefetch(item(i + AHEAD));
-            }
-            let obj = item(i);
-            if obj.is_null() {
-                return Err(PyErr::fetch(py));
-            }
-            out.push(ffi::Py_TYPE(obj) as usize);
-        }
-    }
-    Ok(out)
-}
-
-/// Hint that an object's header will be read soon (never faults, whatever the address).
-#[inline(always)]
-pub fn prefetch(p: *mut ffi::PyObject) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: _mm_prefetch is a hint; any address is allowed.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch(p as *const i8, std::arch::x86_64::_MM_HINT_T0);
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
-}
 
 /// Add `types` (type addresses read by [`list_types`]) to `h`, remembering each new type.
 pub fn count_known_types(
@@ -95,7 +53,7 @@ impl<'py> Objects<'py> {
             Some(list) => Objects::List(list),
             None => match gcwalk::heads(py) {
                 Some(h) => Objects::Heap(h),
-                None => Objects::List(crate::capture::gc_objects(py)?),
+                None => Objects::List(gcwalk::gc_objects(py)?),
             },
         })
     }

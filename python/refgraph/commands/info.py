@@ -6,6 +6,13 @@ import datetime
 
 from ._common import human_bytes, open_snapshot, print_json
 
+#: What each string policy kept, as ``refgraph info`` says it.
+STRING_POLICIES = {
+    "names": "names (names in full; other strings as length and fingerprint)",
+    "all": "all (the first 40 characters of every string)",
+    "none": "none (no string content)",
+}
+
 
 def run(args):
     snap = open_snapshot(args.snapshot)
@@ -25,6 +32,7 @@ def run(args):
         ("with __del__", f"{i['with_del']:,}"),
         ("gc.collect() first", "yes" if i["collected"] else "no"),
         ("untracked objects", "included" if i["untracked"] else "left out"),
+        ("strings", STRING_POLICIES.get(i["strings"], i["strings"])),
     ]
     for k, v in rows:
         print(f"{k + ':':20} {v}")

@@ -34,6 +34,7 @@ def run(args):
                         "bytes": g.bytes,
                         "shape": g.shape,
                         "expression": g.expression,
+                        "example_expression": g.example_expression,
                         "example": [
                             {"address": a, "object": d, "edge": e}
                             for (a, d), e in zip(g.example, [*g.edges, None], strict=True)
@@ -52,6 +53,8 @@ def run(args):
     for g in groups:
         print()
         print(f"{g.count:,} objects, {human_bytes(g.bytes)}: {g.expression}")
+        if g.example_expression != g.expression:
+            print(f"  e.g. {g.example_expression}")
         for i, (addr, desc) in enumerate(g.example):
             arrow = "   " if i == 0 else "-> "
             edge = g.edges[i - 1] if i > 0 and i - 1 < len(g.edges) else None

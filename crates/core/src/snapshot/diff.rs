@@ -37,6 +37,16 @@ impl DiffRow {
 /// structures, so a leaking class comes before its instances' dicts, lists and strings — then by
 /// growth in count, then in bytes, then by name. Types that did not change are left out.
 pub fn diff(old: &Snapshot, new: &Snapshot, new_analysis: Option<&Analysis>) -> Vec<DiffRow> {
+    diff_marking_new(old, new, new_analysis).0
+}
+
+/// [`diff`], and which objects of the new snapshot are new (not in the old one at the same
+/// address with the same type), by node id.
+pub fn diff_marking_new(
+    old: &Snapshot,
+    new: &Snapshot,
+    new_analysis: Option<&Analysis>,
+) -> (Vec<DiffRow>, Vec<bool>) {
     let mut rows: Vec<DiffRow> = Vec::new();
     let mut index: FxHashMap<String, usize> = Default::default();
     let mut row = |name: &str, rows: &mut Vec<DiffRow>| -> usize {
@@ -99,7 +109,7 @@ pub fn diff(old: &Snapshot, new: &Snapshot, new_analysis: Option<&Analysis>) -> 
             .then(b.bytes_delta().cmp(&a.bytes_delta()))
             .then(a.name.cmp(&b.name))
     });
-    rows
+    (rows, is_new)
 }
 
 #[cfg(test)]

@@ -34,6 +34,9 @@ pub fn node_label(s: &Snapshot, n: NodeId) -> String {
     } else if let Some(l) = s.label(n) {
         out.push('\n');
         out.push_str(l);
+    } else if let Some(summary) = s.string_summary(n) {
+        out.push('\n');
+        out.push_str(&summary);
     } else if let Some(len) = s.length(n) {
         out.push_str(&format!("\n{len} items"));
     }

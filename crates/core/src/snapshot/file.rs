@@ -14,9 +14,12 @@
 //! Section payloads are columns of LEB128 varints (signed values zigzag encoded): node
 //! addresses as deltas, type ids, flags (raw bytes), shallow sizes, lengths, edges (degrees,
 //! then targets relative to their source), labels and global names (node deltas and
-//! length-prefixed UTF-8), edge names (section 11, optional: the interned texts, then per edge
-//! a kind byte and, for named edges, a text id or number; a file without it loads with every
-//! edge unnamed). Unknown tags are skipped, so later versions can add sections.
+//! length-prefixed UTF-8), the string policy with the fingerprints of strings kept without
+//! their text (section 11: policy, key id, then node deltas with 6-byte fingerprints; a file
+//! without it was written before string policies and keeps string text), edge names (section
+//! 12, optional: the interned texts, then per edge a kind byte and, for named edges, a text id
+//! or number; a file without it loads with every edge unnamed). Unknown tags are skipped, so
+//! later versions can add sections.
 //!
 //! The loader trusts nothing: every length is checked against the bytes that are actually
 //! there before anything is allocated, decompression is bounded by the declared size (which is
@@ -24,7 +27,8 @@
 //! verified, so a truncated, corrupt or hostile file gives an error, never a panic, a hang or a
 //! huge allocation.
 
-use super::{Meta, Snapshot, NO_LEN};
+use super::strings::{StringPolicy, FINGERPRINT_BITS};
+use super::{Meta, Snapshot, StringContent, NO_LEN};
 use crate::edgenames::EdgeNames;
 use crate::graph::{Graph, NodeId, TypeInfo};
 
@@ -45,7 +49,10 @@ const LENS: u32 = 7;
 const EDGES: u32 = 8;
 const LABELS: u32 = 9;
 const GLOBALS: u32 = 10;
-const NAMES: u32 = 11;
+const STRINGS: u32 = 11;
+/// Bytes of a stored fingerprint.
+const FP_BYTES: usize = (FINGERPRINT_BITS / 8) as usize;
+const NAMES: u32 = 12;
 
 /// Why a file could not be read.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -165,6 +172,20 @@ fn sections(s: &Snapshot) -> Vec<(u32, Vec<u8>)> {
     out.push((LABELS, labels_section(&s.labels)));
     out.push((GLOBALS, labels_section(&s.globals)));
 
+    let st = &s.strings;
+    let mut o = Out(Vec::with_capacity(
+        st.fingerprints.len() * (FP_BYTES + 1) + 16,
+    ));
+    o.varint(st.policy.code());
+    o.varint(st.key_id);
+    o.varint(st.fingerprints.len() as u64);
+    let mut prev = 0u64;
+    for &(n, f) in &st.fingerprints {
+        o.varint(n as u64 - prev);
+        prev = n as u64;
+        o.0.extend_from_slice(&f.to_le_bytes()[..FP_BYTES]);
+    }
+    out.push((STRINGS, o.0));
     if !s.names.is_empty() {
         let (kinds, values) = s.names.raw_parts();
         let mut o = Out(Vec::with_capacity(kinds.len() * 3));
@@ -223,22 +244,6 @@ pub fn to_bytes(s: &Snapshot) -> Vec<u8> {
         out.extend_from_slice(data);
     }
     out
-}
-
-/// Write a snapshot to a file: to a temporary name first, renamed when complete, so that an
-/// existing file is never left half written.
-pub fn save(s: &Snapshot, path: &std::path::Path) -> std::io::Result<u64> {
-    let bytes = to_bytes(s);
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".tmp{}", std::process::id()));
-    let tmp = std::path::PathBuf::from(tmp);
-    std::fs::write(&tmp, &bytes).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })?;
-    std::fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })?;
-    Ok(bytes.len() as u64)
 }
 
 // ----------------------------------------------------------------------------- decoding
@@ -419,6 +424,46 @@ fn read_labels(
     Ok(out)
 }
 
+fn read_strings(data: Option<&[u8]>, n: usize) -> Result<StringContent, FileError> {
+    let Some(data) = data else {
+        return Ok(StringContent::default());
+    };
+    let what = "string policy";
+    let mut r = In { b: data, what };
+    let policy = StringPolicy::from_code(r.varint()?)
+        .ok_or_else(|| FileError(format!("{what}: unknown policy")))?;
+    let key_id = r.varint()?;
+    let count = r.count()?;
+    if (count as u64).saturating_mul(FP_BYTES as u64 + 1) > r.left() as u64 {
+        return err(format!("{what}: count {count} exceeds the data"));
+    }
+    let mut fingerprints = Vec::with_capacity(count);
+    let mut prev = 0u64;
+    for i in 0..count {
+        let d = r.varint()?;
+        if i > 0 && d == 0 {
+            return err(format!("{what}: nodes out of order"));
+        }
+        prev = prev.saturating_add(d);
+        if prev >= n as u64 {
+            return err(format!("{what}: node {prev} does not exist"));
+        }
+        if r.left() < FP_BYTES {
+            return err(format!("{what}: truncated fingerprint"));
+        }
+        let mut f = [0u8; 8];
+        f[..FP_BYTES].copy_from_slice(&r.b[..FP_BYTES]);
+        r.b = &r.b[FP_BYTES..];
+        fingerprints.push((prev as NodeId, u64::from_le_bytes(f)));
+    }
+    r.done()?;
+    Ok(StringContent {
+        policy,
+        key_id,
+        fingerprints,
+    })
+}
+
 fn read_names(data: &[u8], edges: usize) -> Result<EdgeNames, FileError> {
     let mut r = In {
         b: data,
@@ -587,6 +632,7 @@ pub fn from_bytes(b: &[u8]) -> Result<Snapshot, FileError> {
 
     let labels = read_labels(get(LABELS, "labels")?, n, "labels")?;
     let globals = read_labels(get(GLOBALS, "globals")?, n, "globals")?;
+    let strings = read_strings(get(STRINGS, "strings").ok(), n)?;
     let names = match secs.iter().find(|s| s.0 == NAMES) {
         Some((_, data)) => read_names(data, edges as usize)?,
         None => EdgeNames::default(),
@@ -602,6 +648,7 @@ pub fn from_bytes(b: &[u8]) -> Result<Snapshot, FileError> {
         globals,
         names,
         meta,
+        strings,
     };
     s.validate()
         .map_err(|e| FileError(format!("corrupt snapshot: {e}")))?;
@@ -635,6 +682,7 @@ mod tests {
         assert_eq!(a.globals, b.globals);
         assert_eq!(a.names, b.names);
         assert_eq!(a.meta, b.meta);
+        assert_eq!(a.strings, b.strings);
     }
 
     #[test]
@@ -699,6 +747,12 @@ mod tests {
         s.labels.sort();
         let bytes = to_bytes(&s);
         same(&s, &from_bytes(&bytes).unwrap());
+        s.strings = StringContent {
+            policy: StringPolicy::Names,
+            key_id: 0xfeed,
+            fingerprints: vec![(4, 0xa1b2_c3d4_e5f6), (9, 1)],
+        };
+        same(&s, &from_bytes(&to_bytes(&s)).unwrap());
         let empty = Snapshot::default();
         let e = from_bytes(&to_bytes(&Snapshot {
             lens: vec![],
@@ -708,9 +762,42 @@ mod tests {
         assert!(e.is_empty());
     }
 
+    /// A file without the string section (written before string policies, or by a writer
+    /// that does not know them) loads as policy "all" without fingerprints.
+    #[test]
+    fn files_without_a_string_section_keep_text() {
+        let s = leaky(3);
+        let secs: Vec<(u32, Vec<u8>)> = sections(&s)
+            .into_iter()
+            .filter(|x| x.0 != STRINGS)
+            .collect();
+        let mut out = Vec::new();
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&VERSION.to_le_bytes());
+        out.extend_from_slice(&(secs.len() as u32).to_le_bytes());
+        for (tag, raw) in &secs {
+            out.extend_from_slice(&tag.to_le_bytes());
+            out.extend_from_slice(&0u32.to_le_bytes());
+            out.extend_from_slice(&crc32fast::hash(raw).to_le_bytes());
+            out.extend_from_slice(&(raw.len() as u64).to_le_bytes());
+            out.extend_from_slice(&(raw.len() as u64).to_le_bytes());
+        }
+        let crc = crc32fast::hash(&out);
+        out.extend_from_slice(&crc.to_le_bytes());
+        for (_, raw) in &secs {
+            out.extend_from_slice(raw);
+        }
+        let back = from_bytes(&out).unwrap();
+        assert_eq!(back.strings, StringContent::default());
+        assert_eq!(back.strings.policy, StringPolicy::All);
+        assert_eq!(back.labels, s.labels);
+    }
+
     #[test]
     fn every_truncation_and_bit_flip_is_an_error() {
-        let s = leaky(5);
+        let mut s = leaky(5);
+        s.strings.policy = StringPolicy::Names;
+        s.strings.fingerprints = vec![(6, 0x1234_5678_9abc)];
         let bytes = to_bytes(&s);
         for cut in 0..bytes.len() {
             assert!(from_bytes(&bytes[..cut]).is_err(), "cut at {cut}");

@@ -8,6 +8,7 @@
 //! * [`paths`] — shortest retention paths from roots, grouped by shape.
 //! * [`leaks`] — leak suspects: where what repeated work leaves behind accumulates.
 //! * [`draw`] — a subgraph as a [`crate::view::View`] for the renderers.
+//! * [`report`] — the bounded summary an HTML report embeds, as JSON.
 //! * [`expr`] — a path written as a Python expression from its edge names.
 
 pub mod analysis;
@@ -17,9 +18,12 @@ pub mod expr;
 pub mod file;
 pub mod leaks;
 pub mod paths;
+pub mod report;
+pub mod strings;
 
 use crate::edgenames::{EdgeName, EdgeNames};
 use crate::graph::{flags, Graph, NodeId};
+use strings::{format_fingerprint, StringPolicy};
 
 /// `lens` value of a node with no length.
 pub const NO_LEN: u32 = u32::MAX;
@@ -39,9 +43,22 @@ pub struct Meta {
     pub untracked: bool,
 }
 
+/// What a snapshot kept of string contents (see [`strings`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StringContent {
+    /// The policy the snapshot was taken with ([`StringPolicy::All`] for files written before
+    /// policies existed).
+    pub policy: StringPolicy,
+    /// Identifies the fingerprint key: fingerprints of two snapshots are comparable only when
+    /// their key ids are equal (0: no fingerprints).
+    pub key_id: u64,
+    /// `(node, fingerprint)` of the strings kept as a fingerprint, sorted by node.
+    pub fingerprints: Vec<(NodeId, u64)>,
+}
+
 /// A whole heap: the graph, the shallow size of every node in bytes (what `sys.getsizeof`
 /// reports), lengths of containers, short labels (names of modules, classes and functions,
-/// short string values) and the module globals that name objects.
+/// string values as the string policy allows) and the module globals that name objects.
 #[derive(Clone, Debug, Default)]
 pub struct Snapshot {
     pub graph: Graph,
@@ -56,6 +73,8 @@ pub struct Snapshot {
     /// was taken without names (an older file).
     pub names: EdgeNames,
     pub meta: Meta,
+    /// The string policy and the fingerprints of strings not kept as text.
+    pub strings: StringContent,
 }
 
 fn sorted_lookup(list: &[(NodeId, String)], n: NodeId) -> Option<&str> {
@@ -79,6 +98,13 @@ impl Snapshot {
                 return Err("label of a node that does not exist".into());
             }
         }
+        let fp = &self.strings.fingerprints;
+        if fp.windows(2).any(|w| w[0].0 >= w[1].0) {
+            return Err("fingerprints are not sorted by node".into());
+        }
+        if fp.last().is_some_and(|e| e.0 as usize >= n) {
+            return Err("fingerprint of a node that does not exist".into());
+        }
         self.names.validate(self.graph.edge_count())?;
         Ok(())
     }
@@ -101,6 +127,29 @@ impl Snapshot {
     /// The short label of a node (module, class or function name, string value), if any.
     pub fn label(&self, n: NodeId) -> Option<&str> {
         sorted_lookup(&self.labels, n)
+    }
+
+    /// The fingerprint of a string kept without its text, if any.
+    pub fn fingerprint(&self, n: NodeId) -> Option<u64> {
+        let fp = &self.strings.fingerprints;
+        fp.binary_search_by_key(&n, |e| e.0).ok().map(|i| fp[i].1)
+    }
+
+    /// What a snapshot says of a string it keeps no text of: `len=37 #a1b2c3d4e5f6`
+    /// (length and fingerprint), `len=37`, or None for a node with a label or not a str.
+    pub fn string_summary(&self, n: NodeId) -> Option<String> {
+        if self.label(n).is_some() || !matches!(self.type_name(n), "str" | "builtins.str") {
+            return None;
+        }
+        let mut s = match self.length(n) {
+            Some(l) => format!("len={l}"),
+            None => "len=?".to_string(),
+        };
+        if let Some(f) = self.fingerprint(n) {
+            s.push(' ');
+            s.push_str(&format_fingerprint(f));
+        }
+        Some(s)
     }
 
     /// The module global bound to a node (`"module.name"`), if any.
@@ -181,12 +230,18 @@ impl Snapshot {
     }
 
     /// One line describing a node: type, then its label, global name and length when known.
+    /// A string kept without its text shows its length and fingerprint (`str len=37
+    /// #a1b2c3d4e5f6`), never as if the fingerprint were the text.
     pub fn describe(&self, n: NodeId) -> String {
         let mut s = self.type_name(n).to_string();
         if let Some(g) = self.global_name(n) {
             s.push_str(&format!(" {g}"));
         } else if let Some(l) = self.label(n) {
             s.push_str(&format!(" {l}"));
+        } else if let Some(summary) = self.string_summary(n) {
+            s.push(' ');
+            s.push_str(&summary);
+            return s;
         }
         if let Some(l) = self.length(n) {
             if self.label(n).is_none() {
@@ -311,6 +366,47 @@ pub(crate) mod testing {
                 collected: true,
                 untracked: true,
             },
+            strings: StringContent::default(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::from_edges;
+
+    #[test]
+    fn a_string_without_text_shows_length_and_fingerprint() {
+        let mut g = from_edges(
+            &[
+                ("dict", true),
+                ("str", false),
+                ("str", false),
+                ("str", false),
+            ],
+            &[&[1, 2, 3], &[], &[], &[]],
+        );
+        for t in g.type_table_mut() {
+            t.long_name = t.short_name.clone();
+        }
+        let s = Snapshot {
+            sizes: vec![232, 90, 60, 60],
+            lens: vec![3, 37, 3, 11],
+            labels: vec![(2, "'cfg'".into())],
+            strings: StringContent {
+                policy: StringPolicy::Names,
+                key_id: 1,
+                fingerprints: vec![(1, 0xa1b2c3)],
+            },
+            graph: g,
+            ..Default::default()
+        };
+        assert_eq!(s.describe(1), "str len=37 #000000a1b2c3");
+        assert_eq!(s.describe(2), "str 'cfg'");
+        assert_eq!(s.describe(3), "str len=11");
+        assert_eq!(s.describe(0), "dict (3 items)");
+        let v = draw::view(&s, &[1], false, 1, 10);
+        assert_eq!(v.visits[0].label, "str\nlen=37 #000000a1b2c3\n90 B");
     }
 }

@@ -1,0 +1,151 @@
+//! Calling an object's `tp_traverse`: its referents as `gc.get_referents` reports them, as
+//! borrowed pointers, without the dead ones. Unsafe CPython access (type slots, traverse calls).
+
+use pyo3::ffi;
+use pyo3::prelude::*;
+use rustc_hash::FxHashMap;
+use std::os::raw::{c_int, c_void};
+
+/// Per-type facts needed to walk an object, cached by type pointer.
+#[derive(Clone, Copy)]
+struct TypeFacts {
+    traverse: Option<ffi::traverseproc>,
+    have_gc: bool,
+    is_gc: Option<unsafe extern "C" fn(*mut ffi::PyObject) -> c_int>,
+}
+
+#[derive(Default)]
+pub struct TypeCache {
+    facts: FxHashMap<usize, TypeFacts>,
+}
+
+impl TypeCache {
+    /// # Safety
+    /// `tp` must be a live type object and the GIL held.
+    unsafe fn facts(&mut self, tp: *mut ffi::PyTypeObject) -> TypeFacts {
+        *self.facts.entry(tp as usize).or_insert_with(|| {
+            // PyType_GetSlot works on static types since 3.10.
+            let trav = ffi::PyType_GetSlot(tp, ffi::Py_tp_traverse);
+            let isgc = ffi::PyType_GetSlot(tp, ffi::Py_tp_is_gc);
+            let flags = ffi::PyType_GetFlags(tp);
+            TypeFacts {
+                traverse: if trav.is_null() {
+                    None
+                } else {
+                    Some(std::mem::transmute::<*mut c_void, ffi::traverseproc>(trav))
+                },
+                have_gc: flags & ffi::Py_TPFLAGS_HAVE_GC != 0,
+                is_gc: if isgc.is_null() {
+                    None
+                } else {
+                    Some(std::mem::transmute::<
+                        *mut c_void,
+                        unsafe extern "C" fn(*mut ffi::PyObject) -> c_int,
+                    >(isgc))
+                },
+            }
+        })
+    }
+
+    /// Whether `gc.get_referents(obj)` would traverse `obj` (the `PyObject_IS_GC` test).
+    ///
+    /// # Safety
+    /// `obj` must be a live object and the GIL held.
+    pub unsafe fn is_gc(&mut self, obj: *mut ffi::PyObject) -> bool {
+        let f = self.facts(ffi::Py_TYPE(obj));
+        f.have_gc && f.is_gc.is_none_or(|is_gc| is_gc(obj) != 0)
+    }
+
+    /// Append `obj`'s referents, in `tp_traverse` order, to `out`, if it is a gc object.
+    ///
+    /// # Safety
+    /// `obj` must be a live object and the GIL held; no Python code may run until `out` is
+    /// consumed (the pointers are borrowed).
+    pub unsafe fn referents(&mut self, obj: *mut ffi::PyObject, out: &mut Vec<*mut ffi::PyObject>) {
+        let f = self.facts(ffi::Py_TYPE(obj));
+        if !(f.have_gc && f.is_gc.is_none_or(|is_gc| is_gc(obj) != 0)) {
+            return;
+        }
+        if let Some(trav) = f.traverse {
+            trav(
+                obj,
+                visit,
+                out as *mut Vec<*mut ffi::PyObject> as *mut c_void,
+            );
+        }
+    }
+}
+
+/// The `tp_traverse` visitor of every walk: records each referent that is alive.
+///
+/// A referent whose reference count is 0 is not alive: it is never recorded, so no reference
+/// is ever taken to it. Some traverse functions report such objects: CPython 3.12.0-3.12.5's
+/// `_asyncio` module visits its free list of `FutureIter`s (gh-122695); taking a reference to
+/// one and dropping it deallocates it a second time, which corrupts the free list (a hang in
+/// the next `gc.collect()`) or the heap. Reading the count is safe: the memory of a free-list
+/// entry stays allocated.
+unsafe extern "C" fn visit(obj: *mut ffi::PyObject, arg: *mut c_void) -> c_int {
+    // Py_VISIT never passes NULL, but be defensive.
+    if !obj.is_null() && ffi::Py_REFCNT(obj) > 0 {
+        (*(arg as *mut Vec<*mut ffi::PyObject>)).push(obj);
+    }
+    0
+}
+
+unsafe extern "C" fn count_visit(obj: *mut ffi::PyObject, arg: *mut c_void) -> c_int {
+    // Counted like `visit` records: live referents only.
+    if !obj.is_null() && ffi::Py_REFCNT(obj) > 0 {
+        *(arg as *mut u64) += 1;
+    }
+    0
+}
+
+/// Call `tp_traverse` with `visitor` on every tracked object (as `gc.get_referents` would), the
+/// visitor adding to one counter; returns the count.
+fn count_over_heap(py: Python<'_>, visitor: ffi::visitproc) -> PyResult<u64> {
+    let list = crate::gcwalk::gc_objects(py)?;
+    let mut cache = TypeCache::default();
+    let mut count = 0u64;
+    // SAFETY: GIL held, the list holds every item, no Python code runs in the loop; the visitors
+    // only read the referent's reference count (a dead free-list entry's memory is allocated).
+    unsafe {
+        let lp = list.as_ptr();
+        for i in 0..list.len() {
+            let obj = ffi::PyList_GetItem(lp, i as ffi::Py_ssize_t);
+            if obj.is_null() {
+                return Err(PyErr::fetch(py));
+            }
+            let f = cache.facts(ffi::Py_TYPE(obj));
+            if !(f.have_gc && f.is_gc.is_none_or(|is_gc| is_gc(obj) != 0)) {
+                continue;
+            }
+            if let Some(trav) = f.traverse {
+                trav(obj, visitor, &mut count as *mut u64 as *mut c_void);
+            }
+        }
+    }
+    Ok(count)
+}
+
+/// One `tp_traverse` pass over `gc.get_objects()` that only counts references: the floor the
+/// capture is measured against in the benchmark. Returns the number of live references.
+#[pyfunction]
+pub fn traverse_pass(py: Python<'_>) -> PyResult<u64> {
+    count_over_heap(py, count_visit)
+}
+
+unsafe extern "C" fn dead_visit(obj: *mut ffi::PyObject, arg: *mut c_void) -> c_int {
+    if !obj.is_null() && ffi::Py_REFCNT(obj) <= 0 {
+        *(arg as *mut u64) += 1;
+    }
+    0
+}
+
+/// How many referents that are not alive (reference count 0) the traverse functions of the
+/// tracked objects report now. Always 0 on a sound interpreter; on CPython 3.12.0-3.12.5 after
+/// asyncio has run, the `_asyncio` free list (gh-122695). The capture skips them; `gc` does not:
+/// `gc.get_referents` of their holder hands them out (what makes objgraph hang then).
+#[pyfunction]
+pub fn dead_referents(py: Python<'_>) -> PyResult<u64> {
+    count_over_heap(py, dead_visit)
+}
