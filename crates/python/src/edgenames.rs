@@ -29,6 +29,7 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use refgraph_core::edgenames::{EdgeKind, EdgeNames, EdgeNamesBuilder};
 use refgraph_core::graph::{Graph, NodeId, TypeId};
+use refgraph_core::snapshot::strings::{is_name_like, StringPolicy};
 use rustc_hash::FxHashMap;
 use std::os::raw::{c_char, c_int};
 
@@ -224,6 +225,14 @@ struct Namer<'a> {
     freevars: FxHashMap<usize, Vec<u32>>,
     /// Attribute text ids by name.
     attr: FxHashMap<&'static str, u32>,
+    /// What the snapshot may keep of the program's strings (dict keys, attribute and variable
+    /// names): everything (`All`), name-like ones (`Names`), or only module globals' names
+    /// (`None`).
+    policy: StringPolicy,
+    /// The dict being named is a module's `__dict__` (its keys are global names).
+    in_module_dict: bool,
+    /// `__dict__` addresses of the modules of the capture.
+    module_dicts: rustc_hash::FxHashSet<usize>,
     str_type: usize,
     int_type: usize,
     float_type: usize,
@@ -254,15 +263,23 @@ impl<'a> Namer<'a> {
         if k as usize == self.none {
             return Some("None".into());
         }
-        let simple = t == self.str_type
-            || t == self.float_type
-            || t == self.bool_type
-            || t == self.bytes_type
-            || t == self.int_type;
-        if (t == self.str_type || t == self.bytes_type) && ffi::PyObject_Size(k) > MAX_KEY_LEN {
-            ffi::PyErr_Clear();
+        // Bytes contents are never kept; str keys as the string policy allows.
+        if t == self.bytes_type {
             return None;
         }
+        if t == self.str_type {
+            if ffi::PyObject_Size(k) > MAX_KEY_LEN {
+                ffi::PyErr_Clear();
+                return None;
+            }
+            if self.policy != StringPolicy::All {
+                let text = str_text(&Bound::from_borrowed_ptr(self.py, k))?;
+                // A name-like string is an ASCII identifier: its repr is the text in quotes.
+                return self.name_allowed(&text).then(|| format!("'{text}'"));
+            }
+        }
+        let simple =
+            t == self.str_type || t == self.float_type || t == self.bool_type || t == self.int_type;
         if t == self.int_type {
             let mut overflow: c_int = 0;
             let v = ffi::PyLong_AsLongLongAndOverflow(k, &mut overflow);
@@ -305,9 +322,32 @@ impl<'a> Namer<'a> {
         None
     }
 
+    /// May a name taken from the program's strings (a dict key, an attribute or variable
+    /// name) be kept under the string policy?
+    fn name_allowed(&self, name: &str) -> bool {
+        match self.policy {
+            StringPolicy::All => true,
+            StringPolicy::Names => is_name_like(name),
+            StringPolicy::None => self.in_module_dict && is_name_like(name),
+        }
+    }
+
+    /// Text id of a variable name from a code object (a closure's free variable, a frame's
+    /// local), `u32::MAX` when the policy does not keep it.
+    fn code_name(&mut self, n: &Bound<'_, PyAny>) -> u32 {
+        match str_text(n) {
+            Some(t) if self.policy != StringPolicy::None && self.name_allowed(&t) => {
+                self.b.intern(&t)
+            }
+            _ => u32::MAX,
+        }
+    }
+
     /// Text id of a dict key: its literal repr or a `<Type>` placeholder.
     unsafe fn key(&mut self, k: *mut ffi::PyObject) -> u32 {
-        if let Some(&i) = self.key_text.get(&(k as usize)) {
+        // Under `none`, a module's keys are kept (global names) and others are not: not cached.
+        let cache = !(self.policy == StringPolicy::None && self.in_module_dict);
+        if let Some(&i) = self.key_text.get(&(k as usize)).filter(|_| cache) {
             return i;
         }
         let text = match self.literal(k, 0) {
@@ -321,7 +361,9 @@ impl<'a> Namer<'a> {
             }
         };
         let i = self.b.intern(&text);
-        self.key_text.insert(k as usize, i);
+        if cache {
+            self.key_text.insert(k as usize, i);
+        }
         i
     }
 
@@ -536,8 +578,8 @@ impl<'a> Namer<'a> {
                 }
                 let key = Bound::from_borrowed_ptr(self.py, key);
                 match str_text(&key) {
-                    Some(t) => names.push(self.b.intern(&t)),
-                    None => names.push(u32::MAX),
+                    Some(t) if self.name_allowed(&t) => names.push(self.b.intern(&t)),
+                    _ => names.push(u32::MAX),
                 }
             }
             Some(SharedKeys { addr: keys, names })
@@ -548,7 +590,12 @@ impl<'a> Namer<'a> {
 type Cand = (usize, u8, u32);
 
 /// Name the edges of every node of a capture.
-pub fn name_edges(py: Python<'_>, g: &Graph, o: &Objects) -> PyResult<EdgeNames> {
+pub fn name_edges(
+    py: Python<'_>,
+    g: &Graph,
+    o: &Objects,
+    policy: StringPolicy,
+) -> PyResult<EdgeNames> {
     let env = Env::new(py)?;
     let (_, targets) = g.referent_arrays();
     let mut n = Namer {
@@ -562,6 +609,9 @@ pub fn name_edges(py: Python<'_>, g: &Graph, o: &Objects) -> PyResult<EdgeNames>
             .map(|t| (t.addr as usize, t.short_name.clone()))
             .collect(),
         key_text: Default::default(),
+        policy,
+        in_module_dict: false,
+        module_dicts: Default::default(),
         cells: Default::default(),
         freevars: Default::default(),
         attr: Default::default(),
@@ -592,6 +642,20 @@ impl Namer<'_> {
             .type_table()
             .iter()
             .position(|t| t.addr as usize == self.env.function);
+        // The modules' dicts: under the `none` policy only their keys (global names) are kept.
+        for v in 0..g.len() as NodeId {
+            if g.has(v, refgraph_core::graph::flags::MODULE) {
+                // SAFETY: a live module held by the capture; PyModule_GetDict runs no code.
+                unsafe {
+                    let d = ffi::PyModule_GetDict(o.ptr(py, v as usize));
+                    if d.is_null() {
+                        ffi::PyErr_Clear();
+                    } else {
+                        self.module_dicts.insert(d as usize);
+                    }
+                }
+            }
+        }
         // Closures first: a cell may come before its function.
         if let Some(ft) = func_tid {
             for v in 0..g.len() as NodeId {
@@ -617,6 +681,7 @@ impl Namer<'_> {
                 continue;
             }
             let p = o.ptr(py, v as usize);
+            self.in_module_dict = self.module_dicts.contains(&(p as usize));
             // SAFETY: p is alive (held by the capture) and the GIL is held.
             if unsafe { self.exact_container(p, g, refs) } {
                 continue;
@@ -757,11 +822,7 @@ impl Namer<'_> {
                     .getattr("co_freevars")
                     .ok()
                     .and_then(|t| t.cast_into::<pyo3::types::PyTuple>().ok())
-                    .map(|t| {
-                        t.iter()
-                            .map(|n| str_text(&n).map_or(u32::MAX, |t| self.b.intern(&t)))
-                            .collect()
-                    })
+                    .map(|t| t.iter().map(|n| self.code_name(&n)).collect())
                     .unwrap_or_default();
                 self.freevars.insert(code as usize, ids.clone());
                 ids
@@ -818,7 +879,7 @@ impl Namer<'_> {
                         break;
                     };
                     for n in t.iter() {
-                        ids.push(str_text(&n).map_or(u32::MAX, |s| self.b.intern(&s)));
+                        ids.push(self.code_name(&n));
                     }
                 }
                 // Keyed by the code's address with the low bit set (apart from co_freevars).

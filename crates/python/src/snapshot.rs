@@ -109,7 +109,7 @@ impl PySnapshot {
         let (mut g, objects) = capture(py, untracked, &all_roots)?;
         let notes = annotate(py, &mut g, &objects, text)?;
         let names = if names {
-            crate::edgenames::name_edges(py, &g, &objects)?
+            crate::edgenames::name_edges(py, &g, &objects, policy)?
         } else {
             Default::default()
         };
