@@ -179,7 +179,14 @@ def test_old_objects_are_held_only_during_the_search():
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"runs": 0}, {"warmup": -1}, {"calls_per_run": 0}, {"runs": 65}, {"runs": 2.5}],
+    [
+        {"runs": 0},
+        {"warmup": -1},
+        {"calls_per_run": 0},
+        {"runs": 65},
+        {"runs": 2.5},
+        {"strings": "some"},
+    ],
 )
 def test_bad_arguments(kwargs):
     with pytest.raises(ValueError):
@@ -202,7 +209,13 @@ def test_hostile_names_are_text(tmp_path):
     def work():
         hostile["<script>alert(1)</script>"].append(_Evil())
 
+    # By default a key that is not name-like is not kept (the string policy of snapshots).
     report = refgraph.find_leaks(work)
+    assert report.suspects[0].holder.startswith("test_leaks.hostile")
+    assert "script" not in report.suspects[0].holder
+    assert "script" not in str(report) and "script" not in json.dumps(report.to_json())
+    # Kept with strings="all": shown as text, never markup.
+    report = refgraph.find_leaks(work, strings="all")
     assert report.suspects[0].holder == "test_leaks.hostile['<script>alert(1)</script>']"
     svg = report.show()
     assert "<script>" not in svg and "&lt;script&gt;" in svg
