@@ -277,6 +277,74 @@ def snapshot_figures(repeat):
     }
 
 
+class _Listener:
+    def __init__(self, n):
+        self.n = n
+        self.payload = [n] * 4
+
+    def on_event(self, event):
+        return event
+
+
+def _peak_added_trimmed_mb(fn):
+    """Like :func:`peak_added_mb`, after giving free heap memory back to the system
+    (``malloc_trim``), so that what ``fn`` allocates shows in the resident size instead of
+    reusing pages freed by earlier operations."""
+    try:
+        import ctypes
+
+        trim = ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        trim = None
+    gc.collect()
+    if trim is not None:
+        trim(0)
+    if not _reset_peak():
+        return None
+    base = _rss_kb("VmRSS")
+    fn()
+    return max(0, _rss_kb("VmHWM") - base) / 1024
+
+
+def leaks_figures(repeat):
+    """find_leaks with its defaults on the benchmark heap, against one snapshot(): the tool's
+    own time (the workload's calls are timed and taken out) and the peak memory each adds."""
+    listeners = []
+    spent = [0.0]
+
+    def workload():
+        t = time.perf_counter()
+        for i in range(10):
+            listeners.append(_Listener(i).on_event)
+        spent[0] += time.perf_counter() - t
+
+    def find():
+        spent[0] = 0.0
+        t = time.perf_counter()
+        report = refgraph.find_leaks(workload)
+        return time.perf_counter() - t - spent[0], report
+
+    snapshot = timed(lambda: refgraph.snapshot(), repeat)
+    tool = []
+    report = None
+    for _ in range(repeat):
+        t, report = find()
+        tool.append(t)
+    found = bool(report) and report.suspects[0].path[-1].type.endswith("_Listener")
+    snapshot_mb = _peak_added_trimmed_mb(lambda: refgraph.snapshot())
+    leaks_mb = _peak_added_trimmed_mb(lambda: refgraph.find_leaks(workload))
+    del listeners[:]
+    tool_s = statistics.median(tool)
+    return {
+        "snapshot_s": snapshot,
+        "find_leaks_tool_s": tool_s,
+        "ratio": tool_s / snapshot if snapshot else None,
+        "snapshot_mb": snapshot_mb,
+        "find_leaks_mb": leaks_mb,
+        "found": found,
+    }
+
+
 # --------------------------------------------------------------------------- report
 
 
@@ -364,6 +432,9 @@ def run(args):
         import attach_bench
 
         attach = attach_bench.measure(n, min(args.repeat, 3))
+    leaks = None
+    if refgraph is not None and (not only or "leaks" in only):
+        leaks = leaks_figures(args.repeat)
     return {
         "machine": info,
         "floors": fl,
@@ -371,6 +442,7 @@ def run(args):
         "png": drawing,
         "snapshot": snap,
         "attach": attach,
+        "leaks": leaks,
     }
 
 
@@ -439,6 +511,15 @@ def print_table(res):
         import attach_bench
 
         print(attach_bench.describe(at))
+    lk = res.get("leaks")
+    if lk:
+        print(
+            f"find_leaks (defaults: 3 warm-up calls, 5 runs of 2): tool time"
+            f" {fmt_s(lk['find_leaks_tool_s']).strip()} = {lk['ratio']:.2f}x one snapshot()"
+            f" ({fmt_s(lk['snapshot_s']).strip()}); peak +MB {fmt_mb(lk['find_leaks_mb']).strip()}"
+            f" vs snapshot() {fmt_mb(lk['snapshot_mb']).strip()};"
+            f" leak named: {'yes' if lk['found'] else 'NO'}"
+        )
     print()
     print(
         "ratio = objgraph / refgraph (median times); vs floor = refgraph / (gc.collect() + capture)"

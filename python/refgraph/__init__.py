@@ -15,6 +15,7 @@ from .graphs import (
     show_refs,
 )
 from .labels import is_proper_module
+from .leaks import LeakReport, Suspect, find_leaks, leaks_between
 from .snapshot import Snapshot, SnapshotError, dump_on_signal, load, snapshot
 from .snapshot import from_bytes as snapshot_from_bytes
 from .stats import (
@@ -34,6 +35,10 @@ from .stats import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "LeakReport",
+    "Suspect",
+    "find_leaks",
+    "leaks_between",
     "Snapshot",
     "SnapshotError",
     "dump_on_signal",

@@ -2,6 +2,18 @@ from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable
 from typing import IO, Any
 
+from .leaks import (
+    LeakReport as LeakReport,
+)
+from .leaks import (
+    Suspect as Suspect,
+)
+from .leaks import (
+    find_leaks as find_leaks,
+)
+from .leaks import (
+    leaks_between as leaks_between,
+)
 from .snapshot import (
     Paths as Paths,
 )

@@ -28,6 +28,7 @@ mod heap;
 mod ids;
 mod leaks;
 mod names;
+mod rounds;
 mod snapshot;
 mod stats;
 mod strings;
@@ -46,6 +47,7 @@ fn _refgraph(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ids::IdTracker>()?;
     m.add_class::<view::View>()?;
     m.add_class::<snapshot::PySnapshot>()?;
+    m.add_class::<rounds::Rounds>()?;
     m.add(
         "SnapshotError",
         m.py().get_type::<snapshot::SnapshotError>(),

@@ -9,7 +9,9 @@ use pyo3::types::{PyBytes, PyDict};
 use refgraph_core::graph::{flags, NodeId};
 use refgraph_core::snapshot::analysis::{analyse, roots, type_stats, Analysis};
 use refgraph_core::snapshot::strings::StringPolicy;
-use refgraph_core::snapshot::{diff, draw, file, paths, report, Meta, Snapshot, StringContent};
+use refgraph_core::snapshot::{
+    diff, draw, file, leaks, paths, report, Meta, Snapshot, StringContent,
+};
 use std::sync::OnceLock;
 
 pyo3::create_exception!(
@@ -353,6 +355,82 @@ impl PySnapshot {
                 })
                 .collect(),
         )
+    }
+
+    /// Leak suspects of this snapshot, the heap after the last round of work: with `rounds`
+    /// (the census of a live search) or `older` snapshots of the same process (oldest first).
+    /// Returns `(rounds, new objects, [suspect dict])`.
+    /// `library`: top-level modules whose types are not the program's (the standard library).
+    #[pyo3(signature = (rounds=None, older=Vec::new(), sample=50, library=Vec::new()))]
+    fn leak_suspects<'py>(
+        &self,
+        py: Python<'py>,
+        rounds: Option<PyRef<'py, crate::rounds::Rounds>>,
+        older: Vec<PyRef<'py, PySnapshot>>,
+        sample: usize,
+        library: Vec<String>,
+    ) -> PyResult<(usize, u64, Vec<Bound<'py, PyDict>>)> {
+        let s = &self.snap;
+        let mut history = match rounds {
+            Some(r) => r.history(s),
+            None => {
+                let mut all: Vec<&Snapshot> = older.iter().map(|o| &o.snap).collect();
+                all.push(s);
+                leaks::History::from_snapshots(&all).map_err(PyValueError::new_err)?
+            }
+        };
+        history.library = library;
+        let a = self.analysis(None);
+        let report = py.detach(|| leaks::find_suspects(s, a, &history, sample));
+        let mut out = Vec::new();
+        for sp in &report.suspects {
+            let d = PyDict::new(py);
+            if sp.holder == leaks::OUTSIDE {
+                d.set_item(
+                    "holder",
+                    "<no object of the heap: C code or the interpreter>",
+                )?;
+                d.set_item("holder_address", py.None())?;
+                d.set_item("holder_type", "")?;
+            } else {
+                let to_holder = &sp.path[..=sp.holder_step];
+                d.set_item("holder", leaks::holder_expression(s, to_holder))?;
+                d.set_item("holder_address", s.graph.addr(sp.holder))?;
+                d.set_item("holder_type", s.type_name(sp.holder))?;
+            }
+            d.set_item("new_objects", sp.new_objects)?;
+            d.set_item("bytes", sp.bytes)?;
+            d.set_item("share", sp.share)?;
+            d.set_item("types", sp.types.clone())?;
+            let steps: Vec<(u64, String, String, Option<String>)> = sp
+                .path
+                .iter()
+                .enumerate()
+                .map(|(i, &n)| {
+                    let edge = sp.path.get(i + 1).and_then(|&m| leaks::edge_name(s, n, m));
+                    (
+                        s.graph.addr(n),
+                        s.type_name(n).to_string(),
+                        leaks::step_label(s, n),
+                        edge,
+                    )
+                })
+                .collect();
+            d.set_item("path", steps)?;
+            d.set_item(
+                "holder_step",
+                (sp.holder != leaks::OUTSIDE).then_some(sp.holder_step),
+            )?;
+            d.set_item("lengths", sp.lengths)?;
+            let sample: Vec<(u64, String)> = sp
+                .sample
+                .iter()
+                .map(|&n| (s.graph.addr(n), s.short_type_name(n).to_string()))
+                .collect();
+            d.set_item("sample", sample)?;
+            out.push(d);
+        }
+        Ok((report.rounds, report.new_objects, out))
     }
 
     /// Retained bytes of the object at an address (None if it is not in the snapshot).

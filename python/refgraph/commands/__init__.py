@@ -5,6 +5,6 @@ that takes the parsed arguments and returns the exit code: 0 on success, 1 when 
 be used (a missing or corrupt snapshot, no such type), 2 for usage errors (argparse).
 """
 
-from . import attach, demo, diff, graph, info, paths, report, top
+from . import attach, demo, diff, graph, info, leaks, paths, report, top
 
-COMMANDS = [demo, top, diff, paths, graph, info, report, attach]
+COMMANDS = [demo, top, diff, leaks, paths, graph, info, report, attach]

@@ -6,6 +6,7 @@
 //! * [`analysis`] — roots, the dominator tree and retained sizes, type statistics.
 //! * [`diff`] — growth by type between two snapshots.
 //! * [`paths`] — shortest retention paths from roots, grouped by shape.
+//! * [`leaks`] — leak suspects: where what repeated work leaves behind accumulates.
 //! * [`draw`] — a subgraph as a [`crate::view::View`] for the renderers.
 //! * [`report`] — the bounded summary an HTML report embeds, as JSON.
 //! * [`expr`] — a path written as a Python expression from its edge names.
@@ -15,6 +16,7 @@ pub mod diff;
 pub mod draw;
 pub mod expr;
 pub mod file;
+pub mod leaks;
 pub mod paths;
 pub mod report;
 pub mod strings;
