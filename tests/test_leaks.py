@@ -242,6 +242,16 @@ def test_drawing_file_is_private(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["leak.svg"]
 
 
+def test_to_html_writes_one_private_page(tmp_path):
+    work, _, _ = lp.leak_event_bus()
+    report = refgraph.find_leaks(work)
+    page = tmp_path / "leaks.html"
+    size = report.to_html(page)
+    assert size == page.stat().st_size > 0
+    assert page.stat().st_mode & 0o777 == 0o600
+    assert "leak_patterns.bus._listeners" in page.read_text()
+
+
 def test_html_summary_for_jupyter():
     work, _, _ = lp.leak_event_bus()
     report = refgraph.find_leaks(work)

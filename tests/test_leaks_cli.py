@@ -109,6 +109,20 @@ def test_paths_shows_the_listeners(bus_snapshots):
     assert "_listeners" in r.stdout, r.stdout
 
 
+def test_leaks_html(bus_snapshots, tmp_path):
+    page = tmp_path / "leaks.html"
+    r = _cli("leaks", *bus_snapshots, "--html", page)
+    assert r.returncode == 0, r.stderr
+    assert "1. __main__.bus._listeners" in r.stdout
+    assert oct(page.stat().st_mode & 0o777) == "0o600"
+    text = page.read_text()
+    # The suspect and its holder are in the page's data, and so is the snapshot's summary.
+    marker = '<script type="application/json" id="refgraph-data">'
+    data = json.loads(text.split(marker, 1)[1].split("</script>", 1)[0])
+    assert data["suspects"]["suspects"][0]["holder"] == "__main__.bus._listeners"
+    assert data["snapshot"] is not None
+
+
 def test_leaks_json(bus_snapshots):
     r = _cli("leaks", *bus_snapshots, "--json")
     assert r.returncode == 0, r.stderr

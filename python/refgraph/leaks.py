@@ -25,13 +25,13 @@ from __future__ import annotations
 import gc
 import os
 import sys
-import tempfile
 import time
 from collections import Counter
 from typing import NamedTuple
 
 from . import _refgraph
 from . import snapshot as _snapshot
+from ._files import write_private
 from .snapshot import Snapshot
 
 __all__ = ["LeakReport", "PathStep", "Suspect", "TypeGrowth", "find_leaks", "leaks_between"]
@@ -237,39 +237,21 @@ class LeakReport:
             raise ValueError(
                 f"refgraph draws .png, .svg and .dot, not {ext or 'files without extension'}"
             )
-        _write_private(filename, data)
+        write_private(filename, data)
         return None
 
+    def to_html(self, path):
+        """Write the report as one self-contained HTML page (suspects, their example paths with
+        reference names, drawings you can pan and zoom) to ``path``; returns its size in bytes.
+        For the heap around them too: ``snapshot.to_html(path, suspects=report.to_json())``."""
+        from .report import suspects_page, write_page
+
+        return write_page(path, suspects_page(self.to_json()))
+
     def _repr_html_(self):
-        try:
-            from .report import leak_summary_html
-        except ImportError:
-            return None
+        from .report import leak_summary_html
+
         return leak_summary_html(self.to_json())
-
-
-def _write_private(path, data):
-    """Write a file that holds heap content: through ``refgraph._files.write_private`` (0600,
-    atomic, no symbolic link followed) where this refgraph has it, else created 0600 here."""
-    try:
-        from ._files import write_private
-    except ImportError:
-        write_private = None
-    if write_private is not None:
-        return write_private(path, data)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".refgraph-", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return len(data)
 
 
 def _suspects(raw, runs, calls_per_run, tracebacks=None, snapshots=None):

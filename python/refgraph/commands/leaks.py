@@ -24,6 +24,8 @@ def run(args):
     finally:
         progress.done()
     report.suspects = report.suspects[: args.limit]
+    if args.html:
+        snaps[-1].to_html(args.html, base=snaps[0], suspects=report.to_json())
     if args.json:
         print_json(report.to_json())
         return 0
@@ -45,4 +47,10 @@ def register(sub):
     p.add_argument("newer", nargs="*", help="later snapshots, oldest first")
     p.add_argument("-n", "--limit", type=int, default=5, help="suspects to show (default 5)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.add_argument(
+        "--html",
+        metavar="FILE",
+        help="also write a one-file HTML report: the last snapshot, what grew since the first, "
+        "and the suspects",
+    )
     p.set_defaults(func=run)

@@ -128,12 +128,37 @@ impl History {
             let w = *index[k].get(&last.graph.addr(v))?;
             (s.graph.type_of(w) == type_maps[k][last.graph.type_of(v) as usize]).then_some(w)
         };
+        // A container at a reused address (another list of the same type, say a temporary one
+        // of the program or of the snapshot call itself) is not the same object: one that
+        // really stayed keeps at least half of what it referred to before (growth appends;
+        // a container that was emptied and refilled is new for this purpose too).
+        let kept = |k: usize, w: NodeId, v: NodeId| -> bool {
+            let before = snaps[k].graph.referents(w);
+            if before.is_empty() {
+                return true;
+            }
+            let now: rustc_hash::FxHashSet<u64> = last
+                .graph
+                .referents(v)
+                .iter()
+                .map(|&r| last.graph.addr(r))
+                .collect();
+            let still = before
+                .iter()
+                .filter(|&&r| now.contains(&snaps[k].graph.addr(r)))
+                .count();
+            2 * still >= before.len()
+        };
         for v in 0..n as NodeId {
             let mut b = 0usize;
+            let container = growable(last, v);
             for k in (0..rounds).rev() {
-                if same(k, v).is_none() {
-                    b = k + 1;
-                    break;
+                match same(k, v) {
+                    Some(w) if !container || kept(k, w, v) => {}
+                    _ => {
+                        b = k + 1;
+                        break;
+                    }
                 }
             }
             birth[v as usize] = b as u8;
@@ -1120,5 +1145,44 @@ mod tests {
         let a = analyse(&last, &mut |_, _| {});
         let r = find_suspects(&last, &a, &hist, 5);
         assert_eq!(r.suspects[0].holder, list);
+    }
+
+    #[test]
+    fn a_reused_address_is_not_an_old_container_that_grew() {
+        // In the first snapshot a list at this address held an object that the list at the
+        // same address in the last one does not hold: another list (a temporary one, say).
+        let mut first = Heap::new();
+        let l0 = first.add("list", OLD);
+        first.link(1, l0);
+        let x = first.add("tuple", OLD);
+        first.link(l0, x);
+        let mut last = Heap::new();
+        let l1 = last.add("list", OLD);
+        last.link(1, l1);
+        let other = last.add("Other", OLD); // x's address, another object
+        assert_eq!((l0, x), (l1, other));
+        for _ in 0..5 {
+            let t = last.add("tuple", OLD);
+            last.link(l1, t);
+        }
+        let (s0, _) = first.snapshot();
+        let (s1, _) = last.snapshot();
+        let hist = History::from_snapshots(&[&s0, &s1]).unwrap();
+        assert_eq!(hist.birth[l1 as usize], 1, "not the same list");
+        assert!(hist.lengths_of(l1).is_none());
+        // The same list, still holding its item, that grew: old, with its lengths.
+        let mut grown = Heap::new();
+        let l2 = grown.add("list", OLD);
+        grown.link(1, l2);
+        let kept = grown.add("tuple", OLD);
+        grown.link(l2, kept);
+        for _ in 0..5 {
+            let t = grown.add("tuple", OLD);
+            grown.link(l2, t);
+        }
+        let (s2, _) = grown.snapshot();
+        let hist = History::from_snapshots(&[&s0, &s2]).unwrap();
+        assert_eq!(hist.birth[l2 as usize], 0);
+        assert_eq!(hist.lengths_of(l2).unwrap(), &[1, 6]);
     }
 }
