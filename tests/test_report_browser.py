@@ -431,7 +431,11 @@ def test_suspects_only_page(browser, tmp_path, shots):
     open_report(browser, path)
     tabs = [b.get_attribute("id") for b in browser.find_elements(By.CSS_SELECTOR, "nav button")]
     assert tabs == ["tab-summary", "tab-suspects"]
-    assert "2 suspects" in browser.find_element(By.ID, "view-summary").text
+    # A page of suspects alone opens on them.
+    selected = browser.find_element(By.ID, "tab-suspects").get_attribute("aria-selected")
+    assert selected == "true"
+    assert browser.find_element(By.ID, "view-suspects").is_displayed()
+    assert "2 suspects" in tab(browser, "summary").text
     sec = tab(browser, "suspects")
     sec.find_elements(By.CSS_SELECTOR, "button.draw")[1].click()
     assert sec.find_elements(By.CSS_SELECTOR, ".drawing svg text")

@@ -12,6 +12,10 @@ def run(args):
 
 def register(sub):
     p = sub.add_parser("demo", help="run a small leaking program and find its leak")
-    p.add_argument("--out-dir", default=".", help="where to write refgraph-demo.png")
+    p.add_argument(
+        "--out-dir",
+        default=".",
+        help="where to write refgraph-demo.png, refgraph-demo.html and refgraph-demo-chain.png",
+    )
     p.add_argument("--requests", type=int, default=500, help="requests to simulate")
     p.set_defaults(func=run)

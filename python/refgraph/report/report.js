@@ -916,7 +916,8 @@
     defineView("retainers", "Who keeps this alive", buildRetainers);
     defineView("search", "Search", buildSearch);
   }
-  show("summary");
+  // A page of leak suspects alone opens on them; a snapshot's page on its summary.
+  show(!S && SUSPECTS && arr(SUSPECTS.suspects).length ? "suspects" : "summary");
   document.documentElement.dataset.readyMs = String(Math.round(performance.now()));
   document.documentElement.dataset.ready = "1";
 })();
