@@ -743,6 +743,9 @@ def test_leaks_rounds(target, tmp_path):
     assert counts[0][0] < counts[1][0] < counts[2][0], counts
     assert "snapshot 3/3" in r.stdout
     assert "__main__.Leaked" in r.stdout
+    # The leak suspects of the running program: the list that keeps them.
+    first = next(line for line in r.stdout.splitlines() if line.startswith("1. "))
+    assert first.startswith("1. __main__.leaked  (list)"), r.stdout
     unharmed(t)
 
 

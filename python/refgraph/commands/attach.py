@@ -133,39 +133,18 @@ def _leaks(args, target, progress):
 
 
 def _report_leaks(args, paths):
-    """Leak suspects over the snapshots when refgraph has them (issue 13:
-    ``refgraph.leaks.leaks_between``); otherwise what grew from the first to the last."""
-    try:
-        from .. import leaks as leak_suspects
-    except ImportError:
-        leak_suspects = None
-    between = getattr(leak_suspects, "leaks_between", None)
-    if between is not None:
-        from ..snapshot import load
+    """Leak suspects over the snapshots taken (as ``refgraph leaks`` prints them)."""
+    from ..leaks import leaks_between
+    from ..snapshot import load
 
-        report = between(*[load(p) for p in paths])
-        if args.json:
-            data = report.to_json()
-            if isinstance(data, str):
-                sys.stdout.write(data.rstrip("\n") + "\n")
-            else:
-                print_json(data)
-        else:
-            print()
-            print(report)
-        return 0
-    from . import diff
-
-    if not args.json:
+    report = leaks_between(*[load(p) for p in paths])
+    report.suspects = report.suspects[: args.limit]
+    if args.json:
+        print_json(report.to_json())
+    else:
         print()
-        print(
-            "leak suspects are not available in this refgraph yet (refgraph leaks); "
-            "what grew from the first snapshot to the last:"
-        )
-        print()
-    ns = argparse.Namespace(old=paths[0], new=paths[-1], limit=args.limit, all=False)
-    ns.json = args.json
-    return diff.run(ns)
+        print(report)
+    return 0
 
 
 def run(args):
