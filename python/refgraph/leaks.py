@@ -31,7 +31,7 @@ from typing import NamedTuple
 
 from . import _refgraph
 from . import snapshot as _snapshot
-from ._files import write_private
+from .present import write_native
 from .snapshot import Snapshot
 
 __all__ = ["LeakReport", "PathStep", "Suspect", "TypeGrowth", "find_leaks", "leaks_between"]
@@ -117,18 +117,6 @@ def _path_lines(s, keep=2):
     return out
 
 
-def _human_bytes(n):
-    n = int(n)
-    if n < 1024:
-        return f"{n} B"
-    v = n / 1024
-    for unit in ("KiB", "MiB", "GiB"):
-        if v < 1024:
-            return f"{v:.1f} {unit}"
-        v /= 1024
-    return f"{v:.1f} TiB"
-
-
 def _count(x):
     return f"{x:g}" if x != int(x) else f"{int(x):,}"
 
@@ -169,6 +157,8 @@ class LeakReport:
         }
 
     def __str__(self):
+        from .commands._common import human_bytes  # (the commands import this module)
+
         per = "call" if self.calls_per_run == 1 else f"{self.calls_per_run} calls"
         head = f"{self.runs} runs of {per}"
         if self.snapshots is not None:
@@ -184,7 +174,7 @@ class LeakReport:
                 what += ", …"
             lines.append(f"{i}. {s.holder}  ({s.holder_type})")
             lines.append(
-                f"   grows by {what} per run; {_human_bytes(s.bytes_per_run)} per run, "
+                f"   grows by {what} per run; {human_bytes(s.bytes_per_run)} per run, "
                 f"{s.share:.0%} of the new objects"
             )
             if s.lengths is not None and s.lengths[1] != s.lengths[0]:
@@ -225,19 +215,7 @@ class LeakReport:
         view = self._view(index)
         if filename is None:
             return view.svg()
-        filename = os.fspath(filename)
-        ext = os.path.splitext(filename)[1].lower()
-        if ext == ".png":
-            data = view.png()
-        elif ext == ".svg":
-            data = view.svg().encode("utf-8")
-        elif ext == ".dot":
-            data = view.dot().encode("utf-8")
-        else:
-            raise ValueError(
-                f"refgraph draws .png, .svg and .dot, not {ext or 'files without extension'}"
-            )
-        write_private(filename, data)
+        write_native(view, os.fspath(filename))
         return None
 
     def to_html(self, path):

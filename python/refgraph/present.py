@@ -10,6 +10,8 @@ import subprocess
 import sys
 import tempfile
 
+from ._files import write_private
+
 #: Formats refgraph draws itself.
 NATIVE_FORMATS = (".png", ".svg")
 #: Environment variable choosing the default renderer: ``native`` or ``graphviz``.
@@ -75,6 +77,8 @@ class Graph:
 
 
 def write_native(view, filename):
+    """Draw ``view`` natively into ``filename`` (.png, .svg or .dot), as every file that holds
+    heap content is written: 0600, atomically, never through a symlink."""
     ext = os.path.splitext(filename)[1].lower()
     if ext == ".png":
         data = view.png()
@@ -86,8 +90,7 @@ def write_native(view, filename):
         raise ValueError(
             f"refgraph draws .png, .svg and .dot, not {ext or 'files without extension'}"
         )
-    with open(filename, "wb") as f:
-        f.write(data)
+    write_private(filename, data)
 
 
 def present(view, filename, output, renderer):

@@ -218,7 +218,7 @@ impl Builtins {
 
 /// The text of a str, encoded into a temporary bytes object: unlike `PyUnicode_AsUTF8`, this
 /// leaves no cached UTF-8 copy inside the str (which would change its size and the heap).
-fn utf8_uncached(s: &Bound<'_, pyo3::types::PyString>) -> Option<String> {
+pub fn utf8_uncached(s: &Bound<'_, pyo3::types::PyString>) -> Option<String> {
     // SAFETY: s is a live str; the result is a new reference to a bytes object (or NULL).
     unsafe {
         let b = ffi::PyUnicode_AsEncodedString(

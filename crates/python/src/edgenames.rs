@@ -176,26 +176,9 @@ impl Env {
     }
 }
 
-/// Text of a str object without leaving a cached UTF-8 copy in it.
+/// Text of a str object without leaving a cached UTF-8 copy in it; None for anything else.
 fn str_text(s: &Bound<'_, PyAny>) -> Option<String> {
-    // SAFETY: s is alive; the result is a new reference to a bytes object (or NULL).
-    unsafe {
-        if ffi::PyUnicode_Check(s.as_ptr()) == 0 {
-            return None;
-        }
-        let b = ffi::PyUnicode_AsEncodedString(
-            s.as_ptr(),
-            c"utf-8".as_ptr(),
-            c"surrogatepass".as_ptr(),
-        );
-        if b.is_null() {
-            ffi::PyErr_Clear();
-            return None;
-        }
-        let b = Bound::from_owned_ptr(s.py(), b);
-        let b = b.cast::<pyo3::types::PyBytes>().ok()?;
-        Some(String::from_utf8_lossy(b.as_bytes()).into_owned())
-    }
+    crate::annotate::utf8_uncached(s.cast::<pyo3::types::PyString>().ok()?)
 }
 
 /// The text of a temporary str (its UTF-8 cache dies with it).
