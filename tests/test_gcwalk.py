@@ -134,23 +134,34 @@ def test_first_check_survives_a_finalizer_that_queries():
     a finalizer that queries refgraph again (re-entrant), on the same thread."""
     code = textwrap.dedent(
         """
-        import gc, refgraph
+        import gc, sys, refgraph
         seen = []
         class Bomb:
             def __del__(self):
-                seen.append(refgraph.count("Bomb"))
+                # Is the outer refgraph.count on the stack (a re-entrant call)?
+                f, nested = sys._getframe(1), False
+                while f is not None:
+                    code = f.f_code
+                    nested |= code.co_name == "count" and "refgraph" in code.co_filename
+                    f = f.f_back
+                seen.append((nested, refgraph.count("Bomb")))
         for _ in range(50):
             b = Bomb()
             b.me = b
         del b
         gc.set_threshold(1)
-        print(refgraph.count("dict") > 0, len(seen) > 0)
+        n = refgraph.count("dict")
+        gc.set_threshold(700)
+        print(n > 0, len(seen), sum(nested for nested, _ in seen))
         """
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     ).stdout.split()
     assert out[0] == "True"
+    # Every Bomb was finalized, and at least one finalizer ran inside the outer query.
+    assert int(out[1]) == 50, out
+    assert int(out[2]) >= 1, out
 
 
 def test_frozen_objects_are_left_out_as_by_get_objects():
