@@ -11,6 +11,8 @@ from __future__ import annotations
 import itertools
 import operator
 import sys
+from collections.abc import Callable, Iterable
+from typing import IO, Any, NamedTuple
 
 from . import _refgraph, labels, present
 
@@ -120,25 +122,33 @@ def find_backref_chain(obj, predicate, max_depth=20, extra_ignore=()):
     return _find_chain(obj, predicate, True, max_depth, extra_ignore, "find_backref_chain")
 
 
-def _walk_view(
-    objs,
-    backwards,
-    max_depth,
-    extra_ignore,
-    filter,
-    too_many,
-    highlight,
-    extra_info,
-    refcounts,
-    shortnames,
-    extra_node_attrs,
-    func,
-):
+class _GraphOptions(NamedTuple):
+    """The options of ``show_refs``/``show_backrefs`` other than the objects (named after
+    their parameters, with their defaults)."""
+
+    max_depth: int = 3
+    extra_ignore: Iterable[int] = ()
+    filter: Callable[[Any], bool] | None = None
+    too_many: int = 10
+    highlight: Callable[[Any], bool] | None = None
+    filename: str | None = None
+    extra_info: Callable[[Any], str] | None = None
+    refcounts: bool = False
+    shortnames: bool = True
+    output: IO[str] | None = None
+    extra_node_attrs: Callable[[Any], dict] | None = None
+    renderer: str | None = None
+
+
+def _walk_view(objs, backwards, options, func):
     """Capture the heap, walk it and decorate the result: a ``_refgraph.View``."""
     import gc
 
-    max_depth = _int_arg(max_depth, "max_depth", func)
-    too_many = _int_arg(too_many, "too_many", func)
+    max_depth = _int_arg(options.max_depth, "max_depth", func)
+    too_many = _int_arg(options.too_many, "too_many", func)
+    filter, highlight = options.filter, options.highlight
+    extra_info, extra_node_attrs = options.extra_info, options.extra_node_attrs
+    refcounts, shortnames = options.refcounts, options.shortnames
     for name, value in (
         ("filter", filter),
         ("highlight", highlight),
@@ -147,7 +157,8 @@ def _walk_view(
     ):
         if value is not None and not callable(value):
             raise TypeError(f"{func}() {name} must be callable or None")
-    ignore = _ids(extra_ignore, func) + [id(objs), id(extra_ignore)]
+    # The options record refers to the user's callables: it is not a referrer to show.
+    ignore = _ids(options.extra_ignore, func) + [id(objs), id(options.extra_ignore), id(options)]
     gc.collect()
     if backwards:
         heap = _refgraph.Heap(True, objs)
@@ -225,62 +236,62 @@ _IMMORTAL_COUNT = _refgraph.cpython_facts().get("immortal_refcount")
 _IMMORTAL = None if _IMMORTAL_COUNT is None else _IMMORTAL_COUNT - 1024
 
 
-def _show_graph(
-    objs,
-    backwards,
-    max_depth,
-    extra_ignore,
-    filter,
-    too_many,
-    highlight,
-    filename,
-    extra_info,
-    refcounts,
-    shortnames,
-    output,
-    extra_node_attrs,
-    renderer,
-    func,
-):
+def _show_graph(objs, backwards, options, func):
     # No dict or list that refers to the user's objects may be created here before the heap
-    # is captured (it would show up as a referrer): arguments are passed one by one.
+    # is captured (it would show up as a referrer): the objects travel alone, the options in
+    # a record that the capture ignores.
     if not labels.isinstance_(objs, (list, tuple)):
         objs = [objs]
-    if filename and output:
+    if options.filename and options.output:
         raise ValueError("Cannot specify both output and filename.")
-    present.check_target(filename, renderer)
-    view = _walk_view(
+    present.check_target(options.filename, options.renderer)
+    view = _walk_view(objs, backwards, options, func)
+    return present.present(view, options.filename, options.output, options.renderer)
+
+
+def _graph_function(name, backwards, doc):
+    """``show_refs`` or ``show_backrefs``: one signature (objgraph's, plus ``renderer``) and
+    one body for both directions."""
+
+    def show_graph(
         objs,
-        backwards,
-        max_depth,
-        extra_ignore,
-        filter,
-        too_many,
-        highlight,
-        extra_info,
-        refcounts,
-        shortnames,
-        extra_node_attrs,
-        func,
-    )
-    return present.present(view, filename, output, renderer)
+        max_depth=3,
+        extra_ignore=(),
+        filter=None,
+        too_many=10,
+        highlight=None,
+        filename=None,
+        extra_info=None,
+        refcounts=False,
+        shortnames=True,
+        output=None,
+        extra_node_attrs=None,
+        renderer=None,
+    ):
+        options = _GraphOptions(
+            max_depth=max_depth,
+            extra_ignore=extra_ignore,
+            filter=filter,
+            too_many=too_many,
+            highlight=highlight,
+            filename=filename,
+            extra_info=extra_info,
+            refcounts=refcounts,
+            shortnames=shortnames,
+            output=output,
+            extra_node_attrs=extra_node_attrs,
+            renderer=renderer,
+        )
+        return _show_graph(objs, backwards, options, name)
+
+    show_graph.__name__ = show_graph.__qualname__ = name
+    show_graph.__doc__ = doc
+    return show_graph
 
 
-def show_backrefs(
-    objs,
-    max_depth=3,
-    extra_ignore=(),
-    filter=None,
-    too_many=10,
-    highlight=None,
-    filename=None,
-    extra_info=None,
-    refcounts=False,
-    shortnames=True,
-    output=None,
-    extra_node_attrs=None,
-    renderer=None,
-):
+show_backrefs = _graph_function(
+    "show_backrefs",
+    True,
     """Generate an object reference graph ending at ``objs``.
 
     The graph will show you what objects refer to ``objs``, directly and
@@ -336,41 +347,12 @@ def show_backrefs(
         >>> show_backrefs(obj, highlight=inspect.isclass)
         >>> show_backrefs(obj, extra_ignore=[id(locals())])
         >>> show_backrefs(obj, extra_node_attrs=lambda x: dict(URL=str(id(x))))
-    """
-    return _show_graph(
-        objs,
-        True,
-        max_depth,
-        extra_ignore,
-        filter,
-        too_many,
-        highlight,
-        filename,
-        extra_info,
-        refcounts,
-        shortnames,
-        output,
-        extra_node_attrs,
-        renderer,
-        "show_backrefs",
-    )
+    """,
+)
 
-
-def show_refs(
-    objs,
-    max_depth=3,
-    extra_ignore=(),
-    filter=None,
-    too_many=10,
-    highlight=None,
-    filename=None,
-    extra_info=None,
-    refcounts=False,
-    shortnames=True,
-    output=None,
-    extra_node_attrs=None,
-    renderer=None,
-):
+show_refs = _graph_function(
+    "show_refs",
+    False,
     """Generate an object reference graph starting at ``objs``.
 
     The graph will show you what objects are reachable from ``objs``, directly
@@ -408,24 +390,8 @@ def show_refs(
         >>> show_refs(obj, highlight=inspect.isclass)
         >>> show_refs(obj, extra_ignore=[id(locals())])
         >>> show_refs(obj, extra_node_attrs=lambda x: dict(URL=str(id(x))))
-    """
-    return _show_graph(
-        objs,
-        False,
-        max_depth,
-        extra_ignore,
-        filter,
-        too_many,
-        highlight,
-        filename,
-        extra_info,
-        refcounts,
-        shortnames,
-        output,
-        extra_node_attrs,
-        renderer,
-        "show_refs",
-    )
+    """,
+)
 
 
 def show_chain(*chains, **kw):

@@ -119,3 +119,27 @@ def table(rows, headers, aligns):
         lines.append("  ".join(cells).rstrip())
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def sorted_types(rows, sort, limit):
+    """Type statistics rows sorted by ``sort`` (``count``, ``shallow`` or ``retained``), largest
+    first, the first ``limit`` of them."""
+    key = {
+        "retained": lambda r: (r.retained, r.shallow),
+        "shallow": lambda r: r.shallow,
+    }.get(sort, lambda r: r.count)
+    return sorted(rows, key=key, reverse=True)[:limit]
+
+
+def types_table(rows, retained):
+    """The ``top`` table: type, count, shallow and (when computed) retained bytes."""
+    cells = [
+        [
+            r.name,
+            f"{r.count:,}",
+            human_bytes(r.shallow),
+            human_bytes(r.retained) if retained else "-",
+        ]
+        for r in rows
+    ]
+    return table(cells, ["type", "count", "shallow", "retained"], "<>>>")
