@@ -92,10 +92,19 @@ def find_ref_chain(obj, predicate, max_depth=20, extra_ignore=()):
 
     Example:
 
-        >>> find_ref_chain(obj, lambda x: isinstance(x, MyClass))
+        >>> find_ref_chain(obj, lambda x: isinstance(x, MyClass))  # doctest: +SKIP
         [obj, ..., <MyClass object at ...>]
 
     Returns ``[obj]`` if such a chain could not be found.
+
+        >>> leaf = ['leaf']
+        >>> root = [[leaf]]
+        >>> find_ref_chain(root, lambda x: x is leaf) == [root, root[0], leaf]
+        True
+
+    Unlike objgraph, a ``predicate`` that is not callable, a ``max_depth``
+    that is not an int or ``extra_ignore`` holding something other than ids
+    raise ``TypeError`` before any work is done.
     """
     return _find_chain(obj, predicate, False, max_depth, extra_ignore, "find_ref_chain")
 
@@ -114,10 +123,15 @@ def find_backref_chain(obj, predicate, max_depth=20, extra_ignore=()):
 
     Example:
 
-        >>> find_backref_chain(obj, is_proper_module)
+        >>> find_backref_chain(obj, is_proper_module)  # doctest: +SKIP
         [<module ...>, ..., obj]
 
     Returns ``[obj]`` if such a chain could not be found.
+
+    The search stops at proper modules (:func:`is_proper_module`) without
+    calling Python for each object. As for :func:`find_ref_chain`, bad
+    argument types raise ``TypeError`` up front (objgraph fails later, or not
+    at all).
     """
     return _find_chain(obj, predicate, True, max_depth, extra_ignore, "find_backref_chain")
 
@@ -340,13 +354,22 @@ show_backrefs = _graph_function(
 
     Examples:
 
-        >>> show_backrefs(obj)
-        >>> show_backrefs([obj1, obj2])
-        >>> show_backrefs(obj, max_depth=5)
-        >>> show_backrefs(obj, filter=lambda x: not inspect.isclass(x))
-        >>> show_backrefs(obj, highlight=inspect.isclass)
-        >>> show_backrefs(obj, extra_ignore=[id(locals())])
-        >>> show_backrefs(obj, extra_node_attrs=lambda x: dict(URL=str(id(x))))
+        >>> show_backrefs(obj)  # doctest: +SKIP
+        >>> show_backrefs([obj1, obj2])  # doctest: +SKIP
+        >>> show_backrefs(obj, max_depth=5)  # doctest: +SKIP
+        >>> show_backrefs(obj, filter=lambda x: not inspect.isclass(x))  # doctest: +SKIP
+        >>> show_backrefs(obj, highlight=inspect.isclass)  # doctest: +SKIP
+        >>> show_backrefs(obj, extra_ignore=[id(locals())])  # doctest: +SKIP
+        >>> show_backrefs(obj, extra_node_attrs=lambda x: dict(URL=str(id(x))))  # doctest: +SKIP
+
+    Differences from objgraph: ``filter`` runs during the walk, as in
+    objgraph, but ``highlight``, ``extra_info`` and ``extra_node_attrs`` run
+    after it, node by node in walk order (objgraph interleaves them with the
+    walk; the calls made and the DOT text are the same). A label holding a
+    lone surrogate is written with a ``\\udcff`` escape (objgraph fails to
+    write it to a file); a ``repr`` or callback that raises inside a label
+    shows ``(unrepresentable)``, and an edge label whose attribute lookup
+    raises is left out instead of breaking the call.
     """,
 )
 
@@ -383,13 +406,23 @@ show_refs = _graph_function(
 
     Examples:
 
-        >>> show_refs(obj)
-        >>> show_refs([obj1, obj2])
-        >>> show_refs(obj, max_depth=5)
-        >>> show_refs(obj, filter=lambda x: not inspect.isclass(x))
-        >>> show_refs(obj, highlight=inspect.isclass)
-        >>> show_refs(obj, extra_ignore=[id(locals())])
-        >>> show_refs(obj, extra_node_attrs=lambda x: dict(URL=str(id(x))))
+        >>> show_refs(obj)  # doctest: +SKIP
+        >>> show_refs([obj1, obj2])  # doctest: +SKIP
+        >>> show_refs(obj, max_depth=5)  # doctest: +SKIP
+        >>> show_refs(obj, filter=lambda x: not inspect.isclass(x))  # doctest: +SKIP
+        >>> show_refs(obj, highlight=inspect.isclass)  # doctest: +SKIP
+        >>> show_refs(obj, extra_ignore=[id(locals())])  # doctest: +SKIP
+        >>> show_refs(obj, extra_node_attrs=lambda x: dict(URL=str(id(x))))  # doctest: +SKIP
+
+    The DOT text can go to any file object:
+
+        >>> import io
+        >>> out = io.StringIO()
+        >>> show_refs([['x']], max_depth=1, output=out)
+        >>> out.getvalue().splitlines()[0]
+        'digraph ObjectGraph {'
+
+    The differences from objgraph listed for :func:`show_backrefs` apply.
     """,
 )
 
@@ -400,12 +433,12 @@ def show_chain(*chains, **kw):
     Useful in combination with :func:`find_ref_chain` or
     :func:`find_backref_chain`, e.g.
 
-        >>> show_chain(find_backref_chain(obj, is_proper_module))
+        >>> show_chain(find_backref_chain(obj, is_proper_module))  # doctest: +SKIP
 
     You can specify if you want that chain traced backwards or forwards
     by passing a ``backrefs`` keyword argument, e.g.
 
-        >>> show_chain(find_ref_chain(obj, is_proper_module),
+        >>> show_chain(find_ref_chain(obj, is_proper_module),  # doctest: +SKIP
         ...            backrefs=False)
 
     Ideally this shouldn't matter, but for some objects

@@ -154,11 +154,11 @@ class Snapshot:
     """A heap snapshot, live or loaded from a file.
 
     >>> import refgraph
-    >>> class Session:
+    >>> class ShopSession:
     ...     pass
-    >>> sessions = [Session() for _ in range(3)]
+    >>> sessions = [ShopSession() for _ in range(3)]
     >>> snap = refgraph.snapshot()
-    >>> [row.count for row in snap.typestats() if row.name.endswith("Session")]
+    >>> [row.count for row in snap.typestats() if row.name.endswith(".ShopSession")]
     [3]
     """
 
