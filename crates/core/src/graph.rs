@@ -192,15 +192,17 @@ impl Graph {
     /// node at most half full); later calls are O(1). For a graph queried once or twice, use
     /// [`Graph::find_once`].
     pub fn find(&self, addr: u64) -> Option<NodeId> {
-        self.by_addr
-            .get_or_init(|| {
-                let mut index = AddrIndex::with_capacity(self.len());
-                for (i, &a) in self.addrs.iter().enumerate() {
-                    index.insert(a, i as NodeId);
-                }
-                index
-            })
-            .get(addr)
+        self.by_addr.get_or_init(|| self.addr_index()).get(addr)
+    }
+
+    /// A new index of every address, for a caller that wants one for a while without the
+    /// graph keeping it (see [`Graph::find`] for the one the graph keeps).
+    pub fn addr_index(&self) -> AddrIndex {
+        let mut index = AddrIndex::with_capacity(self.len());
+        for (i, &a) in self.addrs.iter().enumerate() {
+            index.insert(a, i as NodeId);
+        }
+        index
     }
 
     /// Find a node by address with a linear scan: cheaper than building the index of
