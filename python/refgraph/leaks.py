@@ -117,18 +117,6 @@ def _path_lines(s, keep=2):
     return out
 
 
-def _human_bytes(n):
-    n = int(n)
-    if n < 1024:
-        return f"{n} B"
-    v = n / 1024
-    for unit in ("KiB", "MiB", "GiB"):
-        if v < 1024:
-            return f"{v:.1f} {unit}"
-        v /= 1024
-    return f"{v:.1f} TiB"
-
-
 def _count(x):
     return f"{x:g}" if x != int(x) else f"{int(x):,}"
 
@@ -183,9 +171,9 @@ class LeakReport:
             if len(s.types) > 3:
                 what += ", …"
             lines.append(f"{i}. {s.holder}  ({s.holder_type})")
+            per_run = _refgraph.human_bytes(int(s.bytes_per_run))
             lines.append(
-                f"   grows by {what} per run; {_human_bytes(s.bytes_per_run)} per run, "
-                f"{s.share:.0%} of the new objects"
+                f"   grows by {what} per run; {per_run} per run, {s.share:.0%} of the new objects"
             )
             if s.lengths is not None and s.lengths[1] != s.lengths[0]:
                 lines.append(f"   length {s.lengths[0]:,} -> {s.lengths[1]:,}")

@@ -195,7 +195,7 @@ class Snapshot:
         """A short HTML summary for Jupyter: counts and the biggest types by retained size."""
         import html
 
-        from .commands._common import human_bytes
+        human_bytes = _refgraph.human_bytes
 
         i = self._s.info()
         rows = self.typestats()[:10]

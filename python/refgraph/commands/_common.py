@@ -7,25 +7,12 @@ import datetime
 import json
 import sys
 
+from .._refgraph import human_bytes
 from ..snapshot import SnapshotError, load
 
 
 class Failure(Exception):
     """A one-line error for the user; the command exits with status 1."""
-
-
-def human_bytes(n):
-    n = int(n)
-    sign = "-" if n < 0 else ""
-    n = abs(n)
-    if n < 1024:
-        return f"{sign}{n} B"
-    v = n / 1024
-    for unit in ("KiB", "MiB", "GiB"):
-        if v < 1024:
-            return f"{sign}{v:.1f} {unit}"
-        v /= 1024
-    return f"{sign}{v:.1f} TiB"
 
 
 def signed(n, fmt=human_bytes):
