@@ -152,6 +152,7 @@ def test_first_check_survives_a_finalizer_that_queries():
         gc.set_threshold(1)
         n = refgraph.count("dict")
         gc.set_threshold(700)
+        gc.collect()  # the Bombs not finalized during the query are, here
         print(n > 0, len(seen), sum(nested for nested, _ in seen))
         """
     )
@@ -159,9 +160,12 @@ def test_first_check_survives_a_finalizer_that_queries():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     ).stdout.split()
     assert out[0] == "True"
-    # Every Bomb was finalized, and at least one finalizer ran inside the outer query.
-    assert int(out[1]) == 50, out
-    assert int(out[2]) >= 1, out
+    assert int(out[1]) == 50, out  # every finalizer ran, and its own query answered
+    if sys.version_info < (3, 12):
+        # The collector runs inside an allocation there: finalizers ran inside the outer query.
+        assert int(out[2]) >= 1, out
+    # From 3.12 on a collection waits for the next eval-breaker check, in Python code: no
+    # finalizer can run inside the extension's first check, only between Python lines.
 
 
 def test_frozen_objects_are_left_out_as_by_get_objects():
