@@ -198,9 +198,7 @@ def operations(n_graph):
 
 def png_drawing(n_graph):
     """Time drawing the show_refs graph to PNG: refgraph natively, Graphviz's dot -Tpng."""
-    view = graphs._walk_view(
-        [heap.RECORDS[:n_graph]], False, 3, (), None, 10, None, None, False, True, None, "bench"
-    )
+    view = graphs._walk_view([heap.RECORDS[:n_graph]], False, graphs._GraphOptions(), "bench")
     nodes = len(view)
     native = timed(view.png, 3)
     dot_time = None

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Run every test of refgraph: Rust (format, lints, unit tests), Python lints, then the Python
 # suite against one abi3 wheel on python3 and on every CPython >= 3.10 that pyenv has.
-# Installs what it needs (maturin, pytest, ruff, objgraph, selenium from PyPI) into .venv-* folders,
+# The suite includes the docstring examples (tests/test_docstrings.py); mypy.stubtest checks the
+# .pyi stubs against the installed package and extension on each Python.
+# Installs what it needs (maturin, pytest, ruff, objgraph, selenium, mypy from PyPI) into .venv-* folders,
 # and Debian's chromium and chromium-driver when missing (as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -69,6 +71,9 @@ for py in "${interpreters[@]}"; do
   "$venv/bin/pip" install -q --disable-pip-version-check -r requirements-test.txt
   "$venv/bin/pip" install -q --disable-pip-version-check --force-reinstall --no-deps "$wheel"
   (cd "$root" && "$venv/bin/python" -m pytest -q -p no:cacheprovider tests) || failed+=("$v")
+  # The stubs (.pyi) against the installed package and its extension, on this Python.
+  "$venv/bin/python" -m mypy.stubtest refgraph --allowlist scripts/stubtest-allowlist.txt ||
+    failed+=("$v (stubtest)")
 done
 
 if [ ${#failed[@]} -ne 0 ]; then

@@ -41,3 +41,17 @@ def same_dot(func, *args, **kwargs):
     expected = dot_of(objgraph, func, *args, **kwargs)
     got = dot_of(refgraph, func, *args, **kwargs)
     return expected, got
+
+
+def rss_kb():
+    """The resident set size of this process in kB, from /proc/self/status. Skips the calling
+    test (explicitly, with the reason) where /proc does not exist or has no VmRSS line: an RSS
+    check must not pass by reading nothing."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError as e:
+        pytest.skip(f"no /proc/self/status to read the RSS from: {e}")
+    pytest.skip("/proc/self/status has no VmRSS line")

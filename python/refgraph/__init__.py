@@ -7,6 +7,7 @@ to PNG and SVG without Graphviz.
 
 from __future__ import annotations
 
+from . import _refgraph
 from .graphs import (
     find_backref_chain,
     find_ref_chain,
@@ -32,7 +33,7 @@ from .stats import (
     typestats,
 )
 
-__version__ = "0.1.0"
+__version__ = _refgraph.__version__  # from Cargo.toml, through the extension
 
 __all__ = [
     "LeakReport",

@@ -2,6 +2,36 @@ from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable
 from typing import IO, Any
 
+__all__ = [
+    "LeakReport",
+    "Suspect",
+    "find_leaks",
+    "leaks_between",
+    "Snapshot",
+    "SnapshotError",
+    "dump_on_signal",
+    "load",
+    "snapshot",
+    "snapshot_from_bytes",
+    "at",
+    "at_addrs",
+    "by_type",
+    "count",
+    "find_backref_chain",
+    "find_ref_chain",
+    "get_leaking_objects",
+    "get_new_ids",
+    "growth",
+    "is_proper_module",
+    "most_common_types",
+    "show_backrefs",
+    "show_chain",
+    "show_growth",
+    "show_most_common_types",
+    "show_refs",
+    "typestats",
+]
+
 from .leaks import (
     LeakReport as LeakReport,
 )

@@ -11,6 +11,8 @@ from __future__ import annotations
 import itertools
 import operator
 import sys
+from collections.abc import Callable, Iterable
+from typing import IO, Any, NamedTuple
 
 from . import _refgraph, labels, present
 
@@ -90,10 +92,19 @@ def find_ref_chain(obj, predicate, max_depth=20, extra_ignore=()):
 
     Example:
 
-        >>> find_ref_chain(obj, lambda x: isinstance(x, MyClass))
+        >>> find_ref_chain(obj, lambda x: isinstance(x, MyClass))  # doctest: +SKIP
         [obj, ..., <MyClass object at ...>]
 
     Returns ``[obj]`` if such a chain could not be found.
+
+        >>> leaf = ['leaf']
+        >>> root = [[leaf]]
+        >>> find_ref_chain(root, lambda x: x is leaf) == [root, root[0], leaf]
+        True
+
+    Unlike objgraph, a ``predicate`` that is not callable, a ``max_depth``
+    that is not an int or ``extra_ignore`` holding something other than ids
+    raise ``TypeError`` before any work is done.
     """
     return _find_chain(obj, predicate, False, max_depth, extra_ignore, "find_ref_chain")
 
@@ -112,33 +123,46 @@ def find_backref_chain(obj, predicate, max_depth=20, extra_ignore=()):
 
     Example:
 
-        >>> find_backref_chain(obj, is_proper_module)
+        >>> find_backref_chain(obj, is_proper_module)  # doctest: +SKIP
         [<module ...>, ..., obj]
 
     Returns ``[obj]`` if such a chain could not be found.
+
+    The search stops at proper modules (:func:`is_proper_module`) without
+    calling Python for each object. As for :func:`find_ref_chain`, bad
+    argument types raise ``TypeError`` up front (objgraph fails later, or not
+    at all).
     """
     return _find_chain(obj, predicate, True, max_depth, extra_ignore, "find_backref_chain")
 
 
-def _walk_view(
-    objs,
-    backwards,
-    max_depth,
-    extra_ignore,
-    filter,
-    too_many,
-    highlight,
-    extra_info,
-    refcounts,
-    shortnames,
-    extra_node_attrs,
-    func,
-):
+class _GraphOptions(NamedTuple):
+    """The options of ``show_refs``/``show_backrefs`` other than the objects (named after
+    their parameters, with their defaults)."""
+
+    max_depth: int = 3
+    extra_ignore: Iterable[int] = ()
+    filter: Callable[[Any], bool] | None = None
+    too_many: int = 10
+    highlight: Callable[[Any], bool] | None = None
+    filename: str | None = None
+    extra_info: Callable[[Any], str] | None = None
+    refcounts: bool = False
+    shortnames: bool = True
+    output: IO[str] | None = None
+    extra_node_attrs: Callable[[Any], dict] | None = None
+    renderer: str | None = None
+
+
+def _walk_view(objs, backwards, options, func):
     """Capture the heap, walk it and decorate the result: a ``_refgraph.View``."""
     import gc
 
-    max_depth = _int_arg(max_depth, "max_depth", func)
-    too_many = _int_arg(too_many, "too_many", func)
+    max_depth = _int_arg(options.max_depth, "max_depth", func)
+    too_many = _int_arg(options.too_many, "too_many", func)
+    filter, highlight = options.filter, options.highlight
+    extra_info, extra_node_attrs = options.extra_info, options.extra_node_attrs
+    refcounts, shortnames = options.refcounts, options.shortnames
     for name, value in (
         ("filter", filter),
         ("highlight", highlight),
@@ -147,7 +171,8 @@ def _walk_view(
     ):
         if value is not None and not callable(value):
             raise TypeError(f"{func}() {name} must be callable or None")
-    ignore = _ids(extra_ignore, func) + [id(objs), id(extra_ignore)]
+    # The options record refers to the user's callables: it is not a referrer to show.
+    ignore = _ids(options.extra_ignore, func) + [id(objs), id(options.extra_ignore), id(options)]
     gc.collect()
     if backwards:
         heap = _refgraph.Heap(True, objs)
@@ -225,62 +250,62 @@ _IMMORTAL_COUNT = _refgraph.cpython_facts().get("immortal_refcount")
 _IMMORTAL = None if _IMMORTAL_COUNT is None else _IMMORTAL_COUNT - 1024
 
 
-def _show_graph(
-    objs,
-    backwards,
-    max_depth,
-    extra_ignore,
-    filter,
-    too_many,
-    highlight,
-    filename,
-    extra_info,
-    refcounts,
-    shortnames,
-    output,
-    extra_node_attrs,
-    renderer,
-    func,
-):
+def _show_graph(objs, backwards, options, func):
     # No dict or list that refers to the user's objects may be created here before the heap
-    # is captured (it would show up as a referrer): arguments are passed one by one.
+    # is captured (it would show up as a referrer): the objects travel alone, the options in
+    # a record that the capture ignores.
     if not labels.isinstance_(objs, (list, tuple)):
         objs = [objs]
-    if filename and output:
+    if options.filename and options.output:
         raise ValueError("Cannot specify both output and filename.")
-    present.check_target(filename, renderer)
-    view = _walk_view(
+    present.check_target(options.filename, options.renderer)
+    view = _walk_view(objs, backwards, options, func)
+    return present.present(view, options.filename, options.output, options.renderer)
+
+
+def _graph_function(name, backwards, doc):
+    """``show_refs`` or ``show_backrefs``: one signature (objgraph's, plus ``renderer``) and
+    one body for both directions."""
+
+    def show_graph(
         objs,
-        backwards,
-        max_depth,
-        extra_ignore,
-        filter,
-        too_many,
-        highlight,
-        extra_info,
-        refcounts,
-        shortnames,
-        extra_node_attrs,
-        func,
-    )
-    return present.present(view, filename, output, renderer)
+        max_depth=3,
+        extra_ignore=(),
+        filter=None,
+        too_many=10,
+        highlight=None,
+        filename=None,
+        extra_info=None,
+        refcounts=False,
+        shortnames=True,
+        output=None,
+        extra_node_attrs=None,
+        renderer=None,
+    ):
+        options = _GraphOptions(
+            max_depth=max_depth,
+            extra_ignore=extra_ignore,
+            filter=filter,
+            too_many=too_many,
+            highlight=highlight,
+            filename=filename,
+            extra_info=extra_info,
+            refcounts=refcounts,
+            shortnames=shortnames,
+            output=output,
+            extra_node_attrs=extra_node_attrs,
+            renderer=renderer,
+        )
+        return _show_graph(objs, backwards, options, name)
+
+    show_graph.__name__ = show_graph.__qualname__ = name
+    show_graph.__doc__ = doc
+    return show_graph
 
 
-def show_backrefs(
-    objs,
-    max_depth=3,
-    extra_ignore=(),
-    filter=None,
-    too_many=10,
-    highlight=None,
-    filename=None,
-    extra_info=None,
-    refcounts=False,
-    shortnames=True,
-    output=None,
-    extra_node_attrs=None,
-    renderer=None,
-):
+show_backrefs = _graph_function(
+    "show_backrefs",
+    True,
     """Generate an object reference graph ending at ``objs``.
 
     The graph will show you what objects refer to ``objs``, directly and
@@ -329,48 +354,28 @@ def show_backrefs(
 
     Examples:
 
-        >>> show_backrefs(obj)
-        >>> show_backrefs([obj1, obj2])
-        >>> show_backrefs(obj, max_depth=5)
-        >>> show_backrefs(obj, filter=lambda x: not inspect.isclass(x))
-        >>> show_backrefs(obj, highlight=inspect.isclass)
-        >>> show_backrefs(obj, extra_ignore=[id(locals())])
-        >>> show_backrefs(obj, extra_node_attrs=lambda x: dict(URL=str(id(x))))
-    """
-    return _show_graph(
-        objs,
-        True,
-        max_depth,
-        extra_ignore,
-        filter,
-        too_many,
-        highlight,
-        filename,
-        extra_info,
-        refcounts,
-        shortnames,
-        output,
-        extra_node_attrs,
-        renderer,
-        "show_backrefs",
-    )
+        >>> show_backrefs(obj)  # doctest: +SKIP
+        >>> show_backrefs([obj1, obj2])  # doctest: +SKIP
+        >>> show_backrefs(obj, max_depth=5)  # doctest: +SKIP
+        >>> show_backrefs(obj, filter=lambda x: not inspect.isclass(x))  # doctest: +SKIP
+        >>> show_backrefs(obj, highlight=inspect.isclass)  # doctest: +SKIP
+        >>> show_backrefs(obj, extra_ignore=[id(locals())])  # doctest: +SKIP
+        >>> show_backrefs(obj, extra_node_attrs=lambda x: dict(URL=str(id(x))))  # doctest: +SKIP
 
+    Differences from objgraph: ``filter`` runs during the walk, as in
+    objgraph, but ``highlight``, ``extra_info`` and ``extra_node_attrs`` run
+    after it, node by node in walk order (objgraph interleaves them with the
+    walk; the calls made and the DOT text are the same). A label holding a
+    lone surrogate is written with a ``\\udcff`` escape (objgraph fails to
+    write it to a file); a ``repr`` or callback that raises inside a label
+    shows ``(unrepresentable)``, and an edge label whose attribute lookup
+    raises is left out instead of breaking the call.
+    """,
+)
 
-def show_refs(
-    objs,
-    max_depth=3,
-    extra_ignore=(),
-    filter=None,
-    too_many=10,
-    highlight=None,
-    filename=None,
-    extra_info=None,
-    refcounts=False,
-    shortnames=True,
-    output=None,
-    extra_node_attrs=None,
-    renderer=None,
-):
+show_refs = _graph_function(
+    "show_refs",
+    False,
     """Generate an object reference graph starting at ``objs``.
 
     The graph will show you what objects are reachable from ``objs``, directly
@@ -401,31 +406,25 @@ def show_refs(
 
     Examples:
 
-        >>> show_refs(obj)
-        >>> show_refs([obj1, obj2])
-        >>> show_refs(obj, max_depth=5)
-        >>> show_refs(obj, filter=lambda x: not inspect.isclass(x))
-        >>> show_refs(obj, highlight=inspect.isclass)
-        >>> show_refs(obj, extra_ignore=[id(locals())])
-        >>> show_refs(obj, extra_node_attrs=lambda x: dict(URL=str(id(x))))
-    """
-    return _show_graph(
-        objs,
-        False,
-        max_depth,
-        extra_ignore,
-        filter,
-        too_many,
-        highlight,
-        filename,
-        extra_info,
-        refcounts,
-        shortnames,
-        output,
-        extra_node_attrs,
-        renderer,
-        "show_refs",
-    )
+        >>> show_refs(obj)  # doctest: +SKIP
+        >>> show_refs([obj1, obj2])  # doctest: +SKIP
+        >>> show_refs(obj, max_depth=5)  # doctest: +SKIP
+        >>> show_refs(obj, filter=lambda x: not inspect.isclass(x))  # doctest: +SKIP
+        >>> show_refs(obj, highlight=inspect.isclass)  # doctest: +SKIP
+        >>> show_refs(obj, extra_ignore=[id(locals())])  # doctest: +SKIP
+        >>> show_refs(obj, extra_node_attrs=lambda x: dict(URL=str(id(x))))  # doctest: +SKIP
+
+    The DOT text can go to any file object:
+
+        >>> import io
+        >>> out = io.StringIO()
+        >>> show_refs([['x']], max_depth=1, output=out)
+        >>> out.getvalue().splitlines()[0]
+        'digraph ObjectGraph {'
+
+    The differences from objgraph listed for :func:`show_backrefs` apply.
+    """,
+)
 
 
 def show_chain(*chains, **kw):
@@ -434,12 +433,12 @@ def show_chain(*chains, **kw):
     Useful in combination with :func:`find_ref_chain` or
     :func:`find_backref_chain`, e.g.
 
-        >>> show_chain(find_backref_chain(obj, is_proper_module))
+        >>> show_chain(find_backref_chain(obj, is_proper_module))  # doctest: +SKIP
 
     You can specify if you want that chain traced backwards or forwards
     by passing a ``backrefs`` keyword argument, e.g.
 
-        >>> show_chain(find_ref_chain(obj, is_proper_module),
+        >>> show_chain(find_ref_chain(obj, is_proper_module),  # doctest: +SKIP
         ...            backrefs=False)
 
     Ideally this shouldn't matter, but for some objects

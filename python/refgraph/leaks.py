@@ -157,8 +157,6 @@ class LeakReport:
         }
 
     def __str__(self):
-        from .commands._common import human_bytes  # (the commands import this module)
-
         per = "call" if self.calls_per_run == 1 else f"{self.calls_per_run} calls"
         head = f"{self.runs} runs of {per}"
         if self.snapshots is not None:
@@ -173,9 +171,9 @@ class LeakReport:
             if len(s.types) > 3:
                 what += ", …"
             lines.append(f"{i}. {s.holder}  ({s.holder_type})")
+            per_run = _refgraph.human_bytes(int(s.bytes_per_run))
             lines.append(
-                f"   grows by {what} per run; {human_bytes(s.bytes_per_run)} per run, "
-                f"{s.share:.0%} of the new objects"
+                f"   grows by {what} per run; {per_run} per run, {s.share:.0%} of the new objects"
             )
             if s.lengths is not None and s.lengths[1] != s.lengths[0]:
                 lines.append(f"   length {s.lengths[0]:,} -> {s.lengths[1]:,}")

@@ -4,6 +4,8 @@ from typing import Any, NamedTuple
 
 from .snapshot import Snapshot
 
+__all__ = ["LeakReport", "PathStep", "Suspect", "TypeGrowth", "find_leaks", "leaks_between"]
+
 class TypeGrowth(NamedTuple):
     type: str
     per_run: float
@@ -33,6 +35,14 @@ class LeakReport:
     suspects: list[Suspect]
     new_objects: int
     snapshots: int | None
+    def __init__(
+        self,
+        runs: int,
+        calls_per_run: int,
+        suspects: list[Suspect],
+        new_objects: int,
+        snapshots: int | None = None,
+    ) -> None: ...
     def __bool__(self) -> bool: ...
     def __len__(self) -> int: ...
     def __iter__(self) -> Iterator[Suspect]: ...

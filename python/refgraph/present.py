@@ -12,8 +12,10 @@ import tempfile
 
 from ._files import write_private
 
-#: Formats refgraph draws itself.
-NATIVE_FORMATS = (".png", ".svg")
+#: File formats refgraph writes without Graphviz: images it draws itself, and DOT text.
+OWN_FORMATS = (".svg", ".png", ".dot")
+#: The images among them.
+NATIVE_FORMATS = (".svg", ".png")
 #: Environment variable choosing the default renderer: ``native`` or ``graphviz``.
 RENDERER_ENV = "REFGRAPH_RENDERER"
 _RENDERERS = ("native", "graphviz")
@@ -76,20 +78,29 @@ class Graph:
         write_native(self._view, os.fspath(filename))
 
 
+def own_format(filename):
+    """The extension of ``filename`` (``'.svg'``, ``'.png'`` or ``'.dot'``) when refgraph writes
+    that format itself; ``ValueError`` naming the formats otherwise."""
+    ext = os.path.splitext(os.fspath(filename))[1].lower()
+    if ext not in OWN_FORMATS:
+        names = ", ".join(OWN_FORMATS[:-1]) + " or " + OWN_FORMATS[-1]
+        raise ValueError(
+            f"{os.fspath(filename)}: unknown file extension {ext or '(none)'};"
+            f" refgraph writes {names} files"
+        )
+    return ext
+
+
 def write_native(view, filename):
     """Draw ``view`` natively into ``filename`` (.png, .svg or .dot), as every file that holds
     heap content is written: 0600, atomically, never through a symlink."""
-    ext = os.path.splitext(filename)[1].lower()
+    ext = own_format(filename)
     if ext == ".png":
         data = view.png()
     elif ext == ".svg":
         data = view.svg().encode("utf-8")
-    elif ext == ".dot":
-        data = view.dot().encode("utf-8")
     else:
-        raise ValueError(
-            f"refgraph draws .png, .svg and .dot, not {ext or 'files without extension'}"
-        )
+        data = view.dot().encode("utf-8")
     write_private(filename, data)
 
 

@@ -27,6 +27,7 @@ from typing import NamedTuple
 from . import _refgraph
 from ._files import write_private
 from .labels import is_proper_module
+from .present import own_format
 
 SnapshotError = _refgraph.SnapshotError
 
@@ -153,11 +154,11 @@ class Snapshot:
     """A heap snapshot, live or loaded from a file.
 
     >>> import refgraph
-    >>> class Session:
+    >>> class ShopSession:
     ...     pass
-    >>> sessions = [Session() for _ in range(3)]
+    >>> sessions = [ShopSession() for _ in range(3)]
     >>> snap = refgraph.snapshot()
-    >>> [row.count for row in snap.typestats() if row.name.endswith("Session")]
+    >>> [row.count for row in snap.typestats() if row.name.endswith(".ShopSession")]
     [3]
     """
 
@@ -194,7 +195,7 @@ class Snapshot:
         """A short HTML summary for Jupyter: counts and the biggest types by retained size."""
         import html
 
-        from .commands._common import human_bytes
+        human_bytes = _refgraph.human_bytes
 
         i = self._s.info()
         rows = self.typestats()[:10]
@@ -317,13 +318,7 @@ class Snapshot:
         ``backrefs=False``. ``filename`` ending in ``.svg``, ``.png`` or ``.dot`` is written
         (no Graphviz needed; readable by its owner only, like :meth:`save`); without a filename
         the SVG text is returned."""
-        fmt = "svg"
-        if filename is not None:
-            fmt = os.path.splitext(os.fspath(filename))[1].lower().lstrip(".")
-            if fmt not in ("svg", "png", "dot"):
-                raise ValueError(
-                    f"cannot draw {os.fspath(filename)!r}: use a .svg, .png or .dot file name"
-                )
+        fmt = "svg" if filename is None else own_format(filename)[1:]
         drawn = self._s.graph(_target(target, address), fmt, count, backrefs, max_depth, too_many)
         if drawn is None:
             raise LookupError(f"no object {target!r} in the snapshot")

@@ -3,6 +3,8 @@ import signal
 from collections.abc import Callable
 from typing import Any, Literal, NamedTuple
 
+from . import _refgraph
+
 Progress = Callable[[str, int, int], object]
 
 StringPolicy = Literal["names", "all", "none"]
@@ -12,7 +14,7 @@ class SnapshotError(ValueError): ...
 
 class TypeStat(NamedTuple):
     name: str
-    count: int
+    count: int  # type: ignore[assignment]  # the field shadows tuple.count, as at run time
     shallow: int
     retained: int
 
@@ -32,7 +34,7 @@ class TypeDiff(NamedTuple):
 
 class PathGroup(NamedTuple):
     shape: list[str]
-    count: int
+    count: int  # type: ignore[assignment]  # the field shadows tuple.count, as at run time
     bytes: int
     example: list[tuple[int, str]]
     expression: str = ""
@@ -45,6 +47,7 @@ class Paths(NamedTuple):
     targets: int
 
 class Snapshot:
+    def __init__(self, inner: _refgraph.Snapshot) -> None: ...
     def __len__(self) -> int: ...
     def save(self, path: str | os.PathLike[str]) -> int: ...
     def to_bytes(self) -> bytes: ...

@@ -65,9 +65,11 @@ def count(typename, objects=None):
 
     Example:
 
-        >>> count('dict')
+        >>> count('dict')  # doctest: +SKIP
         42
-        >>> count('mymodule.MyClass')
+        >>> count('mymodule.MyClass')  # doctest: +SKIP
+        2
+        >>> count('dict', [{}, {}, []])
         2
 
     .. note::
@@ -80,10 +82,18 @@ def count(typename, objects=None):
     Instead of looking through all objects tracked by the GC, you may
     specify your own collection, e.g.
 
-        >>> count('MyClass', get_leaking_objects())
+        >>> count('MyClass', get_leaking_objects())  # doctest: +SKIP
         3
 
     An unknown type name counts 0. See also: :func:`get_leaking_objects`.
+
+    Unlike objgraph, a ``typename`` that is not a ``str`` or ``objects`` that
+    is not a collection raises a ``TypeError`` up front:
+
+        >>> count(42)
+        Traceback (most recent call last):
+        ...
+        TypeError: ...
     """
     _typename_arg(typename, "count")
     return _refgraph.count(_as_list(objects), typename)
@@ -103,10 +113,12 @@ def typestats(objects=None, shortnames=True, filter=None):
 
     Example:
 
-        >>> typestats()
+        >>> typestats()  # doctest: +SKIP
         {'list': 12041, 'tuple': 10245, ...}
-        >>> typestats(get_leaking_objects())
+        >>> typestats(get_leaking_objects())  # doctest: +SKIP
         {'MemoryError': 1, 'tuple': 2795, 'RuntimeError': 1, 'list': 47, ...}
+        >>> typestats([[], [], {}])
+        {'list': 2, 'dict': 1}
     """
     _filter_arg(filter)
     return dict(_refgraph.typestats(_as_list(objects), bool(shortnames), filter))
@@ -128,8 +140,10 @@ def most_common_types(limit=10, objects=None, shortnames=True, filter=None):
 
     Example:
 
-        >>> most_common_types(limit=2)
+        >>> most_common_types(limit=2)  # doctest: +SKIP
         [('list', 12041), ('tuple', 10245)]
+        >>> most_common_types(limit=1, objects=[[], {}, []])
+        [('list', 2)]
     """
     stats = sorted(
         typestats(objects, shortnames=shortnames, filter=filter).items(),
@@ -152,14 +166,19 @@ def show_most_common_types(limit=10, objects=None, shortnames=True, file=None, f
 
     Example:
 
-        >>> show_most_common_types(limit=5)
+        >>> show_most_common_types(limit=5)  # doctest: +SKIP
         tuple                      8959
         function                   2442
         wrapper_descriptor         1048
         dict                       953
         builtin_function_or_method 800
 
-    With no objects at all, nothing is printed.
+        >>> show_most_common_types(objects=[[], {}, []])
+        list 2
+        dict 1
+
+    With no objects at all, nothing is printed (objgraph raises
+    ``ValueError``).
     """
     if file is None:
         file = sys.stdout
@@ -195,7 +214,7 @@ def growth(limit=10, peak_stats=_GROWTH_PEAKS, shortnames=True, filter=None):
 
     Example:
 
-        >>> growth(2)
+        >>> growth(2)  # doctest: +SKIP
         [(tuple, 12282, 10), (dict, 1922, 7)]
     """
     if peak_stats is None:
@@ -225,7 +244,7 @@ def show_growth(limit=10, peak_stats=None, shortnames=True, file=None, filter=No
 
     Example:
 
-        >>> show_growth()
+        >>> show_growth()  # doctest: +SKIP
         wrapper_descriptor       970       +14
         tuple                  12282       +10
         dict                    1922        +7
@@ -287,23 +306,25 @@ def get_new_ids(
 
     Example:
 
-        >>> _ = get_new_ids() # store current objects in _state
-        >>> _ = get_new_ids() # current_ids become old_ids in _state
+        >>> _ = get_new_ids(limit=0) # store current objects in _state
         >>> a = [0, 1, 2] # list we don't know about
         >>> b = [3, 4, 5] # list we don't know about
-        >>> new_ids = get_new_ids(limit=3) # we see new lists
+        >>> new_ids = get_new_ids(limit=3) # we see new lists  # doctest: +ELLIPSIS
         ======================================================================
         Type                    Old_ids  Current_ids      New_ids Count_Deltas
         ======================================================================
-        list                        324          326           +3           +2
-        dict                       1125         1125           +0           +0
-        wrapper_descriptor         1001         1001           +0           +0
+        ...
         ======================================================================
         >>> new_lists = at_addrs(new_ids['list'])
         >>> a in new_lists
         True
         >>> b in new_lists
         True
+
+    Differences from objgraph: ``_state`` keeps the ids in Rust, so it has no
+    ``'old'`` and ``'current'`` keys (``'new'`` is the same
+    ``defaultdict(set)``); an unknown ``sortby`` raises ``ValueError``
+    (objgraph: ``KeyError``).
     """
     if sortby not in _SORT_COLUMNS:
         raise ValueError(f"sortby must be one of {sorted(_SORT_COLUMNS)}, not {sortby!r}")
@@ -360,7 +381,7 @@ def get_leaking_objects(objects=None):
 
     Example:
 
-       >>> get_leaking_objects(by_type('MyClass'))
+       >>> get_leaking_objects(by_type('MyClass'))  # doctest: +SKIP
        ...
     """
     gc.collect()
@@ -374,8 +395,10 @@ def by_type(typename, objects=None):
 
     Example:
 
-        >>> by_type('MyClass')
+        >>> by_type('MyClass')  # doctest: +SKIP
         [<mymodule.MyClass object at 0x...>]
+        >>> by_type('dict', [[], {}])
+        [{}]
 
     Note that the GC does not track simple objects like int or str.
     An unknown type name gives ``[]``.
@@ -389,11 +412,14 @@ def at(addr):
 
     The reverse of id(obj):
 
+        >>> obj = []
         >>> at(id(obj)) is obj
         True
 
     Note that this function does not work on objects that are not tracked by
     the GC (e.g. ints or strings).
+
+    Unlike objgraph, an address that is not an ``int`` raises ``TypeError``.
     """
     if not isinstance(addr, int) or isinstance(addr, bool):
         raise TypeError(f"at() takes an address (an int from id()), not {type(addr).__name__}")
@@ -413,8 +439,9 @@ def at_addrs(address_set):
     objects, print out what they are, and call :func:`show_backrefs` or
     :func:`show_chain` to see where they are referenced.
 
+        >>> _ = get_new_ids(limit=0)
         >>> a = [0, 1, 2]
-        >>> new_ids = get_new_ids()
+        >>> new_ids = get_new_ids(limit=0)
         >>> new_lists = at_addrs(new_ids['list'])
         >>> a in new_lists
         True

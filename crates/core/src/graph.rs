@@ -9,7 +9,9 @@
 //! * **referrers** of every node: only gc-tracked sources, each once, in gc order — what
 //!   `gc.get_referrers(obj)` returns.
 
+use crate::addrindex::AddrIndex;
 use rustc_hash::FxHashMap;
+use std::sync::OnceLock;
 
 /// Index of a node.
 pub type NodeId = u32;
@@ -86,6 +88,9 @@ pub struct Graph {
     rev_offsets: Vec<u32>,
     rev_sources: Vec<NodeId>,
     type_table: Vec<TypeInfo>,
+    /// Address → node, built by the first [`Graph::find`] (a graph queried once, like a
+    /// capture for one call, uses [`Graph::find_once`] and never pays for it).
+    by_addr: OnceLock<AddrIndex>,
 }
 
 /// Which way to follow edges.
@@ -183,21 +188,33 @@ impl Graph {
         }
     }
 
-    /// Find a node by address (linear scan; use [`Graph::index_by_addr`] for many lookups).
+    /// Find a node by address. The first call indexes every address (O(n) time, 16 bytes a
+    /// node at most half full); later calls are O(1). For a graph queried once or twice, use
+    /// [`Graph::find_once`].
     pub fn find(&self, addr: u64) -> Option<NodeId> {
+        self.by_addr.get_or_init(|| self.addr_index()).get(addr)
+    }
+
+    /// A new index of every address, for a caller that wants one for a while without the
+    /// graph keeping it (see [`Graph::find`] for the one the graph keeps).
+    pub fn addr_index(&self) -> AddrIndex {
+        let mut index = AddrIndex::with_capacity(self.len());
+        for (i, &a) in self.addrs.iter().enumerate() {
+            index.insert(a, i as NodeId);
+        }
+        index
+    }
+
+    /// Find a node by address with a linear scan: cheaper than building the index of
+    /// [`Graph::find`] for one lookup (uses the index if it is already built).
+    pub fn find_once(&self, addr: u64) -> Option<NodeId> {
+        if let Some(index) = self.by_addr.get() {
+            return index.get(addr);
+        }
         self.addrs
             .iter()
             .position(|&a| a == addr)
             .map(|i| i as NodeId)
-    }
-
-    /// A map from address to node id.
-    pub fn index_by_addr(&self) -> FxHashMap<u64, NodeId> {
-        let mut m = FxHashMap::with_capacity_and_hasher(self.len(), Default::default());
-        for (i, &a) in self.addrs.iter().enumerate() {
-            m.insert(a, i as NodeId);
-        }
-        m
     }
 
     /// The referent CSR arrays: `offsets[n]..offsets[n + 1]` indexes `targets` for node `n`.
@@ -256,6 +273,7 @@ impl Graph {
             rev_offsets: Vec::new(),
             rev_sources: Vec::new(),
             type_table,
+            by_addr: OnceLock::new(),
         };
         build_referrers(&mut g);
         Ok(g)
@@ -282,7 +300,7 @@ impl Graph {
 #[derive(Default)]
 pub struct GraphBuilder {
     g: Graph,
-    index: crate::addrindex::AddrIndex,
+    index: AddrIndex,
     type_index: FxHashMap<u64, TypeId>,
     sealed_tracked: bool,
 }
@@ -296,7 +314,7 @@ impl GraphBuilder {
         b.g.flags.reserve(nodes);
         b.g.fwd_offsets.reserve(nodes + 1);
         b.g.fwd_targets.reserve(edges);
-        b.index = crate::addrindex::AddrIndex::with_capacity(nodes);
+        b.index = AddrIndex::with_capacity(nodes);
         b.g.fwd_offsets.push(0);
         b
     }
@@ -592,6 +610,14 @@ mod tests {
         assert_eq!(g.referrers(0), &[] as &[NodeId]);
         assert!(!g.has(3, flags::TRACKED));
         assert!(g.has(3, flags::GC_TYPE));
+        assert_eq!(g.find_once(400), Some(3));
+        assert_eq!(g.find_once(500), None);
         assert_eq!(g.find(400), Some(3));
+        assert_eq!(g.find(500), None);
+        // Once the index is built, find_once uses it: same answers.
+        for (i, &a) in g.addrs().iter().enumerate() {
+            assert_eq!(g.find(a), Some(i as NodeId));
+            assert_eq!(g.find_once(a), Some(i as NodeId));
+        }
     }
 }

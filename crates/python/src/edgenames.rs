@@ -407,7 +407,7 @@ impl<'a> Namer<'a> {
                         || def.flags & PY_RELATIVE_OFFSET != 0
                         || off < 2 * WORD as isize
                         || off as usize + WORD > basicsize
-                        || !(off as usize).is_multiple_of(WORD)
+                        || (off as usize) % WORD != 0
                     {
                         continue;
                     }

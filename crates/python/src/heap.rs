@@ -168,7 +168,7 @@ impl Heap {
     /// Whether an object is in the capture.
     fn __contains__(&self, obj: &Bound<'_, PyAny>) -> PyResult<bool> {
         let g = &self.parts()?.0;
-        Ok(g.find(obj.as_ptr() as u64).is_some())
+        Ok(g.find_once(obj.as_ptr() as u64).is_some())
     }
 
     /// Mark the given modules as proper modules (roots where `show_backrefs` stops).
@@ -194,7 +194,7 @@ impl Heap {
         backwards: bool,
     ) -> PyResult<Vec<Bound<'py, PyAny>>> {
         let (g, o) = self.parts()?;
-        Ok(match g.find(obj.as_ptr() as u64) {
+        Ok(match g.find_once(obj.as_ptr() as u64) {
             None => Vec::new(),
             Some(n) => g
                 .neighbours(n, direction(backwards))
@@ -220,7 +220,7 @@ impl Heap {
         proper_module: bool,
     ) -> PyResult<Option<Vec<Bound<'py, PyAny>>>> {
         let (g, o) = self.parts()?;
-        let Some(start) = g.find(obj.as_ptr() as u64) else {
+        let Some(start) = g.find_once(obj.as_ptr() as u64) else {
             return Err(PyValueError::new_err("object not in the capture"));
         };
         let ignored = Self::ignored(g, &ignore);

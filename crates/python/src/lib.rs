@@ -41,6 +41,17 @@ fn type_names(tp: &Bound<'_, pyo3::types::PyType>) -> (String, String) {
     names::type_names(tp)
 }
 
+/// A byte count for people: `512 B`, `1.5 KiB`, `-3.2 MiB` (the snapshot drawings' format).
+#[pyfunction]
+fn human_bytes(n: i64) -> String {
+    let text = refgraph_core::snapshot::human_bytes(n.unsigned_abs());
+    if n < 0 {
+        format!("-{text}")
+    } else {
+        text
+    }
+}
+
 #[pymodule]
 fn _refgraph(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<heap::Heap>()?;
@@ -65,5 +76,8 @@ fn _refgraph(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(gcwalk::gc_walk_active, m)?)?;
     m.add_function(wrap_pyfunction!(gcwalk::tracked_objects, m)?)?;
     m.add_function(wrap_pyfunction!(cpython::cpython_facts, m)?)?;
+    m.add_function(wrap_pyfunction!(human_bytes, m)?)?;
+    // The package version, from Cargo.toml's [workspace.package] (the one place it lives).
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -234,7 +234,7 @@ def main(cfg):
 
 if __name__ == "__refgraph_attach__":
     try:
-        main(__refgraph_config__)  # noqa: F821 - set by the code that runs this text
+        main(__refgraph_config__)  # type: ignore[name-defined]  # noqa: F821 - set by the code that runs this text
     except BaseException:
         pass
     finally:

@@ -263,17 +263,17 @@ def check(pid, need_gdb=True):
     found = _interpreter(pid, exe)
     if found is None:
         raise AttachError(f"process {pid} ({os.path.basename(exe)}) is not CPython")
-    path, e = found
-    version = version_of(e)
+    path, elf_file = found
+    version = version_of(elf_file)
     if version is None or version[:2] < SUPPORTED[0]:
         shown = "older than 3.10" if version is None else ".".join(map(str, version))
         raise AttachError(f"process {pid} runs CPython {shown}: refgraph needs 3.10 or newer")
-    if any(name in e.symbols for name in FREE_THREADED):
+    if any(name in elf_file.symbols for name in FREE_THREADED):
         raise AttachError(
             f"process {pid} runs a free-threaded CPython {version[0]}.{version[1]} build: "
             "not supported yet"
         )
-    check_platform(pid, e)
+    check_platform(pid, elf_file)
     if version[:2] > SUPPORTED[1] and not hasattr(sys, "remote_exec"):
         raise AttachError(
             f"process {pid} runs CPython {version[0]}.{version[1]}: attach to 3.14 and newer "

@@ -7,25 +7,12 @@ import datetime
 import json
 import sys
 
+from .._refgraph import human_bytes
 from ..snapshot import SnapshotError, load
 
 
 class Failure(Exception):
     """A one-line error for the user; the command exits with status 1."""
-
-
-def human_bytes(n):
-    n = int(n)
-    sign = "-" if n < 0 else ""
-    n = abs(n)
-    if n < 1024:
-        return f"{sign}{n} B"
-    v = n / 1024
-    for unit in ("KiB", "MiB", "GiB"):
-        if v < 1024:
-            return f"{sign}{v:.1f} {unit}"
-        v /= 1024
-    return f"{sign}{v:.1f} TiB"
 
 
 def signed(n, fmt=human_bytes):
@@ -119,3 +106,27 @@ def table(rows, headers, aligns):
         lines.append("  ".join(cells).rstrip())
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def sorted_types(rows, sort, limit):
+    """Type statistics rows sorted by ``sort`` (``count``, ``shallow`` or ``retained``), largest
+    first, the first ``limit`` of them."""
+    key = {
+        "retained": lambda r: (r.retained, r.shallow),
+        "shallow": lambda r: r.shallow,
+    }.get(sort, lambda r: r.count)
+    return sorted(rows, key=key, reverse=True)[:limit]
+
+
+def types_table(rows, retained):
+    """The ``top`` table: type, count, shallow and (when computed) retained bytes."""
+    cells = [
+        [
+            r.name,
+            f"{r.count:,}",
+            human_bytes(r.shallow),
+            human_bytes(r.retained) if retained else "-",
+        ]
+        for r in rows
+    ]
+    return table(cells, ["type", "count", "shallow", "retained"], "<>>>")

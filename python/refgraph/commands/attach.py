@@ -19,7 +19,15 @@ from .._files import write_private
 from ..attach import inject, preflight
 from ..attach.preflight import AttachError
 from ..snapshot import from_bytes
-from ._common import Failure, Progress, headline, human_bytes, print_json, table
+from ._common import (
+    Failure,
+    Progress,
+    headline,
+    human_bytes,
+    print_json,
+    sorted_types,
+    types_table,
+)
 
 
 def duration(text):
@@ -50,13 +58,7 @@ def _take(target, args, progress):
 
 
 def _rows(snap, sort, limit):
-    rows = snap.typestats(retained=sort == "retained")
-    key = {
-        "retained": lambda r: (r.retained, r.shallow),
-        "shallow": lambda r: r.shallow,
-    }.get(sort, lambda r: r.count)
-    rows.sort(key=key, reverse=True)
-    return rows[:limit]
+    return sorted_types(snap.typestats(retained=sort == "retained"), sort, limit)
 
 
 def _print_top(args, snap, attached):
@@ -81,16 +83,7 @@ def _print_top(args, snap, attached):
     )
     print()
     retained = args.sort == "retained"
-    cells = [
-        [
-            r.name,
-            f"{r.count:,}",
-            human_bytes(r.shallow),
-            human_bytes(r.retained) if retained else "-",
-        ]
-        for r in rows
-    ]
-    print(table(cells, ["type", "count", "shallow", "retained"], "<>>>"))
+    print(types_table(rows, retained))
 
 
 def _leaks(args, target, progress):

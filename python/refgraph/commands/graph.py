@@ -3,15 +3,15 @@ object), as show_backrefs does, from a snapshot. SVG, PNG or DOT; no Graphviz ne
 
 from __future__ import annotations
 
-import os
-
+from ..present import own_format
 from ._common import Failure, open_snapshot, parse_target, print_json
 
 
 def run(args):
-    ext = os.path.splitext(args.output)[1].lower()
-    if ext not in (".svg", ".png", ".dot"):
-        raise Failure(f"{args.output}: unknown file extension; use .svg, .png or .dot")
+    try:
+        own_format(args.output)
+    except ValueError as e:
+        raise Failure(str(e)) from None
     snap = open_snapshot(args.snapshot)
     target = parse_target(args.target)
     try:

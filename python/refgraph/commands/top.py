@@ -3,7 +3,7 @@ retained bytes."""
 
 from __future__ import annotations
 
-from ._common import Progress, headline, human_bytes, open_snapshot, print_json, table
+from ._common import Progress, headline, open_snapshot, print_json, sorted_types, types_table
 
 
 def run(args):
@@ -14,11 +14,7 @@ def run(args):
         rows = snap.typestats(retained=retained, progress=progress)
     finally:
         progress.done()
-    key = {"retained": lambda r: (r.retained, r.shallow), "shallow": lambda r: r.shallow}.get(
-        args.sort, lambda r: r.count
-    )
-    rows.sort(key=key, reverse=True)
-    rows = rows[: args.limit]
+    rows = sorted_types(rows, args.sort, args.limit)
     if args.json:
         print_json(
             {
@@ -30,16 +26,7 @@ def run(args):
         return 0
     print(headline(args.snapshot, snap))
     print()
-    cells = [
-        [
-            r.name,
-            f"{r.count:,}",
-            human_bytes(r.shallow),
-            human_bytes(r.retained) if retained else "-",
-        ]
-        for r in rows
-    ]
-    print(table(cells, ["type", "count", "shallow", "retained"], "<>>>"))
+    print(types_table(rows, retained))
     return 0
 
 

@@ -29,6 +29,7 @@
 use super::analysis::Analysis;
 use super::paths::shortest_path_tree;
 use super::Snapshot;
+use crate::addrindex::AddrIndex;
 use crate::dominators::NONE;
 use crate::graph::{flags, NodeId};
 use crate::nodeset::NodeSet;
@@ -119,13 +120,13 @@ impl History {
         let mut birth = vec![OLD; n];
         let mut lengths = Vec::new();
         let mut watched = Vec::new();
-        let index: Vec<FxHashMap<u64, NodeId>> = snaps[..rounds]
+        let index: Vec<AddrIndex> = snaps[..rounds]
             .iter()
-            .map(|s| s.graph.index_by_addr())
+            .map(|s| s.graph.addr_index())
             .collect();
         let same = |k: usize, v: NodeId| -> Option<NodeId> {
             let s = snaps[k];
-            let w = *index[k].get(&last.graph.addr(v))?;
+            let w = index[k].get(last.graph.addr(v))?;
             (s.graph.type_of(w) == type_maps[k][last.graph.type_of(v) as usize]).then_some(w)
         };
         // A container at a reused address (another list of the same type, say a temporary one
