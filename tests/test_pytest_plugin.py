@@ -30,7 +30,10 @@ for cleanup in lp.CLEANUPS.values():
     cleanup()
 LEAKY.update(
     {
-        "test_leaky.py::test_session_fixture": (("Entry",), "<session-scoped fixture 'app'>.registry"),
+        "test_leaky.py::test_session_fixture": (
+            ("Entry",),
+            "<session-scoped fixture 'app'>.registry",
+        ),
         "test_leaky.py::test_function_fixture_leaks_to_global": (("Entry",), "test_leaky.history"),
         "test_leaky.py::test_module_global": (("Listener",), "test_leaky.seen"),
         "test_leaky.py::test_parametrized[1]": (("Entry",), "test_leaky.seen"),

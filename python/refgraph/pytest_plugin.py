@@ -370,8 +370,12 @@ class LeakCheck:
                 del item.__dict__["_excinfo"]
             elif item.__dict__.get("_excinfo"):
                 del item.__dict__["_excinfo"][n_errors:]
-            what = "unittest reported a failure" if isinstance(e, _NotRepeatable) else (
-                f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}".rstrip(": ")
+            what = (
+                "unittest reported a failure"
+                if isinstance(e, _NotRepeatable)
+                else (
+                    f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}".rstrip(": ")
+                )
             )
             reason = (
                 f"cannot be repeated: call {state['calls']} failed ({what}) after the first "
