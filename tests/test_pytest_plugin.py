@@ -114,7 +114,7 @@ def test_every_deliberate_leak_fails_naming_type_and_holder(leaky):
 
 def test_clean_tests_pass(clean):
     result = _run(clean, "--refgraph-leaks", "-rN")
-    n = len(lp.CLEAN) + 9
+    n = len(lp.CLEAN) + 10
     result.assert_outcomes(passed=n)
     assert _summary(result) == {}
     assert f"0 leaking, {n} clean, 0 not checked of {n} tests" in result.stdout.str()
@@ -354,8 +354,6 @@ async def test_anyio_clean():
 
 
 def test_async_tests(pytester):
-    pytest.importorskip("pytest_asyncio")
-    pytest.importorskip("anyio")
     pytester.makepyfile(test_async=ASYNC)
     result = _run(pytester, "--refgraph-leaks")
     result.assert_outcomes(failed=2, passed=2)
@@ -365,7 +363,6 @@ def test_async_tests(pytester):
 
 
 def test_xdist(leaky):
-    pytest.importorskip("xdist")
     result = _run(leaky, "--refgraph-leaks", "-n", "2")
     result.assert_outcomes(failed=len(LEAKY))
     summary = _summary(result)

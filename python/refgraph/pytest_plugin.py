@@ -185,6 +185,23 @@ def _expression(base, steps):
     return out
 
 
+def _grew_with_garbage(suspect, h):
+    """A reason when the suspect is an old container that retains no new object and whose
+    length, counted again at the final snapshot (after a collection), is back at or below its
+    length before the rounds: its growth was entries for cyclic garbage (``object``'s table
+    of subclasses gains one per class a test defines, until the collector frees the class).
+    The rounds measure lengths without collecting."""
+    if suspect.new_objects or suspect.lengths is None or not suspect.path:
+        return None
+    m = re.fullmatch(r"(\d+) items", suspect.path[h].label or "")
+    if m is None or int(m.group(1)) > suspect.lengths[0]:
+        return None
+    return (
+        f"its length grew with garbage: {suspect.lengths[0]} -> {suspect.lengths[1]} during the "
+        f"rounds, {m.group(1)} after collection, no new object retained"
+    )
+
+
 def _classify(suspect, fixtures):
     """``(reason, holder)``: why the suspect's growth dies with the test (None when it outlives
     it), and the holder as the report should name it.
@@ -194,6 +211,9 @@ def _classify(suspect, fixtures):
     longer-scoped fixture value keeps it for the module or the session, and names it.
     """
     h = suspect.holder_step if suspect.holder_step is not None else len(suspect.path) - 1
+    garbage = _grew_with_garbage(suspect, h)
+    if garbage is not None:
+        return garbage, suspect.holder
     for k in range(min(h, len(suspect.path) - 1), -1, -1):
         step = suspect.path[k]
         found = fixtures.get(step.address)

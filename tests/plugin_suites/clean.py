@@ -66,3 +66,13 @@ def test_tmp_path(tmp_path):
 class TestInClass:
     def test_method(self):
         assert [Thing(i) for i in range(10)]
+
+
+def test_defines_a_class():
+    # Each call's class is cyclic garbage; object's table of subclasses gains an entry per
+    # call until the collector frees the class (the rounds count lengths without collecting).
+    class Local:
+        pass
+
+    with pytest.raises(ValueError):
+        raise ValueError(Local())
