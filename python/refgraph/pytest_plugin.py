@@ -359,10 +359,14 @@ class LeakCheck:
             t0 = time.perf_counter()
             try:
                 original()
+            except BaseException as e:
+                state["raised"] = e
+                raise
             finally:
                 state["in_test"] += time.perf_counter() - t0
             if errors_now() != before:
-                raise _NotRepeatable("unittest outcome")
+                state["raised"] = _NotRepeatable("unittest outcome")
+                raise state["raised"]
 
         # The first call is the test itself: its failure, skip or xfail is its own outcome.
         t_start = time.perf_counter()
@@ -397,10 +401,22 @@ class LeakCheck:
                     f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}".rstrip(": ")
                 )
             )
-            reason = (
-                f"cannot be repeated: call {state['calls']} failed ({what}) after the first "
-                "passed, with its fixtures set up once"
-            )
+            if state.get("raised") is e:
+                reason = (
+                    f"cannot be repeated: call {state['calls']} failed ({what}) after the first "
+                    "passed, with its fixtures set up once"
+                )
+            else:  # not the test's: the search itself failed
+                tb = e.__traceback__
+                while tb is not None and tb.tb_next is not None:
+                    tb = tb.tb_next
+                where = (
+                    f" at {os.path.basename(tb.tb_frame.f_code.co_filename)}:{tb.tb_lineno}"
+                    if tb is not None
+                    else ""
+                )
+                reason = f"refgraph's search failed after {state['calls']} calls ({what}{where})"
+                del tb
             self._pending[item.nodeid] = {"status": "not checked", "reason": reason}
             if settings.explicit:
                 pytest.fail(f"refgraph no_leaks: the test {reason}", pytrace=False)
