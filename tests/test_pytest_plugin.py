@@ -286,7 +286,7 @@ def test_json_and_html_reports(leaky, tmp_path):
         leaky,
         "--refgraph-leaks",
         "-k",
-        "module_global or class_attribute",
+        "test_module_global or test_class_attribute",
         f"--refgraph-leaks-json={out}",
         f"--refgraph-leaks-html={html_dir}",
     )
