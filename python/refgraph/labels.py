@@ -85,7 +85,7 @@ def is_module(obj):
 
 def proper_modules():
     """All modules in ``sys.modules`` that are proper modules."""
-    return [m for m in list(sys.modules.values()) if is_proper_module(m)]
+    return [m for m in sys.modules.copy().values() if is_proper_module(m)]
 
 
 def _name_or_repr(value):

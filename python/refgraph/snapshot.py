@@ -119,7 +119,9 @@ def _thread_frames():
 
 def _proper_modules():
     out = []
-    for name, m in list(sys.modules.items()):
+    # A copy made in C: iterating sys.modules itself can fail when a collection during the
+    # loop runs a weakref callback that removes a module.
+    for name, m in sys.modules.copy().items():
         if is_proper_module(m) and getattr(m, "__name__", None) == name:
             out.append((name, m))
     return out

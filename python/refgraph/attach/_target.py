@@ -152,7 +152,7 @@ def capture(ext, untracked=True, collect=True, skip_frames=(), strings="names"):
     finally:
         del top, f
     modules = []
-    for name, m in list(sys.modules.items()):
+    for name, m in sys.modules.copy().items():
         try:
             if isinstance(m, module_type) and m.__name__ == name and sys.modules.get(name) is m:
                 modules.append((name, m))

@@ -474,6 +474,12 @@ pub fn find_suspects(s: &Snapshot, a: &Analysis, h: &History, sample: usize) -> 
         if !growth_mask(ls).is_some_and(|m| steady(m, rounds)) {
             continue;
         }
+        // Lengths counted during the rounds (no collection) include garbage that the final
+        // snapshot's collection freed (weak tables such as `object.__subclasses__`' entries of
+        // dead classes): the container must still be longer then than it was at the start.
+        if s.length(*c).is_some_and(|now| now <= ls[0]) {
+            continue;
+        }
         let mut x = old_parent(*c);
         let mut held = false;
         while x != virt {
