@@ -498,7 +498,23 @@ def clean_gc_cycles():
     return work
 
 
+def clean_class_per_call():
+    """A class defined on every call and dropped: while the rounds run, the base class's table
+    of subclasses keeps growing with entries of dead classes until a collection (jinja2's and
+    many test suites' pattern); the final snapshot, after collecting, has them gone."""
+
+    def work():
+        class Local:
+            def __init__(self, n):
+                self.n = n
+
+        return Local(1).n
+
+    return work
+
+
 CLEAN = {
+    "class_per_call": clean_class_per_call,
     "warm_cache": clean_warm_cache,
     "bounded_lru_cache": clean_bounded_lru_cache,
     "re_cache": clean_re_cache,
