@@ -523,7 +523,9 @@ def test_idle_target_snapshot_when_it_wakes(target):
 def test_gil_held_in_c(target):
     """The main thread holds the GIL in C for seconds (a regex that backtracks): a timeout
     shorter than that says so; a longer one gets the snapshot once the C call returns."""
-    t = target("gil", env={"TARGET_GIL_N": "25"})
+    # 2**27 backtracking steps: about 9 s of C per match here (2 s at 25 were sometimes short
+    # enough, on a loaded machine, for every try to land between two matches).
+    t = target("gil", env={"TARGET_GIL_N": "27"})
     for _ in range(5):  # the call may be scheduled just before the regex ends: then again
         r = cli(t.pid, "--timeout", "1")
         if r.returncode != 0:
