@@ -243,6 +243,9 @@ def make_hostile_snapshot():
             cls.__module__ = text
             obj = cls()
             obj.__dict__[text] = text * 2  # an attribute named by a hostile dict key
+            # 1 MiB retained each: among the biggest objects the report describes whatever
+            # else the test process holds (a full suite run leaves a large heap).
+            obj.blob = bytearray(1 << 20)
             setattr(mod, text, obj)  # a module global named by a hostile key
             keep.append({text: [obj, text + str(i)]})
         return refgraph.snapshot(strings="all")
