@@ -3,9 +3,9 @@
 //!
 //! Modules, bottom up (each uses only those above it in this list):
 //! * `cpython` — facts that depend on the CPython version, one table per minor version.
-//! * `traverse` — calling `tp_traverse` (referents as borrowed pointers, dead ones skipped).
 //! * `gcwalk` — the list of tracked objects: the collector's lists walked directly, or
 //!   `gc.get_objects()`; types of a list's items.
+//! * `traverse` — calling `tp_traverse` (referents as borrowed pointers, dead ones skipped).
 //! * `names` — type names as objgraph computes them.
 //! * `capture` — the heap walked into the core graph, with strong references to every node.
 //! * `annotate` — sizes, lengths, labels and globals of a capture's nodes, for snapshots.
