@@ -612,33 +612,25 @@ pub fn report_json(s: &Snapshot, a: &Analysis, base: Option<&Snapshot>, lim: &Li
         "],\"dominators_more\":[{},{}],\"examples\":[",
         dominators_more.0, dominators_more.1
     );
-    for (j, (row, list)) in examples.iter().enumerate() {
-        if j > 0 {
-            out.push(',');
-        }
-        let _ = write!(out, "[{row},[");
-        for (k, &v) in list.iter().enumerate() {
-            if k > 0 {
+    // `[[row, [node index, ...]], ...]` (the opening bracket is already written).
+    let write_examples = |out: &mut String, rows: &[(usize, Vec<NodeId>)]| {
+        for (j, (row, list)) in rows.iter().enumerate() {
+            if j > 0 {
                 out.push(',');
             }
-            let _ = write!(out, "{}", idx(v));
+            let _ = write!(out, "[{row},[");
+            for (k, &v) in list.iter().enumerate() {
+                if k > 0 {
+                    out.push(',');
+                }
+                let _ = write!(out, "{}", idx(v));
+            }
+            out.push_str("]]");
         }
-        out.push_str("]]");
-    }
+    };
+    write_examples(&mut out, &examples);
     out.push_str("],\"new_examples\":[");
-    for (j, (row, list)) in new_examples.iter().enumerate() {
-        if j > 0 {
-            out.push(',');
-        }
-        let _ = write!(out, "[{row},[");
-        for (k, &v) in list.iter().enumerate() {
-            if k > 0 {
-                out.push(',');
-            }
-            let _ = write!(out, "{}", idx(v));
-        }
-        out.push_str("]]");
-    }
+    write_examples(&mut out, &new_examples);
     let _ = write!(
         out,
         "],\"limits\":{{\"top_level\":{},\"dominator_nodes\":{},\"children_per_node\":{},\
