@@ -409,3 +409,22 @@ def test_cli_errors_are_one_line(two_snapshots, tmp_path):
     for command in ("top", "diff", "paths", "graph", "info", "demo"):
         assert command in h.stdout
         assert _cli(command, "--help").returncode == 0
+
+
+def test_extension_records_match_the_public_rows():
+    # The package builds its public named tuples from the extension's records field by field:
+    # a field renamed or dropped on one side must fail here, not shift values silently.
+    from refgraph import _refgraph
+    from refgraph.snapshot import PathGroup, TypeDiff, TypeStat
+
+    for record, public in (
+        (_refgraph.TypeRow, TypeStat),
+        (_refgraph.DiffRow, TypeDiff),
+        (_refgraph.PathGroup, PathGroup),
+    ):
+        fields = {k for k, v in vars(record).items() if type(v).__name__ == "getset_descriptor"}
+        assert fields == set(public._fields), (record, public)
+    snap = refgraph.snapshot()
+    rows = snap.typestats()
+    assert all(isinstance(r, TypeStat) for r in rows)
+    assert sum(r.count for r in rows) == len(snap)

@@ -12,6 +12,11 @@ __all__ = [
     "View",
     "Snapshot",
     "Rounds",
+    "Visit",
+    "ViewNode",
+    "TypeRow",
+    "DiffRow",
+    "PathGroup",
     "SnapshotError",
     "typestats",
     "by_type",
@@ -34,17 +39,109 @@ __version__: str
 
 class SnapshotError(Exception): ...
 
-# One step of Heap.walk: (object, depth, neighbours shown, neighbours skipped by too_many,
-# reference count less this call's, references objgraph's loop variables would hold).
-_Visit = tuple[object, int, list[object], int, int, int]
-# One node for View.from_walk: (id, label, depth, is a module, highlighted, has __del__,
-# extra attributes, neighbours, skipped).
-_ViewNode = tuple[str, str, int, bool, bool, bool, list[tuple[str, str]] | None, int, int]
 # One edge for View.from_walk: (source id, target id, label: (text, colour index) or None).
 _ViewEdge = tuple[str, str, tuple[str, int | None] | None]
-# One group of Snapshot.paths: (shape, count, bytes, example [(address, description)],
-# expression, edge names of the example, the example's expression).
-_PathGroup = tuple[list[str], int, int, list[tuple[int, str]], str, list[str | None], str]
+
+@final
+class Visit:
+    """One step of Heap.walk."""
+    @property
+    def obj(self) -> Any: ...
+    @property
+    def depth(self) -> int: ...
+    @property
+    def neighbours(self) -> list[Any]: ...
+    @property
+    def skipped(self) -> int: ...
+    @property
+    def refcount(self) -> int: ...
+    @property
+    def lingering(self) -> int: ...
+
+@final
+class ViewNode:
+    """One node for View.from_walk."""
+    def __new__(
+        cls,
+        key: str,
+        label: str,
+        depth: int,
+        *,
+        module: bool = False,
+        highlighted: bool = False,
+        has_del: bool = False,
+        attrs: Sequence[tuple[str, str]] | None = None,
+        edges: int = 0,
+        skipped: int = 0,
+    ) -> ViewNode: ...
+    @property
+    def key(self) -> str: ...
+    @property
+    def label(self) -> str: ...
+    @property
+    def depth(self) -> int: ...
+    @property
+    def module(self) -> bool: ...
+    @property
+    def highlighted(self) -> bool: ...
+    @property
+    def has_del(self) -> bool: ...
+    @property
+    def attrs(self) -> list[tuple[str, str]] | None: ...
+    @property
+    def edges(self) -> int: ...
+    @property
+    def skipped(self) -> int: ...
+
+@final
+class TypeRow:
+    """One type of Snapshot.typestats."""
+    @property
+    def name(self) -> str: ...
+    @property
+    def count(self) -> int: ...
+    @property
+    def shallow(self) -> int: ...
+    @property
+    def retained(self) -> int: ...
+
+@final
+class DiffRow:
+    """One type of Snapshot.diff."""
+    @property
+    def name(self) -> str: ...
+    @property
+    def old_count(self) -> int: ...
+    @property
+    def new_count(self) -> int: ...
+    @property
+    def old_bytes(self) -> int: ...
+    @property
+    def new_bytes(self) -> int: ...
+    @property
+    def new_objects(self) -> int: ...
+    @property
+    def new_objects_bytes(self) -> int: ...
+    @property
+    def new_objects_retained(self) -> int: ...
+
+@final
+class PathGroup:
+    """One group of Snapshot.paths."""
+    @property
+    def shape(self) -> list[str]: ...
+    @property
+    def count(self) -> int: ...
+    @property
+    def bytes(self) -> int: ...
+    @property
+    def example(self) -> list[tuple[int, str]]: ...
+    @property
+    def expression(self) -> str: ...
+    @property
+    def edges(self) -> list[str | None]: ...
+    @property
+    def example_expression(self) -> str: ...
 
 @final
 class Heap:
@@ -90,7 +187,7 @@ class Heap:
         ignore: Sequence[int],
         filter: Callable[[Any], object] | None = None,
         cull_modules: bool = False,
-    ) -> list[_Visit]: ...
+    ) -> list[Visit]: ...
 
 @final
 class IdTracker:
@@ -106,7 +203,7 @@ class View:
     @staticmethod
     def from_walk(
         roots: Sequence[str],
-        visits: Sequence[_ViewNode],
+        visits: Sequence[ViewNode],
         edges: Sequence[_ViewEdge],
         backrefs: bool,
         max_depth: int,
@@ -148,11 +245,11 @@ class Snapshot:
     def info(self) -> dict[str, Any]: ...
     def typestats(
         self, retained: bool = True, progress: Callable[[str, int, int], object] | None = None
-    ) -> list[tuple[str, int, int, int]]: ...
+    ) -> list[TypeRow]: ...
     def diff(
         self, old: Snapshot, progress: Callable[[str, int, int], object] | None = None
-    ) -> list[tuple[str, int, int, int, int, int, int, int]]: ...
-    def paths(self, target: str | int) -> tuple[list[_PathGroup], int, int]: ...
+    ) -> list[DiffRow]: ...
+    def paths(self, target: str | int) -> tuple[list[PathGroup], int, int]: ...
     def retained_size(
         self, addr: int, progress: Callable[[str, int, int], object] | None = None
     ) -> int | None: ...

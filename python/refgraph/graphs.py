@@ -186,11 +186,13 @@ def _walk_view(objs, backwards, options, func):
         roots = [labels.node_id(o) for o in objs]
         visits = []
         edges = []
-        for obj, depth, neighbours, skipped, rc, lingering in walk:
+        for visit in walk:
+            obj = visit.obj
+            neighbours = visit.neighbours
             key = labels.node_id(obj)
             refcount = None
             if refcounts:
-                refcount = _displayed_refcount(rc, held, lingering)
+                refcount = _displayed_refcount(visit.refcount, held, visit.lingering)
             label = labels.node_label(obj, extra_info, refcount, shortnames)
             attrs = None
             if extra_node_attrs is not None:
@@ -199,7 +201,6 @@ def _walk_view(objs, backwards, options, func):
                     for k, v in sorted(extra_node_attrs(obj).items())
                     if v is not None
                 ]
-            module = labels.is_module(obj)
             lit = bool(highlight(obj)) if highlight else False
             for other in neighbours:
                 src, dst = (other, obj) if backwards else (obj, other)
@@ -211,19 +212,19 @@ def _walk_view(objs, backwards, options, func):
                     )
                 )
             visits.append(
-                (
+                _refgraph.ViewNode(
                     key,
                     label,
-                    depth,
-                    module,
-                    lit,
-                    labels.has_del(obj),
-                    attrs,
-                    len(neighbours),
-                    skipped,
+                    visit.depth,
+                    module=labels.is_module(obj),
+                    highlighted=lit,
+                    has_del=labels.has_del(obj),
+                    attrs=attrs,
+                    edges=len(neighbours),
+                    skipped=visit.skipped,
                 )
             )
-            del obj, neighbours
+            del obj, neighbours, visit
         del walk
     finally:
         heap.close()

@@ -201,7 +201,16 @@ class LeakReport:
                 edges.append((key, f"s{k + 1}", (p.edge, 2) if p.edge else None))
                 out_edges = 1
             is_module = p.type == "module"
-            visits.append((key, label, k, is_module, k == s.holder_step, False, None, out_edges, 0))
+            visits.append(
+                _refgraph.ViewNode(
+                    key,
+                    label,
+                    k,
+                    module=is_module,
+                    highlighted=k == s.holder_step,
+                    edges=out_edges,
+                )
+            )
         return _refgraph.View.from_walk(["s0"], visits, edges, False, max(n - 1, 1))
 
     def show(self, filename=None, index=0):

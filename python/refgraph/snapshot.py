@@ -94,6 +94,11 @@ class Paths(NamedTuple):
     targets: int
 
 
+def _record(cls, row):
+    """The public named tuple ``cls`` made of the extension's record ``row``, field by name."""
+    return cls._make([getattr(row, f) for f in cls._fields])
+
+
 def _own_frame(frame):
     return frame.f_code.co_filename.startswith(_PACKAGE_DIR)
 
@@ -237,7 +242,7 @@ class Snapshot:
         Retained bytes of a type count the objects that no other object of the same type
         dominates, so nothing is counted twice.
         """
-        rows = [TypeStat(*r) for r in self._s.typestats(retained, progress)]
+        rows = [_record(TypeStat, r) for r in self._s.typestats(retained, progress)]
         key = (lambda r: (r.retained, r.shallow)) if retained else (lambda r: r.shallow)
         rows.sort(key=key, reverse=True)
         return rows
@@ -245,11 +250,10 @@ class Snapshot:
     def most_common_types(self, limit=10, sortby="count"):
         """``[(type name, count)]`` like :func:`refgraph.most_common_types`, from the snapshot."""
         rows = self._s.typestats(False, None)
-        key = {"count": 1, "shallow": 2}.get(sortby)
-        if key is None:
+        if sortby not in ("count", "shallow"):
             raise ValueError("sortby must be 'count' or 'shallow'")
-        rows.sort(key=lambda r: r[key], reverse=True)
-        return [(r[0], r[key]) for r in rows[:limit]]
+        rows.sort(key=lambda r: getattr(r, sortby), reverse=True)
+        return [(r.name, getattr(r, sortby)) for r in rows[:limit]]
 
     def diff(self, older, progress=None):
         """What changed by type since ``older`` (an earlier snapshot of the same process):
@@ -259,7 +263,7 @@ class Snapshot:
         count and in bytes."""
         if not isinstance(older, Snapshot):
             raise TypeError(f"expected a Snapshot, not {type(older).__name__}")
-        return [TypeDiff(*r) for r in self._s.diff(older._s, progress)]
+        return [_record(TypeDiff, r) for r in self._s.diff(older._s, progress)]
 
     def paths(self, target=None, *, address=None):
         """Shortest retention paths from roots (modules in ``sys.modules``, frames on thread
@@ -268,7 +272,7 @@ class Snapshot:
         snapshot; ``address=`` names an object of a loaded one. Weak references do not retain.
         Paths are grouped by shape, most targets first."""
         groups, unreachable, n = self._s.paths(_target(target, address))
-        return Paths([PathGroup(*g) for g in groups], unreachable, n)
+        return Paths([_record(PathGroup, g) for g in groups], unreachable, n)
 
     def retained_size(self, obj=_NO_OBJECT, *, address=None, progress=None):
         """Bytes that would be freed with ``obj`` (or the object at ``address``): its size plus

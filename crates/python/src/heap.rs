@@ -1,6 +1,7 @@
 //! `Heap`: one capture of the live heap, and the queries that run on it.
 
 use crate::capture::{capture, refcount, Objects};
+use crate::records::Visit;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use refgraph_core::chain::find_chain;
@@ -75,19 +76,6 @@ impl WalkHooks for PyHooks<'_, '_> {
         Ok(self.cull_modules && self.g.has(node, flags::PROPER_MODULE))
     }
 }
-
-/// One visit of a walk as Python sees it: `(object, depth, [neighbours], skipped, refcount,
-/// lingering)`, where `refcount` is the object's reference count less the references this
-/// call's arguments hold (the capture's own references are included: see `held_references`)
-/// and `lingering` is what objgraph's loop variables would add (see `WalkVisit::lingering`).
-type PyVisit<'py> = (
-    Bound<'py, PyAny>,
-    u32,
-    Vec<Bound<'py, PyAny>>,
-    u64,
-    isize,
-    u8,
-);
 
 #[pymethods]
 impl Heap {
@@ -237,8 +225,8 @@ impl Heap {
         Ok(found.map(|chain| chain.into_iter().map(|n| o.get(py, n)).collect()))
     }
 
-    /// The bounded walk of `show_refs`/`show_backrefs`: `[(obj, depth, [neighbours], skipped)]`
-    /// in visit order.
+    /// The bounded walk of `show_refs`/`show_backrefs`: a [`Visit`] record per object, in
+    /// visit order.
     #[pyo3(signature = (roots, backwards, max_depth, too_many, ignore, filter=None, cull_modules=false))]
     #[allow(clippy::too_many_arguments)]
     fn walk<'py>(
@@ -251,7 +239,7 @@ impl Heap {
         ignore: Vec<u64>,
         filter: Option<Bound<'py, PyAny>>,
         cull_modules: bool,
-    ) -> PyResult<Vec<PyVisit<'py>>> {
+    ) -> PyResult<Vec<Visit>> {
         let (g, o) = self.parts()?;
         let root_addrs: Vec<u64> = roots.iter().map(|r| r.as_ptr() as u64).collect();
         let mut root_refs: FxHashMap<u64, isize> = Default::default();
@@ -295,18 +283,16 @@ impl Heap {
         Ok(w.visits
             .iter()
             .zip(counts)
-            .map(|(v, rc)| {
-                (
-                    o.get(py, v.node),
-                    v.depth,
-                    w.edges[v.edges.clone()]
-                        .iter()
-                        .map(|&n| o.get(py, n))
-                        .collect(),
-                    v.skipped,
-                    rc,
-                    v.lingering,
-                )
+            .map(|(v, rc)| Visit {
+                obj: o.get(py, v.node).unbind(),
+                depth: v.depth,
+                neighbours: w.edges[v.edges.clone()]
+                    .iter()
+                    .map(|&n| o.get(py, n).unbind())
+                    .collect(),
+                skipped: v.skipped,
+                refcount: rc,
+                lingering: v.lingering,
             })
             .collect())
     }

@@ -2,6 +2,8 @@
 //! exposes the queries.
 //!
 //! Modules, bottom up (each uses only those above it in this list):
+//! * `records` — the records that cross the boundary with named fields (`Visit`, `ViewNode`,
+//!   `TypeRow`, `DiffRow`, `PathGroup`); a leaf.
 //! * `cpython` — facts that depend on the CPython version, one table per minor version.
 //! * `gcwalk` — the list of tracked objects: the collector's lists walked directly, or
 //!   `gc.get_objects()`; types of a list's items.
@@ -28,6 +30,7 @@ mod heap;
 mod ids;
 mod leaks;
 mod names;
+mod records;
 mod rounds;
 mod snapshot;
 mod stats;
@@ -59,6 +62,11 @@ fn _refgraph(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<view::View>()?;
     m.add_class::<snapshot::PySnapshot>()?;
     m.add_class::<rounds::Rounds>()?;
+    m.add_class::<records::Visit>()?;
+    m.add_class::<records::ViewNode>()?;
+    m.add_class::<records::TypeRow>()?;
+    m.add_class::<records::DiffRow>()?;
+    m.add_class::<records::PathGroup>()?;
     m.add(
         "SnapshotError",
         m.py().get_type::<snapshot::SnapshotError>(),

@@ -2,6 +2,7 @@
 
 use crate::annotate::{annotate, module_globals};
 use crate::capture::capture;
+use crate::records::{DiffRow, PathGroup, TypeRow};
 use crate::strings::{process_fingerprinter, StringNotes};
 use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
@@ -217,71 +218,45 @@ impl PySnapshot {
         Ok(d)
     }
 
-    /// `[(type name, count, shallow bytes, retained bytes)]` in first-appearance order;
+    /// A [`TypeRow`] per type (name, count, shallow bytes, retained bytes) in first-appearance order;
     /// retained bytes are computed (once) only when `retained` is true, else 0.
     #[pyo3(signature = (retained=true, progress=None))]
-    fn typestats(
-        &self,
-        retained: bool,
-        progress: Option<Bound<'_, PyAny>>,
-    ) -> Vec<(String, u64, u64, u64)> {
+    fn typestats(&self, retained: bool, progress: Option<Bound<'_, PyAny>>) -> Vec<TypeRow> {
         let a = retained.then(|| self.analysis(progress.as_ref()));
         type_stats(&self.snap, a)
             .into_iter()
-            .map(|r| (r.name, r.count, r.shallow, r.retained))
+            .map(|r| TypeRow {
+                name: r.name,
+                count: r.count,
+                shallow: r.shallow,
+                retained: r.retained,
+            })
             .collect()
     }
 
-    /// Changes by type from `old` to this snapshot: `[(name, old count, new count, old bytes,
-    /// new bytes, new objects, their bytes, bytes they retain)]`, biggest growth first.
+    /// Changes by type from `old` to this snapshot, a [`DiffRow`] per type, biggest growth
+    /// first.
     #[pyo3(signature = (old, progress=None))]
-    #[allow(clippy::type_complexity)]
-    fn diff(
-        &self,
-        old: &PySnapshot,
-        progress: Option<Bound<'_, PyAny>>,
-    ) -> Vec<(String, u64, u64, u64, u64, u64, u64, u64)> {
+    fn diff(&self, old: &PySnapshot, progress: Option<Bound<'_, PyAny>>) -> Vec<DiffRow> {
         let a = self.analysis(progress.as_ref());
         diff::diff(&old.snap, &self.snap, Some(a))
             .into_iter()
-            .map(|r| {
-                (
-                    r.name,
-                    r.old_count,
-                    r.new_count,
-                    r.old_bytes,
-                    r.new_bytes,
-                    r.new_objects,
-                    r.new_objects_bytes,
-                    r.new_objects_retained,
-                )
+            .map(|r| DiffRow {
+                name: r.name,
+                old_count: r.old_count,
+                new_count: r.new_count,
+                old_bytes: r.old_bytes,
+                new_bytes: r.new_bytes,
+                new_objects: r.new_objects,
+                new_objects_bytes: r.new_objects_bytes,
+                new_objects_retained: r.new_objects_retained,
             })
             .collect()
     }
 
     /// Shortest retention paths from roots to the target (a type name or an address), grouped
-    /// by shape: `(groups, unreachable, targets)` with groups `[(shape, count, bytes, example,
-    /// expression, edges, example_expression)]` where `example` is `[(address, description)]`
-    /// from the root to a target, `expression` the group's paths as a Python expression
-    /// (`[...]` where they differ), `edges` the name of each reference of the example (`None`
-    /// if unnamed) and `example_expression` the example's own expression.
-    #[allow(clippy::type_complexity)]
-    fn paths(
-        &self,
-        target: &Bound<'_, PyAny>,
-    ) -> PyResult<(
-        Vec<(
-            Vec<String>,
-            u64,
-            u64,
-            Vec<(u64, String)>,
-            String,
-            Vec<Option<String>>,
-            String,
-        )>,
-        u64,
-        usize,
-    )> {
+    /// by shape: `(groups, unreachable, targets)` with a [`PathGroup`] per group.
+    fn paths(&self, target: &Bound<'_, PyAny>) -> PyResult<(Vec<PathGroup>, u64, usize)> {
         let targets = self.targets(target)?;
         let s = &self.snap;
         let r = roots(s);
@@ -302,18 +277,19 @@ impl PySnapshot {
                         &g.example_edges,
                         &[],
                     );
-                    (
-                        g.shape,
-                        g.count,
-                        g.bytes,
-                        g.example
+                    PathGroup {
+                        shape: g.shape,
+                        count: g.count,
+                        bytes: g.bytes,
+                        example: g
+                            .example
                             .iter()
                             .map(|&n| (s.graph.addr(n), s.describe(n)))
                             .collect(),
-                        g.expression,
+                        expression: g.expression,
                         edges,
-                        exact,
-                    )
+                        example_expression: exact,
+                    }
                 })
                 .collect(),
             rep.unreachable,

@@ -1,20 +1,9 @@
 //! `View`: a drawable graph built by the Python layer, written as DOT (and drawn natively).
 
+use crate::records::ViewNode;
 use pyo3::prelude::*;
 use refgraph_core::view::{self, EdgeLabel, Hsv};
 
-/// `(key, label, depth, is_module, highlighted, has_del, attrs, edge_count, skipped)`
-type PyVisit = (
-    String,
-    String,
-    u32,
-    bool,
-    bool,
-    bool,
-    Option<Vec<(String, String)>>,
-    usize,
-    u64,
-);
 /// `(from, to, label)` with label `(text, weight)`.
 type PyEdge = (String, String, Option<(String, Option<u32>)>);
 
@@ -28,11 +17,12 @@ pub struct View {
 
 #[pymethods]
 impl View {
-    /// Build from a decorated walk; colours are computed here from depth and flags.
+    /// Build from a decorated walk (a [`ViewNode`] per visit, each followed in `edges` by the
+    /// `(from, to, label)` edges it emitted); colours are computed here from depth and flags.
     #[staticmethod]
     fn from_walk(
         roots: Vec<String>,
-        visits: Vec<PyVisit>,
+        visits: Vec<PyRef<'_, ViewNode>>,
         edges: Vec<PyEdge>,
         backrefs: bool,
         max_depth: i64,
@@ -44,20 +34,21 @@ impl View {
             backrefs,
         };
         let mut next = 0usize;
-        for (key, label, depth, module, lit, has_del, attrs, n_edges, skipped) in visits {
-            let end = next + n_edges;
+        for v in visits {
+            let (depth, skipped) = (v.depth, v.skipped);
+            let end = next + v.edges;
             if end > edges.len() {
                 return Err(pyo3::exceptions::PyValueError::new_err(
                     "visits claim more edges than were given",
                 ));
             }
             out.visits.push(view::Visit {
-                key,
-                label,
+                key: v.key.clone(),
+                label: v.label.clone(),
                 depth,
-                fill: node_fill(depth as i64, max_depth, module, lit),
-                has_del,
-                attrs,
+                fill: node_fill(depth as i64, max_depth, v.module, v.highlighted),
+                has_del: v.has_del,
+                attrs: v.attrs.clone(),
                 edges: next..end,
                 too_many: (skipped > 0).then(|| {
                     (
