@@ -60,20 +60,52 @@ for p in "${candidates[@]}"; do
 done
 case "$seen" in *" 3.11 "*) ;; *) echo "CPython 3.11 not found: it is required" >&2; exit 1 ;; esac
 
+# One lane per Python: its venv, the wheel, the suite, stubtest; output in a log printed when it
+# ends. The first interpreter (python3, 3.11) runs every test; the others skip those marked
+# `slow` (long soak tests of the Python-independent layers: RSS over 10,000 calls, 100 attaches
+# in a row, the 10^7 list, the benchmark smoke run). Two lanes run at once (the machine has two
+# cores; the suites are mostly one process each).
+mkdir -p target/test-logs
+run_lane() {
+  local py=$1 marks=$2 v venv log
+  v=$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+  venv=".venv-test/$v"
+  log="target/test-logs/$v.log"
+  {
+    printf '\n== Python %s (%s)%s\n' "$v" "$py" "${marks:+, -m \"$marks\"}"
+    if [ ! -x "$venv/bin/python" ]; then
+      "$py" -m venv "$venv"
+    fi
+    "$venv/bin/pip" install -q --disable-pip-version-check -r requirements-test.txt
+    "$venv/bin/pip" install -q --disable-pip-version-check --force-reinstall --no-deps "$wheel"
+    status=0
+    (cd "$root" && "$venv/bin/python" -m pytest -q -p no:cacheprovider ${marks:+-m "$marks"} tests) ||
+      status=1
+    # The stubs (.pyi) against the installed package and its extension, on this Python.
+    "$venv/bin/python" -m mypy.stubtest refgraph --allowlist scripts/stubtest-allowlist.txt ||
+      status=2
+    echo "$status" >"target/test-logs/$v.status"
+  } >"$log" 2>&1 || true
+  cat "$log"
+}
+
+rm -f target/test-logs/*
+first=1
+for py in "${interpreters[@]}"; do
+  while [ "$(jobs -rp | wc -l)" -ge 2 ]; do wait -n || true; done
+  if [ $first = 1 ]; then marks=""; first=0; else marks="not slow"; fi
+  run_lane "$py" "$marks" &
+done
+wait
+
 failed=()
 for py in "${interpreters[@]}"; do
   v=$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
-  step "Python $v ($py)"
-  venv=".venv-test/$v"
-  if [ ! -x "$venv/bin/python" ]; then
-    "$py" -m venv "$venv"
-  fi
-  "$venv/bin/pip" install -q --disable-pip-version-check -r requirements-test.txt
-  "$venv/bin/pip" install -q --disable-pip-version-check --force-reinstall --no-deps "$wheel"
-  (cd "$root" && "$venv/bin/python" -m pytest -q -p no:cacheprovider tests) || failed+=("$v")
-  # The stubs (.pyi) against the installed package and its extension, on this Python.
-  "$venv/bin/python" -m mypy.stubtest refgraph --allowlist scripts/stubtest-allowlist.txt ||
-    failed+=("$v (stubtest)")
+  case "$(cat "target/test-logs/$v.status" 2>/dev/null)" in
+    0) ;;
+    2) failed+=("$v (stubtest)") ;;
+    *) failed+=("$v") ;;
+  esac
 done
 
 if [ ${#failed[@]} -ne 0 ]; then

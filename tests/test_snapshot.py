@@ -302,6 +302,7 @@ def test_dump_on_signal(tmp_path):
         refgraph.dump_on_signal(signal.SIGUSR2, tmp_path / "missing")
 
 
+@pytest.mark.slow
 def test_repeated_snapshots_do_not_leak_memory():
     for _ in range(5):
         refgraph.snapshot(collect=False).to_bytes()

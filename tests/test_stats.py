@@ -293,6 +293,7 @@ def test_no_object_kept_alive():
     assert ref() is None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "name, call",
     [

@@ -336,6 +336,7 @@ def test_refcounts_of_arguments_restored(tmp_path, capsys):
         zoo_module.close_zoo(z)
 
 
+@pytest.mark.slow
 def test_rss_flat_over_many_calls():
     objs = [zoo_module.Plain() for _ in range(50)] + [{}, [], ()]
     target = objs[0]
