@@ -13,7 +13,9 @@ step() { printf '\n== %s\n' "$*"; }
 step "Rust: format, clippy, unit tests"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
-cargo test --workspace --locked -q
+# In the `checked` profile (optimised, debug assertions on): the drawing tests take a minute
+# unoptimised, and the wheel below reuses what this compiles.
+cargo test --workspace --locked -q --profile checked
 
 step "Chromium for the HTML report's browser tests"
 # Debian's chromium and chromium-driver (the tests drive them with selenium, from PyPI); the tests
