@@ -10,12 +10,17 @@
 //! 4. Order within ranks: barycentre sweeps, each followed by transposition of neighbours,
 //!    keeping the order with the fewest crossings.
 //! 5. X: Brandes and Köpf's four aligned placements, balanced, so long edges run straight.
-//! 6. Y: a gap between ranks grows with how far sideways its edges go.
+//! 6. Y: a gap between ranks is tall enough for a track (below) for each edge that runs flat
+//!    in it.
 //! 7. Edges: cubic splines from a port on the source's bottom, through the middles of their
 //!    dummies, to a port on the target's top; the ports of one side are spread along it in the
-//!    order of the edges' other ends. An edge whose spline would touch a node or a label is
-//!    drawn instead straight down through the space its dummies reserved, curving only in the
-//!    empty gaps between ranks, so an edge never passes through a node.
+//!    order of the edges' other ends. In a gap where an edge goes far sideways it runs flat on
+//!    a track of its own, with round corners, the tracks of a gap nested so that the edges of
+//!    a fan neither lie on top of one another nor cross (a fan of splines drawn as S-curves
+//!    would share one flat stretch in the middle of the gap). An edge whose spline would touch
+//!    a node or a label is drawn instead straight down through the space its dummies
+//!    reserved, turning only in the empty gaps between ranks, so it never passes through a
+//!    node.
 
 use super::style::{node_style, NodeStyle, Rgb, Shape, RED};
 use super::text;
@@ -118,6 +123,11 @@ const LOOP_ROOM: f32 = 26.0;
 const EDGE_FONT: f32 = 12.0;
 const MARKER_FONT: f32 = 6.0;
 const SWEEPS: usize = 24;
+/// An edge that goes sideways more than this many times the least rank gap in one gap runs
+/// flat, on a track of its own, rather than as an S-curve.
+const FLAT: f32 = 2.0;
+/// Distance between two tracks.
+const TRACK_SEP: f32 = 3.0;
 
 struct Vertex {
     /// Index into the node list, or None for a dummy.
@@ -997,10 +1007,18 @@ impl Layered {
         }
     }
 
+    /// The least gap between two ranks.
+    fn base_gap(&self) -> f32 {
+        if self.routes.iter().any(|r| r.label_vertex.is_some()) {
+            18.0
+        } else {
+            36.0
+        }
+    }
+
     /// Rank bands: top and height of each. Also sets the nodes' rectangles.
     fn place_y(&mut self, nodes: &mut [LaidNode]) -> (Vec<f32>, Vec<f32>) {
-        let has_labels = self.routes.iter().any(|r| r.label_vertex.is_some());
-        let gap: f32 = if has_labels { 18.0 } else { 36.0 };
+        let gap = self.base_gap();
         let mut tops = Vec::with_capacity(self.ranks.len());
         let mut heights = Vec::with_capacity(self.ranks.len());
         let mut y = 0.0;
@@ -1009,16 +1027,22 @@ impl Layered {
                 .iter()
                 .map(|&i| self.v[i].height)
                 .fold(0.0f32, f32::max);
-            // A gap crossed by edges that go far sideways is made taller, so that they do not
-            // run flat (and on top of one another).
-            let reach = rank
-                .iter()
-                .flat_map(|&i| self.v[i].succs.iter().map(move |&j| (i, j)))
-                .map(|(i, j)| (self.v[i].x - self.v[j].x).abs())
-                .fold(0.0f32, f32::max);
+            // Each edge that goes far sideways gets a track of its own in the gap (see
+            // `route`): room for them, TRACK_SEP apart.
+            let mut segs: Vec<(bool, f32, f32)> = Vec::new();
+            for &i in rank {
+                for &j in &self.v[i].succs {
+                    let (x0, x1) = (self.v[i].x, self.v[j].x);
+                    if (x1 - x0).abs() > FLAT * gap {
+                        segs.push(flat_segment(x0, x1));
+                    }
+                }
+            }
+            segs.sort_by(|p, q| p.partial_cmp(q).unwrap_or(std::cmp::Ordering::Equal));
+            let tracks = (track_levels(&segs).1 + 1) as f32 * TRACK_SEP;
             tops.push(y);
             heights.push(h);
-            y += h + gap.max((reach * 0.1).min(4.0 * gap));
+            y += h + gap.max(tracks);
         }
         for vx in &self.v {
             if let Some(n) = vx.node {
@@ -1126,6 +1150,46 @@ impl Layered {
                     .all(|(rect, id)| own.contains(id) || !rect.contains(p, -2.0))
             })
         };
+        // Tracks: an edge that goes far sideways in a gap runs flat there, at a height of its
+        // own, so that the edges of a fan do not lie on top of one another. Of the edges that
+        // go left in a gap, the one that ends furthest left runs highest (and so on), which
+        // nests them without crossings; the same mirrored for those going right.
+        let base = self.base_gap();
+        let mut by_gap: Vec<Vec<FlatPiece>> = vec![Vec::new(); self.ranks.len()];
+        for (ri, route) in self.routes.iter().enumerate() {
+            let c = &route.chain;
+            for k in 0..c.len() - 1 {
+                let x0 = if k == 0 { start_x[ri] } else { self.v[c[k]].x };
+                let x1 = if k + 2 == c.len() {
+                    end_x[ri]
+                } else {
+                    self.v[c[k + 1]].x
+                };
+                if (x1 - x0).abs() > FLAT * base {
+                    let (right, a, b) = flat_segment(x0, x1);
+                    by_gap[self.v[c[k]].rank].push((right, a, b, ri, k));
+                }
+            }
+        }
+        let mut tracks: rustc_hash::FxHashMap<(usize, usize), f32> = Default::default();
+        for (r, segs) in by_gap.iter_mut().enumerate() {
+            if r + 1 >= self.ranks.len() {
+                continue;
+            }
+            let (top, bottom) = (tops[r] + heights[r], tops[r + 1]);
+            segs.sort_by(|p, q| {
+                (p.0, p.1, p.2, p.3)
+                    .partial_cmp(&(q.0, q.1, q.2, q.3))
+                    .unwrap_or(std::cmp::Ordering::Equal)
+            });
+            let plain: Vec<(bool, f32, f32)> = segs.iter().map(|s| (s.0, s.1, s.2)).collect();
+            let (levels, count) = track_levels(&plain);
+            let step = (bottom - top) / (count + 1) as f32;
+            for (s, level) in segs.iter().zip(levels) {
+                let y = top + step * (level + 1) as f32;
+                tracks.insert((s.3, s.4), y);
+            }
+        }
         let mut out = Vec::with_capacity(self.routes.len());
         for (ri, route) in self.routes.iter().enumerate() {
             let c = &route.chain;
@@ -1135,38 +1199,72 @@ impl Layered {
             let tr = &nodes[top_node].rect;
             let br = &nodes[bottom_node].rect;
             let own = [top_node, bottom_node, n + ri];
+            // The x of each vertex of the chain (ports at the two ends).
+            let xs: Vec<f32> = (0..c.len())
+                .map(|k| {
+                    if k == 0 {
+                        start_x[ri]
+                    } else if k == c.len() - 1 {
+                        end_x[ri]
+                    } else {
+                        self.v[c[k]].x
+                    }
+                })
+                .collect();
+            let track = |k: usize| tracks.get(&(ri, k)).copied();
             // A smooth spline through the ports and the middles of the dummies.
-            let mut through = vec![(start_x[ri], tr.bottom())];
-            for &d in &c[1..c.len() - 1] {
+            let mut through = vec![(xs[0], tr.bottom())];
+            let mut flat = Vec::with_capacity(c.len());
+            for (k, &d) in c.iter().enumerate().take(c.len() - 1).skip(1) {
                 let dv = &self.v[d];
-                through.push((dv.x, tops[dv.rank] + heights[dv.rank] / 2.0));
+                flat.push(track(k - 1));
+                through.push((xs[k], tops[dv.rank] + heights[dv.rank] / 2.0));
             }
-            through.push((end_x[ri], br.y));
-            let mut points = hermite(&through, |i, s| {
-                if i == 0 || i == through.len() - 1 {
-                    s.clamp(-2.5, 2.5)
-                } else {
-                    s.clamp(-0.6, 0.6)
+            flat.push(track(c.len() - 2));
+            through.push((xs[c.len() - 1], br.y));
+            // Through the dummies at the slope of the edge's line when that clears the
+            // nodes, else steeper (straight down through the middle of each band).
+            let mut points = Vec::new();
+            for inner in [4.0f32, 0.6] {
+                points = spline(
+                    &through,
+                    |i, s| {
+                        if i == 0 || i == through.len() - 1 {
+                            s.clamp(-2.5, 2.5)
+                        } else {
+                            s.clamp(-inner, inner)
+                        }
+                    },
+                    &flat,
+                );
+                if clear(&points, own) {
+                    break;
                 }
-            });
+            }
             if !clear(&points, own) {
                 // Safe: straight down through each band (the space of the dummies is
                 // reserved), curves only in the empty gaps between bands.
-                let mut through = vec![(start_x[ri], tr.bottom())];
+                let mut through = vec![(xs[0], tr.bottom())];
+                let mut flat = Vec::new();
                 let band_bottom = tops[first.rank] + heights[first.rank];
                 if band_bottom > tr.bottom() + 0.5 {
-                    through.push((start_x[ri], band_bottom));
+                    through.push((xs[0], band_bottom));
+                    flat.push(None);
                 }
-                for &d in &c[1..c.len() - 1] {
+                for (k, &d) in c.iter().enumerate().take(c.len() - 1).skip(1) {
                     let dv = &self.v[d];
-                    through.push((dv.x, tops[dv.rank]));
-                    through.push((dv.x, tops[dv.rank] + heights[dv.rank]));
+                    flat.push(track(k - 1));
+                    through.push((xs[k], tops[dv.rank]));
+                    flat.push(None);
+                    through.push((xs[k], tops[dv.rank] + heights[dv.rank]));
                 }
+                flat.push(track(c.len() - 2));
                 if br.y > tops[last.rank] + 0.5 {
-                    through.push((end_x[ri], tops[last.rank]));
+                    through.push((xs[c.len() - 1], tops[last.rank]));
+                    flat.push(None);
                 }
-                through.push((end_x[ri], br.y));
-                points = hermite(&through, |_, _| 0.0);
+                through.push((xs[c.len() - 1], br.y));
+                points = spline(&through, |_, _| 0.0, &flat);
             }
             if route.reversed {
                 points.reverse();
@@ -1184,6 +1282,113 @@ impl Layered {
         }
         out
     }
+}
+
+/// A flat piece of an edge in a gap: [`flat_segment`], the route and the piece's index in it.
+type FlatPiece = (bool, f32, f32, usize, usize);
+
+/// A flat piece of an edge from `x0` to `x1`, as sorted for [`track_levels`]: going right or
+/// not, then the far end first (mirrored for those going right).
+fn flat_segment(x0: f32, x1: f32) -> (bool, f32, f32) {
+    if x1 > x0 {
+        (true, -x1, -x0)
+    } else {
+        (false, x1, x0)
+    }
+}
+
+/// The level (0 highest) of the track of each flat piece of edge in one gap, given sorted, and
+/// how many levels there are. Pieces that share some x are on different levels; of two going
+/// the same way, the one that ends further out is higher, which nests them without
+/// crossings. Pieces that share no x may share a level.
+fn track_levels(segs: &[(bool, f32, f32)]) -> (Vec<usize>, usize) {
+    // Those going left and those going right interleaved, each side in its order.
+    let count = |side: bool| segs.iter().filter(|s| s.0 == side).count().max(1) as f32;
+    let (nl, nr) = (count(false), count(true));
+    let mut seen = [0usize; 2];
+    let mut keyed: Vec<(f32, usize)> = segs
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let k = seen[s.0 as usize] as f32 + 0.5;
+            seen[s.0 as usize] += 1;
+            (if s.0 { k / nr } else { k / nl }, i)
+        })
+        .collect();
+    keyed.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let span = |s: &(bool, f32, f32)| {
+        let (lo, hi) = if s.0 { (-s.2, -s.1) } else { (s.1, s.2) };
+        (lo - TRACK_SEP, hi + TRACK_SEP)
+    };
+    let mut levels = vec![0usize; segs.len()];
+    let mut placed: Vec<usize> = Vec::with_capacity(segs.len());
+    let mut count = 0;
+    for &(_, j) in &keyed {
+        let (lo, hi) = span(&segs[j]);
+        let level = placed
+            .iter()
+            .filter(|&&i| {
+                let (a, b) = span(&segs[i]);
+                a < hi && lo < b
+            })
+            .map(|&i| levels[i] + 1)
+            .max()
+            .unwrap_or(0);
+        levels[j] = level;
+        count = count.max(level + 1);
+        placed.push(j);
+    }
+    (levels, count)
+}
+
+/// As [`hermite`], but a piece with a track (a height in the gap between two ranks) goes down
+/// to it, along it and down again, with round corners (vertical at both ends).
+fn spline(
+    through: &[(f32, f32)],
+    limit: impl Fn(usize, f32) -> f32,
+    tracks: &[Option<f32>],
+) -> Vec<(f32, f32)> {
+    let vertical = |i: usize| {
+        (i > 0 && tracks.get(i - 1).is_some_and(|t| t.is_some()))
+            || tracks.get(i).is_some_and(|t| t.is_some())
+    };
+    let smooth = hermite(through, |i, s| if vertical(i) { 0.0 } else { limit(i, s) });
+    if tracks.iter().all(|t| t.is_none()) {
+        return smooth;
+    }
+    let line = |out: &mut Vec<(f32, f32)>, b: (f32, f32)| {
+        let a = *out.last().expect("started");
+        if (a.0 - b.0).abs() + (a.1 - b.1).abs() < 1e-3 {
+            return;
+        }
+        out.push((a.0 + (b.0 - a.0) / 3.0, a.1 + (b.1 - a.1) / 3.0));
+        out.push((a.0 + 2.0 * (b.0 - a.0) / 3.0, a.1 + 2.0 * (b.1 - a.1) / 3.0));
+        out.push(b);
+    };
+    const K: f32 = 0.5523; // a quarter circle as one cubic
+    let mut out = vec![through[0]];
+    for i in 0..through.len() - 1 {
+        let (a, b) = (through[i], through[i + 1]);
+        match tracks.get(i).copied().flatten() {
+            None => out.extend_from_slice(&smooth[3 * i + 1..3 * i + 4]),
+            Some(ty) => {
+                let sgn = if b.0 >= a.0 { 1.0 } else { -1.0 };
+                let dx = (b.0 - a.0).abs();
+                let r1 = (ty - a.1).min(dx / 3.0).max(0.0);
+                let r2 = (b.1 - ty).min(dx / 3.0).max(0.0);
+                line(&mut out, (a.0, ty - r1));
+                out.push((a.0, ty - r1 * (1.0 - K)));
+                out.push((a.0 + sgn * r1 * (1.0 - K), ty));
+                out.push((a.0 + sgn * r1, ty));
+                line(&mut out, (b.0 - sgn * r2, ty));
+                out.push((b.0 - sgn * r2 * (1.0 - K), ty));
+                out.push((b.0, ty + r2 * (1.0 - K)));
+                out.push((b.0, ty + r2));
+                line(&mut out, b);
+            }
+        }
+    }
+    out
 }
 
 /// A spline through `through` (y increasing), as cubic Bézier control points. The tangent at
