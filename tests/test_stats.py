@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import abc
 import collections
+import enum
 import gc
 import io
 import sys
+import typing
 import weakref
 
 import objgraph
 import pytest
 
 import refgraph
+from refgraph import _refgraph
 
 
 class Marker:
@@ -334,3 +338,136 @@ def test_get_new_ids_defaultdict():
     new = refgraph.get_new_ids(limit=0, _state={})
     assert isinstance(new, collections.defaultdict)
     assert new["NoSuchType"] == set()
+
+
+# by_type over the whole heap holds only the objects it returns when every type's name can be
+# read without running Python code; these pin down which types qualify, and that the answers
+# stay objgraph's either way.
+
+
+class Plain:
+    pass
+
+
+class AbstractThing(abc.ABC):
+    @abc.abstractmethod
+    def describe(self):
+        """What it is."""
+
+
+class Thing(AbstractThing):
+    def describe(self):
+        return "thing"
+
+
+class Colour(enum.Enum):
+    RED = 1
+    GREEN = 2
+
+
+class Proto(typing.Protocol):
+    pass
+
+
+class ImplementsProto(Proto):
+    pass
+
+
+def _meta_with(**members):
+    return type("Meta", (type,), members)
+
+
+class _HashLikeModule:
+    """A key whose hash equals '__module__''s: a lookup of '__module__' may call its __eq__."""
+
+    calls = 0
+
+    def __hash__(self):
+        return hash("__module__")
+
+    def __eq__(self, other):
+        _HashLikeModule.calls += 1
+        return False
+
+
+def test_names_without_code_agree_with_the_names_for_every_type_in_the_heap():
+    keep = [Plain(), Thing(), Colour.RED, ImplementsProto(), collections.OrderedDict()]
+    types = {type(o) for o in gc.get_objects()} | {type, int, abc.ABCMeta, enum.EnumType}
+    read = 0
+    for t in types:
+        names = _refgraph.type_names_without_code(t)
+        if names is not None:
+            read += 1
+            assert names == _refgraph.type_names(t), t
+    # Metatype `type`, and plain subclasses of `type` (with a __getattr__ for EnumType on 3.11).
+    for t in (Plain, Thing, AbstractThing, Colour, ImplementsProto, int, type, abc.ABCMeta):
+        assert _refgraph.type_names_without_code(t) == _refgraph.type_names(t), t
+    assert read > len(types) * 0.9
+    del keep
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        # A metaclass whose name getters are Python code.
+        lambda: _meta_with(__name__=property(lambda c: "X"))("A", (), {}),
+        lambda: _meta_with(__getattribute__=lambda c, n: type.__getattribute__(c, n))("A", (), {}),
+        lambda: _meta_with(__dict__=property(lambda c: {}))("A", (), {}),
+        lambda: _meta_with(__module__=property(lambda c: "m"))("A", (), {}),
+        # Its metaclass's metaclass is not `type`.
+        lambda: type("MM", (type,), {})("M2", (type,), {})("A", (), {}),
+        # A class whose __module__ is not a str, or whose __dict__ has a key that is not one.
+        lambda: type("A", (), {"__module__": 3}),
+        lambda: type("A", (), {_HashLikeModule(): 1}),
+    ],
+)
+def test_names_read_with_python_code_are_not_read_without(make):
+    t = make()
+    _HashLikeModule.calls = 0
+    assert _refgraph.type_names_without_code(t) is None
+    assert _HashLikeModule.calls == 0
+
+
+def test_by_type_matches_objgraph_with_common_metaclasses_in_the_heap():
+    keep = [Thing(), Colour.GREEN, ImplementsProto(), Plain(), Plain()]
+    for name in (
+        "Plain",
+        "Thing",
+        "Colour",
+        "ImplementsProto",
+        f"{__name__}.Plain",
+        "ABCMeta",
+        "EnumType",
+        "type",
+        "function",
+        "dict",
+    ):
+        got = refgraph.by_type(name)
+        want = objgraph.by_type(name)
+        assert [id(o) for o in got] == [id(o) for o in want], name
+    del keep
+
+
+def test_by_type_when_reading_a_name_frees_objects():
+    """A metaclass's __name__ that drops the only references to other objects and collects:
+    by_type held everything before calling it, so nothing it returns was freed."""
+    victims = [Plain() for _ in range(50)]
+    refs = [weakref.ref(v) for v in victims]
+
+    class Dropping(type):
+        @property
+        def __name__(cls):
+            victims.clear()
+            gc.collect()
+            return "Dropped"
+
+    Odd = Dropping("Odd", (), {})
+    odd = Odd()
+    got = refgraph.by_type("Plain")
+    assert len(got) >= 50 and all(type(o) is Plain for o in got)
+    assert victims == []
+    assert all(r() is not None for r in refs)  # alive: held by `got`
+    del got
+    gc.collect()
+    assert all(r() is None for r in refs)
+    assert refgraph.by_type("Dropped") == [odd]

@@ -16,7 +16,7 @@
 //!   snapshots.
 //!
 //! Unsafe CPython access lives in `traverse`, `gcwalk`, `capture`, `annotate`, `strings` and in marked
-//! blocks of `stats`, `ids` and `leaks` that read list items and types without running Python
+//! blocks of `names`, `stats`, `ids` and `leaks` that read list items and types without running Python
 //! code; every block says why it is sound.
 
 use pyo3::prelude::*;
@@ -44,6 +44,13 @@ fn type_names(tp: &Bound<'_, pyo3::types::PyType>) -> (String, String) {
     names::type_names(tp)
 }
 
+/// The names of a type as [`type_names`] gives them when they can be read without running any
+/// Python code (what `by_type` needs to hold no object), else None.
+#[pyfunction]
+fn type_names_without_code(tp: &Bound<'_, pyo3::types::PyType>) -> Option<(String, String)> {
+    names::names_without_code(tp)
+}
+
 /// A byte count for people: `512 B`, `1.5 KiB`, `-3.2 MiB` (the snapshot drawings' format).
 #[pyfunction]
 fn human_bytes(n: i64) -> String {
@@ -57,6 +64,7 @@ fn human_bytes(n: i64) -> String {
 
 #[pymodule]
 fn _refgraph(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    names::init(m.py())?;
     m.add_class::<heap::Heap>()?;
     m.add_class::<ids::IdTracker>()?;
     m.add_class::<view::View>()?;
@@ -78,6 +86,7 @@ fn _refgraph(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(stats::at_addrs, m)?)?;
     m.add_function(wrap_pyfunction!(leaks::leaking, m)?)?;
     m.add_function(wrap_pyfunction!(type_names, m)?)?;
+    m.add_function(wrap_pyfunction!(type_names_without_code, m)?)?;
     m.add_function(wrap_pyfunction!(snapshot::draw_chain, m)?)?;
     m.add_function(wrap_pyfunction!(traverse::traverse_pass, m)?)?;
     m.add_function(wrap_pyfunction!(traverse::dead_referents, m)?)?;

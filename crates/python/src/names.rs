@@ -1,7 +1,8 @@
 //! Type names as objgraph computes them: `type.__name__` and `type.__module__ + '.' + name`.
 
 use pyo3::prelude::*;
-use pyo3::types::PyType;
+use pyo3::types::{PyMappingProxy, PyString, PyTuple, PyType};
+use pyo3::{ffi, intern};
 use rustc_hash::FxHashMap;
 
 /// A cache of type names keyed by type address. Holds a strong reference to each type so that
@@ -35,6 +36,151 @@ pub fn type_names(tp: &Bound<'_, PyType>) -> (String, String) {
     (short, long)
 }
 
+/// A type's `__dict__` (a mappingproxy) when every key in it is an exact `str`: then looking a
+/// `str` up in it runs no Python code (a key of another type with an equal hash would run its
+/// `__eq__`). Reading it runs none when the metatype's attribute lookup is `type`'s and finds
+/// `type`'s `__dict__` getter (checked by the callers).
+fn str_keyed_dict<'py>(tp: &Bound<'py, PyType>) -> Option<Bound<'py, PyAny>> {
+    let proxy = tp.getattr(intern!(tp.py(), "__dict__")).ok()?;
+    if !proxy.is_exact_instance_of::<PyMappingProxy>() {
+        return None;
+    }
+    for k in proxy.try_iter().ok()? {
+        if !k.ok()?.is_exact_instance_of::<PyString>() {
+            return None;
+        }
+    }
+    Some(proxy)
+}
+
+/// `tp_getattro` of a class that defines `__getattr__` (CPython's `slot_tp_getattr_hook`, which
+/// calls `__getattr__` only when the lookup through `__getattribute__` raises), read from a
+/// class made for the purpose at import.
+static GETATTR_HOOK: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+
+/// Read [`GETATTR_HOOK`] (at import: a class with a `__getattr__` is made and kept).
+pub fn init(py: Python<'_>) -> PyResult<()> {
+    let dict = pyo3::types::PyDict::new(py);
+    // Any callable: only its presence decides the slot.
+    dict.set_item("__getattr__", py.import("builtins")?.getattr("len")?)?;
+    let probe = py
+        .get_type::<PyType>()
+        .call1(("_GetattrHookProbe", PyTuple::empty(py), dict))?;
+    let probe = probe.cast_into::<PyType>()?;
+    // SAFETY: a live type object, kept alive for the life of the process below.
+    let slot = unsafe { ffi::PyType_GetSlot(probe.as_type_ptr(), ffi::Py_tp_getattro) } as usize;
+    let _ = GETATTR_HOOK.set(slot);
+    std::mem::forget(probe.unbind());
+    Ok(())
+}
+
+/// Whether a metaclass reads its instances' `__name__` and `__dict__` exactly as `type` does,
+/// with no Python code: every class of its MRO before `type` (`ABCMeta`, `EnumType`, typing's
+/// `_ProtocolMeta`, ...) is a class whose metatype is `type`, with a `str`-keyed `__dict__` that
+/// defines no `__name__`, `__dict__` or `__getattribute__` and no `__module__` but a `str`; its
+/// attribute lookup is `type`'s, or `type`'s followed by a `__getattr__` (called only when that
+/// raises, which `type`'s getters for `__name__` and `__dict__` never do). Checked on the
+/// structure, not on the names (a class named `ABCMeta` can define anything).
+fn plain_metaclass(meta: &Bound<'_, PyType>) -> bool {
+    let py = meta.py();
+    let tp_type = py.get_type::<PyType>();
+    // SAFETY: both are live type objects; PyType_GetSlot works on static types since 3.10.
+    let getattro = unsafe { ffi::PyType_GetSlot(meta.as_type_ptr(), ffi::Py_tp_getattro) };
+    let type_getattro = unsafe { ffi::PyType_GetSlot(tp_type.as_type_ptr(), ffi::Py_tp_getattro) };
+    if getattro != type_getattro && GETATTR_HOOK.get() != Some(&(getattro as usize)) {
+        return false;
+    }
+    if !meta.get_type().is(&tp_type) {
+        return false;
+    }
+    // Its metatype is `type`: `__mro__` is `type`'s C getter.
+    let Some(mro) = meta
+        .getattr(intern!(py, "__mro__"))
+        .ok()
+        .and_then(|m| m.cast_into::<PyTuple>().ok())
+    else {
+        return false;
+    };
+    let n = mro.len();
+    let object = py.get_type::<PyAny>();
+    if n < 3
+        || !mro.get_item(n - 2).is_ok_and(|t| t.is(&tp_type))
+        || !mro.get_item(n - 1).is_ok_and(|t| t.is(&object))
+    {
+        return false;
+    }
+    for class in mro.iter().take(n - 2) {
+        let Ok(class) = class.cast_into::<PyType>() else {
+            return false;
+        };
+        // `__dict__` of a class whose metatype is `type`: `type`'s C getter.
+        if !class.get_type().is(&tp_type) {
+            return false;
+        }
+        let Some(dict) = str_keyed_dict(&class) else {
+            return false;
+        };
+        // Lookups in a str-keyed dict run no Python code.
+        for key in [
+            intern!(py, "__name__"),
+            intern!(py, "__dict__"),
+            intern!(py, "__getattribute__"),
+        ] {
+            if dict.contains(key).unwrap_or(true) {
+                return false;
+            }
+        }
+        if let Ok(m) = dict.get_item(intern!(py, "__module__")) {
+            if !m.is_exact_instance_of::<PyString>() {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// Short and long names of `tp`, the same as [`type_names`], when reading them runs no Python
+/// code at all: its metatype is `type` or a [`plain_metaclass`]; a heap type has a `__dict__`
+/// with `str` keys only, holding its `__module__` (a `str`); its `__name__` is a `str`. None,
+/// having run no Python code, when any of that does not hold.
+pub fn names_without_code(tp: &Bound<'_, PyType>) -> Option<(String, String)> {
+    let py = tp.py();
+    let meta = tp.get_type();
+    let plain_type = meta.is(py.get_type::<PyType>());
+    if !plain_type && !plain_metaclass(&meta) {
+        return None;
+    }
+    // SAFETY: a live type object.
+    let heap = unsafe { ffi::PyType_GetFlags(tp.as_type_ptr()) } & ffi::Py_TPFLAGS_HEAPTYPE != 0;
+    // `type`'s `__module__` getter: a heap type's entry in its `__dict__` (found there first by a
+    // plain metaclass's lookup too); a static type's cut from its C name.
+    let module = if heap {
+        let dict = str_keyed_dict(tp)?;
+        match dict.get_item(intern!(py, "__module__")) {
+            Ok(m) => Some(m),
+            Err(_) if plain_type => None,
+            // A plain metaclass would go on looking in the bases' dictionaries.
+            Err(_) => return None,
+        }
+    } else if plain_type {
+        tp.getattr(intern!(py, "__module__")).ok()
+    } else {
+        return None;
+    };
+    // `type`'s `__name__` getter (a data descriptor: found before anything of the type's own).
+    let name = tp.getattr(intern!(py, "__name__")).ok()?;
+    if !name.is_exact_instance_of::<PyString>() {
+        return None;
+    }
+    let short = text(&name);
+    let long = match module {
+        Some(m) if !m.is_exact_instance_of::<PyString>() => return None,
+        Some(m) if m.is_truthy().unwrap_or(false) => format!("{}.{}", text(&m), short),
+        _ => short.clone(),
+    };
+    Some((short, long))
+}
+
 impl TypeNames {
     /// Remember a type (no Python code runs).
     pub fn keep(&mut self, tp: &Bound<'_, PyType>) {
@@ -53,6 +199,24 @@ impl TypeNames {
                 *long = l;
             }
         }
+    }
+
+    /// Resolve the names of the remembered types whose names can be read without running Python
+    /// code ([`names_without_code`]); true when that was every one. Runs no Python code.
+    pub fn resolve_without_code(&mut self, py: Python<'_>) -> bool {
+        let mut all = true;
+        for (tp, short, long) in self.map.values_mut() {
+            if short.is_empty() {
+                match names_without_code(tp.bind(py)) {
+                    Some((s, l)) => {
+                        *short = s;
+                        *long = l;
+                    }
+                    None => all = false,
+                }
+            }
+        }
+        all
     }
 
     /// The name of a remembered, resolved type.

@@ -253,32 +253,76 @@ pub fn by_type<'py>(
     Ok(objects.select(py, |_, tp| wanted.contains(&tp), usize::MAX))
 }
 
-/// `by_type` over the whole heap with one walk: every object is held (as `gc.get_objects()`
-/// would) while the type names are resolved, which may run Python code; then only the objects
-/// of the wanted types are kept.
+/// `by_type` over the whole heap with one walk that records each object's address and type,
+/// taking no reference. When every type's name can be read without running Python code (see
+/// [`TypeNames::resolve_without_code`]), only the objects of the wanted types are then held.
+/// Otherwise every object is held (as `gc.get_objects()` would) before the rest of the names are
+/// resolved, which may run Python code (a metaclass's `__name__`); then only the objects of the
+/// wanted types are kept.
 fn by_type_in_heap<'py>(
     py: Python<'py>,
     heads: &Heads,
     typename: &str,
     names: &mut TypeNames,
 ) -> PyResult<Vec<Bound<'py, PyAny>>> {
-    // SAFETY: GIL held; the closure reads each object's type and takes a reference to it (which
-    // frees nothing), so every object is held before any Python code runs.
-    let held: Vec<(Bound<'py, PyAny>, usize)> = unsafe {
+    let mut types: rustc_hash::FxHashSet<usize> = Default::default();
+    // Types met lately, by a few bits of their address: neighbours in the lists are seldom of
+    // one type, and a probe of the set per object would cost more than the rest of the walk.
+    let mut recent = [0usize; 256];
+    // SAFETY: GIL held; the closure only reads each object's type.
+    let walked: Vec<(usize, usize)> = unsafe {
         gcwalk::map(heads, |o| {
-            (Bound::from_borrowed_ptr(py, o), ffi::Py_TYPE(o) as usize)
+            let tp = ffi::Py_TYPE(o) as usize;
+            let slot = &mut recent[(tp >> 4 ^ tp >> 12) & 255];
+            if *slot != tp {
+                *slot = tp;
+                types.insert(tp);
+            }
+            (o as usize, tp)
         })
     };
-    count_known_types(
-        py,
-        held.iter().map(|(_, tp)| *tp),
-        &mut Histogram::new(),
-        names,
-    )?;
+    for tp in types {
+        // SAFETY: read from a live object, and no Python code ran since; a new reference,
+        // which `names` keeps.
+        let t = unsafe { Bound::<PyAny>::from_borrowed_ptr(py, tp as *mut ffi::PyObject) };
+        names.keep(t.cast::<PyType>()?);
+    }
+    // Reading names allocates temporaries (strings, a mappingproxy, an exception): with the
+    // collector off, none of that can start a collection, whose finalizers could run any code.
+    // SAFETY: plain C calls with the GIL held.
+    let was_enabled = unsafe { ffi::PyGC_Disable() };
+    let all_read = names.resolve_without_code(py);
+    if was_enabled != 0 {
+        // Enabling only sets a flag: no collection starts here.
+        unsafe { ffi::PyGC_Enable() };
+    }
+    if all_read {
+        // No Python code ran since the walk: every address walked is still that object.
+        let wanted = names.matching(typename);
+        let (mut last_tp, mut last_wanted) = (0usize, false);
+        let mut out = Vec::new();
+        for (o, tp) in walked {
+            if tp != last_tp {
+                last_tp = tp;
+                last_wanted = wanted.contains(&tp);
+            }
+            if last_wanted {
+                // SAFETY: a live object (see above); a new reference.
+                out.push(unsafe { Bound::from_borrowed_ptr(py, o as *mut ffi::PyObject) });
+            }
+        }
+        return Ok(out);
+    }
+    // Nothing ran yet: take a reference to every object walked before any Python code runs.
+    // SAFETY: as above.
+    let held: Vec<(Bound<'py, PyAny>, usize)> = walked
+        .into_iter()
+        .map(|(o, tp)| unsafe { (Bound::from_borrowed_ptr(py, o as *mut ffi::PyObject), tp) })
+        .collect();
     names.resolve(py);
     let wanted = names.matching(typename);
     // Objects whose type changed meanwhile (`__class__` assignment) are judged by the type
-    // they had when counted, as with a list taken before the names were looked up. Dropping
+    // they had when walked, as with a list taken before the names were looked up. Dropping
     // the others touches each one's header: those a few items ahead are prefetched.
     const AHEAD: usize = 16;
     let mut out = Vec::new();
