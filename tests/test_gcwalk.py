@@ -188,3 +188,21 @@ def test_frozen_objects_are_left_out_as_by_get_objects():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     ).stdout.split()
     assert out == ["3", "3", "3", "True", "True", "43"]
+
+
+def test_collector_state_and_refcounts_kept(spread):
+    """gc_objects and by_type turn the collector off while they work, then back as it was;
+    the references the list took go away with it."""
+    probe = spread[123]
+    before = sys.getrefcount(probe)
+    for enabled in (True, False):
+        (gc.enable if enabled else gc.disable)()
+        try:
+            objs = _refgraph.gc_objects()
+            assert sys.getrefcount(probe) == before + 1
+            del objs
+            assert len(_refgraph.by_type(None, "Walked")) == 950
+            assert gc.isenabled() is enabled
+        finally:
+            gc.enable()
+    assert sys.getrefcount(probe) == before

@@ -17,13 +17,20 @@ fn hash(addr: u64) -> u64 {
     (addr >> 4).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
+/// `cap` empty slots. A big table is looked up at random: with 4 KiB pages nearly every lookup
+/// also misses the TLB, and filling it faults page by page; on Linux it asks for huge pages
+/// (before any page is touched: a zeroed allocation that large is fresh from `mmap`).
+fn zeroed_slots(cap: usize) -> Vec<(u64, u32)> {
+    crate::hugepages::zeroed(cap)
+}
+
 impl AddrIndex {
     /// An index with room for `n` entries before it grows.
     pub fn with_capacity(n: usize) -> Self {
         // At most half full: short probe runs (a 3/4 load measured slower).
         let cap = (n.max(8) * 2).next_power_of_two();
         AddrIndex {
-            slots: vec![(0, 0); cap],
+            slots: zeroed_slots(cap),
             mask: cap - 1,
             len: 0,
         }
@@ -106,7 +113,7 @@ impl AddrIndex {
 
     fn grow(&mut self) {
         let cap = (self.slots.len() * 2).max(16);
-        let old = std::mem::replace(&mut self.slots, vec![(0, 0); cap]);
+        let old = std::mem::replace(&mut self.slots, zeroed_slots(cap));
         self.mask = cap - 1;
         self.len = 0;
         for (k, v) in old {

@@ -302,6 +302,8 @@ pub struct GraphBuilder {
     g: Graph,
     index: AddrIndex,
     type_index: FxHashMap<u64, TypeId>,
+    /// The type added last and its id (saves a hash probe per node of a run of one type).
+    last_type: Option<(u64, TypeId)>,
     sealed_tracked: bool,
 }
 
@@ -314,12 +316,28 @@ impl GraphBuilder {
         b.g.flags.reserve(nodes);
         b.g.fwd_offsets.reserve(nodes + 1);
         b.g.fwd_targets.reserve(edges);
+        // Written once in order, but big: fewer page faults.
+        crate::hugepages::advise_vec(&b.g.addrs);
+        crate::hugepages::advise_vec(&b.g.types);
+        crate::hugepages::advise_vec(&b.g.fwd_offsets);
+        crate::hugepages::advise_vec(&b.g.fwd_targets);
         b.index = AddrIndex::with_capacity(nodes);
         b.g.fwd_offsets.push(0);
         b
     }
 
     fn type_id(&mut self, type_addr: u64) -> TypeId {
+        if let Some((a, t)) = self.last_type {
+            if a == type_addr {
+                return t;
+            }
+        }
+        let t = self.type_id_of(type_addr);
+        self.last_type = Some((type_addr, t));
+        t
+    }
+
+    fn type_id_of(&mut self, type_addr: u64) -> TypeId {
         let next = self.g.type_table.len() as TypeId;
         *self.type_index.entry(type_addr).or_insert_with(|| {
             self.g.type_table.push(TypeInfo {
@@ -467,8 +485,9 @@ impl GraphBuilder {
 fn build_referrers(g: &mut Graph) {
     let n = g.addrs.len();
     let tracked = g.tracked as usize;
-    let mut counts = vec![0u32; n + 1];
-    let mut last = vec![u32::MAX; n];
+    // Indexed by target: written at random.
+    let mut counts: Vec<u32> = crate::hugepages::zeroed(n + 1);
+    let mut last = crate::hugepages::filled(u32::MAX, n);
     for src in 0..tracked {
         let s = g.fwd_offsets[src] as usize;
         let e = g.fwd_offsets[src + 1] as usize;
@@ -483,7 +502,7 @@ fn build_referrers(g: &mut Graph) {
         counts[i + 1] += counts[i];
     }
     let total = counts[n] as usize;
-    let mut sources = vec![0 as NodeId; total];
+    let mut sources: Vec<NodeId> = crate::hugepages::zeroed(total);
     let mut fill = counts.clone();
     last.iter_mut().for_each(|x| *x = u32::MAX);
     for src in 0..tracked {

@@ -18,6 +18,7 @@ pub mod dominators;
 pub mod dot;
 pub mod edgenames;
 pub mod graph;
+pub mod hugepages;
 pub mod nodeset;
 pub mod render;
 pub mod snapshot;

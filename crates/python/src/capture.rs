@@ -7,7 +7,7 @@
 //! lives ([`Objects`]), so later queries may call Python code (user callbacks, `repr`) safely.
 //! Unsafe CPython access (list items, object types).
 
-use crate::gcwalk::{list_types, prefetch, tracked_objects};
+use crate::gcwalk::{list_types, prefetch, tracked_objects_and_types};
 use crate::traverse::TypeCache;
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -66,7 +66,7 @@ pub fn capture(
     untracked: bool,
     roots: &[Bound<'_, PyAny>],
 ) -> PyResult<(Graph, Objects)> {
-    let list = tracked_objects(py)?;
+    let (list, walked_types) = tracked_objects_and_types(py)?;
     let n = list.len();
     let mut cache = TypeCache::default();
     let mut builder = GraphBuilder::with_capacity(n + n / 2, n * 3);
@@ -75,7 +75,10 @@ pub fn capture(
     // runs in this block (no callbacks, no decref that could free anything: `extra` only grows).
     unsafe {
         let lp = list.as_ptr();
-        let types = list_types(py, &list)?;
+        let types = match walked_types {
+            Some(t) => t,
+            None => list_types(py, &list)?,
+        };
         // Inserting a million addresses is a million cache misses in the index: the slots of
         // the addresses a few items ahead are prefetched (the addresses are in the list).
         const INSERT_AHEAD: usize = 16;

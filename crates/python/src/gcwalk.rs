@@ -255,27 +255,54 @@ pub unsafe fn map<T>(heads: &Heads, mut f: impl FnMut(*mut ffi::PyObject) -> T) 
 
 /// What `gc.get_objects()` returns, built from a walk of the collector's lists when they can
 /// be walked (about a third faster: two ends of each list are followed at once).
-///
-/// The list is created before the walk, and skipped by it as `gc.get_objects()` skips its own
-/// result; appending only grows its item array, which runs no Python code and cannot start a
-/// collection, so every object walked is still there when it is appended.
 #[pyfunction(name = "gc_objects")]
 pub fn tracked_objects(py: Python<'_>) -> PyResult<Bound<'_, PyList>> {
+    Ok(tracked_objects_and_types(py)?.0)
+}
+
+/// [`tracked_objects`], with the type address of each item when the lists were walked (read
+/// during the walk, while each object's header is in the cache).
+///
+/// Each object gets its reference during the walk (its header is in the cache then), and the
+/// list is made afterwards at its final size, with the collector disabled: its allocation cannot
+/// start a collection (whose finalizers could run code), and as `gc.get_objects()` the list does
+/// not hold itself.
+pub fn tracked_objects_and_types(
+    py: Python<'_>,
+) -> PyResult<(Bound<'_, PyList>, Option<Vec<usize>>)> {
     let Some(h) = heads(py) else {
-        return gc_objects(py);
+        return Ok((gc_objects(py)?, None));
     };
-    let list = PyList::empty(py);
-    let lp = list.as_ptr();
-    // SAFETY: GIL held; the closure only copies addresses, and nothing between the walk and the
-    // appends runs Python code or frees an object.
+    // SAFETY: GIL held; the closure takes a reference to each object (which frees nothing) and
+    // reads its type; the list steals those references. No Python code runs in between.
     unsafe {
-        for o in map(&h, |o| o) {
-            if o != lp && ffi::PyList_Append(lp, o) != 0 {
-                return Err(PyErr::fetch(py));
+        let was_enabled = ffi::PyGC_Disable();
+        let walked = map(&h, |o| {
+            ffi::Py_IncRef(o);
+            (o, ffi::Py_TYPE(o) as usize)
+        });
+        let lp = ffi::PyList_New(walked.len() as ffi::Py_ssize_t);
+        if lp.is_null() {
+            for &(o, _) in &walked {
+                ffi::Py_DecRef(o);
             }
+            if was_enabled != 0 {
+                ffi::PyGC_Enable();
+            }
+            return Err(PyErr::fetch(py));
         }
+        let mut types = Vec::with_capacity(walked.len());
+        for (i, (o, tp)) in walked.into_iter().enumerate() {
+            ffi::PyList_SetItem(lp, i as ffi::Py_ssize_t, o);
+            types.push(tp);
+        }
+        if was_enabled != 0 {
+            // Only sets a flag: no collection starts here.
+            ffi::PyGC_Enable();
+        }
+        let list = Bound::from_owned_ptr(py, lp).cast_into_unchecked::<PyList>();
+        Ok((list, Some(types)))
     }
-    Ok(list)
 }
 
 /// `gc.get_objects()` as a list.

@@ -17,12 +17,28 @@ struct TypeFacts {
 #[derive(Default)]
 pub struct TypeCache {
     facts: FxHashMap<usize, TypeFacts>,
+    /// The type asked about last, and its facts (a hash probe per object shows in the capture).
+    last: Option<(usize, TypeFacts)>,
 }
 
 impl TypeCache {
     /// # Safety
     /// `tp` must be a live type object and the GIL held.
+    #[inline]
     unsafe fn facts(&mut self, tp: *mut ffi::PyTypeObject) -> TypeFacts {
+        match self.last {
+            Some((t, f)) if t == tp as usize => f,
+            _ => {
+                let f = self.facts_of(tp);
+                self.last = Some((tp as usize, f));
+                f
+            }
+        }
+    }
+
+    /// # Safety
+    /// As [`TypeCache::facts`].
+    unsafe fn facts_of(&mut self, tp: *mut ffi::PyTypeObject) -> TypeFacts {
         *self.facts.entry(tp as usize).or_insert_with(|| {
             // PyType_GetSlot works on static types since 3.10.
             let trav = ffi::PyType_GetSlot(tp, ffi::Py_tp_traverse);

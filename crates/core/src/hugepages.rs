@@ -1,0 +1,83 @@
+//! Asking the kernel for transparent huge pages for big arrays read at random (the capture's
+//! address index): fewer TLB misses and page faults. Only a hint; nothing changes elsewhere.
+
+/// Advise huge pages for the whole 2 MiB pages inside `[ptr, ptr + len)`, unless
+/// `REFGRAPH_HUGE_PAGES=0` is in the environment (to measure what they bring).
+#[cfg(target_os = "linux")]
+pub fn advise(ptr: *const u8, len: usize) {
+    const HUGE: usize = 2 << 20;
+    if std::env::var_os("REFGRAPH_HUGE_PAGES").is_some_and(|v| v == "0") {
+        return;
+    }
+    let start = (ptr as usize).next_multiple_of(HUGE);
+    let end = (ptr as usize + len) / HUGE * HUGE;
+    if end > start {
+        // SAFETY: madvise only changes how the kernel backs these pages of our own allocation;
+        // MADV_HUGEPAGE never changes their contents. Failure (no THP) is ignored.
+        unsafe {
+            libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
+        }
+    }
+}
+
+/// Elsewhere: nothing to do.
+#[cfg(not(target_os = "linux"))]
+pub fn advise(_ptr: *const u8, _len: usize) {}
+
+/// [`advise`] for the whole capacity of a vector (best before its pages are first written).
+pub fn advise_vec<T>(v: &Vec<T>) {
+    let bytes = v.capacity() * std::mem::size_of::<T>();
+    if bytes >= 4 << 20 {
+        advise(v.as_ptr() as *const u8, bytes);
+    }
+}
+
+/// `vec![value; n]`, on huge pages when it is big.
+pub fn filled<T: Clone>(value: T, n: usize) -> Vec<T> {
+    let mut v = Vec::with_capacity(n);
+    advise_vec(&v);
+    v.resize(n, value);
+    v
+}
+
+/// `vec![0; n]` on huge pages when it is big. A big zeroed allocation comes untouched from
+/// `mmap` (the kernel zeroes each page on first use): advised before that, nothing is written
+/// twice.
+pub fn zeroed<T: Zeroable>(n: usize) -> Vec<T> {
+    let v = T::zeroed_vec(n);
+    advise_vec(&v);
+    v
+}
+
+/// Types whose zeroed vector `vec!` allocates already zeroed (`calloc`).
+pub trait Zeroable: Sized {
+    /// `vec![0; n]`.
+    fn zeroed_vec(n: usize) -> Vec<Self>;
+}
+
+impl Zeroable for u32 {
+    fn zeroed_vec(n: usize) -> Vec<u32> {
+        vec![0; n]
+    }
+}
+
+impl Zeroable for (u64, u32) {
+    fn zeroed_vec(n: usize) -> Vec<(u64, u32)> {
+        vec![(0, 0); n]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn big_and_small_vectors_hold_their_values() {
+        for n in [0, 10, 3 << 20] {
+            let z: Vec<u32> = super::zeroed(n);
+            assert_eq!(z.len(), n);
+            assert!(z.iter().all(|&x| x == 0));
+            let f = super::filled(7u32, n);
+            assert_eq!(f.len(), n);
+            assert!(f.iter().all(|&x| x == 7));
+        }
+    }
+}
