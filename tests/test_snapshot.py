@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import weakref
 
 import pytest
@@ -179,6 +180,43 @@ def test_retained_size_of_a_list_of_exclusive_buffers():
     expected = sys.getsizeof(holder) + sum(sys.getsizeof(b) for b in holder)
     assert snap.retained_size(holder) == expected
     assert snap.retained_size(holder[0]) == sys.getsizeof(holder[0])
+
+
+def test_retained_sizes_are_computed_without_the_gil():
+    """Another Python thread runs while the retained sizes are computed; the progress
+    callback is still called (with the GIL), and the answer is the same as computed again
+    on a fresh load."""
+    keep = [[Record(i)] for i in range(150_000)]
+    snap = refgraph.snapshot(collect=False)
+    ticks = [0]
+    stop = threading.Event()
+
+    def spin():
+        while not stop.is_set():
+            ticks[0] += 1
+            time.sleep(0)  # hands the GIL back at once
+
+    seen = []
+
+    def progress(stage, done, total):
+        seen.append((stage, done, total, ticks[0]))
+
+    interval = sys.getswitchinterval()
+    # No forced switches: the spinning thread runs only when this one releases the GIL.
+    sys.setswitchinterval(1000)
+    t = threading.Thread(target=spin)
+    t.start()
+    try:
+        rows = snap.typestats(retained=True, progress=progress)
+    finally:
+        stop.set()
+        sys.setswitchinterval(interval)
+        t.join()
+    assert len(seen) > 10
+    assert seen[-1][1] == seen[-1][2]
+    assert seen[-1][3] > seen[0][3], "no other thread ran during the analysis"
+    assert refgraph.snapshot_from_bytes(snap.to_bytes()).typestats(retained=True) == rows
+    del keep
 
 
 def test_diff_names_the_growing_type_first():

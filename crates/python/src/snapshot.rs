@@ -43,19 +43,32 @@ impl PySnapshot {
     }
 
     fn analysis(&self, progress: Option<&Bound<'_, PyAny>>) -> &Analysis {
-        self.analysis.get_or_init(|| {
-            let mut last = u64::MAX;
-            analyse(&self.snap, &mut |done, total| {
-                if let Some(p) = progress {
-                    let pct = (done * 100).checked_div(total).unwrap_or(100);
-                    if pct != last {
-                        last = pct;
-                        // A progress display that fails must not break the analysis.
-                        let _ = p.call1(("retained sizes", done, total));
+        if let Some(a) = self.analysis.get() {
+            return a;
+        }
+        // Computed without the GIL (other Python threads run meanwhile), taking it back only
+        // to report progress; not inside the OnceLock, whose waiters would hold the GIL that
+        // the progress report needs. Two threads may both compute it: the first result stays.
+        let progress: Option<Py<PyAny>> = progress.map(|p| p.clone().unbind());
+        let a = Python::attach(|py| {
+            py.detach(|| {
+                let mut last = u64::MAX;
+                analyse(&self.snap, &mut |done, total| {
+                    if let Some(p) = &progress {
+                        let pct = (done * 100).checked_div(total).unwrap_or(100);
+                        if pct != last {
+                            last = pct;
+                            // A progress display that fails must not break the analysis.
+                            Python::attach(|py| {
+                                let _ = p.bind(py).call1(("retained sizes", done, total));
+                            });
+                        }
                     }
-                }
+                })
             })
-        })
+        });
+        let _ = self.analysis.set(a);
+        self.analysis.get().expect("set just above")
     }
 
     /// Node ids for a target: an address (int) or a type name (str).
@@ -239,7 +252,7 @@ impl PySnapshot {
     #[pyo3(signature = (old, progress=None))]
     fn diff(&self, old: &PySnapshot, progress: Option<Bound<'_, PyAny>>) -> Vec<DiffRow> {
         let a = self.analysis(progress.as_ref());
-        diff::diff(&old.snap, &self.snap, Some(a))
+        Python::attach(|py| py.detach(|| diff::diff(&old.snap, &self.snap, Some(a))))
             .into_iter()
             .map(|r| DiffRow {
                 name: r.name,
@@ -259,8 +272,7 @@ impl PySnapshot {
     fn paths(&self, target: &Bound<'_, PyAny>) -> PyResult<(Vec<PathGroup>, u64, usize)> {
         let targets = self.targets(target)?;
         let s = &self.snap;
-        let r = roots(s);
-        let rep = paths::retention_paths(s, &r, &targets);
+        let rep = Python::attach(|py| py.detach(|| paths::retention_paths(s, &roots(s), &targets)));
         Ok((
             rep.groups
                 .into_iter()
