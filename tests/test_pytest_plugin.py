@@ -179,7 +179,7 @@ def test_markers_without_the_option(pytester):
     result = _run(pytester)
     result.assert_outcomes(failed=2, passed=2)
     out = result.stdout.str()
-    assert "1 warm-up calls, then 3 runs of 2 calls" in out
+    assert "1 warm-up calls, then 3 quick runs and 3 measured runs of 2 calls" in out
     assert "test_marked.kept" in out
     assert "refgraph no_leaks: the test cannot be repeated: call 2 failed" in out
     assert set(_summary(result)) == {"test_marked.py::test_checked"}
@@ -210,7 +210,7 @@ def test_leaks_ok_and_ini_options(pytester):
     )
     result = _run(pytester)
     result.assert_outcomes(failed=1, passed=1)
-    assert "2 warm-up calls, then 3 runs of 2 calls" in result.stdout.str()
+    assert "2 warm-up calls, then 3 quick runs and 3 measured runs of 2 calls" in result.stdout.str()
     assert set(_summary(result)) == {"test_ini.py::test_leaks"}
 
 

@@ -13,7 +13,7 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 use refgraph_core::graph::NodeId;
-use refgraph_core::snapshot::leaks::{History, MAX_ROUNDS, OLD, UNKNOWN};
+use refgraph_core::snapshot::leaks::{steady, History, MAX_ROUNDS, OLD, UNKNOWN};
 use refgraph_core::snapshot::Snapshot;
 use rustc_hash::{FxHashMap, FxHashSet};
 
@@ -312,5 +312,241 @@ impl Rounds {
             watched,
             library: Vec::new(),
         }
+    }
+}
+
+/// The `tp_traverse` visitor of [`Screen::new`]: records live referents that the collector does
+/// not track and that are containers ([`kind_of`]) or may hold one (tuples, untracked dicts
+/// hold only untracked values).
+unsafe extern "C" fn untracked_visit(
+    obj: *mut ffi::PyObject,
+    arg: *mut std::os::raw::c_void,
+) -> std::os::raw::c_int {
+    if obj.is_null() || ffi::Py_REFCNT(obj) <= 0 {
+        return 0;
+    }
+    let tp = ffi::Py_TYPE(obj);
+    let flags = ffi::PyType_GetFlags(tp);
+    let wanted = flags & (ffi::Py_TPFLAGS_DICT_SUBCLASS | ffi::Py_TPFLAGS_TUPLE_SUBCLASS) != 0
+        || ffi::PyByteArray_Check(obj) != 0
+        || ffi::PyAnySet_Check(obj) != 0;
+    if wanted && (flags & ffi::Py_TPFLAGS_HAVE_GC == 0 || ffi::PyObject_GC_IsTracked(obj) == 0) {
+        (*(arg as *mut Vec<*mut ffi::PyObject>)).push(obj);
+    }
+    0
+}
+
+/// Call `o`'s traverse function with [`untracked_visit`] into `out`.
+///
+/// # Safety
+/// `o` must be a live object and the GIL held; no Python code may run until `out` is consumed.
+unsafe fn traverse(
+    cache: &mut FxHashMap<usize, Option<ffi::traverseproc>>,
+    o: *mut ffi::PyObject,
+    out: &mut Vec<*mut ffi::PyObject>,
+) {
+    let tp = ffi::Py_TYPE(o);
+    if ffi::PyType_GetFlags(tp) & ffi::Py_TPFLAGS_HAVE_GC == 0 {
+        return;
+    }
+    let trav = *cache.entry(tp as usize).or_insert_with(|| {
+        // PyType_GetSlot works on static types since 3.10.
+        let p = ffi::PyType_GetSlot(tp, ffi::Py_tp_traverse);
+        (!p.is_null())
+            .then(|| std::mem::transmute::<*mut std::os::raw::c_void, ffi::traverseproc>(p))
+    });
+    if let Some(trav) = trav {
+        trav(
+            o,
+            untracked_visit,
+            out as *mut Vec<*mut ffi::PyObject> as *mut std::os::raw::c_void,
+        );
+    }
+}
+
+/// A quick first pass of a leak search that tells whether anything could have grown, at a cost
+/// proportional to the new objects rather than to the heap.
+///
+/// Created after the warm-up, before `gc.freeze()` moves every tracked object out of the
+/// collector's generations; then the generations hold only what the rounds created (and old
+/// objects the collector starts tracking again), and a collection frees only their garbage.
+/// After each round (and a collection), [`Screen::census`] walks the generations and notes the
+/// round each tracked object was first seen in, and measures the old containers (tracked ones
+/// and the untracked ones they refer to, held strongly meanwhile). [`Screen::grew`] is false
+/// only when neither the surviving new objects nor any container length grew steadily: then
+/// the full search ([`Rounds`] and a snapshot) would find no suspect either.
+#[pyclass(module = "refgraph._refgraph", unsendable)]
+pub struct Screen {
+    /// The old containers whose length is measured (a strong reference each).
+    watched: Vec<(Py<PyAny>, Kind)>,
+    /// Whether `watched` was dropped.
+    released: bool,
+    /// Their lengths: before the first round, then after each round.
+    lengths: Vec<Vec<u32>>,
+    /// Tracked objects seen in the generations: address -> (round first seen, type address).
+    births: FxHashMap<u64, (u8, u64)>,
+    rounds: usize,
+}
+
+impl Screen {
+    fn measure(&mut self) {
+        // SAFETY: every watched container is held by `watched`; GIL held; only C code runs.
+        let ls = self
+            .watched
+            .iter()
+            .map(|(o, k)| unsafe { length_of(o.as_ptr(), *k) })
+            .collect();
+        self.lengths.push(ls);
+    }
+}
+
+#[pymethods]
+impl Screen {
+    /// Take and measure the containers alive now (call it before `gc.freeze()`).
+    #[new]
+    fn new(py: Python<'_>) -> PyResult<Self> {
+        let deque = py
+            .import("collections")?
+            .getattr("deque")?
+            .as_ptr()
+            .cast::<ffi::PyTypeObject>();
+        let mut watched: Vec<(Py<PyAny>, Kind)> = Vec::new();
+        let mut untracked: Vec<*mut ffi::PyObject> = Vec::new();
+        let mut cache: FxHashMap<usize, Option<ffi::traverseproc>> = Default::default();
+        let mut seen: FxHashSet<u64> = Default::default();
+        // SAFETY: GIL held; no Python code runs until the end of the block: every object the
+        // walk meets is alive, and so is every referent its traverse function reports (`seen`
+        // objects are held by `watched` or are untracked tuples held by their referrer, which
+        // nothing frees meanwhile). `deque` is a type of the collections module.
+        unsafe {
+            let mut on_tracked =
+                |o: *mut ffi::PyObject,
+                 watched: &mut Vec<(Py<PyAny>, Kind)>,
+                 untracked: &mut Vec<*mut ffi::PyObject>| {
+                    if let Some(k) = kind_of(o, deque) {
+                        watched.push((Bound::from_borrowed_ptr(py, o).unbind(), k));
+                    }
+                    traverse(&mut cache, o, untracked);
+                };
+            match crate::gcwalk::heads(py) {
+                Some(h) => {
+                    crate::gcwalk::visit(&h, |o, _| on_tracked(o, &mut watched, &mut untracked))
+                }
+                None => {
+                    let list = crate::gcwalk::gc_objects(py)?;
+                    let lp = list.as_ptr();
+                    for i in 0..list.len() {
+                        let o = ffi::PyList_GetItem(lp, i as ffi::Py_ssize_t);
+                        if o.is_null() {
+                            return Err(PyErr::fetch(py));
+                        }
+                        on_tracked(o, &mut watched, &mut untracked);
+                    }
+                }
+            }
+            // Untracked containers, and what untracked tuples and dicts refer to.
+            let mut i = 0;
+            while i < untracked.len() {
+                let o = untracked[i];
+                i += 1;
+                if !seen.insert(o as u64) {
+                    continue;
+                }
+                if let Some(k) = kind_of(o, deque) {
+                    watched.push((Bound::from_borrowed_ptr(py, o).unbind(), k));
+                }
+                traverse(&mut cache, o, &mut untracked);
+            }
+        }
+        let mut s = Screen {
+            watched,
+            released: false,
+            lengths: Vec::new(),
+            births: Default::default(),
+            rounds: 0,
+        };
+        s.measure();
+        Ok(s)
+    }
+
+    /// Note the tracked objects in the collector's generations and measure the containers
+    /// (after a round and a collection, with the old objects frozen). Returns how many tracked
+    /// objects the generations hold.
+    fn census(&mut self, py: Python<'_>) -> PyResult<usize> {
+        if self.released {
+            return Err(pyo3::exceptions::PyRuntimeError::new_err(
+                "the containers were released",
+            ));
+        }
+        if self.rounds >= MAX_ROUNDS {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "at most {MAX_ROUNDS} rounds"
+            )));
+        }
+        self.rounds += 1;
+        let round = self.rounds as u8;
+        let now = Rounds::tracked(py, self.births.len() + 64)?;
+        let mut births: FxHashMap<u64, (u8, u64)> = Default::default();
+        births.reserve(now.len());
+        for &a in &now {
+            // SAFETY: an object the walk just met: no Python code has run since, so it is
+            // alive; only its type pointer is read.
+            let t = unsafe { ffi::Py_TYPE(a as *mut ffi::PyObject) } as u64;
+            let b = match self.births.get(&a) {
+                Some(&(b, bt)) if bt == t => b,
+                _ => round,
+            };
+            births.insert(a, (b, t));
+        }
+        self.births = births;
+        self.measure();
+        Ok(self.births.len())
+    }
+
+    /// Could the full search find a suspect: do the tracked objects alive now, born in the
+    /// rounds, show steady growth together, or did a container's length grow steadily (in the
+    /// rounds it grew, whatever it did in the others)?
+    fn grew(&self) -> bool {
+        let rounds = self.rounds;
+        if rounds == 0 {
+            return false;
+        }
+        if self.released {
+            return true;
+        }
+        let mask = self
+            .births
+            .values()
+            .fold(0u64, |m, &(b, _)| m | (1u64 << (b - 1)));
+        if steady(mask, rounds) {
+            return true;
+        }
+        (0..self.watched.len()).any(|i| {
+            let mut m = 0u64;
+            for r in 1..self.lengths.len() {
+                if self.lengths[r][i] > self.lengths[r - 1][i] {
+                    m |= 1 << (r - 1);
+                }
+            }
+            steady(m, rounds)
+        })
+    }
+
+    /// Tracked objects seen in the last census.
+    #[getter]
+    fn new_objects(&self) -> usize {
+        self.births.len()
+    }
+
+    /// Containers measured.
+    #[getter]
+    fn containers(&self) -> usize {
+        self.watched.len()
+    }
+
+    /// Drop the references to the containers.
+    fn release(&mut self) {
+        self.watched = Vec::new();
+        self.released = true;
     }
 }
