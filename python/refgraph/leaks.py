@@ -346,6 +346,13 @@ def _check(runs, warmup, calls_per_run):
         raise ValueError("runs must be at most 64")
 
 
+# Objects already frozen when refgraph was imported: CPython 3.12's collector moves the immortal
+# objects it meets (the tuples of its static types: 375 of them) into the permanent generation,
+# where they are from startup and where every collection puts them back; the quick pass may
+# unfreeze those. Objects the program freezes itself it leaves alone (the full search runs).
+_frozen_at_import = gc.get_freeze_count()
+
+
 def _screen_clean(workload, runs, calls_per_run):
     """The quick first pass: True when nothing the rounds created survived in a way that
     could be steady growth, and no container grew steadily (then the full search, which
@@ -353,14 +360,17 @@ def _screen_clean(workload, runs, calls_per_run):
     frozen (``gc.freeze()``), a collection and a walk of the collector's generations cost
     in proportion to the new objects only. When the program froze objects itself, or
     anything else goes wrong, the answer is False and the full search runs."""
-    if gc.get_freeze_count() != 0:
+    if gc.get_freeze_count() not in (0, _frozen_at_import):
         return False
     screen = _refgraph.Screen()
     gc.freeze()
     try:
+        frozen = gc.get_freeze_count()
         for _ in range(runs):
             for _ in range(calls_per_run):
                 workload()
+            if gc.get_freeze_count() != frozen:  # the work froze (or thawed) objects itself
+                return False
             gc.collect()
             screen.census()
         return not screen.grew()
@@ -382,8 +392,9 @@ def find_leaks(workload, *, runs=5, warmup=3, calls_per_run=2, trace=False, stri
 
     Work that leaves nothing behind is called ``warmup + runs * calls_per_run`` times; when the
     quick first pass sees growth, ``runs * calls_per_run`` more (the measured rounds). Two calls
-    per run by default, so that a leak of one object every other call grows every run. Nothing of the workload is kept alive once the call returns. ``strings``: what the
-    final snapshot keeps of string contents, as for :func:`refgraph.snapshot`.
+    per run by default, so that a leak of one object every other call grows every run.
+    Nothing of the workload is kept alive once the call returns. ``strings``: what the final
+    snapshot keeps of string contents, as for :func:`refgraph.snapshot`.
     """
     if not callable(workload):
         raise TypeError(f"workload must be callable, not {type(workload).__name__}")
