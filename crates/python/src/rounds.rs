@@ -389,6 +389,18 @@ pub struct Screen {
 }
 
 impl Screen {
+    /// Did watched container `i` grow in a steady pattern of rounds (whatever it did in the
+    /// others)?
+    fn grew_steadily(&self, i: usize) -> bool {
+        let mut m = 0u64;
+        for r in 1..self.lengths.len() {
+            if self.lengths[r][i] > self.lengths[r - 1][i] {
+                m |= 1 << (r - 1);
+            }
+        }
+        steady(m, self.rounds)
+    }
+
     fn measure(&mut self) {
         // SAFETY: every watched container is held by `watched`; GIL held; only C code runs.
         let ls = self
@@ -521,15 +533,31 @@ impl Screen {
         if steady(mask, rounds) {
             return true;
         }
-        (0..self.watched.len()).any(|i| {
-            let mut m = 0u64;
-            for r in 1..self.lengths.len() {
-                if self.lengths[r][i] > self.lengths[r - 1][i] {
-                    m |= 1 << (r - 1);
-                }
-            }
-            steady(m, rounds)
-        })
+        (0..self.watched.len()).any(|i| self.grew_steadily(i))
+    }
+
+    /// How many of the tracked objects seen in the last census were first seen in each round
+    /// (index 0: round 1).
+    fn survivors(&self) -> Vec<usize> {
+        let mut out = vec![0; self.rounds];
+        for &(b, _) in self.births.values() {
+            out[b as usize - 1] += 1;
+        }
+        out
+    }
+
+    /// The containers whose length grew steadily, with their lengths before the first round
+    /// and after each (what makes [`Screen::grew`] true besides the survivors).
+    fn grown<'py>(&self, py: Python<'py>) -> Vec<(Bound<'py, PyAny>, Vec<u32>)> {
+        (0..self.watched.len())
+            .filter(|&i| self.grew_steadily(i))
+            .map(|i| {
+                (
+                    self.watched[i].0.bind(py).clone(),
+                    self.lengths.iter().map(|l| l[i]).collect(),
+                )
+            })
+            .collect()
     }
 
     /// Tracked objects seen in the last census.
