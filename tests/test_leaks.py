@@ -3,6 +3,7 @@ work that only looks like a leak (no suspect)."""
 
 from __future__ import annotations
 
+import collections
 import gc
 import json
 import weakref
@@ -11,6 +12,7 @@ import leak_patterns as lp
 import pytest
 
 import refgraph
+from refgraph import _refgraph
 
 # CPython 3.12's collector keeps its immortal objects in the permanent generation (375 tuples).
 _FROZEN_BY_CPYTHON = refgraph.leaks._frozen_at_import
@@ -213,6 +215,56 @@ def test_growth_is_measured_again_in_full():
     assert report
     assert calls[0] == 2 + 2 * 4 * 3
     assert gc.get_freeze_count() in (0, _FROZEN_BY_CPYTHON)
+
+
+def test_keys_renewed_in_a_bounded_queue_need_no_second_rounds():
+    # An LRU cache that appends a new key tuple to its queue on every hit (as jinja2's does):
+    # the queue keeps its length, its keys are born in many rounds; nothing grows.
+    marker = []  # an old list in each key keeps the tuples tracked
+    queue = collections.deque(maxlen=6)
+    names = [f"t{i}" for i in range(6)]
+    calls = [0]
+
+    def work():
+        calls[0] += 1
+        # A varying subset, so that the keys alive were born in several rounds.
+        for name in names[: 1 + calls[0] % 3]:
+            queue.append((name, marker))
+
+    for _ in range(3):
+        work()
+    screen = _refgraph.Screen()
+    gc.freeze()
+    try:
+        for _ in range(5):
+            work()
+            work()
+            gc.collect()
+            screen.census()
+    finally:
+        gc.unfreeze()
+    born = screen.survivors()
+    assert born[0] and born[-1] and sum(1 for n in born if n) >= 3  # steady, all together
+    assert not screen.grew()  # but each only replaces another in the queue
+    screen.release()
+
+    calls[0] = 0
+    report = refgraph.find_leaks(work, warmup=3, runs=5, calls_per_run=2)
+    assert not report, str(report)
+    assert calls[0] == 3 + 5 * 2
+
+
+def test_a_queue_that_grows_is_still_measured():
+    queue = collections.deque()
+    calls = [0]
+
+    def work():
+        calls[0] += 1
+        queue.append(("new", calls[0]))
+
+    report = refgraph.find_leaks(work, warmup=3, runs=5, calls_per_run=2)
+    assert report and report.suspects[0].holder_type == "collections.deque"
+    assert calls[0] == 3 + 2 * 5 * 2
 
 
 def test_frozen_objects_of_the_program_stay_frozen():

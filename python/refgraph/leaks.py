@@ -365,16 +365,18 @@ def _screen_clean(workload, runs, calls_per_run):
     if gc.get_freeze_count() not in (0, _frozen_at_import):
         return False
     screen = _refgraph.Screen()
-    gc.freeze()
     try:
-        for _ in range(runs):
-            for _ in range(calls_per_run):
-                workload()
-            gc.collect()
-            screen.census()
+        gc.freeze()
+        try:
+            for _ in range(runs):
+                for _ in range(calls_per_run):
+                    workload()
+                gc.collect()
+                screen.census()
+        finally:
+            gc.unfreeze()
         return not screen.grew()
     finally:
-        gc.unfreeze()
         screen.release()
 
 

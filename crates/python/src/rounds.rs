@@ -389,6 +389,130 @@ pub struct Screen {
 }
 
 impl Screen {
+    /// The tracked objects of the last census still alive, with their birth rounds, and those
+    /// of them that only replace others in an old container whose length did not grow: the
+    /// full search does not count a non-growing container's own objects unless all of them
+    /// were born in one round (say, the keys an LRU cache re-inserts on every hit).
+    ///
+    /// One walk of every tracked object (after `gc.unfreeze()`) finds who refers to the new
+    /// ones. A new object is set aside when nothing new refers to it, exactly one old object
+    /// does, that one is a watched container of constant length, and the new objects set
+    /// aside under it were born in two rounds or more; then, new objects that only those set
+    /// aside under one container refer to (what they retain alone).
+    /// Returns the rounds (as a mask) the new objects not set aside were born in.
+    fn unreplaced_mask(&self, py: Python<'_>) -> PyResult<u64> {
+        let mut alive: Vec<(u64, u8)> = Vec::new();
+        // New object -> the new objects referring to it; -> (old referrers, the first one).
+        let mut young_refs: FxHashMap<u64, Vec<u64>> = Default::default();
+        let mut old_refs: FxHashMap<u64, (u32, u64)> = Default::default();
+        let mut cache = TypeCache::default();
+        let mut buf: Vec<*mut ffi::PyObject> = Vec::with_capacity(64);
+        let births = &self.births;
+        // Is `o` (alive) a new object of the census, by address and type?
+        let is_new = |o: *mut ffi::PyObject| -> Option<u8> {
+            let &(b, t) = births.get(&(o as u64))?;
+            // SAFETY: `o` is alive (met by the walk or reported alive by a traverse function).
+            (unsafe { ffi::Py_TYPE(o) } as u64 == t).then_some(b)
+        };
+        // SAFETY: GIL held; no Python code runs during the walk; every object is alive when
+        // met, and its referents (live ones only) while its traverse function reports them.
+        let mut on_object = |o: *mut ffi::PyObject| unsafe {
+            let me = is_new(o);
+            if let Some(b) = me {
+                alive.push((o as u64, b));
+            }
+            buf.clear();
+            cache.referents(o, &mut buf);
+            for &r in &buf {
+                if r == o || is_new(r).is_none() {
+                    continue;
+                }
+                if me.is_some() {
+                    young_refs.entry(r as u64).or_default().push(o as u64);
+                } else {
+                    let e = old_refs.entry(r as u64).or_insert((0, o as u64));
+                    e.0 += 1;
+                }
+            }
+        };
+        match crate::gcwalk::heads(py) {
+            // SAFETY: as above.
+            Some(h) => unsafe { crate::gcwalk::visit(&h, |o, _| on_object(o)) },
+            None => {
+                let list = crate::gcwalk::gc_objects(py)?;
+                let lp = list.as_ptr();
+                for i in 0..list.len() {
+                    // SAFETY: the list holds its items; GIL held.
+                    let o = unsafe { ffi::PyList_GetItem(lp, i as ffi::Py_ssize_t) };
+                    if o.is_null() {
+                        return Err(PyErr::fetch(py));
+                    }
+                    if o != lp {
+                        on_object(o);
+                    }
+                }
+            }
+        }
+        // Watched containers of constant length, by address.
+        let first = &self.lengths[0];
+        let last = &self.lengths[self.lengths.len() - 1];
+        let constant: FxHashSet<u64> = self
+            .watched
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| last[i] <= first[i])
+            .map(|(_, (o, _))| o.as_ptr() as u64)
+            .collect();
+        let mut group: FxHashMap<u64, u64> = Default::default();
+        let mut group_mask: FxHashMap<u64, u64> = Default::default();
+        for &(a, b) in &alive {
+            if young_refs.contains_key(&a) {
+                continue;
+            }
+            if let Some(&(1, c)) = old_refs.get(&a) {
+                if constant.contains(&c) {
+                    group.insert(a, c);
+                    *group_mask.entry(c).or_default() |= 1u64 << (b - 1);
+                }
+            }
+        }
+        group.retain(|_, c| group_mask[c].count_ones() >= 2);
+        // What only objects set aside under one container refer to.
+        loop {
+            let mut added = Vec::new();
+            for &(a, _) in &alive {
+                if group.contains_key(&a) || old_refs.contains_key(&a) {
+                    continue;
+                }
+                let Some(parents) = young_refs.get(&a) else {
+                    continue;
+                };
+                let mut g = None;
+                let all_one = parents.iter().all(|p| match (group.get(p), g) {
+                    (Some(&c), None) => {
+                        g = Some(c);
+                        true
+                    }
+                    (Some(&c), Some(h)) => c == h,
+                    (None, _) => false,
+                });
+                if all_one {
+                    if let Some(c) = g {
+                        added.push((a, c));
+                    }
+                }
+            }
+            if added.is_empty() {
+                break;
+            }
+            group.extend(added);
+        }
+        Ok(alive
+            .iter()
+            .filter(|(a, _)| !group.contains_key(a))
+            .fold(0u64, |m, &(_, b)| m | (1u64 << (b - 1))))
+    }
+
     /// Did watched container `i` grow in a steady pattern of rounds (whatever it did in the
     /// others)?
     fn grew_steadily(&self, i: usize) -> bool {
@@ -515,25 +639,30 @@ impl Screen {
         Ok(self.births.len())
     }
 
-    /// Could the full search find a suspect: do the tracked objects alive now, born in the
-    /// rounds, show steady growth together, or did a container's length grow steadily (in the
-    /// rounds it grew, whatever it did in the others)?
-    fn grew(&self) -> bool {
+    /// Could the full search find a suspect? True when a container's length grew steadily (in
+    /// the rounds it grew, whatever it did in the others), or when the tracked objects born in
+    /// the rounds and alive now show steady growth together, not counting those that only
+    /// replace others in an old container of constant length (see [`Screen::unreplaced_mask`]).
+    /// Call it after `gc.unfreeze()`: that last test walks the whole heap.
+    fn grew(&self, py: Python<'_>) -> PyResult<bool> {
         let rounds = self.rounds;
         if rounds == 0 {
-            return false;
+            return Ok(false);
         }
         if self.released {
-            return true;
+            return Ok(true);
+        }
+        if (0..self.watched.len()).any(|i| self.grew_steadily(i)) {
+            return Ok(true);
         }
         let mask = self
             .births
             .values()
             .fold(0u64, |m, &(b, _)| m | (1u64 << (b - 1)));
-        if steady(mask, rounds) {
-            return true;
+        if !steady(mask, rounds) {
+            return Ok(false);
         }
-        (0..self.watched.len()).any(|i| self.grew_steadily(i))
+        Ok(steady(self.unreplaced_mask(py)?, rounds))
     }
 
     /// How many of the tracked objects seen in the last census were first seen in each round
