@@ -315,9 +315,18 @@ impl Rounds {
     }
 }
 
-/// The `tp_traverse` visitor of [`Screen::new`]: records live referents that the collector does
-/// not track and that are containers ([`kind_of`]) or may hold one (tuples, untracked dicts
-/// hold only untracked values).
+/// What [`untracked_visit`] collects: the untracked containers met, and per type address
+/// whether its objects can be one (a dict, set or bytearray, or a subclass).
+#[derive(Default)]
+struct UntrackedScan {
+    found: Vec<*mut ffi::PyObject>,
+    kinds: FxHashMap<usize, bool>,
+}
+
+/// The `tp_traverse` visitor of [`Screen::new`]: records live referents that are containers
+/// ([`kind_of`]) the collector does not track (dicts of atomic values, bytearrays). Untracked
+/// tuples are not followed (a tuple holding a dict or set stays tracked; a bytearray in an
+/// untracked tuple is the one container the quick pass does not measure).
 unsafe extern "C" fn untracked_visit(
     obj: *mut ffi::PyObject,
     arg: *mut std::os::raw::c_void,
@@ -325,31 +334,33 @@ unsafe extern "C" fn untracked_visit(
     if obj.is_null() || ffi::Py_REFCNT(obj) <= 0 {
         return 0;
     }
+    let scan = &mut *(arg as *mut UntrackedScan);
     let tp = ffi::Py_TYPE(obj);
-    let flags = ffi::PyType_GetFlags(tp);
-    let wanted = flags & (ffi::Py_TPFLAGS_DICT_SUBCLASS | ffi::Py_TPFLAGS_TUPLE_SUBCLASS) != 0
-        || ffi::PyByteArray_Check(obj) != 0
-        || ffi::PyAnySet_Check(obj) != 0;
-    if wanted && (flags & ffi::Py_TPFLAGS_HAVE_GC == 0 || ffi::PyObject_GC_IsTracked(obj) == 0) {
-        (*(arg as *mut Vec<*mut ffi::PyObject>)).push(obj);
+    let container = *scan.kinds.entry(tp as usize).or_insert_with(|| {
+        ffi::PyType_GetFlags(tp) & ffi::Py_TPFLAGS_DICT_SUBCLASS != 0
+            || ffi::PyByteArray_Check(obj) != 0
+            || ffi::PyAnySet_Check(obj) != 0
+    });
+    if container && ffi::PyObject_GC_IsTracked(obj) == 0 {
+        scan.found.push(obj);
     }
     0
 }
 
-/// Call `o`'s traverse function with [`untracked_visit`] into `out`.
+/// Call `o`'s traverse function with [`untracked_visit`] into `scan`.
 ///
 /// # Safety
-/// `o` must be a live object and the GIL held; no Python code may run until `out` is consumed.
+/// `o` must be a live object and the GIL held; no Python code may run until `scan` is consumed.
 unsafe fn traverse(
     cache: &mut FxHashMap<usize, Option<ffi::traverseproc>>,
     o: *mut ffi::PyObject,
-    out: &mut Vec<*mut ffi::PyObject>,
+    scan: &mut UntrackedScan,
 ) {
     let tp = ffi::Py_TYPE(o);
-    if ffi::PyType_GetFlags(tp) & ffi::Py_TPFLAGS_HAVE_GC == 0 {
-        return;
-    }
     let trav = *cache.entry(tp as usize).or_insert_with(|| {
+        if ffi::PyType_GetFlags(tp) & ffi::Py_TPFLAGS_HAVE_GC == 0 {
+            return None;
+        }
         // PyType_GetSlot works on static types since 3.10.
         let p = ffi::PyType_GetSlot(tp, ffi::Py_tp_traverse);
         (!p.is_null())
@@ -359,7 +370,7 @@ unsafe fn traverse(
         trav(
             o,
             untracked_visit,
-            out as *mut Vec<*mut ffi::PyObject> as *mut std::os::raw::c_void,
+            scan as *mut UntrackedScan as *mut std::os::raw::c_void,
         );
     }
 }
@@ -547,27 +558,24 @@ impl Screen {
             .as_ptr()
             .cast::<ffi::PyTypeObject>();
         let mut watched: Vec<(Py<PyAny>, Kind)> = Vec::new();
-        let mut untracked: Vec<*mut ffi::PyObject> = Vec::new();
+        let mut scan = UntrackedScan::default();
         let mut cache: FxHashMap<usize, Option<ffi::traverseproc>> = Default::default();
         let mut seen: FxHashSet<u64> = Default::default();
         // SAFETY: GIL held; no Python code runs until the end of the block: every object the
-        // walk meets is alive, and so is every referent its traverse function reports (`seen`
-        // objects are held by `watched` or are untracked tuples held by their referrer, which
-        // nothing frees meanwhile). `deque` is a type of the collections module.
+        // walk meets is alive, and so is every referent its traverse function reports (the
+        // untracked containers found are held by their referrers, which nothing frees
+        // meanwhile, then by `watched`). `deque` is a type of the collections module.
         unsafe {
-            let mut on_tracked =
-                |o: *mut ffi::PyObject,
-                 watched: &mut Vec<(Py<PyAny>, Kind)>,
-                 untracked: &mut Vec<*mut ffi::PyObject>| {
-                    if let Some(k) = kind_of(o, deque) {
-                        watched.push((Bound::from_borrowed_ptr(py, o).unbind(), k));
-                    }
-                    traverse(&mut cache, o, untracked);
-                };
-            match crate::gcwalk::heads(py) {
-                Some(h) => {
-                    crate::gcwalk::visit(&h, |o, _| on_tracked(o, &mut watched, &mut untracked))
+            let mut on_tracked = |o: *mut ffi::PyObject,
+                                  watched: &mut Vec<(Py<PyAny>, Kind)>,
+                                  scan: &mut UntrackedScan| {
+                if let Some(k) = kind_of(o, deque) {
+                    watched.push((Bound::from_borrowed_ptr(py, o).unbind(), k));
                 }
+                traverse(&mut cache, o, scan);
+            };
+            match crate::gcwalk::heads(py) {
+                Some(h) => crate::gcwalk::visit(&h, |o, _| on_tracked(o, &mut watched, &mut scan)),
                 None => {
                     let list = crate::gcwalk::gc_objects(py)?;
                     let lp = list.as_ptr();
@@ -576,14 +584,14 @@ impl Screen {
                         if o.is_null() {
                             return Err(PyErr::fetch(py));
                         }
-                        on_tracked(o, &mut watched, &mut untracked);
+                        on_tracked(o, &mut watched, &mut scan);
                     }
                 }
             }
-            // Untracked containers, and what untracked tuples and dicts refer to.
+            // The untracked containers, and the bytearrays untracked dicts refer to.
             let mut i = 0;
-            while i < untracked.len() {
-                let o = untracked[i];
+            while i < scan.found.len() {
+                let o = scan.found[i];
                 i += 1;
                 if !seen.insert(o as u64) {
                     continue;
@@ -591,7 +599,7 @@ impl Screen {
                 if let Some(k) = kind_of(o, deque) {
                     watched.push((Bound::from_borrowed_ptr(py, o).unbind(), k));
                 }
-                traverse(&mut cache, o, &mut untracked);
+                traverse(&mut cache, o, &mut scan);
             }
         }
         let mut s = Screen {
