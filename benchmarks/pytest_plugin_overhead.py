@@ -83,9 +83,12 @@ def main():
         del snap
     statuses = {v["status"] for v in collect.results.values()}
     overheads = [v["overhead_ms"] for v in collect.results.values()]
+    # 3 warm-up calls (the first is the test itself) and 5 rounds of 2: the quick pass only.
+    full = sum(1 for v in collect.results.values() if v.get("calls", 0) > 3 + 5 * 2)
     print(
         f"python {sys.version.split()[0]}; heap {gc_objects:,} gc-tracked objects; "
-        f"{len(overheads)} tests, statuses {sorted(statuses)}, pytest exit {int(ret)}"
+        f"{len(overheads)} tests, statuses {sorted(statuses)}, pytest exit {int(ret)}; "
+        f"{full} needed the measured rounds after the quick pass"
     )
     print(
         f"plugin overhead per clean test: median {statistics.median(overheads):.1f} ms "

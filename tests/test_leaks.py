@@ -3,6 +3,7 @@ work that only looks like a leak (no suspect)."""
 
 from __future__ import annotations
 
+import collections
 import gc
 import json
 import weakref
@@ -11,6 +12,10 @@ import leak_patterns as lp
 import pytest
 
 import refgraph
+from refgraph import _refgraph
+
+# CPython 3.12's collector keeps its immortal objects in the permanent generation (375 tuples).
+_FROZEN_BY_CPYTHON = refgraph.leaks._frozen_at_import
 
 
 def _leaked_type(suspect):
@@ -53,7 +58,8 @@ def test_event_bus_report():
     first = report.suspects[0]
     assert first.holder_type == "list"
     assert first.holder == "leak_patterns.bus._listeners"
-    assert first.lengths == (3, 15)  # three warm-up calls, then 4 runs of 3
+    # Three warm-up calls, 4 quick runs of 3 that see growth, then the 4 measured runs of 3.
+    assert first.lengths == (15, 27)
     per_run = {t.type: t.per_run for t in first.types}
     assert per_run["leak_patterns.Session"] == 3
     assert per_run["method"] == 3
@@ -162,19 +168,135 @@ def test_old_objects_are_held_only_during_the_search():
     class Old:
         pass
 
+    class New:
+        pass
+
     held = [Old()]
     ref = weakref.ref(held[0])
     seen = []
+    kept = []
 
     def work():
-        if len(seen) == 4:
+        kept.append(New())  # a leak: the quick pass sees growth, the full search runs
+        if len(seen) == 14:  # warm-up 3, quick rounds 10, then the second measured call
             held.clear()
         seen.append(ref() is not None)
 
-    refgraph.find_leaks(work)
-    assert seen[4:] == [True] * (len(seen) - 4)  # kept alive while measuring
+    report = refgraph.find_leaks(work, warmup=3, runs=5, calls_per_run=2)
+    assert report
+    assert len(seen) == 3 + 10 + 10
+    assert seen[14:] == [True] * 9  # kept alive while measuring
     gc.collect()
     assert ref() is None
+
+
+def test_work_that_leaves_nothing_is_measured_once():
+    calls = [0]
+
+    def work():
+        calls[0] += 1  # a counter: appending to a list would be growth
+        return [object() for _ in range(10)]
+
+    report = refgraph.find_leaks(work, warmup=2, runs=4, calls_per_run=3)
+    assert not report
+    assert calls[0] == 2 + 4 * 3  # the quick pass found nothing: no second set of rounds
+    assert gc.get_freeze_count() in (0, _FROZEN_BY_CPYTHON)
+
+
+def test_growth_is_measured_again_in_full():
+    calls = [0]
+    kept = []
+
+    def work():
+        calls[0] += 1  # a counter: appending to a list would be growth
+        kept.append(object.__new__(type("Grown", (), {})))
+
+    report = refgraph.find_leaks(work, warmup=2, runs=4, calls_per_run=3)
+    assert report
+    assert calls[0] == 2 + 2 * 4 * 3
+    assert gc.get_freeze_count() in (0, _FROZEN_BY_CPYTHON)
+
+
+def test_keys_renewed_in_a_bounded_queue_need_no_second_rounds():
+    # An LRU cache that appends a new key tuple to its queue on every hit (as jinja2's does):
+    # the queue keeps its length, its keys are born in many rounds; nothing grows.
+    marker = []  # an old list in each key keeps the tuples tracked
+    queue = collections.deque(maxlen=6)
+    names = [f"t{i}" for i in range(6)]
+    calls = [0]
+
+    def work():
+        calls[0] += 1
+        # A varying subset, so that the keys alive were born in several rounds.
+        for name in names[: 1 + calls[0] % 3]:
+            queue.append((name, marker))
+
+    for _ in range(3):
+        work()
+    screen = _refgraph.Screen()
+    gc.freeze()
+    try:
+        for _ in range(5):
+            work()
+            work()
+            gc.collect()
+            screen.census()
+    finally:
+        gc.unfreeze()
+    born = screen.survivors()
+    assert born[0] and born[-1] and sum(1 for n in born if n) >= 3  # steady, all together
+    assert not screen.grew()  # but each only replaces another in the queue
+    screen.release()
+
+    calls[0] = 0
+    report = refgraph.find_leaks(work, warmup=3, runs=5, calls_per_run=2)
+    assert not report, str(report)
+    assert calls[0] == 3 + 5 * 2
+
+
+def test_a_queue_that_grows_is_still_measured():
+    queue = collections.deque()
+    calls = [0]
+
+    def work():
+        calls[0] += 1
+        queue.append(("new", calls[0]))
+
+    report = refgraph.find_leaks(work, warmup=3, runs=5, calls_per_run=2)
+    assert report and report.suspects[0].holder_type == "collections.deque"
+    assert calls[0] == 3 + 2 * 5 * 2
+
+
+def test_frozen_objects_of_the_program_stay_frozen():
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        calls = []
+        kept = []
+
+        def work():
+            calls.append(1)
+            kept.append(bytearray(10))
+
+        report = refgraph.find_leaks(work, warmup=1, runs=3, calls_per_run=1)
+        assert gc.get_freeze_count() == frozen
+        assert len(calls) == 1 + 3  # no quick pass: it would unfreeze the program's objects
+        assert report and report.suspects[0].types[0].type == "bytearray"
+    finally:
+        gc.unfreeze()
+
+
+def test_a_failure_in_the_quick_pass_unfreezes():
+    n = []
+
+    def work():
+        n.append(1)
+        if len(n) == 5:
+            raise KeyError("boom")
+
+    with pytest.raises(KeyError):
+        refgraph.find_leaks(work, warmup=1)
+    assert gc.get_freeze_count() in (0, _FROZEN_BY_CPYTHON)
 
 
 @pytest.mark.parametrize(

@@ -179,7 +179,7 @@ def test_markers_without_the_option(pytester):
     result = _run(pytester)
     result.assert_outcomes(failed=2, passed=2)
     out = result.stdout.str()
-    assert "1 warm-up calls, then 3 runs of 2 calls" in out
+    assert "1 warm-up calls, then 3 quick runs and 3 measured runs of 2 calls" in out
     assert "test_marked.kept" in out
     assert "refgraph no_leaks: the test cannot be repeated: call 2 failed" in out
     assert set(_summary(result)) == {"test_marked.py::test_checked"}
@@ -210,7 +210,9 @@ def test_leaks_ok_and_ini_options(pytester):
     )
     result = _run(pytester)
     result.assert_outcomes(failed=1, passed=1)
-    assert "2 warm-up calls, then 3 runs of 2 calls" in result.stdout.str()
+    assert (
+        "2 warm-up calls, then 3 quick runs and 3 measured runs of 2 calls" in result.stdout.str()
+    )
     assert set(_summary(result)) == {"test_ini.py::test_leaks"}
 
 
@@ -277,6 +279,48 @@ def test_last_failed_reruns_only_the_leaking(pytester):
     result.assert_outcomes(failed=1)
     assert "rerun previous 1 failure" in result.stdout.str()
     assert set(_summary(result)) == {"test_lf.py::test_leak"}
+
+
+def test_reruns(pytester):
+    pytest.importorskip("pytest_rerunfailures")
+    pytester.makepyfile(
+        test_reruns="""
+        import os
+
+        kept = []
+        flag = os.path.join(os.path.dirname(__file__), "flaky-failed-once")
+
+
+        def test_leak():
+            kept.append(object())
+
+
+        def test_flaky_then_clean():
+            # Fails the first time it is ever run, passes when rerun (and when repeated).
+            if not os.path.exists(flag):
+                open(flag, "w").close()
+                raise AssertionError("flaky")
+
+
+        def test_ok():
+            pass
+        """
+    )
+    out_json = pytester.path / "leaks.json"
+    result = _run(pytester, "--refgraph-leaks", "--reruns", "1", "--refgraph-leaks-json", out_json)
+    # The leak fails on its run and its rerun; the flaky test fails as itself, then its rerun
+    # passes and is checked like any other.
+    outcomes = result.parseoutcomes()
+    assert (outcomes.get("failed"), outcomes.get("passed"), outcomes.get("rerun")) == (1, 2, 2)
+    out = result.stdout.str()
+    assert set(_summary(result)) == {"test_reruns.py::test_leak"}
+    assert "1 leaking, 2 clean, 0 not checked of 3 tests" in out
+    tests = json.loads(out_json.read_text())["tests"]
+    assert {k: v["status"] for k, v in tests.items()} == {
+        "test_reruns.py::test_leak": "leaks",
+        "test_reruns.py::test_flaky_then_clean": "clean",
+        "test_reruns.py::test_ok": "clean",
+    }
 
 
 def test_json_and_html_reports(leaky, tmp_path):

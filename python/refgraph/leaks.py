@@ -1,7 +1,13 @@
 """Leak suspects: run a piece of work again and again and name what keeps its leftovers alive.
 
 :func:`find_leaks` calls ``workload()`` a few times to warm up (caches fill, modules import),
-then in ``runs`` rounds of ``calls_per_run`` calls each. After the warm-up it notes every object
+then in ``runs`` rounds of ``calls_per_run`` calls each, first as a quick pass: with the objects
+alive after the warm-up frozen (``gc.freeze()``), the collector's generations hold only what the
+rounds create, so that a collection and a walk after each round cost in proportion to the new
+objects, not to the heap. When no new object survives in a pattern of steady growth and no
+container's length grows steadily, there is nothing to report and the search ends there (at a
+cost of one walk of the heap that measures its containers). Otherwise the rounds run again,
+measured in full. After the warm-up it notes every object
 alive (and keeps it alive, so that no new object can take an old one's address); after each
 round it notes which new objects exist (a walk of the collector's lists, no snapshot); at the
 end it takes one snapshot. The objects born in the rounds that are still alive, born in the
@@ -340,6 +346,40 @@ def _check(runs, warmup, calls_per_run):
         raise ValueError("runs must be at most 64")
 
 
+# Objects already frozen when refgraph was imported: CPython 3.12's collector moves the immortal
+# objects it meets (the tuples of its static types: 375 of them) into the permanent generation,
+# where they are from startup and where every collection puts them back; the quick pass may
+# unfreeze those. Objects the program freezes itself it leaves alone (the full search runs).
+_frozen_at_import = gc.get_freeze_count()
+
+
+def _screen_clean(workload, runs, calls_per_run):
+    """The quick first pass: True when nothing the rounds created survived in a way that
+    could be steady growth, and no container grew steadily (then the full search, which
+    costs two walks of the whole heap, would find no suspect). With the objects alive now
+    frozen (``gc.freeze()``), a collection and a walk of the collector's generations cost
+    in proportion to the new objects only. When the program froze objects itself, the answer
+    is False and the full search runs (``gc.get_freeze_count()`` walks the frozen objects: it
+    is asked only here, before anything is frozen). Work that freezes its own new objects
+    hides them from both searches."""
+    if gc.get_freeze_count() not in (0, _frozen_at_import):
+        return False
+    screen = _refgraph.Screen()
+    try:
+        gc.freeze()
+        try:
+            for _ in range(runs):
+                for _ in range(calls_per_run):
+                    workload()
+                gc.collect()
+                screen.census()
+        finally:
+            gc.unfreeze()
+        return not screen.grew()
+    finally:
+        screen.release()
+
+
 def find_leaks(workload, *, runs=5, warmup=3, calls_per_run=2, trace=False, strings="names"):
     """Call ``workload()`` ``warmup`` times, then ``runs`` rounds of ``calls_per_run`` calls,
     and report what grows with the work: a :class:`LeakReport` (false when nothing does).
@@ -351,9 +391,11 @@ def find_leaks(workload, *, runs=5, warmup=3, calls_per_run=2, trace=False, stri
     ``trace=True`` tracemalloc runs during the rounds and each suspect names the lines that
     allocated its leaked objects (``allocated_at``).
 
-    Two calls per run by default, so that a leak of one object every other call grows every
-    run. Nothing of the workload is kept alive once the call returns. ``strings``: what the
-    final snapshot keeps of string contents, as for :func:`refgraph.snapshot`.
+    Work that leaves nothing behind is called ``warmup + runs * calls_per_run`` times; when the
+    quick first pass sees growth, ``runs * calls_per_run`` more (the measured rounds). Two calls
+    per run by default, so that a leak of one object every other call grows every run.
+    Nothing of the workload is kept alive once the call returns. ``strings``: what the final
+    snapshot keeps of string contents, as for :func:`refgraph.snapshot`.
     """
     if not callable(workload):
         raise TypeError(f"workload must be callable, not {type(workload).__name__}")
@@ -363,6 +405,8 @@ def find_leaks(workload, *, runs=5, warmup=3, calls_per_run=2, trace=False, stri
         import tracemalloc  # before the old objects are taken: its import is not a leak
     for _ in range(warmup):
         workload()
+    if _screen_clean(workload, runs, calls_per_run):
+        return LeakReport(runs, calls_per_run, [], 0)
     # No collection first: garbage of the warm-up is held with the old objects (it is old) and
     # collected by the final snapshot's collection, once released.
     rounds = _refgraph.Rounds()

@@ -8,7 +8,8 @@ Registered by the ``pytest11`` entry point ``refgraph``; it does nothing unless 
 - ``@pytest.mark.leaks_ok`` exempts one test.
 
 A checked test's call phase runs the test function ``warmup`` times, then ``runs`` rounds of
-two calls, with its fixtures set up once, and :func:`refgraph.find_leaks` decides. A test that
+two calls, with its fixtures set up once, and :func:`refgraph.find_leaks` decides (when those
+rounds show growth, ``runs`` more rounds of two calls are measured in full). A test that
 fails on its first call is reported as its own failure, untouched; a test that passes once and
 fails when called again cannot be repeated: it passes and its check is reported as not done.
 
@@ -447,7 +448,8 @@ class LeakCheck:
         if leaking:
             head = (
                 f"refgraph: this test leaks. {settings.warmup} warm-up calls, then "
-                f"{settings.runs} runs of {_CALLS_PER_RUN} calls, fixtures set up once"
+                f"{settings.runs} quick runs and {settings.runs} measured runs of "
+                f"{_CALLS_PER_RUN} calls, fixtures set up once"
             )
             pytest.fail(f"{head}\n{report}", pytrace=False)
 

@@ -70,6 +70,7 @@ fn _refgraph(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<view::View>()?;
     m.add_class::<snapshot::PySnapshot>()?;
     m.add_class::<rounds::Rounds>()?;
+    m.add_class::<rounds::Screen>()?;
     m.add_class::<records::Visit>()?;
     m.add_class::<records::ViewNode>()?;
     m.add_class::<records::TypeRow>()?;
