@@ -250,6 +250,7 @@ class Snapshot:
         created: int,
         strings: str,
         names: bool = True,
+        progress: Callable[[str, int, int], object] | None = None,
     ) -> Snapshot: ...
     @staticmethod
     def load(path: str | PathLike[str]) -> Snapshot: ...

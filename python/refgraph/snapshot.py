@@ -341,7 +341,7 @@ def _check_strings(strings):
     return strings
 
 
-def snapshot(untracked=True, collect=True, strings="names", names=True):
+def snapshot(untracked=True, collect=True, strings="names", names=True, progress=None):
     """Capture the whole heap now.
 
     ``untracked``: also record the objects the gc does not track (str, int, bytes, …) that
@@ -371,8 +371,19 @@ def snapshot(untracked=True, collect=True, strings="names", names=True):
     ``False`` skips that pass (a faster, smaller snapshot whose paths show types only). Names
     are read without running any of the program's code and without creating instance
     ``__dict__``s; dict keys follow the ``strings`` policy.
+
+    ``progress``: a callable, called as ``progress(phase, done, total)`` about once per
+    percent of each phase, in this order: ``'walk'`` (the objects the collector tracks),
+    ``'references'`` (what each object refers to; ``total`` grows as untracked objects are
+    found), ``'sizes'`` (sizes and labels) and ``'names'`` (with ``names=True``). Each phase
+    starts with ``done == 0`` and ends with ``done == total``. It runs in the middle of the
+    capture: keep it to showing progress (what it changes in the heap may or may not be seen).
+    An exception it raises (a ``KeyboardInterrupt`` too) abandons the capture, releases every
+    object it held and propagates from ``snapshot()``.
     """
     _check_strings(strings)
+    if progress is not None and not callable(progress):
+        raise TypeError(f"progress: expected a callable, not {type(progress).__name__}")
     if collect:
         gc.collect()
     frames = _thread_frames()
@@ -388,6 +399,7 @@ def snapshot(untracked=True, collect=True, strings="names", names=True):
             int(datetime.datetime.now().timestamp()),
             strings,
             bool(names),
+            progress,
         )
     finally:
         del frames, modules

@@ -408,6 +408,11 @@ impl GraphBuilder {
         self.g.addrs.len()
     }
 
+    /// The types seen so far, in id order.
+    pub fn type_table(&self) -> &[TypeInfo] {
+        &self.g.type_table
+    }
+
     /// True when no node was added yet.
     pub fn is_empty(&self) -> bool {
         self.g.addrs.is_empty()

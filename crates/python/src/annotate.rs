@@ -5,6 +5,7 @@
 
 use crate::capture::Objects;
 use crate::cpython;
+use crate::progress::Reporter;
 use crate::strings::StringNotes;
 use crate::traverse::TypeCache;
 use pyo3::ffi;
@@ -240,20 +241,30 @@ pub fn utf8_uncached(s: &Bound<'_, pyo3::types::PyString>) -> Option<String> {
 /// from `object.__sizeof__`'s formula or the C `__sizeof__` of the nearest built-in base class
 /// (a class's own `__sizeof__` written in Python is not called), labels from the C getters
 /// of modules, classes and functions, and from string values as `text`'s policy allows.
+///
+/// `progress` reports the phase `sizes`, between objects.
 pub fn annotate(
     py: Python<'_>,
     g: &mut Graph,
     o: &Objects,
     mut text: StringNotes,
+    progress: &mut Reporter<'_>,
 ) -> PyResult<Annotations> {
     let b = Builtins::new(py)?;
     let mut types: FxHashMap<usize, NodeFacts> = Default::default();
+    // The types of `types`, held: the progress callback may change an object's class and free
+    // its old one, whose address could then be reused by another type.
+    let mut held_types: Vec<Py<PyAny>> = Vec::new();
     let mut cache = TypeCache::default();
     let n = g.len();
     let mut sizes = Vec::with_capacity(n);
     let mut lens = Vec::with_capacity(n);
     let mut labels = Vec::new();
+    progress.start("sizes", n as u64)?;
     for v in 0..n {
+        if progress.tick("sizes", v as u64, n as u64)? {
+            cache = TypeCache::default();
+        }
         let p = o.ptr(py, v);
         if p.is_null() {
             return Err(PyErr::fetch(py));
@@ -263,7 +274,9 @@ pub fn annotate(
         let facts = types.entry(tp).or_insert_with(|| {
             // SAFETY: the type of a live object is alive.
             let t = unsafe { Bound::from_borrowed_ptr(py, tp as *mut ffi::PyObject) };
-            b.facts(&t)
+            let facts = b.facts(&t);
+            held_types.push(t.unbind());
+            facts
         });
         // SAFETY: as above; the calls below run C code only.
         let (size, len) = unsafe {
@@ -374,6 +387,7 @@ pub fn annotate(
     let strs = text.finish(py, |v| o.ptr(py, v as usize));
     labels.extend(strs.labels);
     labels.sort_unstable_by_key(|l| l.0);
+    progress.end("sizes", n as u64)?;
     Ok(Annotations {
         sizes,
         lens,

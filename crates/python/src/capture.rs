@@ -8,6 +8,7 @@
 //! Unsafe CPython access (list items, object types).
 
 use crate::gcwalk::{list_types, prefetch, tracked_objects_and_types};
+use crate::progress::Reporter;
 use crate::traverse::TypeCache;
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -21,6 +22,9 @@ pub struct Objects {
     tracked: usize,
     /// Nodes found only as referents, in id order after the tracked ones.
     extra: Vec<Py<PyAny>>,
+    /// Every type of the graph's type table: an object's class can be changed (and its old
+    /// class freed) by Python code that runs during the capture, a progress callback.
+    _types: Vec<Py<PyAny>>,
 }
 
 impl Objects {
@@ -61,14 +65,20 @@ impl Objects {
 ///
 /// `roots` that the gc does not track and no tracked object refers to (a fresh `{1: 2}` held
 /// only by a local variable) get nodes too, so that walks can start from them.
+///
+/// `progress` reports the phases `walk` (the tracked objects) and `references`. Its callable
+/// runs only where every object the capture goes on to read is held; the types seen so far are
+/// held before it runs and the type cache is dropped after.
 pub fn capture(
     py: Python<'_>,
     untracked: bool,
     roots: &[Bound<'_, PyAny>],
+    progress: &mut Reporter<'_>,
 ) -> PyResult<(Graph, Objects)> {
     let (list, walked_types) = tracked_objects_and_types(py)?;
     let n = list.len();
-    let mut cache = TypeCache::default();
+    let mut held_types: Vec<Py<PyAny>> = Vec::new();
+    let mut cache: TypeCache;
     let mut builder = GraphBuilder::with_capacity(n + n / 2, n * 3);
     let mut extra: Vec<Py<PyAny>> = Vec::new();
     // SAFETY: the GIL is held, the list holds strong references to its items and no Python code
@@ -82,6 +92,9 @@ pub fn capture(
         // Inserting a million addresses is a million cache misses in the index: the slots of
         // the addresses a few items ahead are prefetched (the addresses are in the list).
         const INSERT_AHEAD: usize = 16;
+        progress.start("walk", n as u64)?;
+        // After a progress call, classes may have changed: types are read again.
+        let mut types_fresh = true;
         for i in 0..n.min(INSERT_AHEAD) {
             builder.prefetch(ffi::PyList_GetItem(lp, i as ffi::Py_ssize_t) as u64);
         }
@@ -95,11 +108,24 @@ pub fn capture(
             if obj.is_null() {
                 return Err(PyErr::fetch(py));
             }
+            let tp = if types_fresh {
+                tp
+            } else {
+                ffi::Py_TYPE(obj) as usize
+            };
             builder
                 .add_tracked(obj as u64, tp as u64, flags::GC_TYPE)
                 .map_err(graph_err)?;
+            if progress.due((i + 1) as u64) {
+                hold_types(py, &builder, &mut held_types);
+                progress.tick("walk", (i + 1) as u64, n as u64)?;
+                types_fresh = false;
+            }
         }
         drop(types);
+        hold_types(py, &builder, &mut held_types);
+        progress.end("walk", n as u64)?;
+        cache = TypeCache::default();
         for r in roots {
             let p = r.as_ptr();
             if builder.lookup(p as u64).is_none() {
@@ -127,10 +153,22 @@ pub fn capture(
         let mut buf: Vec<*mut ffi::PyObject> = Vec::with_capacity(64);
         let mut ahead: Vec<*mut ffi::PyObject> = Vec::with_capacity(64);
         let mut next: usize = 0;
+        hold_types(py, &builder, &mut held_types);
+        progress.start("references", builder.len() as u64)?;
+        cache = TypeCache::default();
         if next < builder.len() {
             cache.referents(object(0, &extra), &mut buf);
         }
         while next < builder.len() {
+            if progress.due(next as u64) {
+                // Python code runs: the referents collected ahead are not held, so they are
+                // collected again after it, and types are looked up afresh.
+                hold_types(py, &builder, &mut held_types);
+                progress.tick("references", next as u64, builder.len() as u64)?;
+                cache = TypeCache::default();
+                buf.clear();
+                cache.referents(object(next, &extra), &mut buf);
+            }
             let have_ahead = next + 1 < builder.len();
             ahead.clear();
             if have_ahead {
@@ -173,6 +211,8 @@ pub fn capture(
             }
         }
     }
+    hold_types(py, &builder, &mut held_types);
+    progress.end("references", builder.len() as u64)?;
     let graph = builder.finish();
     Ok((
         graph,
@@ -180,6 +220,7 @@ pub fn capture(
             tracked_list: list.unbind(),
             tracked: n,
             extra,
+            _types: held_types,
         },
     ))
 }
@@ -246,8 +287,19 @@ pub fn capture_forward(
             tracked_list: PyList::empty(py).unbind(),
             tracked: 0,
             extra,
+            _types: Vec::new(),
         },
     ))
+}
+
+/// Take a reference to each type the builder saw since the last call. Without Python code run
+/// since then, they are all types of live objects.
+fn hold_types(py: Python<'_>, builder: &GraphBuilder, held: &mut Vec<Py<PyAny>>) {
+    for t in &builder.type_table()[held.len()..] {
+        // SAFETY: the type of an object that was alive when it was added, with no Python code
+        // run since (see above); the GIL is held.
+        held.push(unsafe { Bound::from_borrowed_ptr(py, t.addr as *mut ffi::PyObject) }.unbind());
+    }
 }
 
 fn graph_err(e: refgraph_core::graph::GraphError) -> PyErr {

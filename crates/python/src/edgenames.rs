@@ -20,6 +20,7 @@
 //! the collector is disabled during the pass so that no finalizer runs.
 
 use crate::capture::Objects;
+use crate::progress::Reporter;
 use crate::cpython::{
     DictLayout, Managed, CELL_REF, DICT_KEYS_SPLIT, DK_INDICES, DK_KIND, DK_LOG2_INDEX_BYTES,
     DK_LOG2_SIZE, DK_NENTRIES, DK_USABLE, PY_RELATIVE_OFFSET, SHARED_KEYS_MAX_SIZE,
@@ -573,11 +574,15 @@ impl<'a> Namer<'a> {
 type Cand = (usize, u8, u32);
 
 /// Name the edges of every node of a capture.
+///
+/// `progress` reports the phase `names`, between objects (with the collector disabled again
+/// after each call).
 pub fn name_edges(
     py: Python<'_>,
     g: &Graph,
     o: &Objects,
     policy: StringPolicy,
+    progress: &mut Reporter<'_>,
 ) -> PyResult<EdgeNames> {
     let env = Env::new(py)?;
     let (_, targets) = g.referent_arrays();
@@ -610,16 +615,17 @@ pub fn name_edges(
     // No finalizer may run while objects are read (temporaries are allocated for key reprs).
     // SAFETY: plain C calls with the GIL held.
     let was_enabled = unsafe { ffi::PyGC_Disable() };
-    let result = n.run(g, o);
+    let result = n.run(g, o, progress);
     if was_enabled != 0 {
         unsafe { ffi::PyGC_Enable() };
     }
     result?;
+    progress.end("names", g.len() as u64)?;
     Ok(n.b.finish())
 }
 
 impl Namer<'_> {
-    fn run(&mut self, g: &Graph, o: &Objects) -> PyResult<()> {
+    fn run(&mut self, g: &Graph, o: &Objects, progress: &mut Reporter<'_>) -> PyResult<()> {
         let py = self.py;
         let func_tid = g
             .type_table()
@@ -652,7 +658,14 @@ impl Namer<'_> {
         let mut used: Vec<bool> = Vec::new();
         let addrs = g.addrs();
         const AHEAD: u32 = 4;
+        let total = g.len() as u64;
+        progress.start("names", total)?;
         for v in 0..g.len() as NodeId {
+            if progress.tick("names", v as u64, total)? {
+                // The callback may have enabled the collector: no finalizer may run below.
+                // SAFETY: a plain C call with the GIL held.
+                unsafe { ffi::PyGC_Disable() };
+            }
             // The referents' addresses of a node a few ahead are random reads: prefetched.
             if v + AHEAD < g.len() as NodeId {
                 for &r in g.referents(v + AHEAD) {

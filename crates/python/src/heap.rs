@@ -90,7 +90,12 @@ impl Heap {
         roots: Option<Vec<Bound<'_, PyAny>>>,
     ) -> PyResult<Self> {
         let roots = roots.unwrap_or_default();
-        let (g, o) = capture(py, untracked, &roots)?;
+        let (g, o) = capture(
+            py,
+            untracked,
+            &roots,
+            &mut crate::progress::Reporter::new(None),
+        )?;
         Ok(Heap {
             inner: Some((g, o)),
         })

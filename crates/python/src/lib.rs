@@ -30,6 +30,7 @@ mod heap;
 mod ids;
 mod leaks;
 mod names;
+mod progress;
 mod records;
 mod rounds;
 mod snapshot;

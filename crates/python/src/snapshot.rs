@@ -2,6 +2,7 @@
 
 use crate::annotate::{annotate, module_globals};
 use crate::capture::capture;
+use crate::progress::Reporter;
 use crate::records::{DiffRow, PathGroup, TypeRow};
 use crate::strings::{process_fingerprinter, StringNotes};
 use pyo3::exceptions::{PyOSError, PyValueError};
@@ -91,9 +92,11 @@ impl PySnapshot {
     /// Capture the live heap. `roots`: frames on thread stacks (flagged as roots); `modules`:
     /// `(name, module)` of the modules in `sys.modules` under their own name; `strings`: the
     /// string policy (`"names"`, `"all"` or `"none"`); `names`: record edge names
-    /// (`crate::edgenames`).
+    /// (`crate::edgenames`); `progress`: called as `progress(phase, done, total)` for the phases
+    /// `walk`, `references`, `sizes` and `names` (see `crate::progress`); an exception it raises
+    /// ends the capture and is raised here.
     #[staticmethod]
-    #[pyo3(signature = (untracked, roots, modules, collected, python, pid, created, strings, names=true))]
+    #[pyo3(signature = (untracked, roots, modules, collected, python, pid, created, strings, names=true, progress=None))]
     #[allow(clippy::too_many_arguments)]
     fn capture(
         py: Python<'_>,
@@ -106,6 +109,7 @@ impl PySnapshot {
         created: u64,
         strings: &str,
         names: bool,
+        progress: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let policy = StringPolicy::parse(strings).ok_or_else(|| {
             PyValueError::new_err(format!(
@@ -120,10 +124,11 @@ impl PySnapshot {
         let text = StringNotes::new(py, policy, fingerprinter)?;
         let mut all_roots = roots.clone();
         all_roots.extend(modules.iter().map(|m| m.1.clone()));
-        let (mut g, objects) = capture(py, untracked, &all_roots)?;
-        let notes = annotate(py, &mut g, &objects, text)?;
+        let mut progress = Reporter::new(progress);
+        let (mut g, objects) = capture(py, untracked, &all_roots, &mut progress)?;
+        let notes = annotate(py, &mut g, &objects, text, &mut progress)?;
         let names = if names {
-            crate::edgenames::name_edges(py, &g, &objects, policy)?
+            crate::edgenames::name_edges(py, &g, &objects, policy, &mut progress)?
         } else {
             Default::default()
         };

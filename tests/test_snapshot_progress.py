@@ -1,0 +1,127 @@
+"""``snapshot(progress=...)``: phases in order, a raising callback, a callback that changes the
+heap while the capture runs."""
+
+from __future__ import annotations
+
+import gc
+import sys
+import weakref
+
+import pytest
+
+import refgraph
+
+PHASES = ["walk", "references", "sizes", "names"]
+
+
+class Record:
+    def __init__(self, i):
+        self.i = i
+
+
+class Other:
+    def __init__(self, i):
+        self.i = i
+
+
+def test_phases_arrive_in_order_with_done_at_most_total():
+    keep = [Record(i) for i in range(20_000)]
+    calls = []
+    snap = refgraph.snapshot(progress=lambda *a: calls.append(a))
+    assert [r.count for r in snap.typestats(retained=False) if r.name.endswith(".Record")] == [
+        len(keep)
+    ]
+    phases = [c[0] for c in calls]
+    # Each phase's calls are contiguous and the phases come in order.
+    order = [p for i, p in enumerate(phases) if i == 0 or phases[i - 1] != p]
+    assert order == PHASES
+    for phase in PHASES:
+        mine = [c for c in calls if c[0] == phase]
+        assert mine[0][1] == 0, phase
+        assert mine[-1][1] == mine[-1][2] > 0, phase
+        assert all(isinstance(d, int) and isinstance(t, int) for _, d, t in mine)
+        assert all(0 <= d <= t for _, d, t in mine), phase
+        dones = [d for _, d, _ in mine]
+        assert dones == sorted(dones), phase
+        # About once per percent, not once per object.
+        assert 2 < len(mine) <= 300, (phase, len(mine))
+    assert calls[-1][2] == len(snap)
+
+
+def test_without_names_there_is_no_names_phase():
+    calls = []
+    refgraph.snapshot(names=False, progress=lambda *a: calls.append(a[0]))
+    assert list(dict.fromkeys(calls)) == PHASES[:3]
+
+
+def test_progress_must_be_callable():
+    with pytest.raises(TypeError, match="progress"):
+        refgraph.snapshot(progress=3)
+
+
+class Stop(Exception):
+    pass
+
+
+@pytest.mark.parametrize("phase", PHASES)
+@pytest.mark.parametrize("at", ["start", "middle"])
+def test_a_raising_callback_ends_the_capture_and_releases_everything(phase, at):
+    target = Record(-1)
+    ref = weakref.ref(target)
+    before = sys.getrefcount(target)
+    keep = [Record(i) for i in range(5_000)]
+    before_keep = sys.getrefcount(keep[2500])
+
+    def progress(p, done, total):
+        if p == phase and (done == 0 if at == "start" else 0 < done < total):
+            raise Stop(p)
+
+    with pytest.raises(Stop, match=phase):
+        refgraph.snapshot(progress=progress)
+    # Counted outside the asserts (assertion rewriting holds what it shows).
+    after = sys.getrefcount(target)
+    one = keep[2500]
+    after_keep = sys.getrefcount(one) - 1
+    del one
+    assert (after, after_keep) == (before, before_keep)
+    del target
+    gc.collect()
+    assert ref() is None
+    # The interpreter is fine and the next capture works.
+    assert len(refgraph.snapshot()) > 0
+
+
+def test_a_callback_that_changes_the_heap_does_not_crash():
+    """Classes made and freed, objects' classes changed, containers emptied, collections and a
+    nested capture, all while the capture runs."""
+    objs = [Record(i) for i in range(30_000)]
+    lists = [[Record(i), {"k": Record(i)}, "x" * (i % 50)] for i in range(10_000)]
+    made = []
+    seen = []
+    nested = []
+
+    def progress(phase, done, total):
+        seen.append(phase)
+        # A new class with an instance, then its instances moved to another class, so the new
+        # class is freed; objects walked or not yet walked change class both ways.
+        cls = type(f"Tmp{len(seen)}", (Record,), {})
+        for o in objs[len(seen) * 50 : len(seen) * 50 + 50]:
+            o.__class__ = cls if o.__class__ is Record else Record
+        made.append(cls(0))
+        if len(made) > 3:
+            made.pop(0).__class__ = Other
+        for lst in lists[len(seen) * 20 : len(seen) * 20 + 20]:
+            lst.clear()
+        lists.append([Record(-1) for _ in range(10)])
+        if len(seen) % 40 == 0:
+            gc.collect()
+        if len(seen) == 150 and not nested:
+            nested.append(len(refgraph.snapshot(collect=False)))
+
+    snap = refgraph.snapshot(progress=progress)
+    assert len(snap) > 0 and nested and nested[0] > 0
+    stats = {r.name: r.count for r in snap.typestats()}
+    assert sum(n for name, n in stats.items() if "Record" in name or "Tmp" in name) > 0
+    # Every query still works on what was captured.
+    snap.paths("Record")
+    assert refgraph.snapshot_from_bytes(snap.to_bytes()).info()["objects"] == len(snap)
