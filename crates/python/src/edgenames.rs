@@ -20,12 +20,12 @@
 //! the collector is disabled during the pass so that no finalizer runs.
 
 use crate::capture::Objects;
-use crate::progress::Reporter;
 use crate::cpython::{
     DictLayout, Managed, CELL_REF, DICT_KEYS_SPLIT, DK_INDICES, DK_KIND, DK_LOG2_INDEX_BYTES,
     DK_LOG2_SIZE, DK_NENTRIES, DK_USABLE, PY_RELATIVE_OFFSET, SHARED_KEYS_MAX_SIZE,
     TPFLAGS_INLINE_VALUES, TPFLAGS_MANAGED_DICT, UNICODE_ENTRY,
 };
+use crate::progress::Reporter;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use refgraph_core::edgenames::{EdgeKind, EdgeNames, EdgeNamesBuilder};
