@@ -21,11 +21,19 @@ def signed(n, fmt=human_bytes):
 
 
 class Progress:
-    """A one-line progress display on stderr, only when stderr is a terminal."""
+    """A one-line progress display on stderr, only when stderr is a terminal: a stage's text
+    (:meth:`stage`), or a bar when called as ``progress(stage, done, total)`` (the callables
+    of :func:`refgraph.snapshot` and the :class:`~refgraph.Snapshot` methods)."""
 
     def __init__(self, enabled=None):
         self.enabled = sys.stderr.isatty() if enabled is None else enabled
         self.shown = False
+
+    @classmethod
+    def for_args(cls, args):
+        """The display for a command's arguments: none with ``--json`` (nor when stderr is
+        not a terminal)."""
+        return cls(False if getattr(args, "json", False) else None)
 
     def stage(self, text):
         if self.enabled:

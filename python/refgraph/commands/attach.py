@@ -57,12 +57,17 @@ def _take(target, args, progress):
         progress.done()
 
 
-def _rows(snap, sort, limit):
-    return sorted_types(snap.typestats(retained=sort == "retained"), sort, limit)
+def _rows(snap, sort, limit, progress=None):
+    rows = snap.typestats(retained=sort == "retained", progress=progress)
+    return sorted_types(rows, sort, limit)
 
 
-def _print_top(args, snap, attached):
-    rows = _rows(snap, args.sort, args.limit)
+def _print_top(args, snap, attached, progress=None):
+    try:
+        rows = _rows(snap, args.sort, args.limit, progress)
+    finally:
+        if progress is not None:
+            progress.done()
     name = args.output or f"pid {args.pid}"
     if args.json:
         print_json(
@@ -97,7 +102,7 @@ def _leaks(args, target, progress):
     try:
         for i in range(args.rounds):
             if i:
-                if sys.stderr.isatty():
+                if progress.enabled:
                     sys.stderr.write(f"next snapshot in {args.every:g} s…\n")
                 time.sleep(args.every)
             attached = _take(target, args, progress)
@@ -111,7 +116,7 @@ def _leaks(args, target, progress):
                     f"snapshot {i + 1}/{args.rounds}: {i_['objects']:,} objects, "
                     f"{human_bytes(i_['bytes'])}" + (f" -> {path}" if keep else "")
                 )
-        return _report_leaks(args, paths)
+        return _report_leaks(args, paths, progress)
     finally:
         if not keep:
             for p in paths:
@@ -125,12 +130,17 @@ def _leaks(args, target, progress):
                 pass
 
 
-def _report_leaks(args, paths):
+def _report_leaks(args, paths, progress):
     """Leak suspects over the snapshots taken (as ``refgraph leaks`` prints them)."""
     from ..leaks import leaks_between
-    from ..snapshot import load
+    from ._common import open_snapshot
 
-    report = leaks_between(*[load(p) for p in paths])
+    snaps = [open_snapshot(p, progress) for p in paths]
+    try:
+        progress.stage("finding leak suspects")
+        report = leaks_between(*snaps)
+    finally:
+        progress.done()
     report.suspects = report.suspects[: args.limit]
     if args.json:
         print_json(report.to_json())
@@ -141,7 +151,7 @@ def _report_leaks(args, paths):
 
 
 def run(args):
-    progress = Progress()
+    progress = Progress.for_args(args)
     try:
         target = preflight.check(args.pid)
     except AttachError as e:
@@ -156,8 +166,12 @@ def run(args):
             write_private(args.output, attached.data)
         except OSError as e:
             raise Failure(f"{args.output}: {e.strerror or e}") from None
-    snap = from_bytes(attached.data)
-    _print_top(args, snap, attached)
+    try:
+        progress.stage("reading the snapshot")
+        snap = from_bytes(attached.data)
+    finally:
+        progress.done()
+    _print_top(args, snap, attached, progress)
     return 0
 
 

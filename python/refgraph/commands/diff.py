@@ -9,7 +9,7 @@ from ._common import Progress, human_bytes, open_snapshot, print_json, signed, t
 
 
 def run(args):
-    progress = Progress()
+    progress = Progress.for_args(args)
     old = open_snapshot(args.old, progress)
     new = open_snapshot(args.new, progress)
     try:

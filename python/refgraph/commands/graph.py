@@ -4,7 +4,7 @@ object), as show_backrefs does, from a snapshot. SVG, PNG or DOT; no Graphviz ne
 from __future__ import annotations
 
 from ..present import own_format
-from ._common import Failure, open_snapshot, parse_target, print_json
+from ._common import Failure, Progress, open_snapshot, parse_target, print_json
 
 
 def run(args):
@@ -12,9 +12,11 @@ def run(args):
         own_format(args.output)
     except ValueError as e:
         raise Failure(str(e)) from None
-    snap = open_snapshot(args.snapshot)
+    progress = Progress.for_args(args)
+    snap = open_snapshot(args.snapshot, progress)
     target = parse_target(args.target)
     try:
+        progress.stage(f"drawing {args.output}")
         by_address = isinstance(target, int)
         nodes = snap.graph(
             None if by_address else target,
@@ -29,6 +31,8 @@ def run(args):
         raise Failure(f"{args.snapshot}: no object {args.target!r}") from None
     except OSError as e:
         raise Failure(f"{args.output}: {e.strerror or e}") from None
+    finally:
+        progress.done()
     if args.json:
         print_json({"output": args.output, "nodes": nodes})
     else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 
-from ._common import human_bytes, open_snapshot, print_json
+from ._common import Progress, human_bytes, open_snapshot, print_json
 
 #: What each string policy kept, as ``refgraph info`` says it.
 STRING_POLICIES = {
@@ -15,7 +15,7 @@ STRING_POLICIES = {
 
 
 def run(args):
-    snap = open_snapshot(args.snapshot)
+    snap = open_snapshot(args.snapshot, Progress.for_args(args))
     i = snap.info()
     if args.json:
         print_json(dict(i, snapshot=args.snapshot))

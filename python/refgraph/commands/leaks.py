@@ -15,7 +15,7 @@ def run(args):
     paths = [args.old, args.new, *args.newer]
     if len(paths) > 65:
         raise Failure("at most 65 snapshots")
-    progress = Progress()
+    progress = Progress.for_args(args)
     snaps = [open_snapshot(p, progress) for p in paths]
     pids = {s.info()["pid"] for s in snaps}
     try:
@@ -25,7 +25,12 @@ def run(args):
         progress.done()
     report.suspects = report.suspects[: args.limit]
     if args.html:
-        snaps[-1].to_html(args.html, base=snaps[0], suspects=report.to_json())
+        try:
+            snaps[-1].to_html(
+                args.html, base=snaps[0], suspects=report.to_json(), progress=progress
+            )
+        finally:
+            progress.done()
     if args.json:
         print_json(report.to_json())
         return 0

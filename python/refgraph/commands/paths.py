@@ -5,16 +5,21 @@ example path step by step with the name of each reference."""
 
 from __future__ import annotations
 
-from ._common import Failure, human_bytes, open_snapshot, parse_target, print_json
+from ._common import Failure, Progress, human_bytes, open_snapshot, parse_target, print_json
 
 
 def run(args):
-    snap = open_snapshot(args.snapshot)
+    progress = Progress.for_args(args)
+    snap = open_snapshot(args.snapshot, progress)
     target = parse_target(args.target)
-    if isinstance(target, int):
-        found = snap.paths(address=target)
-    else:
-        found = snap.paths(target)
+    try:
+        progress.stage("finding retention paths")
+        if isinstance(target, int):
+            found = snap.paths(address=target)
+        else:
+            found = snap.paths(target)
+    finally:
+        progress.done()
     if found.targets == 0:
         if isinstance(target, int):
             what = f"object at {hex(target)}"

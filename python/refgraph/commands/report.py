@@ -20,7 +20,7 @@ def default_output(snap_path):
 
 
 def run(args):
-    progress = Progress()
+    progress = Progress.for_args(args)
     snap = open_snapshot(args.snapshot, progress)
     base = open_snapshot(args.base, progress) if args.base else None
     out = args.output or default_output(args.snapshot)

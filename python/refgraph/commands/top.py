@@ -7,7 +7,7 @@ from ._common import Progress, headline, open_snapshot, print_json, sorted_types
 
 
 def run(args):
-    progress = Progress()
+    progress = Progress.for_args(args)
     snap = open_snapshot(args.snapshot, progress)
     retained = args.sort == "retained"
     try:
