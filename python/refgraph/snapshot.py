@@ -190,7 +190,9 @@ class Snapshot:
         a summary, the types (with the change since ``base``, an older snapshot of the same
         process), the biggest objects in the dominator tree and who keeps them alive, and the
         leak suspects of ``suspects`` (the dict of ``LeakReport.to_json()``) if given. The page
-        opens from a file with no network and loads nothing from anywhere."""
+        opens from a file with no network and loads nothing from anywhere. ``progress``, if given,
+        is called as ``progress("retained sizes", done, total)`` while the dominator tree is
+        computed (once per snapshot; an exception it raises is ignored)."""
         from .report import snapshot_page, write_page
 
         if base is not None and not isinstance(base, Snapshot):
@@ -240,7 +242,9 @@ class Snapshot:
         first (shallow first with ``retained=False``, which skips the dominator computation).
 
         Retained bytes of a type count the objects that no other object of the same type
-        dominates, so nothing is counted twice.
+        dominates, so nothing is counted twice. ``progress``, if given, is called as
+        ``progress("retained sizes", done, total)`` while the dominator tree is computed (once per
+        snapshot; an exception it raises is ignored).
         """
         rows = [_record(TypeStat, r) for r in self._s.typestats(retained, progress)]
         key = (lambda r: (r.retained, r.shallow)) if retained else (lambda r: r.shallow)
@@ -260,7 +264,9 @@ class Snapshot:
         :class:`TypeDiff` rows. The first rows are the types that own the most new memory: the
         bytes retained by their new objects that no other new object dominates, so a leaking
         class comes before the dicts, lists and strings its instances hold; then growth in
-        count and in bytes."""
+        count and in bytes. ``progress``, if given, is called as ``progress("retained sizes", done,
+        total)`` while the dominator tree is computed (once per snapshot; an exception it raises is
+        ignored)."""
         if not isinstance(older, Snapshot):
             raise TypeError(f"expected a Snapshot, not {type(older).__name__}")
         return [_record(TypeDiff, r) for r in self._s.diff(older._s, progress)]
@@ -276,7 +282,9 @@ class Snapshot:
 
     def retained_size(self, obj=_NO_OBJECT, *, address=None, progress=None):
         """Bytes that would be freed with ``obj`` (or the object at ``address``): its size plus
-        everything only it keeps alive. None if it is not in the snapshot."""
+        everything only it keeps alive. None if it is not in the snapshot. ``progress``, if given,
+        is called as ``progress("retained sizes", done, total)`` while the dominator tree is
+        computed (once per snapshot; an exception it raises is ignored)."""
         return self._s.retained_size(_address(obj, address), progress)
 
     def size(self, obj=_NO_OBJECT, *, address=None):
