@@ -125,3 +125,26 @@ def test_a_callback_that_changes_the_heap_does_not_crash():
     # Every query still works on what was captured.
     snap.paths("Record")
     assert refgraph.snapshot_from_bytes(snap.to_bytes()).info()["objects"] == len(snap)
+
+
+def test_load_reports_its_steps(tmp_path):
+    path = tmp_path / "s.rgsnap"
+    snap = refgraph.snapshot()
+    snap.save(path)
+    calls = []
+    back = refgraph.load(path, progress=lambda *a: calls.append(a))
+    assert len(back) == len(snap)
+    assert {c[0] for c in calls} == {"loading"}
+    dones = [c[1] for c in calls]
+    total = calls[0][2]
+    assert dones == list(range(total + 1)) and total > 1
+
+
+def test_a_raising_load_callback_is_ignored(tmp_path):
+    path = tmp_path / "s.rgsnap"
+    refgraph.snapshot().save(path)
+
+    def progress(*a):
+        raise Stop("ignored")
+
+    assert len(refgraph.load(path, progress=progress)) > 0

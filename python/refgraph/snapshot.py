@@ -414,10 +414,12 @@ def snapshot(untracked=True, collect=True, strings="names", names=True, progress
     return Snapshot(inner)
 
 
-def load(path):
+def load(path, progress=None):
     """Read a snapshot file. A file that is truncated, corrupt or not a snapshot raises
-    :class:`SnapshotError` (a ``ValueError``); a missing file raises ``OSError``."""
-    return Snapshot(_refgraph.Snapshot.load(os.fspath(path)))
+    :class:`SnapshotError` (a ``ValueError``); a missing file raises ``OSError``.
+    ``progress``, if given, is called as ``progress("loading", done, total)`` as the file is
+    decoded (an exception it raises is ignored)."""
+    return Snapshot(_refgraph.Snapshot.load(os.fspath(path), progress))
 
 
 def from_bytes(data):

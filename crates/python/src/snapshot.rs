@@ -171,14 +171,30 @@ impl PySnapshot {
         Ok(Self::wrap(snap))
     }
 
-    /// Read a snapshot file.
+    /// Read a snapshot file; `progress` is called as `progress("loading", done, total)` after
+    /// each step of the decoding (an exception it raises is ignored).
     #[staticmethod]
-    fn load(py: Python<'_>, path: std::path::PathBuf) -> PyResult<Self> {
+    #[pyo3(signature = (path, progress=None))]
+    fn load(
+        py: Python<'_>,
+        path: std::path::PathBuf,
+        progress: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
         let bytes = std::fs::read(&path).map_err(|e| {
             PyOSError::new_err((e.raw_os_error().unwrap_or(0), e.to_string(), path.clone()))
         })?;
+        let progress: Option<Py<PyAny>> = progress.map(Bound::unbind);
         let snap = py
-            .detach(|| file::from_bytes(&bytes))
+            .detach(|| {
+                file::from_bytes_reporting(&bytes, &mut |done, total| {
+                    if let Some(p) = &progress {
+                        // A progress display that fails must not break the load.
+                        Python::attach(|py| {
+                            let _ = p.bind(py).call1(("loading", done, total));
+                        });
+                    }
+                })
+            })
             .map_err(|e| SnapshotError::new_err(format!("{}: {}", path.display(), e.0)))?;
         Ok(Self::wrap(snap))
     }

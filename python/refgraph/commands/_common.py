@@ -59,10 +59,15 @@ class Progress:
 
 
 def open_snapshot(path, progress=None):
+    shown = None
     if progress is not None:
         progress.stage(f"loading {path}")
+
+        def shown(_phase, done, total):
+            progress(f"loading {path}", done, total)
+
     try:
-        return load(path)
+        return load(path, progress=shown)
     except FileNotFoundError:
         raise Failure(f"{path}: no such file") from None
     except IsADirectoryError:

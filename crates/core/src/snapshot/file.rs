@@ -496,7 +496,21 @@ fn read_names(data: &[u8], edges: usize) -> Result<EdgeNames, FileError> {
 
 /// Decode the bytes of a snapshot file.
 pub fn from_bytes(b: &[u8]) -> Result<Snapshot, FileError> {
+    from_bytes_reporting(b, &mut |_, _| {})
+}
+
+/// Steps [`from_bytes_reporting`] reports.
+pub const LOAD_STEPS: u64 = 10;
+
+/// [`from_bytes`], calling `progress(done, LOAD_STEPS)` before its first step and after each.
+pub fn from_bytes_reporting(
+    b: &[u8],
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Snapshot, FileError> {
+    let mut step = |n: u64| progress(n, LOAD_STEPS);
+    step(0);
     let secs = read_sections(b)?;
+    step(1);
     let get = |tag: u32, name: &'static str| -> Result<&[u8], FileError> {
         secs.iter()
             .find(|s| s.0 == tag)
@@ -563,6 +577,7 @@ pub fn from_bytes(b: &[u8]) -> Result<Snapshot, FileError> {
         addrs.push(prev);
     }
     r.done()?;
+    step(2);
 
     let mut r = column(TYPE_IDS, "type ids")?;
     let mut types = Vec::with_capacity(n);
@@ -570,6 +585,7 @@ pub fn from_bytes(b: &[u8]) -> Result<Snapshot, FileError> {
         types.push(r.u32(nt.saturating_sub(1) as u64)?);
     }
     r.done()?;
+    step(3);
     if n > 0 && nt == 0 {
         return err("corrupt snapshot: nodes without types");
     }
@@ -586,6 +602,7 @@ pub fn from_bytes(b: &[u8]) -> Result<Snapshot, FileError> {
         sizes.push(r.varint()?);
     }
     r.done()?;
+    step(4);
 
     let mut r = column(LENS, "lengths")?;
     let mut lens = Vec::with_capacity(n);
@@ -600,6 +617,7 @@ pub fn from_bytes(b: &[u8]) -> Result<Snapshot, FileError> {
         });
     }
     r.done()?;
+    step(5);
 
     let mut r = column(EDGES, "edges")?;
     if (r.left() as u64) < n as u64 + edges {
@@ -629,17 +647,21 @@ pub fn from_bytes(b: &[u8]) -> Result<Snapshot, FileError> {
         }
     }
     r.done()?;
+    step(6);
 
     let labels = read_labels(get(LABELS, "labels")?, n, "labels")?;
     let globals = read_labels(get(GLOBALS, "globals")?, n, "globals")?;
     let strings = read_strings(get(STRINGS, "strings").ok(), n)?;
+    step(7);
     let names = match secs.iter().find(|s| s.0 == NAMES) {
         Some((_, data)) => read_names(data, edges as usize)?,
         None => EdgeNames::default(),
     };
+    step(8);
 
     let graph = Graph::from_parts(addrs, types, flags, tracked as u32, offsets, targets, table)
         .map_err(|e| FileError(format!("corrupt snapshot: {e}")))?;
+    step(9);
     let s = Snapshot {
         graph,
         sizes,
@@ -652,6 +674,7 @@ pub fn from_bytes(b: &[u8]) -> Result<Snapshot, FileError> {
     };
     s.validate()
         .map_err(|e| FileError(format!("corrupt snapshot: {e}")))?;
+    step(LOAD_STEPS);
     Ok(s)
 }
 
@@ -665,6 +688,23 @@ pub fn load(path: &std::path::Path) -> Result<Snapshot, FileError> {
 mod tests {
     use super::*;
     use crate::snapshot::testing::leaky;
+
+    #[test]
+    fn loading_reports_every_step_in_order() {
+        let s = leaky(50);
+        let bytes = to_bytes(&s);
+        let mut seen = Vec::new();
+        let back = from_bytes_reporting(&bytes, &mut |d, t| seen.push((d, t))).unwrap();
+        assert_eq!(back.len(), s.len());
+        let expected: Vec<(u64, u64)> = (0..=LOAD_STEPS).map(|d| (d, LOAD_STEPS)).collect();
+        assert_eq!(seen, expected);
+        // A file that fails stops the reports where it fails.
+        seen.clear();
+        assert!(
+            from_bytes_reporting(&bytes[..bytes.len() - 1], &mut |d, t| seen.push((d, t))).is_err()
+        );
+        assert_eq!(seen, vec![(0, LOAD_STEPS)]);
+    }
 
     fn same(a: &Snapshot, b: &Snapshot) {
         assert_eq!(a.graph.addrs(), b.graph.addrs());
