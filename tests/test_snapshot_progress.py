@@ -148,3 +148,19 @@ def test_a_raising_load_callback_is_ignored(tmp_path):
         raise Stop("ignored")
 
     assert len(refgraph.load(path, progress=progress)) > 0
+
+
+def test_save_reports_its_steps(tmp_path):
+    snap = refgraph.snapshot()
+    calls = []
+    size = snap.save(tmp_path / "s.rgsnap", progress=lambda *a: calls.append(a))
+    assert size == (tmp_path / "s.rgsnap").stat().st_size
+    assert {c[0] for c in calls} == {"saving"}
+    assert calls[0][1] == 0 and calls[-1][1] == calls[-1][2] > 1
+    assert all(0 <= d <= t for _, d, t in calls)
+
+    def raising(*a):
+        raise Stop("ignored")
+
+    snap.save(tmp_path / "t.rgsnap", progress=raising)
+    assert (tmp_path / "t.rgsnap").read_bytes() == (tmp_path / "s.rgsnap").read_bytes()

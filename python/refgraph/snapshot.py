@@ -179,11 +179,13 @@ class Snapshot:
         i = self._s.info()
         return f"<refgraph.Snapshot: {i['objects']:,} objects, {i['bytes']:,} bytes>"
 
-    def save(self, path):
+    def save(self, path, progress=None):
         """Write the snapshot to ``path``, readable by its owner only (mode 0600 whatever the
         umask), atomically (a temporary file in the same directory, renamed over ``path``); a
-        symbolic link at ``path`` is replaced, not followed. Returns the file's size in bytes."""
-        return write_private(path, self._s.to_bytes())
+        symbolic link at ``path`` is replaced, not followed. Returns the file's size in bytes.
+        ``progress``, if given, is called as ``progress("saving", done, total)`` as the file is
+        encoded and compressed (an exception it raises is ignored)."""
+        return write_private(path, self._s.to_bytes(progress))
 
     def to_html(self, path, base=None, *, suspects=None, progress=None):
         """Write a one-file HTML report of the snapshot to ``path`` and return its size in bytes:
@@ -226,7 +228,7 @@ class Snapshot:
 
     def to_bytes(self):
         """The snapshot file's bytes."""
-        return self._s.to_bytes()
+        return self._s.to_bytes(None)
 
     def info(self):
         """Counts and facts: objects, tracked, references, named_references (how many have a

@@ -206,9 +206,25 @@ impl PySnapshot {
         Ok(Self::wrap(snap))
     }
 
-    /// The bytes of a snapshot file.
-    fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        let data = py.detach(|| file::to_bytes(&self.snap));
+    /// The bytes of a snapshot file; `progress` is called as `progress("saving", done, total)`
+    /// as they are encoded and compressed (an exception it raises is ignored).
+    #[pyo3(signature = (progress=None))]
+    fn to_bytes<'py>(
+        &self,
+        py: Python<'py>,
+        progress: Option<Bound<'py, PyAny>>,
+    ) -> Bound<'py, PyBytes> {
+        let progress: Option<Py<PyAny>> = progress.map(Bound::unbind);
+        let data = py.detach(|| {
+            file::to_bytes_reporting(&self.snap, &mut |done, total| {
+                if let Some(p) = &progress {
+                    // A progress display that fails must not break the encoding.
+                    Python::attach(|py| {
+                        let _ = p.bind(py).call1(("saving", done, total));
+                    });
+                }
+            })
+        });
         PyBytes::new(py, &data)
     }
 

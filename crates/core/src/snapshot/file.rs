@@ -207,7 +207,17 @@ fn sections(s: &Snapshot) -> Vec<(u32, Vec<u8>)> {
 
 /// Encode a snapshot as the bytes of a file (sections compressed in parallel).
 pub fn to_bytes(s: &Snapshot) -> Vec<u8> {
+    to_bytes_reporting(s, &mut |_, _| {})
+}
+
+/// [`to_bytes`], calling `progress(done, total)` before it starts, once the sections are encoded,
+/// as each section's compression ends, and when the file is complete (`done == total`).
+pub fn to_bytes_reporting(s: &Snapshot, progress: &mut dyn FnMut(u64, u64)) -> Vec<u8> {
+    progress(0, 1);
     let secs = sections(s);
+    // Steps: encoding, one per section compressed, assembling.
+    let total = secs.len() as u64 + 2;
+    progress(1, total);
     let stored: Vec<(u32, u32, Vec<u8>, u64)> = std::thread::scope(|scope| {
         let handles: Vec<_> = secs
             .iter()
@@ -224,7 +234,12 @@ pub fn to_bytes(s: &Snapshot) -> Vec<u8> {
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().expect("compression thread"))
+            .enumerate()
+            .map(|(i, h)| {
+                let done = h.join().expect("compression thread");
+                progress(2 + i as u64, total);
+                done
+            })
             .collect()
     });
     let mut out = Vec::new();
@@ -243,6 +258,7 @@ pub fn to_bytes(s: &Snapshot) -> Vec<u8> {
     for (_, _, data, _) in &stored {
         out.extend_from_slice(data);
     }
+    progress(total, total);
     out
 }
 
@@ -688,6 +704,18 @@ pub fn load(path: &std::path::Path) -> Result<Snapshot, FileError> {
 mod tests {
     use super::*;
     use crate::snapshot::testing::leaky;
+
+    #[test]
+    fn saving_reports_its_steps_in_order() {
+        let s = leaky(50);
+        let mut seen = Vec::new();
+        let bytes = to_bytes_reporting(&s, &mut |d, t| seen.push((d, t)));
+        assert_eq!(bytes, to_bytes(&s));
+        assert_eq!(seen[0], (0, 1));
+        let total = seen[1].1;
+        let expected: Vec<(u64, u64)> = (1..=total).map(|d| (d, total)).collect();
+        assert_eq!(seen[1..], expected[..]);
+    }
 
     #[test]
     fn loading_reports_every_step_in_order() {
