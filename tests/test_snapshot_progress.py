@@ -84,6 +84,7 @@ def test_a_raising_callback_ends_the_capture_and_releases_everything(phase, at):
     after_keep = sys.getrefcount(one) - 1
     del one
     assert (after, after_keep) == (before, before_keep)
+    assert gc.isenabled()  # the names pass disables the collector while it runs
     del target
     gc.collect()
     assert ref() is None
