@@ -396,9 +396,14 @@ fn wrap_wide_ranks(
     // The one neighbour of a node that has only one (its parent in a fan).
     let mut parent_of = vec![usize::MAX; n];
     let mut step = 1;
+    // Whether a node has more than one neighbour (two edges to one node, as a cycle of two,
+    // count as one).
+    let mut many = vec![false; n];
     for &(a, b, len, _) in dag {
         outdeg[a] += 1;
         indeg[b] += 1;
+        many[a] |= parent_of[a] != usize::MAX && parent_of[a] != b;
+        many[b] |= parent_of[b] != usize::MAX && parent_of[b] != a;
         parent_of[a] = b;
         parent_of[b] = a;
         step = step.max(len);
@@ -430,13 +435,14 @@ fn wrap_wide_ranks(
             for down in [true, false] {
                 let mut movable: Vec<usize> = (0..n)
                     .filter(|&i| {
-                        // Only the leaves of fans (one neighbour): staggering the children
-                        // of one parent adds no crossing.
+                        // Only the leaves of fans (one neighbour, maybe by two edges):
+                        // staggering the children of one parent adds no crossing.
                         rank[i] == r
+                            && !many[i]
                             && if down {
-                                outdeg[i] == 0 && indeg[i] == 1
+                                outdeg[i] == 0 && indeg[i] > 0
                             } else {
-                                indeg[i] == 0 && outdeg[i] == 1
+                                indeg[i] == 0 && outdeg[i] > 0
                             }
                     })
                     .collect();
