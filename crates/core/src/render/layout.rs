@@ -127,7 +127,7 @@ const SWEEPS: usize = 24;
 /// flat, on a track of its own, rather than as an S-curve.
 const FLAT: f32 = 2.0;
 /// Distance between two tracks.
-const TRACK_SEP: f32 = 3.0;
+const TRACK_SEP: f32 = 2.0;
 
 struct Vertex {
     /// Index into the node list, or None for a dummy.
@@ -396,14 +396,20 @@ fn wrap_wide_ranks(
     // The one neighbour of a node that has only one (its parent in a fan).
     let mut parent_of = vec![usize::MAX; n];
     let mut step = 1;
+    // Whether a node has more than one neighbour (two edges to one node, as a cycle of two,
+    // count as one).
+    let mut many = vec![false; n];
     for &(a, b, len, _) in dag {
         outdeg[a] += 1;
         indeg[b] += 1;
+        many[a] |= parent_of[a] != usize::MAX && parent_of[a] != b;
+        many[b] |= parent_of[b] != usize::MAX && parent_of[b] != a;
         parent_of[a] = b;
         parent_of[b] = a;
         step = step.max(len);
     }
-    for _round in 0..2 {
+    // Widths of the ranks and the height of the drawing, roughly (nodes only).
+    let measure = |rank: &[usize]| {
         let nranks = rank.iter().max().map_or(0, |r| r + 1);
         let mut width = vec![0.0f32; nranks];
         let mut height = vec![0.0f32; nranks];
@@ -412,6 +418,11 @@ fn wrap_wide_ranks(
             height[rank[i]] = height[rank[i]].max(nodes[i].rect.h);
         }
         let tall: f32 = height.iter().map(|h| h + 40.0).sum();
+        (width, tall)
+    };
+    for _round in 0..2 {
+        let before = rank.to_vec();
+        let (width, tall) = measure(rank);
         let limit = (2.5 * tall).max(1000.0);
         let mut changed = false;
         for (r, &w) in width.iter().enumerate() {
@@ -424,13 +435,14 @@ fn wrap_wide_ranks(
             for down in [true, false] {
                 let mut movable: Vec<usize> = (0..n)
                     .filter(|&i| {
-                        // Only the leaves of fans (one neighbour): staggering the children
-                        // of one parent adds no crossing.
+                        // Only the leaves of fans (one neighbour, maybe by two edges):
+                        // staggering the children of one parent adds no crossing.
                         rank[i] == r
+                            && !many[i]
                             && if down {
-                                outdeg[i] == 0 && indeg[i] == 1
+                                outdeg[i] == 0 && indeg[i] > 0
                             } else {
-                                indeg[i] == 0 && outdeg[i] == 1
+                                indeg[i] == 0 && outdeg[i] > 0
                             }
                     })
                     .collect();
@@ -469,6 +481,15 @@ fn wrap_wide_ranks(
             }
         }
         if !changed {
+            break;
+        }
+        // Wrapping is for the shape of the picture, but not at any price: keep it only when
+        // the picture gets smaller too (a rank as wide stays, or the new rows cost more
+        // height than the width saved).
+        let (after_w, after_tall) = measure(rank);
+        let widest = |w: &[f32]| w.iter().copied().fold(0.0f32, f32::max);
+        if widest(&after_w) * after_tall >= widest(&width) * tall {
+            rank.copy_from_slice(&before);
             break;
         }
     }
