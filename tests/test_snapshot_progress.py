@@ -28,7 +28,7 @@ def test_phases_arrive_in_order_with_done_at_most_total():
     keep = [Record(i) for i in range(20_000)]
     calls = []
     snap = refgraph.snapshot(progress=lambda *a: calls.append(a))
-    assert [r.count for r in snap.typestats(retained=False) if r.name.endswith(".Record")] == [
+    assert [r.count for r in snap.typestats(retained=False) if r.name == f"{__name__}.Record"] == [
         len(keep)
     ]
     phases = [c[0] for c in calls]

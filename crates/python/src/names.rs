@@ -59,7 +59,12 @@ fn str_keyed_dict<'py>(tp: &Bound<'py, PyType>) -> Option<Bound<'py, PyAny>> {
 static GETATTR_HOOK: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
 
 /// Read [`GETATTR_HOOK`] (at import: a class with a `__getattr__` is made and kept).
+/// Once per process: the module may be initialised again (each `refgraph attach` imports it
+/// anew in the target), and a class made each time would pile up.
 pub fn init(py: Python<'_>) -> PyResult<()> {
+    if GETATTR_HOOK.get().is_some() {
+        return Ok(());
+    }
     let dict = pyo3::types::PyDict::new(py);
     // Any callable: only its presence decides the slot.
     dict.set_item("__getattr__", py.import("builtins")?.getattr("len")?)?;
