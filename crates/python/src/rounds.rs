@@ -28,6 +28,17 @@ enum Kind {
 }
 
 /// The state of a leak search between rounds.
+/// Count one more round (at most [`MAX_ROUNDS`]) and return its number.
+fn next_round(rounds: &mut usize) -> PyResult<u8> {
+    if *rounds >= MAX_ROUNDS {
+        return Err(pyo3::exceptions::PyValueError::new_err(format!(
+            "at most {MAX_ROUNDS} rounds"
+        )));
+    }
+    *rounds += 1;
+    Ok(*rounds as u8)
+}
+
 #[pyclass(module = "refgraph._refgraph", unsendable)]
 pub struct Rounds {
     /// The tracked objects alive before the first round (a strong reference each).
@@ -115,13 +126,7 @@ impl Rounds {
                 "the old objects were released",
             ));
         }
-        if self.rounds >= MAX_ROUNDS {
-            return Err(pyo3::exceptions::PyValueError::new_err(format!(
-                "at most {MAX_ROUNDS} rounds"
-            )));
-        }
-        self.rounds += 1;
-        let round = self.rounds as u8;
+        let round = next_round(&mut self.rounds)?;
         let now = Self::tracked(py, self.old.len() + self.births.len())?;
         let mut births: FxHashMap<u64, (u8, u64)> = Default::default();
         births.reserve(self.births.len() + 64);
@@ -622,13 +627,7 @@ impl Screen {
                 "the containers were released",
             ));
         }
-        if self.rounds >= MAX_ROUNDS {
-            return Err(pyo3::exceptions::PyValueError::new_err(format!(
-                "at most {MAX_ROUNDS} rounds"
-            )));
-        }
-        self.rounds += 1;
-        let round = self.rounds as u8;
+        let round = next_round(&mut self.rounds)?;
         let now = Rounds::tracked(py, self.births.len() + 64)?;
         let mut births: FxHashMap<u64, (u8, u64)> = Default::default();
         births.reserve(now.len());
