@@ -28,6 +28,30 @@ enum Kind {
 }
 
 /// The state of a leak search between rounds.
+/// The round each new object was born in: the round noted before for an address that still
+/// holds an object of the same type, else `round`. Keyed by address: `(round, type)`.
+///
+/// # Safety
+/// Every address is that of a live object (met by a walk with no Python code run since); the
+/// GIL is held. Only its type pointer is read.
+unsafe fn note_births(
+    new: impl Iterator<Item = u64>,
+    before: &FxHashMap<u64, (u8, u64)>,
+    round: u8,
+) -> FxHashMap<u64, (u8, u64)> {
+    let mut births: FxHashMap<u64, (u8, u64)> = Default::default();
+    births.reserve(before.len() + 64);
+    for a in new {
+        let t = unsafe { ffi::Py_TYPE(a as *mut ffi::PyObject) } as u64;
+        let b = match before.get(&a) {
+            Some(&(b, bt)) if bt == t => b,
+            _ => round,
+        };
+        births.insert(a, (b, t));
+    }
+    births
+}
+
 /// Count one more round (at most [`MAX_ROUNDS`]) and return its number.
 fn next_round(rounds: &mut usize) -> PyResult<u8> {
     if *rounds >= MAX_ROUNDS {
@@ -128,26 +152,16 @@ impl Rounds {
         }
         let round = next_round(&mut self.rounds)?;
         let now = Self::tracked(py, self.old.len() + self.births.len())?;
-        let mut births: FxHashMap<u64, (u8, u64)> = Default::default();
-        births.reserve(self.births.len() + 64);
         let mut j = 0;
-        for &a in &now {
-            while j < self.old.len() && self.old[j] < a {
+        let old = &self.old;
+        let new = now.iter().copied().filter(|&a| {
+            while j < old.len() && old[j] < a {
                 j += 1;
             }
-            if j < self.old.len() && self.old[j] == a {
-                continue;
-            }
-            // SAFETY: a new object the walk just met: no Python code has run since, so it is
-            // alive; only its type pointer is read.
-            let t = unsafe { ffi::Py_TYPE(a as *mut ffi::PyObject) } as u64;
-            let b = match self.births.get(&a) {
-                Some(&(b, bt)) if bt == t => b,
-                _ => round,
-            };
-            births.insert(a, (b, t));
-        }
-        self.births = births;
+            !(j < old.len() && old[j] == a)
+        });
+        // SAFETY: the walk just met these objects and no Python code has run since.
+        self.births = unsafe { note_births(new, &self.births, round) };
         self.measure_lengths();
         Ok(self.births.len())
     }
@@ -629,19 +643,8 @@ impl Screen {
         }
         let round = next_round(&mut self.rounds)?;
         let now = Rounds::tracked(py, self.births.len() + 64)?;
-        let mut births: FxHashMap<u64, (u8, u64)> = Default::default();
-        births.reserve(now.len());
-        for &a in &now {
-            // SAFETY: an object the walk just met: no Python code has run since, so it is
-            // alive; only its type pointer is read.
-            let t = unsafe { ffi::Py_TYPE(a as *mut ffi::PyObject) } as u64;
-            let b = match self.births.get(&a) {
-                Some(&(b, bt)) if bt == t => b,
-                _ => round,
-            };
-            births.insert(a, (b, t));
-        }
-        self.births = births;
+        // SAFETY: the walk just met these objects and no Python code has run since.
+        self.births = unsafe { note_births(now.iter().copied(), &self.births, round) };
         self.measure();
         Ok(self.births.len())
     }
