@@ -55,3 +55,29 @@ def test_report_benchmark_smoke_run(tmp_path):
     assert data["objects"] > 10_000 and data["size_bytes"] > 10_000
     if "--no-browser" not in args:
         assert data["console_errors"] == 0 and 0 < data["type_rows_in_dom"] < 150
+
+
+SCALE = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "scale.py")
+
+
+def test_scale_benchmark_smoke_run(tmp_path):
+    out_json = tmp_path / "scale.json"
+    plot = tmp_path / "scale.png"
+    proc = subprocess.run(
+        [sys.executable, SCALE, "--smoke", "--json", str(out_json), "--plot", str(plot)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "capture / floor" in proc.stdout and "load+retained peak MB" in proc.stdout
+    rows = json.loads(out_json.read_text())
+    assert [r["objects_requested"] for r in rows] == [10_000, 20_000]
+    for r in rows:
+        assert r["nodes"] > r["gc_tracked"] >= r["objects_requested"] * 0.9
+        assert r["edges"] > r["nodes"]
+        # The leak the child plants (1% more Records) is what diff and leaks find.
+        assert r["diff_record_delta"] == r["planted"] and r["leaks_found_record"], r
+        for key in ("snapshot_s", "save_s", "load_s", "retained_s", "report_s"):
+            assert 0 < r[key] < 60, (key, r[key])
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -206,3 +206,15 @@ def test_collector_state_and_refcounts_kept(spread):
         finally:
             gc.enable()
     assert sys.getrefcount(probe) == before
+
+
+def test_capture_on_two_threads_gives_the_same_graph(spread):
+    """The capture looks addresses up on a second thread while it traverses the next objects;
+    one thread and two give the same nodes, types, flags and references (compared inside one
+    call, with no Python code run between the two captures)."""
+    assert _refgraph.capture_threads_agree()
+    # A heap big enough for many chunks of the pipeline, with untracked referents (ints, strs)
+    # first met in every chunk.
+    big = [[i, str(i), (i, -i)] for i in range(60_000)]
+    assert _refgraph.capture_threads_agree()
+    del big

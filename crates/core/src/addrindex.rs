@@ -1,13 +1,18 @@
 //! A map from object addresses to node ids, built for the capture's access pattern: millions of
 //! lookups of addresses spread all over memory. Open addressing with linear probing in one flat
-//! array (key and value side by side, four slots per cache line), and a prefetch so that the
+//! array (key and value side by side, twelve bytes a slot), and a prefetch so that the
 //! lookups of an object's referents can overlap their cache misses.
 
 /// Address → node id. Address 0 is never a valid key (it marks empty slots).
+///
+/// A slot is 12 bytes (the address in two `u32` halves, then the id: `[u32; 3]`, so that a
+/// zeroed table comes untouched from `calloc`), and the table's size is not rounded up to a
+/// power of two (the home slot is found by multiplying, not masking): at 10 million objects
+/// the index was the capture's largest array (16-byte slots, 2^25 of them: 512 MB), now about
+/// 1.6 slots per entry of 12 bytes (about 19 bytes per node).
 #[derive(Clone, Debug, Default)]
 pub struct AddrIndex {
-    slots: Vec<(u64, u32)>,
-    mask: usize,
+    slots: Vec<[u32; 3]>,
     len: usize,
 }
 
@@ -17,21 +22,28 @@ fn hash(addr: u64) -> u64 {
     (addr >> 4).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
+#[inline(always)]
+fn key(slot: &[u32; 3]) -> u64 {
+    slot[0] as u64 | (slot[1] as u64) << 32
+}
+
+/// Slots for `n` entries: at most 5/8 full (short probe runs; a load of 3/4 measured slower).
+fn slots_for(n: usize) -> usize {
+    (n.max(8) * 8).div_ceil(5)
+}
+
 /// `cap` empty slots. A big table is looked up at random: with 4 KiB pages nearly every lookup
 /// also misses the TLB, and filling it faults page by page; on Linux it asks for huge pages
 /// (before any page is touched: a zeroed allocation that large is fresh from `mmap`).
-fn zeroed_slots(cap: usize) -> Vec<(u64, u32)> {
+fn zeroed_slots(cap: usize) -> Vec<[u32; 3]> {
     crate::hugepages::zeroed(cap)
 }
 
 impl AddrIndex {
     /// An index with room for `n` entries before it grows.
     pub fn with_capacity(n: usize) -> Self {
-        // At most half full: short probe runs (a 3/4 load measured slower).
-        let cap = (n.max(8) * 2).next_power_of_two();
         AddrIndex {
-            slots: zeroed_slots(cap),
-            mask: cap - 1,
+            slots: zeroed_slots(slots_for(n)),
             len: 0,
         }
     }
@@ -46,10 +58,16 @@ impl AddrIndex {
         self.len == 0
     }
 
+    /// Bytes of the table.
+    pub fn heap_bytes(&self) -> usize {
+        self.slots.capacity() * 12
+    }
+
     #[inline(always)]
     fn home(&self, addr: u64) -> usize {
-        // The high bits of the product are the well-mixed ones.
-        (hash(addr) >> 20) as usize & self.mask
+        // The high bits of the product are the well-mixed ones: scaled to the table's size
+        // (Lemire's multiply-shift), any size works.
+        ((hash(addr) as u128 * self.slots.len() as u128) >> 64) as usize
     }
 
     /// Hint that `addr` will be looked up soon.
@@ -58,11 +76,14 @@ impl AddrIndex {
         if self.slots.is_empty() {
             return;
         }
-        let p = &self.slots[self.home(addr)] as *const (u64, u32);
+        let p = &self.slots[self.home(addr)] as *const [u32; 3] as *const u8;
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: a prefetch is only a hint and never faults; p points into our own array.
+        // SAFETY: a prefetch is only a hint and never faults; p points into our own array (and
+        // p + 11 to the slot's last byte, on the next cache line for some slots).
         unsafe {
-            std::arch::x86_64::_mm_prefetch(p as *const i8, std::arch::x86_64::_MM_HINT_T0);
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            _mm_prefetch(p as *const i8, _MM_HINT_T0);
+            _mm_prefetch(p.add(11) as *const i8, _MM_HINT_T0);
         }
         #[cfg(not(target_arch = "x86_64"))]
         let _ = p;
@@ -74,16 +95,21 @@ impl AddrIndex {
         if addr == 0 || self.slots.is_empty() {
             return None;
         }
+        let cap = self.slots.len();
         let mut i = self.home(addr);
         loop {
-            let (k, v) = self.slots[i];
+            let slot = &self.slots[i];
+            let k = key(slot);
             if k == addr {
-                return Some(v);
+                return Some(slot[2]);
             }
             if k == 0 {
                 return None;
             }
-            i = (i + 1) & self.mask;
+            i += 1;
+            if i == cap {
+                i = 0;
+            }
         }
     }
 
@@ -93,32 +119,36 @@ impl AddrIndex {
         if addr == 0 {
             return false;
         }
-        if self.slots.is_empty() || (self.len + 1) * 2 > self.slots.len() {
+        if slots_for(self.len + 1) > self.slots.len() {
             self.grow();
         }
+        let cap = self.slots.len();
         let mut i = self.home(addr);
         loop {
-            let k = self.slots[i].0;
+            let k = key(&self.slots[i]);
             if k == addr {
                 return false;
             }
             if k == 0 {
-                self.slots[i] = (addr, id);
+                self.slots[i] = [addr as u32, (addr >> 32) as u32, id];
                 self.len += 1;
                 return true;
             }
-            i = (i + 1) & self.mask;
+            i += 1;
+            if i == cap {
+                i = 0;
+            }
         }
     }
 
     fn grow(&mut self) {
-        let cap = (self.slots.len() * 2).max(16);
+        let cap = slots_for(self.len + 1).max(self.slots.len() * 2);
         let old = std::mem::replace(&mut self.slots, zeroed_slots(cap));
-        self.mask = cap - 1;
         self.len = 0;
-        for (k, v) in old {
+        for slot in old {
+            let k = key(&slot);
             if k != 0 {
-                self.insert(k, v);
+                self.insert(k, slot[2]);
             }
         }
     }

@@ -292,6 +292,29 @@ impl Graph {
     }
 }
 
+/// An address not found in the index (see [`GraphBuilder::push_resolved`]); never a node id
+/// (a graph holds fewer than `u32::MAX` nodes).
+pub const UNRESOLVED: NodeId = NodeId::MAX;
+
+/// Look up each of `addrs` in `index` into `ids` ([`UNRESOLVED`] where absent). Plain data
+/// only: meant to run on another thread while the capture collects the next referents.
+pub fn resolve(index: &AddrIndex, addrs: &[u64], ids: &mut Vec<NodeId>) {
+    // The lookups are cache misses: the slots of the addresses a few places ahead are
+    // prefetched so that they overlap.
+    const AHEAD: usize = 12;
+    ids.clear();
+    ids.reserve(addrs.len());
+    for &a in addrs.iter().take(AHEAD) {
+        index.prefetch(a);
+    }
+    for (j, &a) in addrs.iter().enumerate() {
+        if let Some(&b) = addrs.get(j + AHEAD) {
+            index.prefetch(b);
+        }
+        ids.push(index.get(a).unwrap_or(UNRESOLVED));
+    }
+}
+
 /// Builds a [`Graph`] node by node.
 ///
 /// Usage: add the gc-tracked nodes first with [`GraphBuilder::add_tracked`], then for each node
@@ -458,6 +481,63 @@ impl GraphBuilder {
                     let id = self.add(addr, type_addr, fl & !flags::TRACKED)?;
                     on_new(id, addr);
                     id
+                }
+            };
+            self.g.fwd_targets.push(id);
+        }
+        if self.g.fwd_targets.len() >= u32::MAX as usize {
+            return Err(GraphError::TooManyEdges);
+        }
+        self.g.fwd_offsets.push(self.g.fwd_targets.len() as u32);
+        Ok(())
+    }
+
+    /// The address index (read-only), for resolving addresses on another thread while this
+    /// builder waits ([`GraphBuilder::push_resolved`]).
+    pub fn index(&self) -> &AddrIndex {
+        &self.index
+    }
+
+    /// As [`GraphBuilder::push_edges`], with each referent's id already looked up in
+    /// [`GraphBuilder::index`] (`ids[j]` for `addrs[j]`, [`UNRESOLVED`] where it was not
+    /// found then). Unresolved addresses are looked up again (an earlier push may have added
+    /// them) and otherwise go to `describe` and `on_new`, in order: the graph is the same as
+    /// with `push_edges`.
+    pub fn push_resolved<D, F>(
+        &mut self,
+        n: NodeId,
+        addrs: &[u64],
+        ids: &[NodeId],
+        mut describe: D,
+        mut on_new: F,
+    ) -> Result<(), GraphError>
+    where
+        D: FnMut(u64) -> Option<(u64, u8)>,
+        F: FnMut(NodeId, u64),
+    {
+        debug_assert_eq!(addrs.len(), ids.len());
+        self.sealed_tracked = true;
+        if self.g.fwd_offsets.is_empty() {
+            self.g.fwd_offsets.push(0);
+        }
+        let expected = self.next_to_push();
+        if n != expected {
+            return Err(GraphError::OutOfOrder { expected, got: n });
+        }
+        for (&addr, &hint) in addrs.iter().zip(ids) {
+            let id = if hint != UNRESOLVED {
+                hint
+            } else {
+                match self.index.get(addr) {
+                    Some(id) => id,
+                    None => {
+                        let Some((type_addr, fl)) = describe(addr) else {
+                            continue;
+                        };
+                        let id = self.add(addr, type_addr, fl & !flags::TRACKED)?;
+                        on_new(id, addr);
+                        id
+                    }
                 }
             };
             self.g.fwd_targets.push(id);

@@ -61,9 +61,9 @@ impl Zeroable for u32 {
     }
 }
 
-impl Zeroable for (u64, u32) {
-    fn zeroed_vec(n: usize) -> Vec<(u64, u32)> {
-        vec![(0, 0); n]
+impl Zeroable for [u32; 3] {
+    fn zeroed_vec(n: usize) -> Vec<[u32; 3]> {
+        vec![[0; 3]; n]
     }
 }
 

@@ -13,7 +13,69 @@ use crate::traverse::TypeCache;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
-use refgraph_core::graph::{flags, Graph, GraphBuilder, NodeId};
+use refgraph_core::graph::{flags, resolve, Graph, GraphBuilder, NodeId};
+
+/// Referent addresses per chunk of nodes (the unit of work handed to the second thread).
+const CHUNK_EDGES: usize = 1 << 16;
+/// Below this many addresses a chunk is looked up on this thread (a thread costs more).
+const PARALLEL_MIN: usize = 4096;
+
+/// The referents of a run of nodes, by address, and (once looked up) their node ids.
+#[derive(Default)]
+struct Chunk {
+    /// The run's first node.
+    first: usize,
+    /// For each node of the run, the end of its referents in `raw`.
+    ends: Vec<usize>,
+    raw: Vec<u64>,
+    ids: Vec<NodeId>,
+}
+
+impl Chunk {
+    fn nodes(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// The node after the run.
+    fn end(&self) -> usize {
+        self.first + self.ends.len()
+    }
+
+    /// Collect the referents of nodes `from..until`, stopping after [`CHUNK_EDGES`] addresses.
+    ///
+    /// # Safety
+    /// GIL held; `object(i)` is a live object for each node in the range; the addresses are
+    /// borrowed: no Python code may run until they are pushed.
+    unsafe fn traverse(
+        &mut self,
+        cache: &mut TypeCache,
+        buf: &mut Vec<*mut ffi::PyObject>,
+        from: usize,
+        until: usize,
+        object: impl Fn(usize) -> *mut ffi::PyObject,
+    ) {
+        // Object headers are cache misses: a few objects ahead are prefetched.
+        const AHEAD: usize = 8;
+        self.first = from;
+        self.ends.clear();
+        self.raw.clear();
+        for i in from..until.min(from + AHEAD) {
+            prefetch(object(i));
+        }
+        for i in from..until {
+            if i + AHEAD < until {
+                prefetch(object(i + AHEAD));
+            }
+            buf.clear();
+            cache.referents(object(i), buf);
+            self.raw.extend(buf.iter().map(|&p| p as u64));
+            self.ends.push(self.raw.len());
+            if self.raw.len() >= CHUNK_EDGES {
+                break;
+            }
+        }
+    }
+}
 
 /// Strong references to every node of a capture, by node id.
 pub struct Objects {
@@ -74,6 +136,47 @@ pub fn capture(
     untracked: bool,
     roots: &[Bound<'_, PyAny>],
     progress: &mut Reporter<'_>,
+) -> PyResult<(Graph, Objects)> {
+    capture_with(
+        py,
+        untracked,
+        roots,
+        progress,
+        refgraph_core::threads::count(),
+    )
+}
+
+/// Whether a capture on one thread and one on two give the same graph (same nodes in the same
+/// order, same types, flags and references), taken one after the other with no Python code
+/// run in between. For the tests.
+#[pyfunction]
+pub fn capture_threads_agree(py: Python<'_>) -> PyResult<bool> {
+    /// Every node's address and type address, then its flags, then the referent arrays.
+    fn parts(g: &Graph) -> (Vec<u64>, Vec<u8>, Vec<u32>) {
+        let (offsets, targets) = g.referent_arrays();
+        let nodes = g
+            .addrs()
+            .iter()
+            .zip(g.types())
+            .flat_map(|(&a, &t)| [a, g.type_table()[t as usize].addr])
+            .collect();
+        let edges = offsets.iter().chain(targets).copied().collect();
+        (nodes, g.all_flags().to_vec(), edges)
+    }
+    let one = {
+        let (g, _objects) = capture_with(py, true, &[], &mut Reporter::new(None), 1)?;
+        parts(&g)
+    };
+    let (g, _objects) = capture_with(py, true, &[], &mut Reporter::new(None), 2)?;
+    Ok(one == parts(&g))
+}
+
+fn capture_with(
+    py: Python<'_>,
+    untracked: bool,
+    roots: &[Bound<'_, PyAny>],
+    progress: &mut Reporter<'_>,
+    threads: usize,
 ) -> PyResult<(Graph, Objects)> {
     let (list, walked_types) = tracked_objects_and_types(py)?;
     let n = list.len();
@@ -136,10 +239,11 @@ pub fn capture(
                 extra.push(r.clone().unbind());
             }
         }
-        // A two-stage pipeline: the referents of node `next + 1` are collected (and their
-        // index slots prefetched) before those of `next` are looked up, so that the cache
-        // misses of the address index overlap; object headers are prefetched further ahead.
-        const AHEAD: usize = 8;
+        // Two threads: this one (holding the GIL) calls `tp_traverse` on a chunk of nodes and
+        // writes their referents' addresses down, while a second thread looks up the previous
+        // chunk's addresses in the address index (plain data, no Python); then this one
+        // records that chunk's edges, adding the referents not found as new nodes, in order.
+        // The graph is the same as when one thread does it all (`REFGRAPH_THREADS=1`).
         let object = |i: usize, extra: &Vec<Py<PyAny>>| -> *mut ffi::PyObject {
             if i < n {
                 ffi::PyList_GetItem(lp, i as ffi::Py_ssize_t)
@@ -147,67 +251,96 @@ pub fn capture(
                 extra[i - n].as_ptr()
             }
         };
-        for i in 0..n.min(AHEAD) {
-            prefetch(object(i, &extra));
-        }
-        let mut buf: Vec<*mut ffi::PyObject> = Vec::with_capacity(64);
-        let mut ahead: Vec<*mut ffi::PyObject> = Vec::with_capacity(64);
-        let mut next: usize = 0;
+        let threads = threads > 1;
         hold_types(py, &builder, &mut held_types);
         progress.start("references", builder.len() as u64)?;
         cache = TypeCache::default();
-        if next < builder.len() {
-            cache.referents(object(0, &extra), &mut buf);
-        }
-        while next < builder.len() {
-            if progress.due(next as u64) {
-                // Python code runs: the referents collected ahead are not held, so they are
-                // collected again after it, and types are looked up afresh.
-                hold_types(py, &builder, &mut held_types);
-                progress.tick("references", next as u64, builder.len() as u64)?;
-                cache = TypeCache::default();
-                buf.clear();
-                cache.referents(object(next, &extra), &mut buf);
+        // Nodes before `traversed` are in `pending` or pushed; `pending` was traversed with no
+        // Python code run since.
+        let mut traversed: usize = 0;
+        let mut pending: Option<Chunk> = None;
+        let mut spare = Chunk::default();
+        let mut buf: Vec<*mut ffi::PyObject> = Vec::with_capacity(64);
+        loop {
+            let mut chunk = match pending.take() {
+                Some(c) => c,
+                None if traversed < builder.len() => {
+                    let mut c = std::mem::take(&mut spare);
+                    c.traverse(&mut cache, &mut buf, traversed, builder.len(), |i| {
+                        object(i, &extra)
+                    });
+                    traversed = c.end();
+                    c
+                }
+                None => break,
+            };
+            // The next chunk: the nodes that exist now (those this chunk adds come later).
+            let mut next = std::mem::take(&mut spare);
+            next.ends.clear();
+            let until = builder.len();
+            if threads && chunk.raw.len() >= PARALLEL_MIN {
+                let index = builder.index();
+                let (raw, ids) = (&chunk.raw, &mut chunk.ids);
+                std::thread::scope(|s| {
+                    let worker = s.spawn(|| resolve(index, raw, ids));
+                    if traversed < until {
+                        next.traverse(&mut cache, &mut buf, traversed, until, |i| {
+                            object(i, &extra)
+                        });
+                    }
+                    worker.join().expect("address lookups do not panic");
+                });
+            } else {
+                resolve(builder.index(), &chunk.raw, &mut chunk.ids);
+                if traversed < until {
+                    next.traverse(&mut cache, &mut buf, traversed, until, |i| {
+                        object(i, &extra)
+                    });
+                }
             }
-            let have_ahead = next + 1 < builder.len();
-            ahead.clear();
-            if have_ahead {
-                if next + 1 + AHEAD < n {
-                    prefetch(object(next + 1 + AHEAD, &extra));
-                }
-                cache.referents(object(next + 1, &extra), &mut ahead);
-                for &r in &ahead {
-                    builder.prefetch(r as u64);
-                }
+            if next.nodes() > 0 {
+                traversed = next.end();
+                pending = Some(next);
             }
             // Only objects seen for the first time are read (their type): the others are
             // known by address alone.
-            builder
-                .push_edges(
-                    next as NodeId,
-                    buf.iter().map(|&r| r as u64),
-                    |addr| {
-                        if !untracked {
-                            return None;
-                        }
-                        let r = addr as *mut ffi::PyObject;
-                        let fl = if cache.is_gc(r) { flags::GC_TYPE } else { 0 };
-                        Some((ffi::Py_TYPE(r) as u64, fl))
-                    },
-                    |_, addr| {
-                        extra.push(
-                            Bound::from_borrowed_ptr(py, addr as *mut ffi::PyObject).unbind(),
-                        );
-                    },
-                )
-                .map_err(graph_err)?;
-            next += 1;
-            if have_ahead {
-                std::mem::swap(&mut buf, &mut ahead);
-            } else if next < builder.len() {
-                // Nodes were discovered by the edges just pushed.
-                buf.clear();
-                cache.referents(object(next, &extra), &mut buf);
+            let mut start = 0;
+            for (k, &stop) in chunk.ends.iter().enumerate() {
+                let node = chunk.first + k;
+                builder
+                    .push_resolved(
+                        node as NodeId,
+                        &chunk.raw[start..stop],
+                        &chunk.ids[start..stop],
+                        |addr| {
+                            if !untracked {
+                                return None;
+                            }
+                            let r = addr as *mut ffi::PyObject;
+                            let fl = if cache.is_gc(r) { flags::GC_TYPE } else { 0 };
+                            Some((ffi::Py_TYPE(r) as u64, fl))
+                        },
+                        |_, addr| {
+                            extra.push(
+                                Bound::from_borrowed_ptr(py, addr as *mut ffi::PyObject).unbind(),
+                            );
+                        },
+                    )
+                    .map_err(graph_err)?;
+                start = stop;
+            }
+            let done = chunk.end();
+            spare = chunk;
+            if progress.due(done as u64) {
+                // Python code runs: the referents collected ahead are not held, so they are
+                // collected again after it, and types are looked up afresh.
+                hold_types(py, &builder, &mut held_types);
+                progress.tick("references", done as u64, builder.len() as u64)?;
+                cache = TypeCache::default();
+                if let Some(c) = pending.take() {
+                    traversed = c.first;
+                    spare = c;
+                }
             }
         }
     }
