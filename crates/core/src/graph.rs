@@ -85,12 +85,20 @@ pub struct Graph {
     tracked: u32,
     fwd_offsets: Vec<u32>,
     fwd_targets: Vec<NodeId>,
-    rev_offsets: Vec<u32>,
-    rev_sources: Vec<NodeId>,
+    /// The referrer index, derived from the referents by the first [`Graph::referrers`] (a
+    /// snapshot that is only saved never needs it: at 10M objects it is 190 MB).
+    rev: OnceLock<Referrers>,
     type_table: Vec<TypeInfo>,
     /// Address → node, built by the first [`Graph::find`] (a graph queried once, like a
     /// capture for one call, uses [`Graph::find_once`] and never pays for it).
     by_addr: OnceLock<AddrIndex>,
+}
+
+/// Referrers as CSR arrays: `offsets[n]..offsets[n + 1]` indexes `sources` for node `n`.
+#[derive(Clone, Debug, Default)]
+struct Referrers {
+    offsets: Vec<u32>,
+    sources: Vec<NodeId>,
 }
 
 /// Which way to follow edges.
@@ -174,10 +182,12 @@ impl Graph {
         &self.fwd_targets[self.fwd_offsets[n] as usize..self.fwd_offsets[n + 1] as usize]
     }
 
-    /// What refers to the node: gc-tracked objects only, each once, in gc order.
+    /// What refers to the node: gc-tracked objects only, each once, in gc order. The first
+    /// call derives the referrer index of the whole graph.
     pub fn referrers(&self, n: NodeId) -> &[NodeId] {
         let n = n as usize;
-        &self.rev_sources[self.rev_offsets[n] as usize..self.rev_offsets[n + 1] as usize]
+        let rev = self.rev.get_or_init(|| build_referrers(self));
+        &rev.sources[rev.offsets[n] as usize..rev.offsets[n + 1] as usize]
     }
 
     /// Neighbours in a direction.
@@ -228,7 +238,7 @@ impl Graph {
     }
 
     /// Rebuild a graph from its columns (as stored in a snapshot file), checking every index.
-    /// The referrer index is derived.
+    /// The referrer index is derived when first needed.
     #[allow(clippy::too_many_arguments)]
     pub fn from_parts(
         addrs: Vec<u64>,
@@ -263,32 +273,29 @@ impl Graph {
         if types.iter().any(|&t| t as usize >= type_table.len()) {
             return Err("node of a type that does not exist".into());
         }
-        let mut g = Graph {
+        Ok(Graph {
             addrs,
             types,
             flags,
             tracked,
             fwd_offsets,
             fwd_targets,
-            rev_offsets: Vec::new(),
-            rev_sources: Vec::new(),
+            rev: OnceLock::new(),
             type_table,
             by_addr: OnceLock::new(),
-        };
-        build_referrers(&mut g);
-        Ok(g)
+        })
     }
 
     /// Bytes used by the graph's arrays (not counting type names).
     pub fn heap_bytes(&self) -> usize {
+        let rev = self
+            .rev
+            .get()
+            .map_or(0, |r| r.offsets.capacity() + r.sources.capacity());
         self.addrs.capacity() * 8
             + self.types.capacity() * 4
             + self.flags.capacity()
-            + (self.fwd_offsets.capacity()
-                + self.fwd_targets.capacity()
-                + self.rev_offsets.capacity()
-                + self.rev_sources.capacity())
-                * 4
+            + (self.fwd_offsets.capacity() + self.fwd_targets.capacity() + rev) * 4
     }
 }
 
@@ -549,7 +556,8 @@ impl GraphBuilder {
         Ok(())
     }
 
-    /// Finish: nodes whose edges were not pushed get none; the referrer index is derived.
+    /// Finish: nodes whose edges were not pushed get none (the referrer index is derived when
+    /// first needed).
     pub fn finish(mut self) -> Graph {
         if self.g.fwd_offsets.is_empty() {
             self.g.fwd_offsets.push(0);
@@ -559,15 +567,13 @@ impl GraphBuilder {
             self.g.fwd_offsets.push(last);
         }
         drop(self.index);
-        let mut g = self.g;
-        build_referrers(&mut g);
-        g
+        self.g
     }
 }
 
 /// Derive the referrer index: for each target, its tracked sources in increasing id (gc) order,
 /// each once.
-fn build_referrers(g: &mut Graph) {
+fn build_referrers(g: &Graph) -> Referrers {
     let n = g.addrs.len();
     let tracked = g.tracked as usize;
     // Indexed by target: written at random.
@@ -602,8 +608,10 @@ fn build_referrers(g: &mut Graph) {
             }
         }
     }
-    g.rev_offsets = counts;
-    g.rev_sources = sources;
+    Referrers {
+        offsets: counts,
+        sources,
+    }
 }
 
 /// Build a graph by hand: `nodes` are `(type name, tracked)`, `edges` are referents per node.
