@@ -7,12 +7,11 @@
 //! lives ([`Objects`]), so later queries may call Python code (user callbacks, `repr`) safely.
 //! Unsafe CPython access (list items, object types).
 
-use crate::gcwalk::{list_types, prefetch, tracked_objects_and_types};
+use crate::gcwalk::{gc_objects, prefetch, tracked_refs_and_types};
 use crate::progress::Reporter;
 use crate::traverse::TypeCache;
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::PyList;
 use refgraph_core::graph::{flags, resolve, Graph, GraphBuilder, NodeId};
 
 /// Referent addresses per chunk of nodes (the unit of work handed to the second thread).
@@ -77,11 +76,30 @@ impl Chunk {
     }
 }
 
+/// One strong reference to each object of a vector, dropped with it.
+struct OwnedRefs(Vec<*mut ffi::PyObject>);
+
+impl Drop for OwnedRefs {
+    fn drop(&mut self) {
+        if self.0.is_empty() {
+            return;
+        }
+        Python::attach(|_py| {
+            for &o in &self.0 {
+                // SAFETY: each pointer holds the reference this vector took; the GIL is held.
+                // Dropping may free objects and run their finalizers, as freeing
+                // `gc.get_objects()` does; nothing here is used afterwards.
+                unsafe { ffi::Py_DecRef(o) };
+            }
+        });
+        self.0.clear();
+    }
+}
+
 /// Strong references to every node of a capture, by node id.
 pub struct Objects {
-    /// `gc.get_objects()`: node `i < tracked` is `tracked_list[i]`.
-    tracked_list: Py<PyList>,
-    tracked: usize,
+    /// The tracked objects in `gc.get_objects()` order: node `i < tracked.len()`.
+    tracked: OwnedRefs,
     /// Nodes found only as referents, in id order after the tracked ones.
     extra: Vec<Py<PyAny>>,
     /// Every type of the graph's type table: an object's class can be changed (and its old
@@ -92,16 +110,8 @@ pub struct Objects {
 impl Objects {
     /// The object of a node (a new strong reference).
     pub fn get<'py>(&self, py: Python<'py>, n: NodeId) -> Bound<'py, PyAny> {
-        let n = n as usize;
-        if n < self.tracked {
-            // The list is ours and never handed out, so its items cannot change.
-            self.tracked_list
-                .bind(py)
-                .get_item(n)
-                .expect("capture list is immutable")
-        } else {
-            self.extra[n - self.tracked].bind(py).clone()
-        }
+        // SAFETY: the capture holds a reference to every node's object; the GIL is held.
+        unsafe { Bound::from_borrowed_ptr(py, self.ptr(py, n as usize)) }
     }
 
     /// Number of references this capture holds on the object at `n` (1, for the list or `extra`).
@@ -110,14 +120,10 @@ impl Objects {
 
 impl Objects {
     /// A borrowed pointer to the object of a node, valid while the capture lives.
-    pub fn ptr(&self, py: Python<'_>, n: usize) -> *mut ffi::PyObject {
-        if n < self.tracked {
-            // SAFETY: the list is ours, immutable and holds a reference to each item.
-            unsafe {
-                ffi::PyList_GetItem(self.tracked_list.bind(py).as_ptr(), n as ffi::Py_ssize_t)
-            }
-        } else {
-            self.extra[n - self.tracked].as_ptr()
+    pub fn ptr(&self, _py: Python<'_>, n: usize) -> *mut ffi::PyObject {
+        match self.tracked.0.get(n) {
+            Some(&o) => o,
+            None => self.extra[n - self.tracked.0.len()].as_ptr(),
         }
     }
 }
@@ -178,19 +184,29 @@ fn capture_with(
     progress: &mut Reporter<'_>,
     threads: usize,
 ) -> PyResult<(Graph, Objects)> {
-    let (list, walked_types) = tracked_objects_and_types(py)?;
-    let n = list.len();
+    // The tracked objects, each with a reference of ours (released with `tracked`, also on
+    // an early return), and their types.
+    let (tracked, walked_types) = match tracked_refs_and_types(py) {
+        Some((objects, types)) => (OwnedRefs(objects), Some(types)),
+        None => {
+            let list = gc_objects(py)?;
+            let objects = list.iter().map(|o| o.into_ptr()).collect();
+            (OwnedRefs(objects), None)
+        }
+    };
+    let n = tracked.0.len();
     let mut held_types: Vec<Py<PyAny>> = Vec::new();
     let mut cache: TypeCache;
     let mut builder = GraphBuilder::with_capacity(n + n / 2, n * 3);
     let mut extra: Vec<Py<PyAny>> = Vec::new();
-    // SAFETY: the GIL is held, the list holds strong references to its items and no Python code
-    // runs in this block (no callbacks, no decref that could free anything: `extra` only grows).
+    // SAFETY: the GIL is held, `tracked` holds strong references to its items and no Python
+    // code runs in this block (no callbacks, no decref that could free anything: `extra` only
+    // grows).
     unsafe {
-        let lp = list.as_ptr();
+        let items = &tracked.0;
         let types = match walked_types {
             Some(t) => t,
-            None => list_types(py, &list)?,
+            None => items.iter().map(|&o| ffi::Py_TYPE(o) as usize).collect(),
         };
         // Inserting a million addresses is a million cache misses in the index: the slots of
         // the addresses a few items ahead are prefetched (the addresses are in the list).
@@ -198,19 +214,14 @@ fn capture_with(
         progress.start("walk", n as u64)?;
         // After a progress call, classes may have changed: types are read again.
         let mut types_fresh = true;
-        for i in 0..n.min(INSERT_AHEAD) {
-            builder.prefetch(ffi::PyList_GetItem(lp, i as ffi::Py_ssize_t) as u64);
+        for &o in items.iter().take(INSERT_AHEAD) {
+            builder.prefetch(o as u64);
         }
         for (i, &tp) in types.iter().enumerate() {
-            if i + INSERT_AHEAD < n {
-                builder.prefetch(
-                    ffi::PyList_GetItem(lp, (i + INSERT_AHEAD) as ffi::Py_ssize_t) as u64,
-                );
+            if let Some(&ahead) = items.get(i + INSERT_AHEAD) {
+                builder.prefetch(ahead as u64);
             }
-            let obj = ffi::PyList_GetItem(lp, i as ffi::Py_ssize_t);
-            if obj.is_null() {
-                return Err(PyErr::fetch(py));
-            }
+            let obj = items[i];
             let tp = if types_fresh {
                 tp
             } else {
@@ -245,10 +256,9 @@ fn capture_with(
         // records that chunk's edges, adding the referents not found as new nodes, in order.
         // The graph is the same as when one thread does it all (`REFGRAPH_THREADS=1`).
         let object = |i: usize, extra: &Vec<Py<PyAny>>| -> *mut ffi::PyObject {
-            if i < n {
-                ffi::PyList_GetItem(lp, i as ffi::Py_ssize_t)
-            } else {
-                extra[i - n].as_ptr()
+            match items.get(i) {
+                Some(&o) => o,
+                None => extra[i - n].as_ptr(),
             }
         };
         let threads = threads > 1;
@@ -350,8 +360,7 @@ fn capture_with(
     Ok((
         graph,
         Objects {
-            tracked_list: list.unbind(),
-            tracked: n,
+            tracked,
             extra,
             _types: held_types,
         },
@@ -417,8 +426,7 @@ pub fn capture_forward(
     Ok((
         graph,
         Objects {
-            tracked_list: PyList::empty(py).unbind(),
-            tracked: 0,
+            tracked: OwnedRefs(Vec::new()),
             extra,
             _types: Vec::new(),
         },

@@ -305,6 +305,46 @@ pub fn tracked_objects_and_types(
     }
 }
 
+/// Every gc-tracked object in `gc.get_objects()` order, each with a new strong reference, and
+/// its type address (read during the walk, while its header is in the cache); None when the
+/// lists cannot be walked. No list is made: the capture keeps the references itself, and
+/// reads them without a call per item.
+pub fn tracked_refs_and_types(py: Python<'_>) -> Option<(Vec<*mut ffi::PyObject>, Vec<usize>)> {
+    let h = heads(py)?;
+    let cap = LAST_LEN.load(Ordering::Relaxed) / 8 * 9;
+    let mut objects = Vec::with_capacity(cap);
+    let mut types = Vec::with_capacity(cap);
+    let mut tail: Vec<(*mut ffi::PyObject, usize)> = Vec::new();
+    let mut generation = 0;
+    // SAFETY: GIL held; the closure takes a reference to each object (which frees nothing and
+    // allocates no Python object: no collection can start) and reads its type.
+    unsafe {
+        visit(&h, |o, place| {
+            if place.generation != generation {
+                for (o, t) in tail.drain(..).rev() {
+                    objects.push(o);
+                    types.push(t);
+                }
+                generation = place.generation;
+            }
+            ffi::Py_IncRef(o);
+            let t = ffi::Py_TYPE(o) as usize;
+            if place.from_tail {
+                tail.push((o, t));
+            } else {
+                objects.push(o);
+                types.push(t);
+            }
+        });
+    }
+    for (o, t) in tail.drain(..).rev() {
+        objects.push(o);
+        types.push(t);
+    }
+    LAST_LEN.store(objects.len(), Ordering::Relaxed);
+    Some((objects, types))
+}
+
 /// `gc.get_objects()` as a list.
 pub fn gc_objects<'py>(py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
     Ok(py
