@@ -24,6 +24,7 @@ pub mod render;
 pub mod snapshot;
 pub mod stats;
 pub mod subgraph;
+pub mod threads;
 pub mod view;
 
 #[cfg(test)]
