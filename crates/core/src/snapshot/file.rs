@@ -257,6 +257,10 @@ fn sections(s: &Snapshot) -> Vec<(u32, Vec<u8>)> {
 /// same bytes).
 pub const CHUNK: usize = 1 << 20;
 
+/// A chunk ready to write: tag, codec, crc, the compressed bytes (None when stored raw), the raw
+/// bytes.
+type Stored<'a> = (u32, u32, u32, Option<Vec<u8>>, &'a [u8]);
+
 /// Encode a snapshot as the bytes of a file (encoded and compressed in parallel on the pool of
 /// [`crate::threads`]; the bytes do not depend on the number of threads).
 pub fn to_bytes(s: &Snapshot) -> Vec<u8> {
@@ -282,8 +286,7 @@ pub fn to_bytes_reporting(s: &Snapshot, progress: &mut dyn FnMut(u64, u64)) -> V
     let batch = (crate::threads::current() * 4).max(8);
     let total = chunks.len().div_ceil(batch) as u64 + 2;
     progress(1, total);
-    // (tag, codec, crc, stored bytes or None when stored raw, raw length)
-    let mut stored: Vec<(u32, u32, u32, Option<Vec<u8>>, &[u8])> = Vec::with_capacity(chunks.len());
+    let mut stored: Vec<Stored> = Vec::with_capacity(chunks.len());
     for (i, group) in chunks.chunks(batch).enumerate() {
         let done: Vec<_> = crate::threads::run(|| {
             group
