@@ -286,8 +286,9 @@ def test_results_do_not_depend_on_the_number_of_threads(tmp_path):
     for threads in ("1", "2", "5"):
         env = dict(os.environ, REFGRAPH_THREADS=threads)
         text = tmp_path / f"text{threads}"
+        files = [str(tmp_path / "new.rgsnap"), str(tmp_path / "old.rgsnap"), str(text)]
         done = subprocess.run(
-            [sys.executable, str(prog), str(tmp_path / "new.rgsnap"), str(tmp_path / "old.rgsnap"), str(text)],
+            [sys.executable, str(prog), *files],
             env=env,
             capture_output=True,
             check=True,

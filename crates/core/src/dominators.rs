@@ -121,7 +121,7 @@ pub fn dominators_adopting<G: Successors>(
     // 2. Predecessors in dfnum space: a counting sort of the recorded edges by target, the
     //    targets split into ranges, one per task (each reads every edge, writes its own range:
     //    the same lists on any number of threads).
-    let (pred_off, preds) = crate::threads::run(|| predecessors(&edges, count));
+    let (pred_off, preds) = predecessors(&edges, count);
     drop(edges);
     progress(count as u64 / 2, 2 * count as u64);
 
@@ -196,22 +196,19 @@ pub fn dominators_adopting<G: Successors>(
 /// Predecessor lists (CSR) of the recorded `(source, target)` edges over `count` vertices, each
 /// list in record order.
 fn predecessors(edges: &[(u32, u32)], count: usize) -> (Vec<u32>, Vec<u32>) {
-    use rayon::prelude::*;
-    let tasks = rayon::current_num_threads().clamp(1, 64);
+    let tasks = crate::threads::tasks_for(edges.len(), 1 << 20);
     let span = count.div_ceil(tasks).max(1);
     let mut pred_off = vec![0u32; count + 1];
-    pred_off[1..]
-        .par_chunks_mut(span)
-        .enumerate()
-        .for_each(|(i, part)| {
-            let lo = (i * span) as u32;
-            let hi = lo + part.len() as u32;
-            for &(_, t) in edges {
-                if t >= lo && t < hi {
-                    part[(t - lo) as usize] += 1;
-                }
+    let parts: Vec<(usize, &mut [u32])> = pred_off[1..].chunks_mut(span).enumerate().collect();
+    crate::threads::for_each_part(parts, |(i, part)| {
+        let lo = (i * span) as u32;
+        let hi = lo + part.len() as u32;
+        for &(_, t) in edges {
+            if t >= lo && t < hi {
+                part[(t - lo) as usize] += 1;
             }
-        });
+        }
+    });
     for i in 0..count {
         pred_off[i + 1] += pred_off[i];
     }
@@ -225,7 +222,7 @@ fn predecessors(edges: &[(u32, u32)], count: usize) -> (Vec<u32>, Vec<u32>) {
         parts.push((lo, p));
     }
     let pred_off_ref = &pred_off;
-    parts.into_par_iter().for_each(|(lo, part)| {
+    crate::threads::for_each_part(parts, |(lo, part)| {
         let hi = (lo + span).min(count);
         let base = pred_off_ref[lo];
         let mut fill: Vec<u32> = pred_off_ref[lo..hi].iter().map(|&o| o - base).collect();

@@ -257,10 +257,14 @@ impl Graph {
         {
             return Err("edge offsets are not increasing".into());
         }
-        let bad_edge = crate::threads::run(|| {
-            use rayon::prelude::*;
-            fwd_targets.par_iter().any(|&t| t as usize >= n)
-        });
+        let bad_edge = if fwd_targets.len() < 1 << 20 {
+            fwd_targets.iter().any(|&t| t as usize >= n)
+        } else {
+            crate::threads::run(|| {
+                use rayon::prelude::*;
+                fwd_targets.par_iter().any(|&t| t as usize >= n)
+            })
+        };
         if bad_edge {
             return Err("edge to a node that does not exist".into());
         }
@@ -498,7 +502,7 @@ fn build_referrers(g: &mut Graph) {
     let tracked = g.tracked as usize;
     let fwd_offsets = &g.fwd_offsets;
     let fwd_targets = &g.fwd_targets;
-    let tasks = crate::threads::current().clamp(1, 64);
+    let tasks = crate::threads::tasks_for(fwd_targets.len(), 1 << 20);
     // Target ranges, each a multiple of 64 nodes long.
     let span = n.div_ceil(tasks).next_multiple_of(64).max(64);
     let ranges: Vec<(usize, usize)> = (0..n.div_ceil(span))
@@ -535,11 +539,8 @@ fn build_referrers(g: &mut Graph) {
             l_rest = lt;
             count_parts.push((c, l, lo, hi));
         }
-        crate::threads::run(|| {
-            use rayon::prelude::*;
-            count_parts.into_par_iter().for_each(|(c, l, lo, hi)| {
-                pass(lo, hi, l, &mut |ti, _| c[ti] += 1);
-            })
+        crate::threads::for_each_part(count_parts, |(c, l, lo, hi)| {
+            pass(lo, hi, l, &mut |ti, _| c[ti] += 1);
         });
     }
     for i in 0..n {
@@ -561,20 +562,17 @@ fn build_referrers(g: &mut Graph) {
             fill_parts.push((sp, l, lo, hi));
         }
         let counts = &counts;
-        crate::threads::run(|| {
-            use rayon::prelude::*;
-            fill_parts.into_par_iter().for_each(|(sp, l, lo, hi)| {
-                let base = counts[lo] as usize;
-                // Next free slot per target of the range, relative to the range's start.
-                let mut fill: Vec<u32> = counts[lo..hi]
-                    .iter()
-                    .map(|&c| (c as usize - base) as u32)
-                    .collect();
-                pass(lo, hi, l, &mut |ti, src| {
-                    sp[fill[ti] as usize] = src;
-                    fill[ti] += 1;
-                });
-            })
+        crate::threads::for_each_part(fill_parts, |(sp, l, lo, hi)| {
+            let base = counts[lo] as usize;
+            // Next free slot per target of the range, relative to the range's start.
+            let mut fill: Vec<u32> = counts[lo..hi]
+                .iter()
+                .map(|&c| (c as usize - base) as u32)
+                .collect();
+            pass(lo, hi, l, &mut |ti, src| {
+                sp[fill[ti] as usize] = src;
+                fill[ti] += 1;
+            });
         });
     }
     g.rev_offsets = counts;

@@ -2,19 +2,18 @@
 //!
 //! Parallel work runs on a rayon pool: the pool of the calling thread when it already is a
 //! rayon worker (a caller's own `ThreadPool::install`, which is how the tests compare one
-//! thread with several), otherwise refgraph's own pool, made on first use with
-//! `REFGRAPH_THREADS` threads (default: the number of cores the process may use). The pool is
-//! per process: a child made by `fork()` (whose copy of the parent's pool has no threads) makes
-//! its own. Results never depend on the number of threads: work is split into pieces whose
-//! bounds depend only on the data, and pieces are combined in order.
-
-use std::sync::{Arc, Mutex};
+//! thread with several), otherwise a pool made for the call with `REFGRAPH_THREADS` threads
+//! (default: the number of cores the process may use) and joined before the call returns, so
+//! that refgraph leaves no thread behind (nothing survives into a `fork()` child, nothing stays
+//! in a process `refgraph attach` snapshots). Small inputs run on the calling thread. Results
+//! never depend on the number of threads: work is split into pieces whose bounds depend only on
+//! the data, and pieces are combined in order.
 
 /// The environment variable that sets the number of threads (a positive integer).
 pub const ENV: &str = "REFGRAPH_THREADS";
 
-/// The number of threads refgraph's pool has (or will have when first used): `REFGRAPH_THREADS`
-/// when it is a positive integer, else the number of cores available to the process.
+/// The number of threads [`run`] uses outside a pool: `REFGRAPH_THREADS` when it is a positive
+/// integer, else the number of cores available to the process (at most 256).
 pub fn configured() -> usize {
     std::env::var(ENV)
         .ok()
@@ -28,57 +27,29 @@ pub fn configured() -> usize {
         .min(256)
 }
 
-struct Pool {
-    pid: u32,
-    threads: usize,
-    pool: Arc<rayon::ThreadPool>,
-}
-
-static POOL: Mutex<Option<Pool>> = Mutex::new(None);
-
-/// refgraph's pool for this process, made (again) when first used, after a `fork()`, or when
-/// `REFGRAPH_THREADS` changed.
-fn pool() -> Option<Arc<rayon::ThreadPool>> {
-    let pid = std::process::id();
-    let threads = configured();
-    let mut slot = POOL.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(p) = slot.as_ref() {
-        if p.pid == pid && p.threads == threads {
-            return Some(p.pool.clone());
-        }
-    }
-    if let Some(old) = slot.take() {
-        if old.pid != pid {
-            // The parent's pool: its threads do not exist here, so dropping it could wait for
-            // them. Leak it (one small allocation per fork that uses refgraph).
-            std::mem::forget(old);
-        }
-    }
-    let built = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .thread_name(|i| format!("refgraph-{i}"))
-        .build()
-        .ok()?;
-    let pool = Arc::new(built);
-    *slot = Some(Pool {
-        pid,
-        threads,
-        pool: pool.clone(),
-    });
-    Some(pool)
-}
-
-/// Run `f`, whose parallel iterators and joins then use the calling worker's pool or
-/// refgraph's own (see the module). If no pool can be made (threads refused), `f` runs on the
-/// calling thread, on rayon's global pool.
+/// Run `f`, whose parallel iterators and joins then use the calling worker's pool, or else a
+/// pool of [`configured`] threads made for this call and joined before it returns: no thread
+/// outlives a call (a process that forks, or a target of `refgraph attach`, is left without
+/// refgraph's threads). If threads cannot be made, `f` runs on a pool of one, else on rayon's
+/// global pool.
 pub fn run<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     if rayon::current_thread_index().is_some() {
         return f();
     }
-    match pool() {
-        Some(p) => p.install(f),
-        None => f(),
+    let mut f = Some(f);
+    for threads in [configured(), 1] {
+        let built = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("refgraph-{i}"))
+            .build_scoped(
+                |t| t.run(),
+                |pool| pool.install(|| f.take().expect("run once")()),
+            );
+        if let Ok(r) = built {
+            return r;
+        }
     }
+    f.take().expect("not run yet")()
 }
 
 /// The number of threads [`run`] would use from here.
@@ -87,6 +58,46 @@ pub fn current() -> usize {
         rayon::current_num_threads()
     } else {
         configured()
+    }
+}
+
+/// How many tasks to split `n` items of work into: one (no thread at all) below `serial_below`.
+pub fn tasks_for(n: usize, serial_below: usize) -> usize {
+    if n < serial_below {
+        1
+    } else {
+        current().clamp(1, 64)
+    }
+}
+
+/// `f` on each part, in parallel when there are several (see [`run`]); on the calling thread
+/// when there is one.
+pub fn for_each_part<P: Send>(parts: Vec<P>, f: impl Fn(P) + Sync + Send) {
+    if parts.len() <= 1 {
+        parts.into_iter().for_each(f);
+        return;
+    }
+    run(|| {
+        use rayon::prelude::*;
+        parts.into_par_iter().for_each(f)
+    })
+}
+
+/// The sum of `map(i)` for `i` in `0..pieces` by `add` (which must be associative and
+/// commutative, like integer sums); on the calling thread when there is one piece.
+pub fn map_reduce<T: Send>(
+    pieces: usize,
+    map: impl Fn(usize) -> T + Sync + Send,
+    zero: impl Fn() -> T + Sync + Send,
+    add: impl Fn(T, T) -> T + Sync + Send,
+) -> T {
+    match pieces {
+        0 => zero(),
+        1 => map(0),
+        _ => run(|| {
+            use rayon::prelude::*;
+            (0..pieces).into_par_iter().map(&map).reduce(&zero, &add)
+        }),
     }
 }
 
@@ -108,7 +119,10 @@ mod tests {
     fn run_uses_the_callers_pool() {
         assert_eq!(with_threads(3, || run(current)), 3);
         assert_eq!(with_threads(1, || run(rayon::current_num_threads)), 1);
-        // Outside any pool: refgraph's own, with the configured count.
+        // Outside any pool: one made for the call, with the configured count, gone after it.
         assert_eq!(run(rayon::current_num_threads), configured());
+        assert_eq!(rayon::current_thread_index(), None);
+        assert_eq!(map_reduce(5, |i| i as u64, || 0, |a, b| a + b), 10);
+        assert_eq!(map_reduce(1, |_| 7u64, || 0, |a, b| a + b), 7);
     }
 }

@@ -224,10 +224,12 @@ fn results(s: &Snapshot, old: &Snapshot, threads: usize) -> Results {
 
 #[test]
 fn one_thread_and_several_give_the_same_results() {
-    for (seed, n) in [(1u64, 1usize), (2, 37), (3, 5_000), (4, 300_000)] {
+    for (seed, n) in [(1u64, 1usize), (2, 37), (3, 5_000), (4, 600_000)] {
         let s = random_snapshot(seed, n);
         let old = later(&s, seed + 100);
         let serial = results(&s, &old, 1);
+        // Big enough for every parallel part to run on several tasks (over 2^20 edges).
+        assert!(n < 600_000 || s.graph.edge_count() > 1 << 20);
         // The file round-trips to the same snapshot.
         assert_eq!(serial.addrs, s.graph.addrs(), "n={n}");
         assert_eq!(serial.sizes, s.sizes);
@@ -252,7 +254,8 @@ fn big_sections_are_stored_in_several_chunks() {
 #[test]
 fn the_referrer_index_is_gc_referrers() {
     // Against a direct computation: tracked sources, each once, in id order.
-    let s = random_snapshot(5, 20_000);
+    let s = random_snapshot(5, 600_000);
+    assert!(s.graph.edge_count() > 1 << 20, "split into several target ranges");
     let g = pool(4).install(|| file::from_bytes(&file::to_bytes(&s)).unwrap().graph);
     let mut expect: Vec<Vec<NodeId>> = vec![Vec::new(); g.len()];
     for v in 0..g.tracked_count() as NodeId {

@@ -52,24 +52,22 @@ pub struct Analysis {
 pub fn in_degrees(g: &Graph) -> Vec<u32> {
     let n = g.len();
     let mut d = vec![0u32; n];
-    let tasks = crate::threads::current().clamp(1, 64);
-    let span = n.div_ceil(tasks).max(1);
     let (offsets, targets) = g.referent_arrays();
-    crate::threads::run(|| {
-        use rayon::prelude::*;
-        d.par_chunks_mut(span).enumerate().for_each(|(i, part)| {
-            let lo = (i * span) as NodeId;
-            let hi = lo + part.len() as NodeId;
-            for src in 0..n {
-                let s = src as NodeId;
-                for &t in &targets[offsets[src] as usize..offsets[src + 1] as usize] {
-                    if t >= lo && t < hi && t != s {
-                        let x = &mut part[(t - lo) as usize];
-                        *x = x.saturating_add(1);
-                    }
+    let tasks = crate::threads::tasks_for(targets.len(), 1 << 20);
+    let span = n.div_ceil(tasks).max(1);
+    let parts: Vec<(usize, &mut [u32])> = d.chunks_mut(span).enumerate().collect();
+    crate::threads::for_each_part(parts, |(i, part)| {
+        let lo = (i * span) as NodeId;
+        let hi = lo + part.len() as NodeId;
+        for src in 0..n {
+            let s = src as NodeId;
+            for &t in &targets[offsets[src] as usize..offsets[src + 1] as usize] {
+                if t >= lo && t < hi && t != s {
+                    let x = &mut part[(t - lo) as usize];
+                    *x = x.saturating_add(1);
                 }
             }
-        })
+        }
     });
     d
 }
@@ -157,27 +155,26 @@ pub fn type_stats(s: &Snapshot, a: Option<&Analysis>) -> Vec<TypeRow> {
     // Counts and shallow bytes, summed over pieces of nodes in parallel (integer sums).
     const PIECE: usize = 1 << 16;
     let zero = || vec![(0u64, 0u64); rows.len()];
-    let sums = crate::threads::run(|| {
-        use rayon::prelude::*;
-        (0..g.len().div_ceil(PIECE))
-            .into_par_iter()
-            .map(|p| {
-                let mut acc = zero();
-                for v in p * PIECE..((p + 1) * PIECE).min(g.len()) {
-                    let r = &mut acc[row_of(v as NodeId)];
-                    r.0 += 1;
-                    r.1 += s.sizes[v];
-                }
-                acc
-            })
-            .reduce(zero, |mut a, b| {
-                for (x, y) in a.iter_mut().zip(b) {
-                    x.0 += y.0;
-                    x.1 += y.1;
-                }
-                a
-            })
-    });
+    let sums = crate::threads::map_reduce(
+        g.len().div_ceil(PIECE),
+        |p| {
+            let mut acc = zero();
+            for v in p * PIECE..((p + 1) * PIECE).min(g.len()) {
+                let r = &mut acc[row_of(v as NodeId)];
+                r.0 += 1;
+                r.1 += s.sizes[v];
+            }
+            acc
+        },
+        zero,
+        |mut a, b| {
+            for (x, y) in a.iter_mut().zip(b) {
+                x.0 += y.0;
+                x.1 += y.1;
+            }
+            a
+        },
+    );
     for (r, (count, shallow)) in rows.iter_mut().zip(sums) {
         r.count = count;
         r.shallow = shallow;
