@@ -258,6 +258,22 @@ def test_saving_and_loading_run_without_the_gil(tmp_path):
     del keep
 
 
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="Linux /proc")
+def test_no_thread_outlives_a_call(tmp_path):
+    """The worker threads of saving, loading and the analysis are joined before each call
+    returns (a process that forks later, or a target of `refgraph attach`, keeps none)."""
+    keep = [[Record(i)] for i in range(50_000)]
+    before = sorted(os.listdir("/proc/self/task"))
+    snap = refgraph.snapshot(collect=False)
+    snap.save(tmp_path / "s.rgsnap")
+    back = refgraph.load(tmp_path / "s.rgsnap")
+    back.typestats(retained=True)
+    back.diff(snap)
+    back.paths("Record")
+    assert sorted(os.listdir("/proc/self/task")) == before
+    del keep
+
+
 _THREADS_PROBE = """
 import sys, refgraph
 s = refgraph.load(sys.argv[1])
