@@ -255,7 +255,10 @@ fn big_sections_are_stored_in_several_chunks() {
 fn the_referrer_index_is_gc_referrers() {
     // Against a direct computation: tracked sources, each once, in id order.
     let s = random_snapshot(5, 600_000);
-    assert!(s.graph.edge_count() > 1 << 20, "split into several target ranges");
+    assert!(
+        s.graph.edge_count() > 1 << 20,
+        "split into several target ranges"
+    );
     let g = pool(4).install(|| file::from_bytes(&file::to_bytes(&s)).unwrap().graph);
     let mut expect: Vec<Vec<NodeId>> = vec![Vec::new(); g.len()];
     for v in 0..g.tracked_count() as NodeId {
