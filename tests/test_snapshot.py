@@ -219,6 +219,104 @@ def test_retained_sizes_are_computed_without_the_gil():
     del keep
 
 
+def test_saving_and_loading_run_without_the_gil(tmp_path):
+    """Another Python thread runs while a snapshot is encoded, compressed, read back and
+    decoded; the progress callbacks are still called (with the GIL)."""
+    keep = [[Record(i)] for i in range(150_000)]
+    snap = refgraph.snapshot(collect=False)
+    path = tmp_path / "s.rgsnap"
+    ticks = [0]
+    stop = threading.Event()
+
+    def spin():
+        while not stop.is_set():
+            ticks[0] += 1
+            time.sleep(0)  # hands the GIL back at once
+
+    saved, loaded, compared = [], [], []
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1000)
+    t = threading.Thread(target=spin)
+    t.start()
+    try:
+        snap.save(path, progress=lambda *a: saved.append((*a, ticks[0])))
+        back = refgraph.load(path, progress=lambda *a: loaded.append((*a, ticks[0])))
+        back.typestats(retained=True)
+        before = ticks[0]
+        rows = back.diff(snap)
+        compared.append(ticks[0] - before)
+    finally:
+        stop.set()
+        sys.setswitchinterval(interval)
+        t.join()
+    for seen in (saved, loaded):
+        assert len(seen) > 2
+        assert seen[-1][1] == seen[-1][2]
+        assert seen[-1][3] > seen[0][3], f"no other thread ran: {seen}"
+    assert compared[0] > 0, "no other thread ran during the diff"
+    assert rows == []
+    del keep
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="Linux /proc")
+def test_no_thread_outlives_a_call(tmp_path):
+    """The worker threads of saving, loading and the analysis are joined before each call
+    returns (a process that forks later, or a target of `refgraph attach`, keeps none)."""
+    keep = [[Record(i)] for i in range(50_000)]
+    before = sorted(os.listdir("/proc/self/task"))
+    snap = refgraph.snapshot(collect=False)
+    snap.save(tmp_path / "s.rgsnap")
+    back = refgraph.load(tmp_path / "s.rgsnap")
+    back.typestats(retained=True)
+    back.diff(snap)
+    back.paths("Record")
+    assert sorted(os.listdir("/proc/self/task")) == before
+    del keep
+
+
+_THREADS_PROBE = """
+import sys, refgraph
+s = refgraph.load(sys.argv[1])
+old = refgraph.load(sys.argv[2])
+sys.stdout.buffer.write(s.to_bytes())
+with open(sys.argv[3], "w") as f:
+    print(repr(s.typestats(retained=True)), file=f)
+    print(repr(s.diff(old)), file=f)
+    print(repr(s.paths("Record")), file=f)
+"""
+
+
+def test_results_do_not_depend_on_the_number_of_threads(tmp_path):
+    """REFGRAPH_THREADS=1 (serial) and several threads give the same file bytes and the same
+    retained sizes, diff and paths."""
+    global _module_cache
+    _module_cache = [Record(i) for i in range(30_000)]
+    old = refgraph.snapshot()
+    _module_cache.extend(Record(i) for i in range(20_000))
+    new = refgraph.snapshot()
+    old.save(tmp_path / "old.rgsnap")
+    new.save(tmp_path / "new.rgsnap")
+    prog = tmp_path / "probe.py"
+    prog.write_text(_THREADS_PROBE)
+    out = {}
+    for threads in ("1", "2", "5"):
+        env = dict(os.environ, REFGRAPH_THREADS=threads)
+        text = tmp_path / f"text{threads}"
+        files = [str(tmp_path / "new.rgsnap"), str(tmp_path / "old.rgsnap"), str(text)]
+        done = subprocess.run(
+            [sys.executable, str(prog), *files],
+            env=env,
+            capture_output=True,
+            check=True,
+            timeout=120,
+        )
+        out[threads] = (done.stdout, text.read_text())
+    assert out["1"][0] == new.to_bytes() == (tmp_path / "new.rgsnap").read_bytes()
+    assert out["1"] == out["2"] == out["5"]
+    assert "Record" in out["1"][1]
+    _module_cache = []
+
+
 def test_diff_names_the_growing_type_first():
     global _module_cache
     _module_cache = []

@@ -118,21 +118,10 @@ pub fn dominators_adopting<G: Successors>(
     let count = vertex.len();
     progress(count as u64 / 4, 2 * count as u64);
 
-    // 2. Predecessors in dfnum space: a counting sort of the recorded edges by target.
-    let mut pred_off = vec![0u32; count + 1];
-    for &(_, t) in &edges {
-        pred_off[t as usize + 1] += 1;
-    }
-    for i in 0..count {
-        pred_off[i + 1] += pred_off[i];
-    }
-    let mut fill = pred_off.clone();
-    let mut preds = vec![0u32; edges.len()];
-    for &(s, t) in &edges {
-        preds[fill[t as usize] as usize] = s;
-        fill[t as usize] += 1;
-    }
-    drop(fill);
+    // 2. Predecessors in dfnum space: a counting sort of the recorded edges by target, the
+    //    targets split into ranges, one per task (each reads every edge, writes its own range:
+    //    the same lists on any number of threads).
+    let (pred_off, preds) = predecessors(&edges, count);
     drop(edges);
     progress(count as u64 / 2, 2 * count as u64);
 
@@ -202,6 +191,51 @@ pub fn dominators_adopting<G: Successors>(
         },
         adopted,
     )
+}
+
+/// Predecessor lists (CSR) of the recorded `(source, target)` edges over `count` vertices, each
+/// list in record order.
+fn predecessors(edges: &[(u32, u32)], count: usize) -> (Vec<u32>, Vec<u32>) {
+    let tasks = crate::threads::tasks_for(edges.len(), 1 << 20);
+    let span = count.div_ceil(tasks).max(1);
+    let mut pred_off = vec![0u32; count + 1];
+    let parts: Vec<(usize, &mut [u32])> = pred_off[1..].chunks_mut(span).enumerate().collect();
+    crate::threads::for_each_part(parts, |(i, part)| {
+        let lo = (i * span) as u32;
+        let hi = lo + part.len() as u32;
+        for &(_, t) in edges {
+            if t >= lo && t < hi {
+                part[(t - lo) as usize] += 1;
+            }
+        }
+    });
+    for i in 0..count {
+        pred_off[i + 1] += pred_off[i];
+    }
+    let mut preds = vec![0u32; edges.len()];
+    let mut parts: Vec<(usize, &mut [u32])> = Vec::new();
+    let mut rest = &mut preds[..];
+    for lo in (0..count).step_by(span) {
+        let hi = (lo + span).min(count);
+        let (p, r) = rest.split_at_mut((pred_off[hi] - pred_off[lo]) as usize);
+        rest = r;
+        parts.push((lo, p));
+    }
+    let pred_off_ref = &pred_off;
+    crate::threads::for_each_part(parts, |(lo, part)| {
+        let hi = (lo + span).min(count);
+        let base = pred_off_ref[lo];
+        let mut fill: Vec<u32> = pred_off_ref[lo..hi].iter().map(|&o| o - base).collect();
+        let (lo32, hi32) = (lo as u32, hi as u32);
+        for &(s, t) in edges {
+            if t >= lo32 && t < hi32 {
+                let f = &mut fill[(t - lo32) as usize];
+                part[*f as usize] = s;
+                *f += 1;
+            }
+        }
+    });
+    (pred_off, preds)
 }
 
 impl DomTree {

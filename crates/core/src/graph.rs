@@ -267,7 +267,15 @@ impl Graph {
         {
             return Err("edge offsets are not increasing".into());
         }
-        if fwd_targets.iter().any(|&t| t as usize >= n) {
+        let bad_edge = if fwd_targets.len() < 1 << 20 {
+            fwd_targets.iter().any(|&t| t as usize >= n)
+        } else {
+            crate::threads::run(|| {
+                use rayon::prelude::*;
+                fwd_targets.par_iter().any(|&t| t as usize >= n)
+            })
+        };
+        if bad_edge {
             return Err("edge to a node that does not exist".into());
         }
         if types.iter().any(|&t| t as usize >= type_table.len()) {
@@ -572,41 +580,86 @@ impl GraphBuilder {
 }
 
 /// Derive the referrer index: for each target, its tracked sources in increasing id (gc) order,
-/// each once.
+/// each once. Targets are split into ranges, one per task of the pool of [`crate::threads`]:
+/// each task reads every edge but writes only its own targets' counts and slots, so the index is
+/// the same on any number of threads.
 fn build_referrers(g: &Graph) -> Referrers {
     let n = g.addrs.len();
     let tracked = g.tracked as usize;
+    let fwd_offsets = &g.fwd_offsets;
+    let fwd_targets = &g.fwd_targets;
+    let tasks = crate::threads::tasks_for(fwd_targets.len(), 1 << 20);
+    // Target ranges, each a multiple of 64 nodes long.
+    let span = n.div_ceil(tasks).next_multiple_of(64).max(64);
+    let ranges: Vec<(usize, usize)> = (0..n.div_ceil(span))
+        .map(|i| (i * span, ((i + 1) * span).min(n)))
+        .collect();
     // Indexed by target: written at random.
     let mut counts: Vec<u32> = crate::hugepages::zeroed(n + 1);
     let mut last = crate::hugepages::filled(u32::MAX, n);
-    for src in 0..tracked {
-        let s = g.fwd_offsets[src] as usize;
-        let e = g.fwd_offsets[src + 1] as usize;
-        for &t in &g.fwd_targets[s..e] {
-            if last[t as usize] != src as u32 {
-                last[t as usize] = src as u32;
-                counts[t as usize + 1] += 1;
+    // Both passes visit the tracked sources in order, each task keeping the targets in its range.
+    let pass = |lo: usize, hi: usize, last: &mut [u32], found: &mut dyn FnMut(usize, u32)| {
+        let (lo32, hi32) = (lo as u32, hi as u32);
+        for src in 0..tracked {
+            let s = fwd_offsets[src] as usize;
+            let e = fwd_offsets[src + 1] as usize;
+            for &t in &fwd_targets[s..e] {
+                if t >= lo32 && t < hi32 {
+                    let ti = t as usize - lo;
+                    if last[ti] != src as u32 {
+                        last[ti] = src as u32;
+                        found(ti, src as u32);
+                    }
+                }
             }
         }
+    };
+    {
+        let mut count_parts: Vec<(&mut [u32], &mut [u32], usize, usize)> = Vec::new();
+        let mut c_rest = &mut counts[1..];
+        let mut l_rest = &mut last[..];
+        for &(lo, hi) in &ranges {
+            let (c, ct) = c_rest.split_at_mut(hi - lo);
+            let (l, lt) = l_rest.split_at_mut(hi - lo);
+            c_rest = ct;
+            l_rest = lt;
+            count_parts.push((c, l, lo, hi));
+        }
+        crate::threads::for_each_part(count_parts, |(c, l, lo, hi)| {
+            pass(lo, hi, l, &mut |ti, _| c[ti] += 1);
+        });
     }
     for i in 0..n {
         counts[i + 1] += counts[i];
     }
     let total = counts[n] as usize;
     let mut sources: Vec<NodeId> = crate::hugepages::zeroed(total);
-    let mut fill = counts.clone();
     last.iter_mut().for_each(|x| *x = u32::MAX);
-    for src in 0..tracked {
-        let s = g.fwd_offsets[src] as usize;
-        let e = g.fwd_offsets[src + 1] as usize;
-        for &t in &g.fwd_targets[s..e] {
-            let ti = t as usize;
-            if last[ti] != src as u32 {
-                last[ti] = src as u32;
-                sources[fill[ti] as usize] = src as NodeId;
-                fill[ti] += 1;
-            }
+    {
+        let mut fill_parts: Vec<(&mut [NodeId], &mut [u32], usize, usize)> = Vec::new();
+        let mut s_rest = &mut sources[..];
+        let mut l_rest = &mut last[..];
+        for &(lo, hi) in &ranges {
+            let len = (counts[hi] - counts[lo]) as usize;
+            let (sp, st) = s_rest.split_at_mut(len);
+            let (l, lt) = l_rest.split_at_mut(hi - lo);
+            s_rest = st;
+            l_rest = lt;
+            fill_parts.push((sp, l, lo, hi));
         }
+        let counts = &counts;
+        crate::threads::for_each_part(fill_parts, |(sp, l, lo, hi)| {
+            let base = counts[lo] as usize;
+            // Next free slot per target of the range, relative to the range's start.
+            let mut fill: Vec<u32> = counts[lo..hi]
+                .iter()
+                .map(|&c| (c as usize - base) as u32)
+                .collect();
+            pass(lo, hi, l, &mut |ti, src| {
+                sp[fill[ti] as usize] = src;
+                fill[ti] += 1;
+            });
+        });
     }
     Referrers {
         offsets: counts,

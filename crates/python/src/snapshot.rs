@@ -180,7 +180,8 @@ impl PySnapshot {
         path: std::path::PathBuf,
         progress: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        let bytes = std::fs::read(&path).map_err(|e| {
+        // The file is read, checked and decoded without the GIL.
+        let bytes = py.detach(|| std::fs::read(&path)).map_err(|e| {
             PyOSError::new_err((e.raw_os_error().unwrap_or(0), e.to_string(), path.clone()))
         })?;
         let progress: Option<Py<PyAny>> = progress.map(Bound::unbind);
@@ -273,7 +274,7 @@ impl PySnapshot {
     #[pyo3(signature = (retained=true, progress=None))]
     fn typestats(&self, retained: bool, progress: Option<Bound<'_, PyAny>>) -> Vec<TypeRow> {
         let a = retained.then(|| self.analysis(progress.as_ref()));
-        type_stats(&self.snap, a)
+        Python::attach(|py| py.detach(|| type_stats(&self.snap, a)))
             .into_iter()
             .map(|r| TypeRow {
                 name: r.name,

@@ -46,15 +46,29 @@ pub struct Analysis {
 }
 
 /// Number of incoming edges of each node (self references excluded).
+///
+/// Targets are split into ranges, one per task: each task reads every edge and counts those
+/// into its range (the same counts on any number of threads).
 pub fn in_degrees(g: &Graph) -> Vec<u32> {
-    let mut d = vec![0u32; g.len()];
-    for n in 0..g.len() as NodeId {
-        for &t in g.referents(n) {
-            if t != n {
-                d[t as usize] = d[t as usize].saturating_add(1);
+    let n = g.len();
+    let mut d = vec![0u32; n];
+    let (offsets, targets) = g.referent_arrays();
+    let tasks = crate::threads::tasks_for(targets.len(), 1 << 20);
+    let span = n.div_ceil(tasks).max(1);
+    let parts: Vec<(usize, &mut [u32])> = d.chunks_mut(span).enumerate().collect();
+    crate::threads::for_each_part(parts, |(i, part)| {
+        let lo = (i * span) as NodeId;
+        let hi = lo + part.len() as NodeId;
+        for src in 0..n {
+            let s = src as NodeId;
+            for &t in &targets[offsets[src] as usize..offsets[src + 1] as usize] {
+                if t >= lo && t < hi && t != s {
+                    let x = &mut part[(t - lo) as usize];
+                    *x = x.saturating_add(1);
+                }
             }
         }
-    }
+    });
     d
 }
 
@@ -138,10 +152,32 @@ pub fn type_stats(s: &Snapshot, a: Option<&Analysis>) -> Vec<TypeRow> {
         row_of_type.push(i);
     }
     let row_of = |v: NodeId| row_of_type[g.type_of(v) as usize];
-    for v in 0..g.len() as NodeId {
-        let r = &mut rows[row_of(v)];
-        r.count += 1;
-        r.shallow += s.sizes[v as usize];
+    // Counts and shallow bytes, summed over pieces of nodes in parallel (integer sums).
+    const PIECE: usize = 1 << 16;
+    let zero = || vec![(0u64, 0u64); rows.len()];
+    let sums = crate::threads::map_reduce(
+        g.len().div_ceil(PIECE),
+        |p| {
+            let mut acc = zero();
+            for v in p * PIECE..((p + 1) * PIECE).min(g.len()) {
+                let r = &mut acc[row_of(v as NodeId)];
+                r.0 += 1;
+                r.1 += s.sizes[v];
+            }
+            acc
+        },
+        zero,
+        |mut a, b| {
+            for (x, y) in a.iter_mut().zip(b) {
+                x.0 += y.0;
+                x.1 += y.1;
+            }
+            a
+        },
+    );
+    for (r, (count, shallow)) in rows.iter_mut().zip(sums) {
+        r.count = count;
+        r.shallow = shallow;
     }
     if let Some(a) = a {
         // Walk the dominator tree keeping, per row, how many ancestors on the current path

@@ -60,46 +60,39 @@ pub fn diff_marking_new(
         index.insert(name.to_string(), rows.len() - 1);
         rows.len() - 1
     };
-    // Old objects by address, with their type name's row.
-    let mut old_at: FxHashMap<u64, usize> =
-        FxHashMap::with_capacity_and_hasher(old.len(), Default::default());
     let old_rows: Vec<usize> = old
         .graph
         .type_table()
         .iter()
         .map(|t| row(&t.long_name, &mut rows))
         .collect();
-    for v in 0..old.len() as NodeId {
-        let r = old_rows[old.graph.type_of(v) as usize];
-        rows[r].old_count += 1;
-        rows[r].old_bytes += old.sizes[v as usize];
-        old_at.insert(old.graph.addr(v), r);
-    }
     let new_rows: Vec<usize> = new
         .graph
         .type_table()
         .iter()
         .map(|t| row(&t.long_name, &mut rows))
         .collect();
-    let is_new: Vec<bool> = (0..new.len() as NodeId)
-        .map(|v| old_at.get(&new.graph.addr(v)) != Some(&new_rows[new.graph.type_of(v) as usize]))
-        .collect();
-    for v in 0..new.len() as NodeId {
-        let r = new_rows[new.graph.type_of(v) as usize];
-        let size = new.sizes[v as usize];
-        let e = &mut rows[r];
-        e.new_count += 1;
-        e.new_bytes += size;
-        if is_new[v as usize] {
-            e.new_objects += 1;
-            e.new_objects_bytes += size;
-            if let Some(a) = new_analysis {
-                let d = a.idom[v as usize];
-                if d == crate::dominators::NONE || !is_new[d as usize] {
-                    e.new_objects_retained += a.retained[v as usize];
-                }
-            }
-        }
+    let (is_new, sums) = crate::threads::run(|| {
+        let is_new = new_objects(old, new, &old_rows, &new_rows);
+        let sums = sum_rows(
+            rows.len(),
+            old,
+            new,
+            &old_rows,
+            &new_rows,
+            &is_new,
+            new_analysis,
+        );
+        (is_new, sums)
+    });
+    for (r, s) in rows.iter_mut().zip(sums) {
+        r.old_count = s[0];
+        r.old_bytes = s[1];
+        r.new_count = s[2];
+        r.new_bytes = s[3];
+        r.new_objects = s[4];
+        r.new_objects_bytes = s[5];
+        r.new_objects_retained = s[6];
     }
     rows.retain(|r| r.old_count != r.new_count || r.old_bytes != r.new_bytes || r.new_objects != 0);
     rows.sort_by(|a, b| {
@@ -110,6 +103,126 @@ pub fn diff_marking_new(
             .then(a.name.cmp(&b.name))
     });
     (rows, is_new)
+}
+
+/// Nodes per task when nodes are summed or matched in parallel.
+const PIECE: usize = 1 << 16;
+
+/// Which objects of `new` are not in `old` at the same address with the same type name's row.
+/// When `old` has an address twice, its last node counts (as a map filled in node order would
+/// have it). Both sides are sorted by address in parallel and merged in pieces.
+fn new_objects(
+    old: &Snapshot,
+    new: &Snapshot,
+    old_rows: &[usize],
+    new_rows: &[usize],
+) -> Vec<bool> {
+    use rayon::prelude::*;
+    let by_addr = |s: &Snapshot| {
+        let mut v: Vec<(u64, NodeId)> = s
+            .graph
+            .addrs()
+            .par_iter()
+            .enumerate()
+            .map(|(i, &a)| (a, i as NodeId))
+            .collect();
+        v.par_sort_unstable();
+        v
+    };
+    let (old_sorted, new_sorted) = rayon::join(|| by_addr(old), || by_addr(new));
+    // The row of the old object at each new object's address, in the new sorted order.
+    let mut old_row = vec![usize::MAX; new_sorted.len()];
+    old_row
+        .par_chunks_mut(PIECE)
+        .zip(new_sorted.par_chunks(PIECE))
+        .for_each(|(out, part)| {
+            let Some(first) = part.first() else { return };
+            let mut j = old_sorted.partition_point(|x| x.0 < first.0);
+            for (slot, &(a, _)) in out.iter_mut().zip(part) {
+                while j < old_sorted.len() && old_sorted[j].0 < a {
+                    j += 1;
+                }
+                // The last old node at this address.
+                let mut k = j;
+                while k + 1 < old_sorted.len() && old_sorted[k + 1].0 == a {
+                    k += 1;
+                }
+                if k < old_sorted.len() && old_sorted[k].0 == a {
+                    *slot = old_rows[old.graph.type_of(old_sorted[k].1) as usize];
+                }
+            }
+        });
+    let mut is_new = vec![false; new.len()];
+    let flags: Vec<(NodeId, bool)> = new_sorted
+        .par_iter()
+        .zip(old_row.par_iter())
+        .map(|(&(_, v), &r)| (v, r != new_rows[new.graph.type_of(v) as usize]))
+        .collect();
+    for (v, f) in flags {
+        is_new[v as usize] = f;
+    }
+    is_new
+}
+
+/// Per row: old count, old bytes, new count, new bytes, new objects, their bytes, their
+/// retained bytes; summed over pieces of nodes in parallel (integer sums: the same in any
+/// order).
+#[allow(clippy::too_many_arguments)]
+fn sum_rows(
+    rows: usize,
+    old: &Snapshot,
+    new: &Snapshot,
+    old_rows: &[usize],
+    new_rows: &[usize],
+    is_new: &[bool],
+    new_analysis: Option<&Analysis>,
+) -> Vec<[u64; 7]> {
+    use rayon::prelude::*;
+    let add = |mut a: Vec<[u64; 7]>, b: Vec<[u64; 7]>| {
+        for (x, y) in a.iter_mut().zip(b) {
+            for k in 0..7 {
+                x[k] += y[k];
+            }
+        }
+        a
+    };
+    let zero = || vec![[0u64; 7]; rows];
+    let olds = (0..old.len().div_ceil(PIECE))
+        .into_par_iter()
+        .map(|p| {
+            let mut acc = zero();
+            for v in p * PIECE..((p + 1) * PIECE).min(old.len()) {
+                let r = &mut acc[old_rows[old.graph.type_of(v as NodeId) as usize]];
+                r[0] += 1;
+                r[1] += old.sizes[v];
+            }
+            acc
+        })
+        .reduce(zero, add);
+    let news = (0..new.len().div_ceil(PIECE))
+        .into_par_iter()
+        .map(|p| {
+            let mut acc = zero();
+            for v in p * PIECE..((p + 1) * PIECE).min(new.len()) {
+                let e = &mut acc[new_rows[new.graph.type_of(v as NodeId) as usize]];
+                let size = new.sizes[v];
+                e[2] += 1;
+                e[3] += size;
+                if is_new[v] {
+                    e[4] += 1;
+                    e[5] += size;
+                    if let Some(a) = new_analysis {
+                        let d = a.idom[v];
+                        if d == crate::dominators::NONE || !is_new[d as usize] {
+                            e[6] += a.retained[v];
+                        }
+                    }
+                }
+            }
+            acc
+        })
+        .reduce(zero, add);
+    add(olds, news)
 }
 
 #[cfg(test)]

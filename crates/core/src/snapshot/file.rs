@@ -1,15 +1,22 @@
-//! The snapshot file format, version 1.
+//! The snapshot file format, version 2.
 //!
 //! ```text
 //! magic     8 bytes   "RGSNAP\0\x1a"
-//! version   u32 LE    1
-//! sections  u32 LE    number of sections (at most 64)
-//! directory one entry per section, 28 bytes each:
+//! version   u32 LE    2
+//! chunks    u32 LE    number of directory entries
+//! directory one entry per chunk, 28 bytes each:
 //!             tag u32, codec u32 (0 stored, 1 deflate), crc32 u32 of the stored bytes,
 //!             raw length u64, stored length u64
 //! dir crc   u32 LE    crc32 of everything above
-//! data      the sections' stored bytes, in directory order, nothing after them
+//! data      the chunks' stored bytes, in directory order, nothing after them
 //! ```
+//!
+//! A section is stored as consecutive chunks with its tag, of [`CHUNK`] raw bytes each (the
+//! last one shorter; an empty section is one empty chunk), each compressed on its own, so that
+//! chunks are compressed, checked and inflated in parallel; the loader joins consecutive chunks
+//! of the same tag. Chunk bounds depend only on the data: the file's bytes are the same on any
+//! number of threads. Version 1 (refgraph before chunking) had one entry per section (at most
+//! 64) and is still read.
 //!
 //! Section payloads are columns of LEB128 varints (signed values zigzag encoded): node
 //! addresses as deltas, type ids, flags (raw bytes), shallow sizes, lengths, edges (degrees,
@@ -33,7 +40,7 @@ use crate::edgenames::EdgeNames;
 use crate::graph::{Graph, NodeId, TypeInfo};
 
 pub const MAGIC: &[u8; 8] = b"RGSNAP\0\x1a";
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 const MAX_SECTIONS: usize = 64;
 const ENTRY: usize = 28;
 /// deflate cannot expand more than about 1032:1.
@@ -104,159 +111,219 @@ fn labels_section(list: &[(NodeId, String)]) -> Vec<u8> {
     o.0
 }
 
-/// The sections of a snapshot, uncompressed.
+/// Nodes per piece when a column is encoded in parallel (a bound that depends only on the data,
+/// so the bytes never depend on the number of threads).
+const NODES_PER_PIECE: usize = 1 << 16;
+
+/// A column of `n` items encoded in pieces of [`NODES_PER_PIECE`] in parallel: `item(o, i)`
+/// appends item `i`; the pieces are joined in order.
+fn column(n: usize, per_item: usize, item: impl Fn(&mut Out, usize) + Sync) -> Vec<u8> {
+    use rayon::prelude::*;
+    let pieces: Vec<Vec<u8>> = (0..n.div_ceil(NODES_PER_PIECE))
+        .into_par_iter()
+        .map(|p| {
+            let (a, b) = (p * NODES_PER_PIECE, ((p + 1) * NODES_PER_PIECE).min(n));
+            let mut o = Out(Vec::with_capacity((b - a) * per_item));
+            for i in a..b {
+                item(&mut o, i);
+            }
+            o.0
+        })
+        .collect();
+    pieces.concat()
+}
+
+/// The sections of a snapshot, uncompressed (encoded in parallel).
 fn sections(s: &Snapshot) -> Vec<(u32, Vec<u8>)> {
     let g = &s.graph;
     let n = g.len();
-    let mut out = Vec::new();
-
-    let mut o = Out::default();
-    o.string(&s.meta.python);
-    o.varint(s.meta.created);
-    o.varint(s.meta.pid as u64);
-    o.varint(s.meta.collected as u64 | (s.meta.untracked as u64) << 1);
-    o.varint(n as u64);
-    o.varint(g.tracked_count() as u64);
-    o.varint(g.edge_count() as u64);
-    out.push((META, o.0));
-
-    let mut o = Out::default();
-    o.varint(g.type_table().len() as u64);
-    for t in g.type_table() {
-        o.varint(t.addr);
-        o.string(&t.short_name);
-        o.string(&t.long_name);
-    }
-    out.push((TYPES, o.0));
-
-    let mut o = Out(Vec::with_capacity(n * 3));
-    let mut prev = 0u64;
-    for &a in g.addrs() {
-        o.signed(a.wrapping_sub(prev) as i64);
-        prev = a;
-    }
-    out.push((ADDRS, o.0));
-
-    let mut o = Out(Vec::with_capacity(n * 2));
-    for &t in g.types() {
-        o.varint(t as u64);
-    }
-    out.push((TYPE_IDS, o.0));
-
-    out.push((FLAGS, g.all_flags().to_vec()));
-
-    let mut o = Out(Vec::with_capacity(n * 2));
-    for &z in &s.sizes {
-        o.varint(z);
-    }
-    out.push((SIZES, o.0));
-
-    let mut o = Out(Vec::with_capacity(n));
-    for &l in &s.lens {
-        o.varint(if l == NO_LEN { 0 } else { l as u64 + 1 });
-    }
-    out.push((LENS, o.0));
-
     let (offsets, targets) = g.referent_arrays();
-    let mut o = Out(Vec::with_capacity(n + targets.len() * 3));
-    for w in offsets.windows(2) {
-        o.varint((w[1] - w[0]) as u64);
-    }
-    for v in 0..n {
-        for &t in &targets[offsets[v] as usize..offsets[v + 1] as usize] {
-            o.signed(t as i64 - v as i64);
+    let addrs = g.addrs();
+    let types = g.types();
+
+    let meta = || {
+        let mut o = Out::default();
+        o.string(&s.meta.python);
+        o.varint(s.meta.created);
+        o.varint(s.meta.pid as u64);
+        o.varint(s.meta.collected as u64 | (s.meta.untracked as u64) << 1);
+        o.varint(n as u64);
+        o.varint(g.tracked_count() as u64);
+        o.varint(g.edge_count() as u64);
+        o.0
+    };
+    let type_table = || {
+        let mut o = Out::default();
+        o.varint(g.type_table().len() as u64);
+        for t in g.type_table() {
+            o.varint(t.addr);
+            o.string(&t.short_name);
+            o.string(&t.long_name);
         }
-    }
-    out.push((EDGES, o.0));
-
-    out.push((LABELS, labels_section(&s.labels)));
-    out.push((GLOBALS, labels_section(&s.globals)));
-
-    let st = &s.strings;
-    let mut o = Out(Vec::with_capacity(
-        st.fingerprints.len() * (FP_BYTES + 1) + 16,
-    ));
-    o.varint(st.policy.code());
-    o.varint(st.key_id);
-    o.varint(st.fingerprints.len() as u64);
-    let mut prev = 0u64;
-    for &(n, f) in &st.fingerprints {
-        o.varint(n as u64 - prev);
-        prev = n as u64;
-        o.0.extend_from_slice(&f.to_le_bytes()[..FP_BYTES]);
-    }
-    out.push((STRINGS, o.0));
-    if !s.names.is_empty() {
+        o.0
+    };
+    let addr_col = || {
+        column(n, 3, |o, i| {
+            let prev = if i == 0 { 0 } else { addrs[i - 1] };
+            o.signed(addrs[i].wrapping_sub(prev) as i64);
+        })
+    };
+    let type_col = || column(n, 2, |o, i| o.varint(types[i] as u64));
+    let size_col = || column(n, 2, |o, i| o.varint(s.sizes[i]));
+    let len_col = || {
+        column(n, 1, |o, i| {
+            let l = s.lens[i];
+            o.varint(if l == NO_LEN { 0 } else { l as u64 + 1 });
+        })
+    };
+    let edge_col = || {
+        let mut degrees = column(n, 1, |o, v| o.varint((offsets[v + 1] - offsets[v]) as u64));
+        let rel = column(n, 6, |o, v| {
+            for &t in &targets[offsets[v] as usize..offsets[v + 1] as usize] {
+                o.signed(t as i64 - v as i64);
+            }
+        });
+        degrees.extend_from_slice(&rel);
+        degrees
+    };
+    let strings = || {
+        let st = &s.strings;
+        let mut o = Out(Vec::with_capacity(
+            st.fingerprints.len() * (FP_BYTES + 1) + 16,
+        ));
+        o.varint(st.policy.code());
+        o.varint(st.key_id);
+        o.varint(st.fingerprints.len() as u64);
+        let mut prev = 0u64;
+        for &(n, f) in &st.fingerprints {
+            o.varint(n as u64 - prev);
+            prev = n as u64;
+            o.0.extend_from_slice(&f.to_le_bytes()[..FP_BYTES]);
+        }
+        o.0
+    };
+    let names = || {
+        if s.names.is_empty() {
+            return None;
+        }
         let (kinds, values) = s.names.raw_parts();
-        let mut o = Out(Vec::with_capacity(kinds.len() * 3));
+        let mut o = Out::default();
         o.varint(s.names.text_count() as u64);
         for t in s.names.texts() {
             o.string(t);
         }
         o.varint(kinds.len() as u64);
-        for (&k, &v) in kinds.iter().zip(values) {
-            o.0.push(k);
-            if k != 0 {
-                o.varint(v as u64);
+        let edges = column(kinds.len(), 3, |o, i| {
+            o.0.push(kinds[i]);
+            if kinds[i] != 0 {
+                o.varint(values[i] as u64);
             }
-        }
-        out.push((NAMES, o.0));
+        });
+        o.0.extend_from_slice(&edges);
+        Some(o.0)
+    };
+
+    // The big columns in parallel with each other (and each in pieces).
+    let ((edges, names), ((addrs_b, types_b), (sizes_b, lens_b))) = rayon::join(
+        || rayon::join(edge_col, names),
+        || {
+            rayon::join(
+                || rayon::join(addr_col, type_col),
+                || rayon::join(size_col, len_col),
+            )
+        },
+    );
+    let mut out = vec![
+        (META, meta()),
+        (TYPES, type_table()),
+        (ADDRS, addrs_b),
+        (TYPE_IDS, types_b),
+        (FLAGS, g.all_flags().to_vec()),
+        (SIZES, sizes_b),
+        (LENS, lens_b),
+        (EDGES, edges),
+        (LABELS, labels_section(&s.labels)),
+        (GLOBALS, labels_section(&s.globals)),
+        (STRINGS, strings()),
+    ];
+    if let Some(names) = names {
+        out.push((NAMES, names));
     }
     out
 }
 
-/// Encode a snapshot as the bytes of a file (sections compressed in parallel).
+/// Raw bytes per compressed chunk: a section is stored as consecutive chunks of at most this
+/// many raw bytes, each compressed on its own (so in parallel, on any number of threads, to the
+/// same bytes).
+pub const CHUNK: usize = 1 << 20;
+
+/// A chunk ready to write: tag, codec, crc, the compressed bytes (None when stored raw), the raw
+/// bytes.
+type Stored<'a> = (u32, u32, u32, Option<Vec<u8>>, &'a [u8]);
+
+/// Encode a snapshot as the bytes of a file (encoded and compressed in parallel on the pool of
+/// [`crate::threads`]; the bytes do not depend on the number of threads).
 pub fn to_bytes(s: &Snapshot) -> Vec<u8> {
     to_bytes_reporting(s, &mut |_, _| {})
 }
 
-/// [`to_bytes`], calling `progress(done, total)` before it starts, once the sections are encoded,
-/// as each section's compression ends, and when the file is complete (`done == total`).
+/// [`to_bytes`], calling `progress(done, total)` before it starts, once the sections are
+/// encoded, as batches of chunks are compressed, and when the file is complete
+/// (`done == total`).
 pub fn to_bytes_reporting(s: &Snapshot, progress: &mut dyn FnMut(u64, u64)) -> Vec<u8> {
+    use rayon::prelude::*;
     progress(0, 1);
-    let secs = sections(s);
-    // Steps: encoding, one per section compressed, assembling.
-    let total = secs.len() as u64 + 2;
+    let secs = crate::threads::run(|| sections(s));
+    // Chunks: (tag, raw bytes); an empty section is one empty chunk.
+    let mut chunks: Vec<(u32, &[u8])> = Vec::new();
+    for (tag, raw) in &secs {
+        if raw.is_empty() {
+            chunks.push((*tag, &raw[..]));
+        }
+        chunks.extend(raw.chunks(CHUNK).map(|c| (*tag, c)));
+    }
+    // Steps: encoding, one per batch of chunks compressed, assembling.
+    let batch = (crate::threads::current() * 4).max(8);
+    let total = chunks.len().div_ceil(batch) as u64 + 2;
     progress(1, total);
-    let stored: Vec<(u32, u32, Vec<u8>, u64)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = secs
-            .iter()
-            .map(|(tag, raw)| {
-                scope.spawn(move || {
+    let mut stored: Vec<Stored> = Vec::with_capacity(chunks.len());
+    for (i, group) in chunks.chunks(batch).enumerate() {
+        let done: Vec<_> = crate::threads::run(|| {
+            group
+                .par_iter()
+                .map(|&(tag, raw)| {
                     let packed = miniz_oxide::deflate::compress_to_vec(raw, 1);
                     if packed.len() < raw.len() {
-                        (*tag, 1u32, packed, raw.len() as u64)
+                        (tag, 1u32, crc32fast::hash(&packed), Some(packed), raw)
                     } else {
-                        (*tag, 0u32, raw.clone(), raw.len() as u64)
+                        (tag, 0u32, crc32fast::hash(raw), None, raw)
                     }
                 })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .enumerate()
-            .map(|(i, h)| {
-                let done = h.join().expect("compression thread");
-                progress(2 + i as u64, total);
-                done
-            })
-            .collect()
-    });
-    let mut out = Vec::new();
+                .collect()
+        });
+        stored.extend(done);
+        progress(2 + i as u64, total);
+    }
+    let data_len: usize = stored
+        .iter()
+        .map(|c| c.3.as_ref().map_or(c.4.len(), Vec::len))
+        .sum();
+    let mut out = Vec::with_capacity(20 + stored.len() * ENTRY + data_len);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&VERSION.to_le_bytes());
     out.extend_from_slice(&(stored.len() as u32).to_le_bytes());
-    for (tag, codec, data, raw_len) in &stored {
+    for (tag, codec, crc, packed, raw) in &stored {
+        let data: &[u8] = packed.as_deref().unwrap_or(raw);
         out.extend_from_slice(&tag.to_le_bytes());
         out.extend_from_slice(&codec.to_le_bytes());
-        out.extend_from_slice(&crc32fast::hash(data).to_le_bytes());
-        out.extend_from_slice(&raw_len.to_le_bytes());
+        out.extend_from_slice(&crc.to_le_bytes());
+        out.extend_from_slice(&(raw.len() as u64).to_le_bytes());
         out.extend_from_slice(&(data.len() as u64).to_le_bytes());
     }
     let crc = crc32fast::hash(&out);
     out.extend_from_slice(&crc.to_le_bytes());
-    for (_, _, data, _) in &stored {
-        out.extend_from_slice(data);
+    for (_, _, _, packed, raw) in &stored {
+        out.extend_from_slice(packed.as_deref().unwrap_or(raw));
     }
     progress(total, total);
     out
@@ -340,19 +407,24 @@ fn le_u64(b: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
 }
 
-/// Split a file into its sections' raw (decompressed) bytes.
+/// Split a file into its sections' raw (decompressed) bytes. Checksums and inflation run in
+/// parallel, one task per chunk.
 fn read_sections(b: &[u8]) -> Result<Vec<(u32, Vec<u8>)>, FileError> {
+    use rayon::prelude::*;
     if b.len() < 16 || &b[..8] != MAGIC {
         return err("not a refgraph snapshot (bad magic number)");
     }
     let version = le_u32(b, 8);
-    if version != VERSION {
+    if version != VERSION && version != 1 {
         return err(format!(
-            "snapshot format version {version} is not supported (this refgraph reads version {VERSION})"
+            "snapshot format version {version} is not supported (this refgraph reads versions 1 \
+             and {VERSION})"
         ));
     }
     let count = le_u32(b, 12) as usize;
-    if count > MAX_SECTIONS {
+    // Version 1 has one entry per section; version 2 one per chunk, each taking a directory
+    // entry in the file (so their number is bounded by the file's length).
+    if (version == 1 && count > MAX_SECTIONS) || count > (b.len() - 16) / ENTRY {
         return err(format!("corrupt snapshot: {count} sections"));
     }
     let dir_end = 16 + count * ENTRY;
@@ -373,47 +445,128 @@ fn read_sections(b: &[u8]) -> Result<Vec<(u32, Vec<u8>)>, FileError> {
         }
         let data = &b[at..at + stored_len as usize];
         at += stored_len as usize;
-        if crc32fast::hash(data) != crc && !cfg!(fuzzing) {
-            return err(format!(
-                "corrupt snapshot: checksum mismatch in section {tag}"
-            ));
-        }
         match codec {
             0 if raw_len == stored_len => {}
             1 if raw_len <= stored_len.saturating_mul(MAX_RATIO) + 64 => {}
             _ => return err(format!("corrupt snapshot: bad encoding of section {tag}")),
         }
-        entries.push((tag, codec, data, raw_len));
+        entries.push((tag, codec, crc, data, raw_len));
     }
     if at != b.len() {
         return err("corrupt snapshot: unexpected bytes after the last section");
     }
-    // Inflate the sections in parallel.
-    let results: Vec<Result<(u32, Vec<u8>), FileError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = entries
-            .iter()
-            .map(|&(tag, codec, data, raw_len)| {
-                scope.spawn(move || {
-                    if codec == 0 {
-                        return Ok((tag, data.to_vec()));
-                    }
-                    match miniz_oxide::inflate::decompress_to_vec_with_limit(data, raw_len as usize)
-                    {
-                        Ok(v) if v.len() as u64 == raw_len => Ok((tag, v)),
-                        _ => err(format!("corrupt snapshot: section {tag} does not inflate")),
-                    }
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| err("snapshot section could not be decoded"))
+    // Check and inflate the chunks in parallel.
+    let chunks: Vec<Result<Vec<u8>, FileError>> = crate::threads::run(|| {
+        entries
+            .par_iter()
+            .map(|&(tag, codec, crc, data, raw_len)| {
+                if crc32fast::hash(data) != crc && !cfg!(fuzzing) {
+                    return err(format!(
+                        "corrupt snapshot: checksum mismatch in section {tag}"
+                    ));
+                }
+                if codec == 0 {
+                    return Ok(data.to_vec());
+                }
+                match miniz_oxide::inflate::decompress_to_vec_with_limit(data, raw_len as usize) {
+                    Ok(v) if v.len() as u64 == raw_len => Ok(v),
+                    _ => err(format!("corrupt snapshot: section {tag} does not inflate")),
+                }
             })
             .collect()
     });
-    results.into_iter().collect()
+    // Version 2: consecutive chunks with the same tag make one section.
+    let mut out: Vec<(u32, Vec<u8>)> = Vec::new();
+    for (&(tag, ..), chunk) in entries.iter().zip(chunks) {
+        let chunk = chunk?;
+        match out.last_mut() {
+            Some((t, raw)) if version >= 2 && *t == tag => raw.extend_from_slice(&chunk),
+            _ => out.push((tag, chunk)),
+        }
+    }
+    Ok(out)
+}
+
+/// Bytes per piece when a column of varints is decoded in parallel.
+const BYTES_PER_PIECE: usize = 1 << 20;
+
+/// Split `data`, a sequence of varints, into pieces of about [`BYTES_PER_PIECE`] bytes, each
+/// starting at a varint (after a byte below 0x80), with the number of varints that end in each
+/// (counted in parallel).
+fn varint_pieces(data: &[u8]) -> Vec<(&[u8], usize)> {
+    use rayon::prelude::*;
+    let mut pieces = Vec::new();
+    let mut start = 0;
+    while start < data.len() {
+        let mut end = (start + BYTES_PER_PIECE).min(data.len());
+        while end < data.len() && data[end - 1] >= 0x80 {
+            end += 1;
+        }
+        pieces.push(&data[start..end]);
+        start = end;
+    }
+    pieces
+        .into_par_iter()
+        .map(|p| (p, p.iter().filter(|&&x| x < 0x80).count()))
+        .collect()
+}
+
+/// Decode a column of exactly `out.len()` varints filling `data`, in parallel: `piece(first, r,
+/// slots)` decodes `slots.len()` values from `r` into `slots`, `first` being the index of the
+/// first. Every piece then must be fully read.
+fn decode_column<T: Send>(
+    data: &[u8],
+    what: &'static str,
+    out: &mut [T],
+    piece: impl Fn(usize, &mut In<'_>, &mut [T]) -> Result<(), FileError> + Sync,
+) -> Result<(), FileError> {
+    use rayon::prelude::*;
+    let pieces = varint_pieces(data);
+    let total: usize = pieces.iter().map(|p| p.1).sum();
+    if total != out.len() || data.last().is_some_and(|&x| x >= 0x80) {
+        // Too few or too many values, or a truncated last one: decode serially for the error.
+        let mut r = In { b: data, what };
+        for _ in 0..out.len() {
+            r.varint()?;
+        }
+        r.done()?;
+        return err(format!("{what}: wrong number of values"));
+    }
+    let mut jobs = Vec::with_capacity(pieces.len());
+    let mut rest = out;
+    let mut first = 0;
+    for (b, k) in pieces {
+        let (slots, tail) = rest.split_at_mut(k);
+        rest = tail;
+        jobs.push((first, b, slots));
+        first += k;
+    }
+    jobs.into_par_iter().try_for_each(|(first, b, slots)| {
+        let mut r = In { b, what };
+        piece(first, &mut r, slots)?;
+        r.done()
+    })
+}
+
+/// The byte length of the first `count` varints of `data` (found with parallel counts).
+fn varints_len(data: &[u8], count: usize, what: &'static str) -> Result<usize, FileError> {
+    let mut seen = 0;
+    let mut at = 0;
+    for (p, k) in varint_pieces(data) {
+        if seen + k >= count {
+            let mut r = In { b: p, what };
+            for _ in seen..count {
+                r.varint()?;
+            }
+            return Ok(at + p.len() - r.left());
+        }
+        seen += k;
+        at += p.len();
+    }
+    if count == 0 {
+        return Ok(0);
+    }
+    err(format!("{what}: truncated number"))
 }
 
 fn read_labels(
@@ -574,95 +727,139 @@ pub fn from_bytes_reporting(
     r.done()?;
 
     // Every column has exactly n entries of at least one byte each.
-    let column = |tag: u32, name: &'static str| -> Result<In<'_>, FileError> {
+    let column = |tag: u32, name: &'static str| -> Result<&[u8], FileError> {
         let data = get(tag, name)?;
         if data.len() < n {
             return err(format!("corrupt snapshot: {name} column is too short"));
         }
-        Ok(In {
-            b: data,
-            what: name,
-        })
+        Ok(data)
     };
-
-    let mut r = column(ADDRS, "addresses")?;
-    let mut addrs = Vec::with_capacity(n);
-    let mut prev = 0u64;
-    for _ in 0..n {
-        prev = prev.wrapping_add(r.signed()? as u64);
-        addrs.push(prev);
-    }
-    r.done()?;
-    step(2);
-
-    let mut r = column(TYPE_IDS, "type ids")?;
-    let mut types = Vec::with_capacity(n);
-    for _ in 0..n {
-        types.push(r.u32(nt.saturating_sub(1) as u64)?);
-    }
-    r.done()?;
-    step(3);
+    let addr_data = column(ADDRS, "addresses")?;
+    let type_data = column(TYPE_IDS, "type ids")?;
+    let flags = get(FLAGS, "flags")?;
+    let size_data = column(SIZES, "sizes")?;
+    let len_data = column(LENS, "lengths")?;
+    let edge_data = column(EDGES, "edges")?;
     if n > 0 && nt == 0 {
         return err("corrupt snapshot: nodes without types");
     }
-
-    let flags = get(FLAGS, "flags")?;
     if flags.len() != n {
         return err("corrupt snapshot: flags column has the wrong length");
     }
-    let flags = flags.to_vec();
-
-    let mut r = column(SIZES, "sizes")?;
-    let mut sizes = Vec::with_capacity(n);
-    for _ in 0..n {
-        sizes.push(r.varint()?);
-    }
-    r.done()?;
-    step(4);
-
-    let mut r = column(LENS, "lengths")?;
-    let mut lens = Vec::with_capacity(n);
-    for _ in 0..n {
-        let l = r.varint()?;
-        lens.push(if l == 0 {
-            NO_LEN
-        } else if l - 1 < NO_LEN as u64 {
-            (l - 1) as u32
-        } else {
-            return err("corrupt snapshot: length out of range");
-        });
-    }
-    r.done()?;
-    step(5);
-
-    let mut r = column(EDGES, "edges")?;
-    if (r.left() as u64) < n as u64 + edges {
+    if (edge_data.len() as u64) < n as u64 + edges {
         return err("corrupt snapshot: edges column is too short");
     }
-    let mut offsets = Vec::with_capacity(n + 1);
-    offsets.push(0u32);
-    let mut total = 0u64;
-    for _ in 0..n {
-        total += r.varint()?;
-        if total > edges {
-            return err("corrupt snapshot: more edges than declared");
-        }
-        offsets.push(total as u32);
-    }
-    if total != edges {
-        return err("corrupt snapshot: fewer edges than declared");
-    }
-    let mut targets = Vec::with_capacity(edges as usize);
-    for v in 0..n {
-        for _ in offsets[v]..offsets[v + 1] {
-            let t = v as i64 + r.signed()?;
-            if t < 0 || t >= n as i64 {
-                return err("corrupt snapshot: edge to a node that does not exist");
+
+    // The columns are decoded in parallel with each other, each in pieces.
+    let addrs = || -> Result<Vec<u64>, FileError> {
+        let mut addrs = vec![0u64; n];
+        decode_column(addr_data, "addresses", &mut addrs, |_, r, out| {
+            for a in out.iter_mut() {
+                *a = r.signed()? as u64;
             }
-            targets.push(t as NodeId);
+            Ok(())
+        })?;
+        let mut prev = 0u64;
+        for a in addrs.iter_mut() {
+            prev = prev.wrapping_add(*a);
+            *a = prev;
         }
-    }
-    r.done()?;
+        Ok(addrs)
+    };
+    let types = || -> Result<Vec<u32>, FileError> {
+        let mut types = vec![0u32; n];
+        let max = nt.saturating_sub(1) as u64;
+        decode_column(type_data, "type ids", &mut types, |_, r, out| {
+            for t in out.iter_mut() {
+                *t = r.u32(max)?;
+            }
+            Ok(())
+        })?;
+        Ok(types)
+    };
+    let sizes = || -> Result<Vec<u64>, FileError> {
+        let mut sizes = vec![0u64; n];
+        decode_column(size_data, "sizes", &mut sizes, |_, r, out| {
+            for z in out.iter_mut() {
+                *z = r.varint()?;
+            }
+            Ok(())
+        })?;
+        Ok(sizes)
+    };
+    let lens = || -> Result<Vec<u32>, FileError> {
+        let mut lens = vec![0u32; n];
+        decode_column(len_data, "lengths", &mut lens, |_, r, out| {
+            for x in out.iter_mut() {
+                let l = r.varint()?;
+                *x = if l == 0 {
+                    NO_LEN
+                } else if l - 1 < NO_LEN as u64 {
+                    (l - 1) as u32
+                } else {
+                    return err("corrupt snapshot: length out of range");
+                };
+            }
+            Ok(())
+        })?;
+        Ok(lens)
+    };
+    let edge_lists = || -> Result<(Vec<u32>, Vec<NodeId>), FileError> {
+        let split = varints_len(edge_data, n, "edges")?;
+        let (deg_data, target_data) = edge_data.split_at(split);
+        let mut offsets = vec![0u32; n + 1];
+        decode_column(deg_data, "edges", &mut offsets[1..], |_, r, out| {
+            for d in out.iter_mut() {
+                *d = r.u32(edges)?;
+            }
+            Ok(())
+        })?;
+        let mut total = 0u64;
+        for o in offsets[1..].iter_mut() {
+            total += *o as u64;
+            if total > edges {
+                return err("corrupt snapshot: more edges than declared");
+            }
+            *o = total as u32;
+        }
+        if total != edges {
+            return err("corrupt snapshot: fewer edges than declared");
+        }
+        let mut targets = vec![0 as NodeId; edges as usize];
+        let offsets_ref = &offsets;
+        decode_column(target_data, "edges", &mut targets, |first, r, out| {
+            // The source of edge `first`: the last node whose edges start at or before it.
+            let mut v = offsets_ref.partition_point(|&o| o as usize <= first) - 1;
+            for (i, t) in out.iter_mut().enumerate() {
+                while offsets_ref[v + 1] as usize <= first + i {
+                    v += 1;
+                }
+                let x = v as i64 + r.signed()?;
+                if x < 0 || x >= n as i64 {
+                    return err("corrupt snapshot: edge to a node that does not exist");
+                }
+                *t = x as NodeId;
+            }
+            Ok(())
+        })?;
+        Ok((offsets, targets))
+    };
+    let ((edge_res, addr_res), ((type_res, size_res), len_res)) = crate::threads::run(|| {
+        rayon::join(
+            || rayon::join(edge_lists, addrs),
+            || rayon::join(|| rayon::join(types, sizes), lens),
+        )
+    });
+    let addrs = addr_res?;
+    step(2);
+    let types = type_res?;
+    step(3);
+    let flags = flags.to_vec();
+    let sizes = size_res?;
+    step(4);
+    let lens = len_res?;
+    step(5);
+    let (offsets, targets) = edge_res?;
     step(6);
 
     let labels = read_labels(get(LABELS, "labels")?, n, "labels")?;
@@ -859,6 +1056,93 @@ mod tests {
         assert_eq!(back.strings, StringContent::default());
         assert_eq!(back.strings.policy, StringPolicy::All);
         assert_eq!(back.labels, s.labels);
+    }
+
+    /// A version 1 file: one directory entry per section, however big.
+    fn version_1(s: &Snapshot) -> Vec<u8> {
+        let secs = sections(s);
+        let mut out = Vec::new();
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&1u32.to_le_bytes());
+        out.extend_from_slice(&(secs.len() as u32).to_le_bytes());
+        let packed: Vec<Vec<u8>> = secs
+            .iter()
+            .map(|(_, raw)| miniz_oxide::deflate::compress_to_vec(raw, 1))
+            .collect();
+        for ((tag, raw), p) in secs.iter().zip(&packed) {
+            out.extend_from_slice(&tag.to_le_bytes());
+            out.extend_from_slice(&1u32.to_le_bytes());
+            out.extend_from_slice(&crc32fast::hash(p).to_le_bytes());
+            out.extend_from_slice(&(raw.len() as u64).to_le_bytes());
+            out.extend_from_slice(&(p.len() as u64).to_le_bytes());
+        }
+        let crc = crc32fast::hash(&out);
+        out.extend_from_slice(&crc.to_le_bytes());
+        for p in &packed {
+            out.extend_from_slice(p);
+        }
+        out
+    }
+
+    #[test]
+    fn version_1_files_still_load() {
+        let s = leaky(50);
+        same(&s, &from_bytes(&version_1(&s)).unwrap());
+        // A big one, whose sections are over a chunk (several chunks in version 2).
+        let mut big = leaky(200_000);
+        big.labels.truncate(3);
+        let v1 = version_1(&big);
+        let v2 = to_bytes(&big);
+        assert!(le_u32(&v2, 12) > le_u32(&v1, 12));
+        same(&big, &from_bytes(&v1).unwrap());
+        same(&big, &from_bytes(&v2).unwrap());
+        // In version 1, a repeated tag was a second section (the first one is read), not a
+        // continuation.
+        let mut v1 = version_1(&s);
+        v1[8] = 3;
+        let e = from_bytes(&v1).unwrap_err();
+        assert!(e.0.contains("version 3 is not supported"), "{e}");
+    }
+
+    #[test]
+    fn chunks_of_one_section_are_joined_only_when_consecutive() {
+        let s = leaky(5);
+        let secs = sections(&s);
+        // The flags section split in two chunks, stored raw: loads as the whole section.
+        let write = |parts: &[(u32, &[u8])]| {
+            let mut out = Vec::new();
+            out.extend_from_slice(MAGIC);
+            out.extend_from_slice(&VERSION.to_le_bytes());
+            out.extend_from_slice(&(parts.len() as u32).to_le_bytes());
+            for (tag, raw) in parts {
+                out.extend_from_slice(&tag.to_le_bytes());
+                out.extend_from_slice(&0u32.to_le_bytes());
+                out.extend_from_slice(&crc32fast::hash(raw).to_le_bytes());
+                out.extend_from_slice(&(raw.len() as u64).to_le_bytes());
+                out.extend_from_slice(&(raw.len() as u64).to_le_bytes());
+            }
+            let crc = crc32fast::hash(&out);
+            out.extend_from_slice(&crc.to_le_bytes());
+            for (_, raw) in parts {
+                out.extend_from_slice(raw);
+            }
+            out
+        };
+        let mut parts: Vec<(u32, &[u8])> = Vec::new();
+        for (tag, raw) in &secs {
+            if *tag == FLAGS {
+                let (a, b) = raw.split_at(raw.len() / 2);
+                parts.push((FLAGS, a));
+                parts.push((FLAGS, b));
+            } else {
+                parts.push((*tag, raw));
+            }
+        }
+        same(&s, &from_bytes(&write(&parts)).unwrap());
+        // Not consecutive: the second run is another section, and the first is too short.
+        let i = parts.iter().position(|p| p.0 == FLAGS).unwrap();
+        parts.swap(i + 1, i + 2);
+        assert!(from_bytes(&write(&parts)).is_err());
     }
 
     #[test]
