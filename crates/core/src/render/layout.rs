@@ -126,6 +126,8 @@ const SWEEPS: usize = 24;
 /// An edge that goes sideways more than this many times the least rank gap in one gap runs
 /// flat, on a track of its own, rather than as an S-curve.
 const FLAT: f32 = 2.0;
+/// The least gap between a rank of nodes and a rank of edge labels.
+const LABEL_GAP: f32 = 12.0;
 /// Distance between two tracks.
 const TRACK_SEP: f32 = 2.0;
 
@@ -1207,7 +1209,8 @@ impl Layered {
         }
     }
 
-    /// The least gap between two ranks.
+    /// The least gap between two ranks, and the unit of how far sideways an edge goes before
+    /// it runs flat ([`FLAT`]).
     fn base_gap(&self) -> f32 {
         if self.routes.iter().any(|r| r.label_vertex.is_some()) {
             18.0
@@ -1219,6 +1222,9 @@ impl Layered {
     /// Rank bands: top and height of each. Also sets the nodes' rectangles.
     fn place_y(&mut self, nodes: &mut [LaidNode]) -> (Vec<f32>, Vec<f32>) {
         let gap = self.base_gap();
+        // With labels, object edges span two ranks, the labels in the middle one: gaps half
+        // as tall again as the label's gaps (`dot` packs its label ranks as tightly).
+        let least_gap = if gap < 36.0 { LABEL_GAP } else { gap };
         let mut tops = Vec::with_capacity(self.ranks.len());
         let mut heights = Vec::with_capacity(self.ranks.len());
         let mut y = 0.0;
@@ -1242,7 +1248,7 @@ impl Layered {
             let tracks = (track_levels(&segs).1 + 1) as f32 * TRACK_SEP;
             tops.push(y);
             heights.push(h);
-            y += h + gap.max(tracks);
+            y += h + least_gap.max(tracks);
         }
         for vx in &self.v {
             if let Some(n) = vx.node {
