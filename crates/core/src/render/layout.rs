@@ -1,15 +1,22 @@
 //! A layered (Sugiyama-style) layout of a [`View`], top to bottom like Graphviz's `dot`.
 //!
 //! 1. Nodes: one per object, plus the small `__del__` and "N more references" markers.
-//! 2. Cycles are broken by walk depth (objects found later point back to earlier ones: those
-//!    edges are reversed for the layout and drawn the right way round).
-//! 3. Ranks by longest path; a rank far wider than the drawing is tall has the leaves of its fans
+//! 2. Cycles are broken two ways ([`Breaking`]): every edge against the walk order turned round
+//!    (objects found later point back to earlier ones), or only the edges a depth-first walk
+//!    finds closing a cycle, as `dot` does. Both are laid out as far as the ranks' places, and
+//!    the second is kept when its drawing is much smaller without many more crossings
+//!    ([`better`]). Reversed edges are drawn the right way round.
+//! 3. Ranks by longest path (for the depth-first breaking, then shortened: a node with more
+//!    edges below than above moves down, and the other way round, [`assign_ranks`]); a rank far
+//!    wider than the drawing is tall has the leaves of its fans
 //!    staggered over two rows ([`wrap_wide_ranks`]). Edges that span several ranks get dummy
 //!    vertices. When any edge is labelled, object edges span two ranks and the label is a dummy
 //!    vertex of its own width in the middle one, so labels never overlap nodes or each other.
 //! 4. Order within ranks: barycentre sweeps, each followed by transposition of neighbours,
 //!    keeping the order with the fewest crossings.
-//! 5. X: Brandes and Köpf's four aligned placements, balanced, so long edges run straight.
+//! 5. X: Brandes and Köpf's four aligned placements, balanced, so long edges run straight;
+//!    when that is much wider than a placement by medians that packs each rank (fans under
+//!    different parents side by side), the narrower one is kept.
 //! 6. Y: a gap between ranks is tall enough for a track (below) for each edge that runs flat
 //!    in it.
 //! 7. Edges: cubic splines from a port on the source's bottom, through the middles of their
@@ -126,6 +133,8 @@ const SWEEPS: usize = 24;
 /// An edge that goes sideways more than this many times the least rank gap in one gap runs
 /// flat, on a track of its own, rather than as an S-curve.
 const FLAT: f32 = 2.0;
+/// How far sideways an edge goes per unit down between its port and its track.
+const SLANT: f32 = 1.0;
 /// The median x placement replaces Brandes and Köpf's when it is narrower than this share.
 const NARROWER: f32 = 0.8;
 /// The least gap between a rank of nodes and a rank of edge labels.
@@ -1586,16 +1595,7 @@ fn spline(
     if tracks.iter().all(|t| t.is_none()) {
         return smooth;
     }
-    let line = |out: &mut Vec<(f32, f32)>, b: (f32, f32)| {
-        let a = *out.last().expect("started");
-        if (a.0 - b.0).abs() + (a.1 - b.1).abs() < 1e-3 {
-            return;
-        }
-        out.push((a.0 + (b.0 - a.0) / 3.0, a.1 + (b.1 - a.1) / 3.0));
-        out.push((a.0 + 2.0 * (b.0 - a.0) / 3.0, a.1 + 2.0 * (b.1 - a.1) / 3.0));
-        out.push(b);
-    };
-    const K: f32 = 0.5523; // a quarter circle as one cubic
+    let line = push_line;
     let mut out = vec![through[0]];
     for i in 0..through.len() - 1 {
         let (a, b) = (through[i], through[i + 1]);
@@ -1604,21 +1604,69 @@ fn spline(
             Some(ty) => {
                 let sgn = if b.0 >= a.0 { 1.0 } else { -1.0 };
                 let dx = (b.0 - a.0).abs();
-                let r1 = (ty - a.1).min(dx / 3.0).max(0.0);
-                let r2 = (b.1 - ty).min(dx / 3.0).max(0.0);
-                line(&mut out, (a.0, ty - r1));
-                out.push((a.0, ty - r1 * (1.0 - K)));
-                out.push((a.0 + sgn * r1 * (1.0 - K), ty));
-                out.push((a.0 + sgn * r1, ty));
-                line(&mut out, (b.0 - sgn * r2, ty));
-                out.push((b.0 - sgn * r2 * (1.0 - K), ty));
-                out.push((b.0, ty + r2 * (1.0 - K)));
-                out.push((b.0, ty + r2));
+                // At a port (the first or last point) the edge goes to and from its track
+                // slanting (SLANT sideways per unit down, all edges of a gap alike, so the
+                // slants of nested tracks run parallel); after a dummy, vertically.
+                let (h1, h2) = ((ty - a.1).max(0.0), (b.1 - ty).max(0.0));
+                let mut d1 = if i == 0 { h1 * SLANT } else { 0.0 };
+                let mut d2 = if i + 2 == through.len() { h2 * SLANT } else { 0.0 };
+                if d1 + d2 > 0.8 * dx {
+                    let f = 0.8 * dx / (d1 + d2);
+                    d1 *= f;
+                    d2 *= f;
+                }
+                let c1 = (a.0 + sgn * d1, ty);
+                let c2 = (b.0 - sgn * d2, ty);
+                let flat_len = (c2.0 - c1.0).abs();
+                let r1 = (dist(a, c1) * 0.6).min(flat_len / 3.0).min(dx / 3.0);
+                let r2 = (dist(c2, b) * 0.6).min(flat_len / 3.0).min(dx / 3.0);
+                corner(&mut out, a, c1, (c2.0, ty), r1);
+                corner(&mut out, c1, c2, b, r2);
                 line(&mut out, b);
             }
         }
     }
     out
+}
+
+fn dist(a: (f32, f32), b: (f32, f32)) -> f32 {
+    ((b.0 - a.0).powi(2) + (b.1 - a.1).powi(2)).sqrt()
+}
+
+/// From the last point of `out` (on the line from `from` to `at`) a line to `r` before the
+/// corner `at`, then a round corner (one cubic) to `r` after it on the way to `to`.
+fn corner(out: &mut Vec<(f32, f32)>, from: (f32, f32), at: (f32, f32), to: (f32, f32), r: f32) {
+    let unit = |p: (f32, f32), q: (f32, f32)| {
+        let d = dist(p, q);
+        if d < 1e-4 {
+            (0.0, 0.0)
+        } else {
+            ((q.0 - p.0) / d, (q.1 - p.1) / d)
+        }
+    };
+    let (u, v) = (unit(from, at), unit(at, to));
+    let r = r.max(0.0);
+    let q1 = (at.0 - u.0 * r, at.1 - u.1 * r);
+    let q2 = (at.0 + v.0 * r, at.1 + v.1 * r);
+    push_line(out, q1);
+    const K: f32 = 0.5523;
+    if dist(q1, q2) < 1e-3 {
+        return;
+    }
+    out.push((q1.0 + u.0 * r * K, q1.1 + u.1 * r * K));
+    out.push((q2.0 - v.0 * r * K, q2.1 - v.1 * r * K));
+    out.push(q2);
+}
+
+/// A straight piece from the last point of `out` to `b`, as one cubic.
+fn push_line(out: &mut Vec<(f32, f32)>, b: (f32, f32)) {
+    let a = *out.last().expect("started");
+    if (a.0 - b.0).abs() + (a.1 - b.1).abs() < 1e-3 {
+        return;
+    }
+    out.push((a.0 + (b.0 - a.0) / 3.0, a.1 + (b.1 - a.1) / 3.0));
+    out.push((a.0 + 2.0 * (b.0 - a.0) / 3.0, a.1 + 2.0 * (b.1 - a.1) / 3.0));
+    out.push(b);
 }
 
 /// A spline through `through` (y increasing), as cubic Bézier control points. The tangent at
