@@ -329,7 +329,7 @@ pub fn layout(view: &View) -> Layout {
 
     // Two ways of breaking the cycles, each laid out as far as the ranks' places; the one
     // whose drawing is much smaller wins, unless it crosses many more edges (see `better`).
-    let mut best: Option<(Layered, Vec<LaidNode>, Vec<f32>, Vec<f32>)> = None;
+    let mut best: Option<Candidate> = None;
     for breaking in [Breaking::Walk, Breaking::DepthFirst] {
         let mut lay = Layered::build(&nodes, &keys, &edges, &self_loops, breaking);
         if let Some((b, ..)) = &best {
@@ -648,6 +648,10 @@ fn assign_ranks(
     }
     rank
 }
+
+/// A layout placed as far as the ranks: the layered graph, the nodes with their places, and
+/// the top and height of each rank.
+type Candidate = (Layered, Vec<LaidNode>, Vec<f32>, Vec<f32>);
 
 /// How the cycles of the graph are broken before ranking.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -1609,7 +1613,11 @@ fn spline(
                 // slants of nested tracks run parallel); after a dummy, vertically.
                 let (h1, h2) = ((ty - a.1).max(0.0), (b.1 - ty).max(0.0));
                 let mut d1 = if i == 0 { h1 * SLANT } else { 0.0 };
-                let mut d2 = if i + 2 == through.len() { h2 * SLANT } else { 0.0 };
+                let mut d2 = if i + 2 == through.len() {
+                    h2 * SLANT
+                } else {
+                    0.0
+                };
                 if d1 + d2 > 0.8 * dx {
                     let f = 0.8 * dx / (d1 + d2);
                     d1 *= f;
