@@ -664,10 +664,12 @@ enum Breaking {
     DepthFirst,
 }
 
-/// Whether `a` is to be drawn rather than `b`: a drawing at most 0.9 times the area, with at
-/// most 1.2 times the crossings (and 5 more), wins; otherwise the first one tried stays.
+/// Whether `a` is to be drawn rather than `b`: a drawing under 0.9 times the area, with at
+/// most 1.2 times the crossings (and 5 more), wins, and so does one with under 0.7 times the
+/// crossings and at most 1.3 times the area; otherwise the first one tried stays.
 fn better(a: &Layered, b: &Layered) -> bool {
-    a.area < 0.9 * b.area && a.crossings as f32 <= 1.2 * b.crossings as f32 + 5.0
+    let (ca, cb) = (a.crossings as f32, b.crossings as f32);
+    (a.area < 0.9 * b.area && ca <= 1.2 * cb + 5.0) || (ca < 0.7 * cb && a.area <= 1.3 * b.area)
 }
 
 struct Layered {
@@ -1264,25 +1266,36 @@ impl Layered {
         let least_gap = if gap < 36.0 { LABEL_GAP } else { gap };
         let mut tops = Vec::with_capacity(self.ranks.len());
         let mut heights = Vec::with_capacity(self.ranks.len());
+        // The gaps are sized for the tracks `route` will lay, from the same ports.
+        for vx in &self.v {
+            if let Some(n) = vx.node {
+                nodes[n].rect.x = vx.x - vx.left;
+            }
+        }
+        let (start_x, end_x) = self.ports(nodes);
+        let by_gap = self.flat_pieces(&start_x, &end_x);
         let mut y = 0.0;
-        for rank in &self.ranks {
+        for (r, rank) in self.ranks.iter().enumerate() {
             let h = rank
                 .iter()
                 .map(|&i| self.v[i].height)
                 .fold(0.0f32, f32::max);
             // Each edge that goes far sideways gets a track of its own in the gap (see
             // `route`): room for them, TRACK_SEP apart.
-            let mut segs: Vec<(bool, f32, f32)> = Vec::new();
-            for &i in rank {
-                for &j in &self.v[i].succs {
-                    let (x0, x1) = (self.v[i].x, self.v[j].x);
-                    if (x1 - x0).abs() > FLAT * gap {
-                        segs.push(flat_segment(x0, x1));
-                    }
+            let tracks = match by_gap.get(r) {
+                Some(segs) if !segs.is_empty() => {
+                    let mut segs = segs.clone();
+                    segs.sort_by(|p, q| {
+                        (p.0, p.1, p.2, p.3)
+                            .partial_cmp(&(q.0, q.1, q.2, q.3))
+                            .unwrap_or(std::cmp::Ordering::Equal)
+                    });
+                    let plain: Vec<(bool, f32, f32)> =
+                        segs.iter().map(|s| (s.0, s.1, s.2)).collect();
+                    (track_levels(&plain).1 + 1) as f32 * TRACK_SEP
                 }
-            }
-            segs.sort_by(|p, q| p.partial_cmp(q).unwrap_or(std::cmp::Ordering::Equal));
-            let tracks = (track_levels(&segs).1 + 1) as f32 * TRACK_SEP;
+                _ => 0.0,
+            };
             tops.push(y);
             heights.push(h);
             y += h + least_gap.max(tracks);
@@ -1297,15 +1310,10 @@ impl Layered {
         (tops, heights)
     }
 
-    fn route(
-        &self,
-        nodes: &[LaidNode],
-        edges: &[PlainEdge],
-        tops: &[f32],
-        heights: &[f32],
-    ) -> Vec<LaidEdge> {
-        // Ports: the edges leaving a node's bottom (entering its top) are spread along that
-        // side in the order of the x of their next vertex, so edges into a hub do not meet.
+    /// The x of each route's two ports: the edges leaving a node's bottom (entering its top)
+    /// are spread along that side in the order of the x of their next vertex, so edges into a
+    /// hub do not meet. Needs the nodes' x (`rect.x`) placed.
+    fn ports(&self, nodes: &[LaidNode]) -> (Vec<f32>, Vec<f32>) {
         let n = nodes.len();
         let mut bottom_ports: Vec<Vec<(f32, usize)>> = vec![Vec::new(); n];
         let mut top_ports: Vec<Vec<(f32, usize)>> = vec![Vec::new(); n];
@@ -1346,6 +1354,40 @@ impl Layered {
                 end_x[ri] = x;
             }
         }
+        (start_x, end_x)
+    }
+
+    /// The pieces of edges that run flat on a track, by gap (the rank above it).
+    fn flat_pieces(&self, start_x: &[f32], end_x: &[f32]) -> Vec<Vec<FlatPiece>> {
+        let base = self.base_gap();
+        let mut by_gap: Vec<Vec<FlatPiece>> = vec![Vec::new(); self.ranks.len()];
+        for (ri, route) in self.routes.iter().enumerate() {
+            let c = &route.chain;
+            for k in 0..c.len() - 1 {
+                let x0 = if k == 0 { start_x[ri] } else { self.v[c[k]].x };
+                let x1 = if k + 2 == c.len() {
+                    end_x[ri]
+                } else {
+                    self.v[c[k + 1]].x
+                };
+                if (x1 - x0).abs() > FLAT * base {
+                    let (right, a, b) = flat_segment(x0, x1);
+                    by_gap[self.v[c[k]].rank].push((right, a, b, ri, k));
+                }
+            }
+        }
+        by_gap
+    }
+
+    fn route(
+        &self,
+        nodes: &[LaidNode],
+        edges: &[PlainEdge],
+        tops: &[f32],
+        heights: &[f32],
+    ) -> Vec<LaidEdge> {
+        let n = nodes.len();
+        let (start_x, end_x) = self.ports(nodes);
         // Labels beside their label vertex.
         let labels: Vec<Option<LaidLabel>> = self
             .routes
@@ -1397,23 +1439,7 @@ impl Layered {
         // own, so that the edges of a fan do not lie on top of one another. Of the edges that
         // go left in a gap, the one that ends furthest left runs highest (and so on), which
         // nests them without crossings; the same mirrored for those going right.
-        let base = self.base_gap();
-        let mut by_gap: Vec<Vec<FlatPiece>> = vec![Vec::new(); self.ranks.len()];
-        for (ri, route) in self.routes.iter().enumerate() {
-            let c = &route.chain;
-            for k in 0..c.len() - 1 {
-                let x0 = if k == 0 { start_x[ri] } else { self.v[c[k]].x };
-                let x1 = if k + 2 == c.len() {
-                    end_x[ri]
-                } else {
-                    self.v[c[k + 1]].x
-                };
-                if (x1 - x0).abs() > FLAT * base {
-                    let (right, a, b) = flat_segment(x0, x1);
-                    by_gap[self.v[c[k]].rank].push((right, a, b, ri, k));
-                }
-            }
-        }
+        let mut by_gap = self.flat_pieces(&start_x, &end_x);
         let mut tracks: rustc_hash::FxHashMap<(usize, usize), f32> = Default::default();
         for (r, segs) in by_gap.iter_mut().enumerate() {
             if r + 1 >= self.ranks.len() {
