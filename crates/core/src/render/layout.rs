@@ -1891,3 +1891,57 @@ fn cubic(p0: (f32, f32), p1: (f32, f32), p2: (f32, f32), p3: (f32, f32), t: f32)
         a * p0.1 + b * p1.1 + c * p2.1 + d * p3.1,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plain(from: usize, to: usize) -> PlainEdge {
+        PlainEdge {
+            from,
+            to,
+            label: None,
+            color: [0, 0, 0],
+            dotted: false,
+            minlen: 1,
+        }
+    }
+
+    #[test]
+    fn depth_first_turns_round_only_edges_that_close_a_cycle() {
+        // 0 -> 1 -> 2 -> 0 is a cycle; 3 -> 1 is not in it, though 3 comes after 1.
+        let edges = [plain(0, 1), plain(1, 2), plain(2, 0), plain(3, 1)];
+        let back = dfs_back_edges(4, &edges, &[0, 1, 2, 3]);
+        assert_eq!(back, vec![false, false, true, false]);
+    }
+
+    #[test]
+    fn ranks_are_shortened() {
+        // 0 -> 1 -> 2 -> 3 -> 4, and 5 -> 4, 5 -> 3: 5 has two edges below and none above,
+        // so it moves down to just above 3 (rank 2), not rank 0.
+        let dag = [
+            (0, 1, 1, false),
+            (1, 2, 1, false),
+            (2, 3, 1, false),
+            (3, 4, 1, false),
+            (5, 4, 1, false),
+            (5, 3, 1, false),
+        ];
+        let pos = [0, 1, 2, 3, 4, 5];
+        assert_eq!(assign_ranks(6, &dag, &pos, true), vec![0, 1, 2, 3, 4, 2]);
+        // 5 under 0 with two edges below, to 3 and 4: down to rank 2, next to 3 (without the
+        // shortening it would stay at rank 1, under 0).
+        let dag = [
+            (0, 1, 1, false),
+            (1, 2, 1, false),
+            (2, 3, 1, false),
+            (3, 4, 1, false),
+            (0, 5, 1, false),
+            (5, 3, 1, false),
+            (5, 4, 1, false),
+        ];
+        let pos = [0, 1, 2, 3, 4, 5];
+        assert_eq!(assign_ranks(6, &dag, &pos, true)[5], 2);
+        assert_eq!(assign_ranks(6, &dag, &pos, false)[5], 1);
+    }
+}
