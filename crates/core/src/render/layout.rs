@@ -8,8 +8,8 @@
 //!    ([`better`]). Reversed edges are drawn the right way round.
 //! 3. Ranks by longest path (for the depth-first breaking, then shortened: a node with more
 //!    edges below than above moves down, and the other way round, [`assign_ranks`]); a rank far
-//!    wider than the drawing is tall has the leaves of its fans
-//!    staggered over two rows ([`wrap_wide_ranks`]). Edges that span several ranks get dummy
+//!    wider than the drawing is tall has the leaves of its fans staggered over two rows
+//!    ([`wrap_wide_ranks`]). Edges that span several ranks get dummy
 //!    vertices. When any edge is labelled, object edges span two ranks and the label is a dummy
 //!    vertex of its own width in the middle one, so labels never overlap nodes or each other.
 //! 4. Order within ranks: barycentre sweeps, each followed by transposition of neighbours,
@@ -18,11 +18,12 @@
 //!    when that is much wider than a placement by medians that packs each rank (fans under
 //!    different parents side by side), the narrower one is kept.
 //! 6. Y: a gap between ranks is tall enough for a track (below) for each edge that runs flat
-//!    in it.
+//!    in it, counted from the same ports as the routes.
 //! 7. Edges: cubic splines from a port on the source's bottom, through the middles of their
 //!    dummies, to a port on the target's top; the ports of one side are spread along it in the
 //!    order of the edges' other ends. In a gap where an edge goes far sideways it runs flat on
-//!    a track of its own, with round corners, the tracks of a gap nested so that the edges of
+//!    a track of its own (reached from a port at 45 degrees, from a dummy vertically, with round
+//!    corners), the tracks of a gap nested so that the edges of
 //!    a fan neither lie on top of one another nor cross (a fan of splines drawn as S-curves
 //!    would share one flat stretch in the middle of the gap). An edge whose spline would touch
 //!    a node or a label is drawn instead straight down through the space its dummies
