@@ -1,21 +1,29 @@
 //! A layered (Sugiyama-style) layout of a [`View`], top to bottom like Graphviz's `dot`.
 //!
 //! 1. Nodes: one per object, plus the small `__del__` and "N more references" markers.
-//! 2. Cycles are broken by walk depth (objects found later point back to earlier ones: those
-//!    edges are reversed for the layout and drawn the right way round).
-//! 3. Ranks by longest path; a rank far wider than the drawing is tall has the leaves of its fans
-//!    staggered over two rows ([`wrap_wide_ranks`]). Edges that span several ranks get dummy
+//! 2. Cycles are broken two ways ([`Breaking`]): every edge against the walk order turned round
+//!    (objects found later point back to earlier ones), or only the edges a depth-first walk
+//!    finds closing a cycle, as `dot` does. Both are laid out as far as the ranks' places, and
+//!    the second is kept when its drawing is much smaller without many more crossings
+//!    ([`better`]). Reversed edges are drawn the right way round.
+//! 3. Ranks by longest path (for the depth-first breaking, then shortened: a node with more
+//!    edges below than above moves down, and the other way round, [`assign_ranks`]); a rank far
+//!    wider than the drawing is tall has the leaves of its fans staggered over two rows
+//!    ([`wrap_wide_ranks`]). Edges that span several ranks get dummy
 //!    vertices. When any edge is labelled, object edges span two ranks and the label is a dummy
 //!    vertex of its own width in the middle one, so labels never overlap nodes or each other.
 //! 4. Order within ranks: barycentre sweeps, each followed by transposition of neighbours,
 //!    keeping the order with the fewest crossings.
-//! 5. X: Brandes and Köpf's four aligned placements, balanced, so long edges run straight.
+//! 5. X: Brandes and Köpf's four aligned placements, balanced, so long edges run straight;
+//!    when that is much wider than a placement by medians that packs each rank (fans under
+//!    different parents side by side), the narrower one is kept.
 //! 6. Y: a gap between ranks is tall enough for a track (below) for each edge that runs flat
-//!    in it.
+//!    in it, counted from the same ports as the routes.
 //! 7. Edges: cubic splines from a port on the source's bottom, through the middles of their
 //!    dummies, to a port on the target's top; the ports of one side are spread along it in the
 //!    order of the edges' other ends. In a gap where an edge goes far sideways it runs flat on
-//!    a track of its own, with round corners, the tracks of a gap nested so that the edges of
+//!    a track of its own (reached from a port at 45 degrees, from a dummy vertically, with round
+//!    corners), the tracks of a gap nested so that the edges of
 //!    a fan neither lie on top of one another nor cross (a fan of splines drawn as S-curves
 //!    would share one flat stretch in the middle of the gap). An edge whose spline would touch
 //!    a node or a label is drawn instead straight down through the space its dummies
@@ -126,6 +134,12 @@ const SWEEPS: usize = 24;
 /// An edge that goes sideways more than this many times the least rank gap in one gap runs
 /// flat, on a track of its own, rather than as an S-curve.
 const FLAT: f32 = 2.0;
+/// How far sideways an edge goes per unit down between its port and its track.
+const SLANT: f32 = 1.0;
+/// The median x placement replaces Brandes and Köpf's when it is narrower than this share.
+const NARROWER: f32 = 0.8;
+/// The least gap between a rank of nodes and a rank of edge labels.
+const LABEL_GAP: f32 = 12.0;
 /// Distance between two tracks.
 const TRACK_SEP: f32 = 2.0;
 
@@ -314,10 +328,29 @@ pub fn layout(view: &View) -> Layout {
         }
     }
 
-    let mut lay = Layered::build(&nodes, &keys, &edges, &self_loops);
-    lay.order();
-    lay.place_x_bk();
-    let (rank_top, rank_h) = lay.place_y(&mut nodes);
+    // Two ways of breaking the cycles, each laid out as far as the ranks' places; the one
+    // whose drawing is much smaller wins, unless it crosses many more edges (see `better`).
+    let mut best: Option<Candidate> = None;
+    for breaking in [Breaking::Walk, Breaking::DepthFirst] {
+        let mut lay = Layered::build(&nodes, &keys, &edges, &self_loops, breaking);
+        if let Some((b, ..)) = &best {
+            if b.same_ranks(&lay) {
+                continue;
+            }
+        }
+        lay.order();
+        lay.place_x_bk();
+        let mut placed = nodes.clone();
+        let (tops, heights) = lay.place_y(&mut placed);
+        lay.area = lay.extent_area(&tops, &heights);
+        if best.as_ref().is_none_or(|(b, ..)| better(&lay, b)) {
+            best = Some((lay, placed, tops, heights));
+        }
+    }
+    let Some((lay, placed, rank_top, rank_h)) = best else {
+        unreachable!("one candidate at least")
+    };
+    let nodes = placed;
     let mut out_edges = lay.route(&nodes, &edges, &rank_top, &rank_h);
     for (n, _) in &self_loops {
         out_edges.push(self_loop(&nodes[*n].rect, *n));
@@ -495,10 +528,159 @@ fn wrap_wide_ranks(
     }
 }
 
+/// The edges a depth-first walk finds closing a cycle (to a node still on the walk's path),
+/// starting from the nodes in `order` and following each node's edges in their order.
+fn dfs_back_edges(n: usize, edges: &[PlainEdge], order: &[usize]) -> Vec<bool> {
+    let mut out: Vec<Vec<(usize, usize)>> = vec![Vec::new(); n];
+    for (k, e) in edges.iter().enumerate() {
+        out[e.from].push((e.to, k));
+    }
+    // 0: not seen, 1: on the path, 2: done.
+    let mut state = vec![0u8; n];
+    let mut back = vec![false; edges.len()];
+    for &s in order {
+        if state[s] != 0 {
+            continue;
+        }
+        state[s] = 1;
+        let mut call: Vec<(usize, usize)> = vec![(s, 0)];
+        while let Some(&mut (v, ref mut k)) = call.last_mut() {
+            if *k < out[v].len() {
+                let (w, ei) = out[v][*k];
+                *k += 1;
+                match state[w] {
+                    0 => {
+                        state[w] = 1;
+                        call.push((w, 0));
+                    }
+                    1 => back[ei] = true,
+                    _ => {}
+                }
+            } else {
+                state[v] = 2;
+                call.pop();
+            }
+        }
+    }
+    back
+}
+
+/// Ranks of an acyclic graph `(top, bottom, minlen, _)`: longest path from the sources first,
+/// then each node moved, while that shortens the edges, to the rank where the edges it has
+/// above and below are shortest in total (down when it has more edges below than above, up
+/// in the other case), as far as its neighbours allow. `pos` breaks ties in the topological
+/// order.
+fn assign_ranks(
+    n: usize,
+    dag: &[(usize, usize, usize, bool)],
+    pos: &[usize],
+    compact: bool,
+) -> Vec<usize> {
+    let mut incoming: Vec<Vec<(usize, usize)>> = vec![Vec::new(); n];
+    let mut outgoing: Vec<Vec<(usize, usize)>> = vec![Vec::new(); n];
+    let mut indeg = vec![0usize; n];
+    for &(a, b, len, _) in dag {
+        incoming[b].push((a, len));
+        outgoing[a].push((b, len));
+        indeg[b] += 1;
+    }
+    // Topological order, the walk order first among the nodes ready.
+    let mut heap: std::collections::BinaryHeap<std::cmp::Reverse<(usize, usize)>> = (0..n)
+        .filter(|&i| indeg[i] == 0)
+        .map(|i| std::cmp::Reverse((pos[i], i)))
+        .collect();
+    let mut topo = Vec::with_capacity(n);
+    while let Some(std::cmp::Reverse((_, i))) = heap.pop() {
+        topo.push(i);
+        for &(b, _) in &outgoing[i] {
+            indeg[b] -= 1;
+            if indeg[b] == 0 {
+                heap.push(std::cmp::Reverse((pos[b], b)));
+            }
+        }
+    }
+    let mut rank = vec![0usize; n];
+    for &i in &topo {
+        rank[i] = incoming[i]
+            .iter()
+            .map(|&(a, len)| rank[a] + len)
+            .max()
+            .unwrap_or(0);
+    }
+    if !compact {
+        // Sources pulled down next to their first successor (keeps marker boxes of backrefs
+        // next to their node, and stray referrers near what they refer to).
+        for i in 0..n {
+            if incoming[i].is_empty() {
+                if let Some(lim) = outgoing[i].iter().map(|&(b, len)| rank[b] - len).min() {
+                    rank[i] = rank[i].max(lim);
+                }
+            }
+        }
+        return rank;
+    }
+    for _round in 0..8 {
+        let mut moved = false;
+        for &i in topo.iter().rev() {
+            let (up, down) = (incoming[i].len(), outgoing[i].len());
+            if down > up {
+                if let Some(lim) = outgoing[i].iter().map(|&(b, len)| rank[b] - len).min() {
+                    if lim > rank[i] {
+                        rank[i] = lim;
+                        moved = true;
+                    }
+                }
+            } else if up > down {
+                if let Some(lim) = incoming[i].iter().map(|&(a, len)| rank[a] + len).max() {
+                    if lim < rank[i] {
+                        rank[i] = lim;
+                        moved = true;
+                    }
+                }
+            }
+        }
+        if !moved {
+            break;
+        }
+    }
+    let low = rank.iter().copied().min().unwrap_or(0);
+    for r in &mut rank {
+        *r -= low;
+    }
+    rank
+}
+
+/// A layout placed as far as the ranks: the layered graph, the nodes with their places, and
+/// the top and height of each rank.
+type Candidate = (Layered, Vec<LaidNode>, Vec<f32>, Vec<f32>);
+
+/// How the cycles of the graph are broken before ranking.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Breaking {
+    /// Every edge against the walk order (an object found later pointing to one found
+    /// earlier) is turned round; ranks by longest path, sources pulled down.
+    Walk,
+    /// Only the edges a depth-first walk finds closing a cycle are turned round, as `dot`
+    /// does; ranks by longest path, then shortened ([`assign_ranks`]).
+    DepthFirst,
+}
+
+/// Whether `a` is to be drawn rather than `b`: a drawing under 0.9 times the area, with at
+/// most 1.2 times the crossings (and 5 more), wins, and so does one with under 0.7 times the
+/// crossings and at most 1.3 times the area; otherwise the first one tried stays.
+fn better(a: &Layered, b: &Layered) -> bool {
+    let (ca, cb) = (a.crossings as f32, b.crossings as f32);
+    (a.area < 0.9 * b.area && ca <= 1.2 * cb + 5.0) || (ca < 0.7 * cb && a.area <= 1.3 * b.area)
+}
+
 struct Layered {
     v: Vec<Vertex>,
     ranks: Vec<Vec<usize>>,
     routes: Vec<Route>,
+    /// Crossings between ranks of the order kept (after `order`).
+    crossings: usize,
+    /// Width times height of the placed vertices (after `place_y`).
+    area: f32,
 }
 
 impl Layered {
@@ -507,6 +689,7 @@ impl Layered {
         keys: &[f64],
         edges: &[PlainEdge],
         self_loops: &[(usize, Option<EdgeLabel>)],
+        breaking: Breaking,
     ) -> Self {
         let n = nodes.len();
         // Topological order of the forward DAG: by key.
@@ -516,40 +699,24 @@ impl Layered {
         for (p, &i) in order.iter().enumerate() {
             pos[i] = p;
         }
-        // DAG edges: (top, bottom, minlen, reversed)
+        // DAG edges: (top, bottom, minlen, reversed). Which edges are turned round depends on
+        // `breaking`.
+        let back: Vec<bool> = match breaking {
+            Breaking::Walk => edges.iter().map(|e| pos[e.from] > pos[e.to]).collect(),
+            Breaking::DepthFirst => dfs_back_edges(n, edges, &order),
+        };
         let dag: Vec<(usize, usize, usize, bool)> = edges
             .iter()
-            .map(|e| {
-                if pos[e.from] < pos[e.to] {
+            .zip(&back)
+            .map(|(e, &b)| {
+                if !b {
                     (e.from, e.to, e.minlen, false)
                 } else {
                     (e.to, e.from, e.minlen, true)
                 }
             })
             .collect();
-        let mut incoming: Vec<Vec<(usize, usize)>> = vec![Vec::new(); n];
-        for &(a, b, len, _) in &dag {
-            incoming[b].push((a, len));
-        }
-        let mut rank = vec![0usize; n];
-        for &i in &order {
-            rank[i] = incoming[i]
-                .iter()
-                .map(|&(a, len)| rank[a] + len)
-                .max()
-                .unwrap_or(0);
-        }
-        // Sources pulled down next to their first successor (keeps marker boxes of backrefs
-        // next to their node, and stray referrers near what they refer to).
-        let mut min_succ = vec![usize::MAX; n];
-        for &(a, b, len, _) in &dag {
-            min_succ[a] = min_succ[a].min(rank[b].saturating_sub(len));
-        }
-        for i in 0..n {
-            if incoming[i].is_empty() && min_succ[i] != usize::MAX {
-                rank[i] = rank[i].max(min_succ[i]);
-            }
-        }
+        let mut rank = assign_ranks(n, &dag, &pos, breaking == Breaking::DepthFirst);
         wrap_wide_ranks(nodes, &dag, &mut rank, keys);
         let mut loops = vec![false; n];
         for (i, _) in self_loops {
@@ -621,7 +788,13 @@ impl Layered {
         for i in ids {
             ranks[v[i].rank].push(i);
         }
-        Layered { v, ranks, routes }
+        Layered {
+            v,
+            ranks,
+            routes,
+            crossings: 0,
+            area: 0.0,
+        }
     }
 
     fn crossings(&self, pos: &[usize]) -> usize {
@@ -679,6 +852,32 @@ impl Layered {
             }
         }
         self.ranks = best;
+        self.crossings = best_cross;
+    }
+
+    /// Whether both have the same vertices on the same ranks (same cycles broken).
+    fn same_ranks(&self, o: &Layered) -> bool {
+        self.v.len() == o.v.len()
+            && self.v.iter().zip(&o.v).all(|(a, b)| a.rank == b.rank)
+            && self
+                .routes
+                .iter()
+                .zip(&o.routes)
+                .all(|(a, b)| a.reversed == b.reversed)
+    }
+
+    /// Width times height of the placed vertices.
+    fn extent_area(&self, tops: &[f32], heights: &[f32]) -> f32 {
+        let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
+        for vx in &self.v {
+            lo = lo.min(vx.x - vx.left);
+            hi = hi.max(vx.x + vx.right);
+        }
+        let h = match (tops.first(), tops.last(), heights.last()) {
+            (Some(t0), Some(t1), Some(h1)) => t1 + h1 - t0,
+            _ => 0.0,
+        };
+        (hi - lo).max(0.0) * h
     }
 
     /// Crossings between the edges of `u` and of `w` (both in one rank) when `u` is left of `w`.
@@ -978,6 +1177,28 @@ impl Layered {
                 }
             }
         }
+        // Aligned blocks can make a drawing far wider than its widest rank (fans under
+        // different parents side by side): then the median placement, which packs each rank
+        // and bends long edges, is kept if it is much narrower.
+        let aligned: Vec<f32> = self.v.iter().map(|x| x.x).collect();
+        let wide = self.width();
+        self.place_x();
+        if self.width() >= NARROWER * wide {
+            for (vx, x) in self.v.iter_mut().zip(aligned) {
+                vx.x = x;
+            }
+        }
+    }
+
+    /// Width of the placed vertices.
+    fn width(&self) -> f32 {
+        let (lo, hi) = self
+            .v
+            .iter()
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), x| {
+                (lo.min(x.x - x.left), hi.max(x.x + x.right))
+            });
+        (hi - lo).max(0.0)
     }
 
     fn place_x(&mut self) {
@@ -1028,7 +1249,8 @@ impl Layered {
         }
     }
 
-    /// The least gap between two ranks.
+    /// The least gap between two ranks, and the unit of how far sideways an edge goes before
+    /// it runs flat ([`FLAT`]).
     fn base_gap(&self) -> f32 {
         if self.routes.iter().any(|r| r.label_vertex.is_some()) {
             18.0
@@ -1040,30 +1262,44 @@ impl Layered {
     /// Rank bands: top and height of each. Also sets the nodes' rectangles.
     fn place_y(&mut self, nodes: &mut [LaidNode]) -> (Vec<f32>, Vec<f32>) {
         let gap = self.base_gap();
+        // With labels, object edges span two ranks, the labels in the middle one: gaps half
+        // as tall again as the label's gaps (`dot` packs its label ranks as tightly).
+        let least_gap = if gap < 36.0 { LABEL_GAP } else { gap };
         let mut tops = Vec::with_capacity(self.ranks.len());
         let mut heights = Vec::with_capacity(self.ranks.len());
+        // The gaps are sized for the tracks `route` will lay, from the same ports.
+        for vx in &self.v {
+            if let Some(n) = vx.node {
+                nodes[n].rect.x = vx.x - vx.left;
+            }
+        }
+        let (start_x, end_x) = self.ports(nodes);
+        let by_gap = self.flat_pieces(&start_x, &end_x);
         let mut y = 0.0;
-        for rank in &self.ranks {
+        for (r, rank) in self.ranks.iter().enumerate() {
             let h = rank
                 .iter()
                 .map(|&i| self.v[i].height)
                 .fold(0.0f32, f32::max);
             // Each edge that goes far sideways gets a track of its own in the gap (see
             // `route`): room for them, TRACK_SEP apart.
-            let mut segs: Vec<(bool, f32, f32)> = Vec::new();
-            for &i in rank {
-                for &j in &self.v[i].succs {
-                    let (x0, x1) = (self.v[i].x, self.v[j].x);
-                    if (x1 - x0).abs() > FLAT * gap {
-                        segs.push(flat_segment(x0, x1));
-                    }
+            let tracks = match by_gap.get(r) {
+                Some(segs) if !segs.is_empty() => {
+                    let mut segs = segs.clone();
+                    segs.sort_by(|p, q| {
+                        (p.0, p.1, p.2, p.3)
+                            .partial_cmp(&(q.0, q.1, q.2, q.3))
+                            .unwrap_or(std::cmp::Ordering::Equal)
+                    });
+                    let plain: Vec<(bool, f32, f32)> =
+                        segs.iter().map(|s| (s.0, s.1, s.2)).collect();
+                    (track_levels(&plain).1 + 1) as f32 * TRACK_SEP
                 }
-            }
-            segs.sort_by(|p, q| p.partial_cmp(q).unwrap_or(std::cmp::Ordering::Equal));
-            let tracks = (track_levels(&segs).1 + 1) as f32 * TRACK_SEP;
+                _ => 0.0,
+            };
             tops.push(y);
             heights.push(h);
-            y += h + gap.max(tracks);
+            y += h + least_gap.max(tracks);
         }
         for vx in &self.v {
             if let Some(n) = vx.node {
@@ -1075,15 +1311,10 @@ impl Layered {
         (tops, heights)
     }
 
-    fn route(
-        &self,
-        nodes: &[LaidNode],
-        edges: &[PlainEdge],
-        tops: &[f32],
-        heights: &[f32],
-    ) -> Vec<LaidEdge> {
-        // Ports: the edges leaving a node's bottom (entering its top) are spread along that
-        // side in the order of the x of their next vertex, so edges into a hub do not meet.
+    /// The x of each route's two ports: the edges leaving a node's bottom (entering its top)
+    /// are spread along that side in the order of the x of their next vertex, so edges into a
+    /// hub do not meet. Needs the nodes' x (`rect.x`) placed.
+    fn ports(&self, nodes: &[LaidNode]) -> (Vec<f32>, Vec<f32>) {
         let n = nodes.len();
         let mut bottom_ports: Vec<Vec<(f32, usize)>> = vec![Vec::new(); n];
         let mut top_ports: Vec<Vec<(f32, usize)>> = vec![Vec::new(); n];
@@ -1124,6 +1355,40 @@ impl Layered {
                 end_x[ri] = x;
             }
         }
+        (start_x, end_x)
+    }
+
+    /// The pieces of edges that run flat on a track, by gap (the rank above it).
+    fn flat_pieces(&self, start_x: &[f32], end_x: &[f32]) -> Vec<Vec<FlatPiece>> {
+        let base = self.base_gap();
+        let mut by_gap: Vec<Vec<FlatPiece>> = vec![Vec::new(); self.ranks.len()];
+        for (ri, route) in self.routes.iter().enumerate() {
+            let c = &route.chain;
+            for k in 0..c.len() - 1 {
+                let x0 = if k == 0 { start_x[ri] } else { self.v[c[k]].x };
+                let x1 = if k + 2 == c.len() {
+                    end_x[ri]
+                } else {
+                    self.v[c[k + 1]].x
+                };
+                if (x1 - x0).abs() > FLAT * base {
+                    let (right, a, b) = flat_segment(x0, x1);
+                    by_gap[self.v[c[k]].rank].push((right, a, b, ri, k));
+                }
+            }
+        }
+        by_gap
+    }
+
+    fn route(
+        &self,
+        nodes: &[LaidNode],
+        edges: &[PlainEdge],
+        tops: &[f32],
+        heights: &[f32],
+    ) -> Vec<LaidEdge> {
+        let n = nodes.len();
+        let (start_x, end_x) = self.ports(nodes);
         // Labels beside their label vertex.
         let labels: Vec<Option<LaidLabel>> = self
             .routes
@@ -1175,23 +1440,7 @@ impl Layered {
         // own, so that the edges of a fan do not lie on top of one another. Of the edges that
         // go left in a gap, the one that ends furthest left runs highest (and so on), which
         // nests them without crossings; the same mirrored for those going right.
-        let base = self.base_gap();
-        let mut by_gap: Vec<Vec<FlatPiece>> = vec![Vec::new(); self.ranks.len()];
-        for (ri, route) in self.routes.iter().enumerate() {
-            let c = &route.chain;
-            for k in 0..c.len() - 1 {
-                let x0 = if k == 0 { start_x[ri] } else { self.v[c[k]].x };
-                let x1 = if k + 2 == c.len() {
-                    end_x[ri]
-                } else {
-                    self.v[c[k + 1]].x
-                };
-                if (x1 - x0).abs() > FLAT * base {
-                    let (right, a, b) = flat_segment(x0, x1);
-                    by_gap[self.v[c[k]].rank].push((right, a, b, ri, k));
-                }
-            }
-        }
+        let mut by_gap = self.flat_pieces(&start_x, &end_x);
         let mut tracks: rustc_hash::FxHashMap<(usize, usize), f32> = Default::default();
         for (r, segs) in by_gap.iter_mut().enumerate() {
             if r + 1 >= self.ranks.len() {
@@ -1377,16 +1626,7 @@ fn spline(
     if tracks.iter().all(|t| t.is_none()) {
         return smooth;
     }
-    let line = |out: &mut Vec<(f32, f32)>, b: (f32, f32)| {
-        let a = *out.last().expect("started");
-        if (a.0 - b.0).abs() + (a.1 - b.1).abs() < 1e-3 {
-            return;
-        }
-        out.push((a.0 + (b.0 - a.0) / 3.0, a.1 + (b.1 - a.1) / 3.0));
-        out.push((a.0 + 2.0 * (b.0 - a.0) / 3.0, a.1 + 2.0 * (b.1 - a.1) / 3.0));
-        out.push(b);
-    };
-    const K: f32 = 0.5523; // a quarter circle as one cubic
+    let line = push_line;
     let mut out = vec![through[0]];
     for i in 0..through.len() - 1 {
         let (a, b) = (through[i], through[i + 1]);
@@ -1395,21 +1635,73 @@ fn spline(
             Some(ty) => {
                 let sgn = if b.0 >= a.0 { 1.0 } else { -1.0 };
                 let dx = (b.0 - a.0).abs();
-                let r1 = (ty - a.1).min(dx / 3.0).max(0.0);
-                let r2 = (b.1 - ty).min(dx / 3.0).max(0.0);
-                line(&mut out, (a.0, ty - r1));
-                out.push((a.0, ty - r1 * (1.0 - K)));
-                out.push((a.0 + sgn * r1 * (1.0 - K), ty));
-                out.push((a.0 + sgn * r1, ty));
-                line(&mut out, (b.0 - sgn * r2, ty));
-                out.push((b.0 - sgn * r2 * (1.0 - K), ty));
-                out.push((b.0, ty + r2 * (1.0 - K)));
-                out.push((b.0, ty + r2));
+                // At a port (the first or last point) the edge goes to and from its track
+                // slanting (SLANT sideways per unit down, all edges of a gap alike, so the
+                // slants of nested tracks run parallel); after a dummy, vertically.
+                let (h1, h2) = ((ty - a.1).max(0.0), (b.1 - ty).max(0.0));
+                let mut d1 = if i == 0 { h1 * SLANT } else { 0.0 };
+                let mut d2 = if i + 2 == through.len() {
+                    h2 * SLANT
+                } else {
+                    0.0
+                };
+                if d1 + d2 > 0.8 * dx {
+                    let f = 0.8 * dx / (d1 + d2);
+                    d1 *= f;
+                    d2 *= f;
+                }
+                let c1 = (a.0 + sgn * d1, ty);
+                let c2 = (b.0 - sgn * d2, ty);
+                let flat_len = (c2.0 - c1.0).abs();
+                let r1 = (dist(a, c1) * 0.6).min(flat_len / 3.0).min(dx / 3.0);
+                let r2 = (dist(c2, b) * 0.6).min(flat_len / 3.0).min(dx / 3.0);
+                corner(&mut out, a, c1, (c2.0, ty), r1);
+                corner(&mut out, c1, c2, b, r2);
                 line(&mut out, b);
             }
         }
     }
     out
+}
+
+fn dist(a: (f32, f32), b: (f32, f32)) -> f32 {
+    ((b.0 - a.0).powi(2) + (b.1 - a.1).powi(2)).sqrt()
+}
+
+/// From the last point of `out` (on the line from `from` to `at`) a line to `r` before the
+/// corner `at`, then a round corner (one cubic) to `r` after it on the way to `to`.
+fn corner(out: &mut Vec<(f32, f32)>, from: (f32, f32), at: (f32, f32), to: (f32, f32), r: f32) {
+    let unit = |p: (f32, f32), q: (f32, f32)| {
+        let d = dist(p, q);
+        if d < 1e-4 {
+            (0.0, 0.0)
+        } else {
+            ((q.0 - p.0) / d, (q.1 - p.1) / d)
+        }
+    };
+    let (u, v) = (unit(from, at), unit(at, to));
+    let r = r.max(0.0);
+    let q1 = (at.0 - u.0 * r, at.1 - u.1 * r);
+    let q2 = (at.0 + v.0 * r, at.1 + v.1 * r);
+    push_line(out, q1);
+    const K: f32 = 0.5523;
+    if dist(q1, q2) < 1e-3 {
+        return;
+    }
+    out.push((q1.0 + u.0 * r * K, q1.1 + u.1 * r * K));
+    out.push((q2.0 - v.0 * r * K, q2.1 - v.1 * r * K));
+    out.push(q2);
+}
+
+/// A straight piece from the last point of `out` to `b`, as one cubic.
+fn push_line(out: &mut Vec<(f32, f32)>, b: (f32, f32)) {
+    let a = *out.last().expect("started");
+    if (a.0 - b.0).abs() + (a.1 - b.1).abs() < 1e-3 {
+        return;
+    }
+    out.push((a.0 + (b.0 - a.0) / 3.0, a.1 + (b.1 - a.1) / 3.0));
+    out.push((a.0 + 2.0 * (b.0 - a.0) / 3.0, a.1 + 2.0 * (b.1 - a.1) / 3.0));
+    out.push(b);
 }
 
 /// A spline through `through` (y increasing), as cubic Bézier control points. The tangent at
@@ -1599,4 +1891,58 @@ fn cubic(p0: (f32, f32), p1: (f32, f32), p2: (f32, f32), p3: (f32, f32), t: f32)
         a * p0.0 + b * p1.0 + c * p2.0 + d * p3.0,
         a * p0.1 + b * p1.1 + c * p2.1 + d * p3.1,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plain(from: usize, to: usize) -> PlainEdge {
+        PlainEdge {
+            from,
+            to,
+            label: None,
+            color: [0, 0, 0],
+            dotted: false,
+            minlen: 1,
+        }
+    }
+
+    #[test]
+    fn depth_first_turns_round_only_edges_that_close_a_cycle() {
+        // 0 -> 1 -> 2 -> 0 is a cycle; 3 -> 1 is not in it, though 3 comes after 1.
+        let edges = [plain(0, 1), plain(1, 2), plain(2, 0), plain(3, 1)];
+        let back = dfs_back_edges(4, &edges, &[0, 1, 2, 3]);
+        assert_eq!(back, vec![false, false, true, false]);
+    }
+
+    #[test]
+    fn ranks_are_shortened() {
+        // 0 -> 1 -> 2 -> 3 -> 4, and 5 -> 4, 5 -> 3: 5 has two edges below and none above,
+        // so it moves down to just above 3 (rank 2), not rank 0.
+        let dag = [
+            (0, 1, 1, false),
+            (1, 2, 1, false),
+            (2, 3, 1, false),
+            (3, 4, 1, false),
+            (5, 4, 1, false),
+            (5, 3, 1, false),
+        ];
+        let pos = [0, 1, 2, 3, 4, 5];
+        assert_eq!(assign_ranks(6, &dag, &pos, true), vec![0, 1, 2, 3, 4, 2]);
+        // 5 under 0 with two edges below, to 3 and 4: down to rank 2, next to 3 (without the
+        // shortening it would stay at rank 1, under 0).
+        let dag = [
+            (0, 1, 1, false),
+            (1, 2, 1, false),
+            (2, 3, 1, false),
+            (3, 4, 1, false),
+            (0, 5, 1, false),
+            (5, 3, 1, false),
+            (5, 4, 1, false),
+        ];
+        let pos = [0, 1, 2, 3, 4, 5];
+        assert_eq!(assign_ranks(6, &dag, &pos, true)[5], 2);
+        assert_eq!(assign_ranks(6, &dag, &pos, false)[5], 1);
+    }
 }
