@@ -25,9 +25,26 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TARGET = os.path.join(HERE, "attach_targets", "target.py")
 PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(refgraph.__file__)))
 
+
+def _gdb_call_problem():
+    """Why gdb cannot call a function in a process here and restore its registers, or None
+    (refgraph then refuses to attach: tests/test_attach_refusal.py)."""
+    gdb = shutil.which("gdb")
+    if sys.platform != "linux" or gdb is None:
+        return None
+    return preflight._gdb_call_problem(gdb)
+
+
+GDB_CALL_PROBLEM = _gdb_call_problem()
+
 pytestmark = [
     pytest.mark.skipif(sys.platform != "linux", reason="attach works on Linux"),
     pytest.mark.skipif(shutil.which("gdb") is None, reason="gdb is not installed"),
+    pytest.mark.skipif(
+        GDB_CALL_PROBLEM is not None,
+        reason=f"gdb cannot restore a process's registers on this machine ({GDB_CALL_PROBLEM}): "
+        "refgraph refuses to attach, as tests/test_attach_refusal.py checks",
+    ),
 ]
 
 

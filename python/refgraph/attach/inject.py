@@ -460,6 +460,7 @@ class Session:
     # -- injection
     def _inject_gdb(self, text):
         gdb = preflight.find_gdb()
+        preflight.check_gdb_calls(gdb)
         size = (len(text) + PAGE - 1) // PAGE * PAGE
         reuse = find_free_page(self.pid, size)
         self.page_size = size

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
+import time
 from dataclasses import dataclass
 
 from . import elf
@@ -221,6 +223,102 @@ def find_gdb():
             "apk add gdb)"
         )
     return gdb
+
+
+# What gdb prints when it could not put a process's registers back after calling a function
+# in it: the process then goes on with wrong registers (seen with gdb 13 on Intel CPUs with
+# AMX, where a sleeping target's next system call failed with errno 514).
+_REGISTERS_NOT_RESTORED = (
+    "Couldn't write extended state",
+    "Couldn't write registers",
+    "Couldn't write floating point",
+    "Couldn't write debug register",
+)
+
+_gdb_calls_checked = {}
+
+
+def registers_not_restored(gdb_output):
+    """The line of gdb's output that says it could not restore a process's registers, or None."""
+    for line in gdb_output.splitlines():
+        if any(p in line for p in _REGISTERS_NOT_RESTORED):
+            return line.strip()
+    return None
+
+
+def check_gdb_calls(gdb):
+    """Make sure gdb can call a function in a process and put its registers back, on a process
+    of our own (a sleeping copy of this interpreter) before it touches the target: some gdb,
+    kernel and CPU combinations cannot, and the target would go on with corrupted registers.
+    Once per gdb per process; raises :class:`AttachError` naming what gdb said."""
+    if gdb in _gdb_calls_checked:
+        problem = _gdb_calls_checked[gdb]
+    else:
+        problem = _gdb_call_problem(gdb)
+        _gdb_calls_checked[gdb] = problem
+    if problem:
+        raise AttachError(
+            "gdb cannot call a function in a process and restore its registers here "
+            f"({problem}); attaching would corrupt the target, so refgraph did not attach. "
+            "A newer gdb (14 or later) may work; or take the snapshot in the program "
+            "(refgraph.dump_on_signal())"
+        )
+
+
+def _gdb_call_problem(gdb):
+    code = "import sys, time\nsys.stdout.write('ready\\n'); sys.stdout.flush()\n"
+    code += "time.sleep(30)\nprint('slept')\n"
+    child = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        if child.stdout.readline().strip() != "ready":
+            return None  # the probe itself could not start: let the attach say what is wrong
+        proc = subprocess.run(
+            [
+                gdb,
+                "-nx",
+                "-batch",
+                "--readnever",
+                "-iex",
+                "set auto-load off",
+                "-iex",
+                "set debuginfod enabled off",
+                "-p",
+                str(child.pid),
+                "-ex",
+                "print (int) getpid()",
+                "-ex",
+                "detach",
+            ],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=60,
+        )
+        problem = registers_not_restored(proc.stdout + proc.stderr)
+        if problem:
+            return problem
+        # The probe must still be sleeping, unharmed (an interrupted sleep that fails is the
+        # sign of registers put back wrongly).
+        time.sleep(0.2)
+        if child.poll() is not None:
+            err = child.stderr.read().strip().splitlines()
+            return "the probe process died: " + (err[-1] if err else f"exit {child.returncode}")
+        return None
+    except (OSError, subprocess.TimeoutExpired):
+        return None  # no verdict: the attach itself reports gdb's problems
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.wait()
+        for f in (child.stdout, child.stderr):
+            f.close()
 
 
 def check(pid, need_gdb=True):
