@@ -196,7 +196,7 @@ pub fn dominators_adopting<G: Successors>(
 /// Predecessor lists (CSR) of the recorded `(source, target)` edges over `count` vertices, each
 /// list in record order.
 fn predecessors(edges: &[(u32, u32)], count: usize) -> (Vec<u32>, Vec<u32>) {
-    let tasks = crate::threads::tasks_for(edges.len(), 1 << 20);
+    let tasks = crate::threads::range_tasks_for(edges.len(), 1 << 20);
     let span = count.div_ceil(tasks).max(1);
     let mut pred_off = vec![0u32; count + 1];
     let parts: Vec<(usize, &mut [u32])> = pred_off[1..].chunks_mut(span).enumerate().collect();

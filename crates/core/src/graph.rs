@@ -588,7 +588,7 @@ fn build_referrers(g: &Graph) -> Referrers {
     let tracked = g.tracked as usize;
     let fwd_offsets = &g.fwd_offsets;
     let fwd_targets = &g.fwd_targets;
-    let tasks = crate::threads::tasks_for(fwd_targets.len(), 1 << 20);
+    let tasks = crate::threads::range_tasks_for(fwd_targets.len(), 1 << 20);
     // Target ranges, each a multiple of 64 nodes long.
     let span = n.div_ceil(tasks).next_multiple_of(64).max(64);
     let ranges: Vec<(usize, usize)> = (0..n.div_ceil(span))

@@ -53,7 +53,7 @@ pub fn in_degrees(g: &Graph) -> Vec<u32> {
     let n = g.len();
     let mut d = vec![0u32; n];
     let (offsets, targets) = g.referent_arrays();
-    let tasks = crate::threads::tasks_for(targets.len(), 1 << 20);
+    let tasks = crate::threads::range_tasks_for(targets.len(), 1 << 20);
     let span = n.div_ceil(tasks).max(1);
     let parts: Vec<(usize, &mut [u32])> = d.chunks_mut(span).enumerate().collect();
     crate::threads::for_each_part(parts, |(i, part)| {
