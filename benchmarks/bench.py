@@ -30,6 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import heap  # noqa: E402  (the benchmark heap lives in a real module)
 import objgraph  # noqa: E402
+import procmem  # noqa: E402
 
 try:
     import refgraph
@@ -42,21 +43,8 @@ except ImportError as e:  # pragma: no cover - reported in the table
 # --------------------------------------------------------------------------- measuring
 
 
-def _rss_kb(field):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return 0
-
-
-def _reset_peak():
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
+_rss_kb = procmem.status_kb
+_reset_peak = procmem.reset_peak
 
 
 def peak_added_mb(fn):

@@ -470,41 +470,16 @@ impl GraphBuilder {
         &mut self,
         n: NodeId,
         referents: I,
-        mut describe: D,
-        mut on_new: F,
+        describe: D,
+        on_new: F,
     ) -> Result<(), GraphError>
     where
         I: IntoIterator<Item = u64>,
         D: FnMut(u64) -> Option<(u64, u8)>,
         F: FnMut(NodeId, u64),
     {
-        self.sealed_tracked = true;
-        if self.g.fwd_offsets.is_empty() {
-            self.g.fwd_offsets.push(0);
-        }
-        let expected = self.next_to_push();
-        if n != expected {
-            return Err(GraphError::OutOfOrder { expected, got: n });
-        }
-        for addr in referents {
-            let id = match self.index.get(addr) {
-                Some(id) => id,
-                None => {
-                    let Some((type_addr, fl)) = describe(addr) else {
-                        continue;
-                    };
-                    let id = self.add(addr, type_addr, fl & !flags::TRACKED)?;
-                    on_new(id, addr);
-                    id
-                }
-            };
-            self.g.fwd_targets.push(id);
-        }
-        if self.g.fwd_targets.len() >= u32::MAX as usize {
-            return Err(GraphError::TooManyEdges);
-        }
-        self.g.fwd_offsets.push(self.g.fwd_targets.len() as u32);
-        Ok(())
+        let items = referents.into_iter().map(|a| (a, UNRESOLVED));
+        self.push_with(n, items, describe, on_new)
     }
 
     /// The address index (read-only), for resolving addresses on another thread while this
@@ -523,14 +498,32 @@ impl GraphBuilder {
         n: NodeId,
         addrs: &[u64],
         ids: &[NodeId],
-        mut describe: D,
-        mut on_new: F,
+        describe: D,
+        on_new: F,
     ) -> Result<(), GraphError>
     where
         D: FnMut(u64) -> Option<(u64, u8)>,
         F: FnMut(NodeId, u64),
     {
         debug_assert_eq!(addrs.len(), ids.len());
+        let items = addrs.iter().copied().zip(ids.iter().copied());
+        self.push_with(n, items, describe, on_new)
+    }
+
+    /// Node `n`'s referents as `(address, id or UNRESOLVED)`: the one loop of
+    /// [`GraphBuilder::push_edges`] and [`GraphBuilder::push_resolved`].
+    fn push_with<I, D, F>(
+        &mut self,
+        n: NodeId,
+        items: I,
+        mut describe: D,
+        mut on_new: F,
+    ) -> Result<(), GraphError>
+    where
+        I: Iterator<Item = (u64, NodeId)>,
+        D: FnMut(u64) -> Option<(u64, u8)>,
+        F: FnMut(NodeId, u64),
+    {
         self.sealed_tracked = true;
         if self.g.fwd_offsets.is_empty() {
             self.g.fwd_offsets.push(0);
@@ -539,20 +532,21 @@ impl GraphBuilder {
         if n != expected {
             return Err(GraphError::OutOfOrder { expected, got: n });
         }
-        for (&addr, &hint) in addrs.iter().zip(ids) {
-            let id = if hint != UNRESOLVED {
-                hint
+        for (addr, hint) in items {
+            let found = if hint != UNRESOLVED {
+                Some(hint)
             } else {
-                match self.index.get(addr) {
-                    Some(id) => id,
-                    None => {
-                        let Some((type_addr, fl)) = describe(addr) else {
-                            continue;
-                        };
-                        let id = self.add(addr, type_addr, fl & !flags::TRACKED)?;
-                        on_new(id, addr);
-                        id
-                    }
+                self.index.get(addr)
+            };
+            let id = match found {
+                Some(id) => id,
+                None => {
+                    let Some((type_addr, fl)) = describe(addr) else {
+                        continue;
+                    };
+                    let id = self.add(addr, type_addr, fl & !flags::TRACKED)?;
+                    on_new(id, addr);
+                    id
                 }
             };
             self.g.fwd_targets.push(id);

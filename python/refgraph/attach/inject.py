@@ -470,15 +470,7 @@ class Session:
         with open(code_path, "wb") as f:
             f.write(text)
         _gdb_script(script, code_path, size, reuse)
-        cmd = [
-            gdb,
-            "-nx",
-            "-batch",
-            "--readnever",
-            "-iex",
-            "set auto-load off",
-            "-iex",
-            "set debuginfod enabled off",
+        cmd = preflight.gdb_batch(gdb) + [
             # The executable through /proc: right even if its file was deleted or replaced.
             f"/proc/{self.pid}/exe",
             "-p",

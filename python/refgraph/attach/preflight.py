@@ -246,6 +246,21 @@ def registers_not_restored(gdb_output):
     return None
 
 
+def gdb_batch(gdb):
+    """The start of a gdb command line in batch mode that reads no debug info, no init file
+    and no auto-loaded scripts."""
+    return [
+        gdb,
+        "-nx",
+        "-batch",
+        "--readnever",
+        "-iex",
+        "set auto-load off",
+        "-iex",
+        "set debuginfod enabled off",
+    ]
+
+
 def check_gdb_calls(gdb):
     """Make sure gdb can call a function in a process and put its registers back, on a process
     of our own (a sleeping copy of this interpreter) before it touches the target: some gdb,
@@ -279,22 +294,7 @@ def _gdb_call_problem(gdb):
         if child.stdout.readline().strip() != "ready":
             return None  # the probe itself could not start: let the attach say what is wrong
         proc = subprocess.run(
-            [
-                gdb,
-                "-nx",
-                "-batch",
-                "--readnever",
-                "-iex",
-                "set auto-load off",
-                "-iex",
-                "set debuginfod enabled off",
-                "-p",
-                str(child.pid),
-                "-ex",
-                "print (int) getpid()",
-                "-ex",
-                "detach",
-            ],
+            gdb_batch(gdb) + ["-p", str(child.pid), "-ex", "print (int) getpid()", "-ex", "detach"],
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
