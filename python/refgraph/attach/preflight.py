@@ -235,7 +235,7 @@ _REGISTERS_NOT_RESTORED = (
     "Couldn't write debug register",
 )
 
-_gdb_calls_checked = {}
+_gdb_calls_checked: dict[str, str | None] = {}
 
 
 def registers_not_restored(gdb_output):
