@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
-step() { printf '\n== %s\n' "$*"; }
+step() { printf '\n== %s (at %d s)\n' "$*" "$SECONDS"; }
 
 step "Rust: format, clippy, unit tests"
 cargo fmt --all --check
@@ -81,12 +81,13 @@ run_lane() {
     "$venv/bin/pip" install -q --disable-pip-version-check -r requirements-test.txt
     "$venv/bin/pip" install -q --disable-pip-version-check --force-reinstall --no-deps "$wheel"
     status=0
-    (cd "$root" && "$venv/bin/python" -m pytest -q -p no:cacheprovider ${marks:+-m "$marks"} tests) ||
+    (cd "$root" && "$venv/bin/python" -m pytest -q -p no:cacheprovider --durations=15 ${marks:+-m "$marks"} tests) ||
       status=1
     # The stubs (.pyi) against the installed package and its extension, on this Python.
     "$venv/bin/python" -m mypy.stubtest refgraph --allowlist scripts/stubtest-allowlist.txt ||
       status=2
     echo "$status" >"target/test-logs/$v.status"
+    printf '== Python %s: lane ended at %d s\n' "$v" "$SECONDS"
   } >"$log" 2>&1 || true
   cat "$log"
 }
@@ -114,4 +115,4 @@ if [ ${#failed[@]} -ne 0 ]; then
   echo "FAILED on Python ${failed[*]}" >&2
   exit 1
 fi
-echo "All tests passed on Python:$seen"
+echo "All tests passed on Python:$seen (in $SECONDS s)"
