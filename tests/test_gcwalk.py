@@ -218,3 +218,103 @@ def test_capture_on_two_threads_gives_the_same_graph(spread):
     big = [[i, str(i), (i, -i)] for i in range(60_000)]
     assert _refgraph.capture_threads_agree()
     del big
+
+
+# `at` first checks the address in place (its collector links, read through the kernel, never
+# dereferenced before they prove an object), and walks only when that proves nothing.
+
+needs_walk = pytest.mark.skipif(
+    not _refgraph.gc_walk_active() or not sys.platform.startswith("linux"),
+    reason="the in-place check needs the collector walk and Linux",
+)
+
+
+def listed_at(addr):
+    """objgraph's answer: the object of gc.get_objects() with that id, or None."""
+    return next((o for o in gc.get_objects() if id(o) == addr), None)
+
+
+@needs_walk
+def test_at_proves_tracked_objects_in_place(spread):
+    for o in (spread[0], spread[400], spread[-1], spread[7].d, spread[7].d["k"]):
+        assert _refgraph.at_without_walk(id(o)) is o
+        assert refgraph.at(id(o)) is o
+    assert gc.is_tracked(spread[0])
+
+
+@needs_walk
+def test_at_never_proves_what_is_not_a_tracked_object():
+    gc.collect()
+    untracked_tuple = (1, 2, 3)
+    gc.collect()  # tuples of atoms are untracked by a collection
+    assert not gc.is_tracked(untracked_tuple)
+    text = "a str, never tracked"
+    data = bytearray(4096)
+    freed = [Walked()]
+    freed_addr = id(freed[0])
+    del freed[:]
+    addrs = [
+        0, 1, 8, 16, 4096, 4096 + 16, 2**63, 2**64 - 16, 0x7FFF_FFFF_F000,
+        id(untracked_tuple), id(text), id(12345678901234), id(None),
+        id(data) + 8, id(data) + 16, freed_addr,
+        id(gc) - 16, id(gc) + 8, id(gc) + 24,
+    ]  # fmt: skip
+    for a in addrs:
+        proven = _refgraph.at_without_walk(a)
+        assert proven is None or proven is listed_at(a), hex(a)
+        assert refgraph.at(a) is listed_at(a), hex(a)
+
+
+@needs_walk
+def test_at_with_crafted_links_in_a_buffer_proves_nothing():
+    """Words shaped like a PyGC_Head that point at real objects' heads, inside a bytearray: the
+    neighbours do not link back, so nothing is proven (and nothing is dereferenced)."""
+    import ctypes
+    import struct
+
+    neighbour = [Walked(), Walked()]
+    head = id(neighbour[0]) - 16
+    buf = bytearray(struct.pack("<QQQQ", head, head, 1, id(Walked)) * 64)
+    data = ctypes.addressof((ctypes.c_char * len(buf)).from_buffer(buf))
+    for a in range(data, data + len(buf), 8):
+        assert _refgraph.at_without_walk(a) is None, hex(a - data)
+    # Around the bytearray object itself, only real objects are found.
+    for a in range(id(buf) - 256, id(buf) + 256, 8):
+        proven = _refgraph.at_without_walk(a)
+        assert proven is None or proven is listed_at(a), hex(a - id(buf))
+
+
+@needs_walk
+def test_at_on_unreadable_memory_never_faults(tmp_path):
+    """Pages that fault when touched (a mapping past the end of its truncated file: SIGBUS, a
+    page with no access: SIGSEGV) are read through the kernel, which reports an error."""
+    code = textwrap.dedent(
+        """
+        import ctypes, mmap, os, refgraph, sys
+        from refgraph import _refgraph
+        path = sys.argv[1]
+        with open(path, "wb") as f:
+            f.write(b"x" * 65536)
+        f = open(path, "r+b")
+        m = mmap.mmap(f.fileno(), 65536)
+        buf = (ctypes.c_char * 65536).from_buffer(m)
+        base = ctypes.addressof(buf)
+        os.truncate(path, 0)  # touching the pages now raises SIGBUS
+        libc = ctypes.CDLL(None, use_errno=True)
+        anon = mmap.mmap(-1, 8192)
+        abuf = (ctypes.c_char * 8192).from_buffer(anon)
+        abase = ctypes.addressof(abuf)
+        libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+        assert libc.mprotect(abase, 8192, 0) == 0  # PROT_NONE
+        found = [refgraph.at(a) for b in (base, abase) for a in (b + 16, b + 4096, b + 8192 - 16)]
+        direct = [_refgraph.at_without_walk(b + 16) for b in (base, abase)]
+        print(found.count(None), direct.count(None))
+        libc.mprotect(abase, 8192, 3)
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "f")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["6", "2"]

@@ -228,6 +228,90 @@ pub unsafe fn visit_until(heads: &Heads, mut f: impl FnMut(*mut ffi::PyObject, P
     }
 }
 
+/// The gc-tracked object at `addr`, proven without a walk, or None when it cannot be proven
+/// (the caller then walks: a None here says nothing).
+///
+/// `at(id(obj))` used to walk the lists until it met the address: half the heap on average.
+/// Instead the address is checked in place, reading memory only through the kernel
+/// (`process_vm_readv` on this process), which reports an unmapped or unreadable address as an
+/// error instead of a fault: any integer can be passed without risk. The object is proven
+/// tracked when its `PyGC_Head` (the two words before it) links to neighbours that link back
+/// to it in both directions, as only a node of one of the collector's lists does; a freed
+/// object has a zero `_gc_prev` (untracked), the generation heads themselves are excluded, and
+/// its header must hold a reference count and a type pointer. Only then is the object
+/// dereferenced.
+///
+/// Lists `gc.get_objects()` does not walk also pass: the permanent generation (the caller
+/// checks `gc.get_freeze_count()`), and, during a collection, the list of objects being
+/// finalized (only reachable by a finalizer calling `at` with the address of another object
+/// of the same garbage: it is alive then, so returning it is safe).
+pub fn tracked_at(heads: &Heads, addr: usize) -> Option<*mut ffi::PyObject> {
+    const WORD: usize = std::mem::size_of::<usize>();
+    let aligned = |p: usize| p != 0 && p % WORD == 0;
+    if !aligned(addr) || addr < 4096 + GC_HEAD {
+        return None;
+    }
+    let gc = addr - GC_HEAD;
+    // The collector's state (the generation heads and what surrounds them) is no object.
+    let state = heads.0[0].saturating_sub(64 * WORD)..heads.0[0] + 128 * WORD;
+    if state.contains(&gc) {
+        return None;
+    }
+    let [next, prev] = read_words(gc)?;
+    let prev = prev & !PREV_FLAGS;
+    if !aligned(next) || !aligned(prev) {
+        return None;
+    }
+    let [_, next_prev] = read_words(next)?;
+    let [prev_next, _] = read_words(prev)?;
+    if next_prev & !PREV_FLAGS != gc || prev_next != gc {
+        return None;
+    }
+    let [refcnt, tp] = read_words(addr)?;
+    if refcnt as isize <= 0 || !aligned(tp) {
+        return None;
+    }
+    read_words(tp)?;
+    Some(addr as *mut ffi::PyObject)
+}
+
+/// Two words at `addr`, read through the kernel: None where nothing readable is mapped (or
+/// where the system forbids the call, as some container sandboxes do), never a fault.
+fn read_words(addr: usize) -> Option<[usize; 2]> {
+    #[cfg(target_os = "linux")]
+    {
+        static FORBIDDEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        if FORBIDDEN.load(Ordering::Relaxed) {
+            return None;
+        }
+        let mut buf = [0usize; 2];
+        let size = std::mem::size_of_val(&buf);
+        let local = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: size,
+        };
+        let remote = libc::iovec {
+            iov_base: addr as *mut libc::c_void,
+            iov_len: size,
+        };
+        // SAFETY: the kernel writes at most `size` bytes into `buf` and checks `addr` itself.
+        let n = unsafe { libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0) };
+        if n == size as isize {
+            return Some(buf);
+        }
+        let err = std::io::Error::last_os_error().raw_os_error();
+        if matches!(err, Some(libc::EPERM) | Some(libc::ENOSYS)) {
+            FORBIDDEN.store(true, Ordering::Relaxed);
+        }
+        None
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = addr;
+        None
+    }
+}
+
 /// `f` of every gc-tracked object, in `gc.get_objects()` order.
 ///
 /// # Safety

@@ -85,6 +85,7 @@ fn _refgraph(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(stats::by_type, m)?)?;
     m.add_function(wrap_pyfunction!(stats::count, m)?)?;
     m.add_function(wrap_pyfunction!(stats::at, m)?)?;
+    m.add_function(wrap_pyfunction!(stats::at_without_walk, m)?)?;
     m.add_function(wrap_pyfunction!(stats::at_addrs, m)?)?;
     m.add_function(wrap_pyfunction!(leaks::leaking, m)?)?;
     m.add_function(wrap_pyfunction!(type_names, m)?)?;

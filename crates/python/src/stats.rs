@@ -364,7 +364,29 @@ pub fn at<'py>(
     objects: Option<Bound<'py, PyList>>,
     addr: usize,
 ) -> PyResult<Option<Bound<'py, PyAny>>> {
-    Ok(Objects::new(py, objects)?.find(py, addr))
+    let objects = Objects::new(py, objects)?;
+    if let Objects::Heap(h) = &objects {
+        // Frozen objects pass the check but are not in `gc.get_objects()`: walk then.
+        let frozen = py.import("gc")?.call_method0("get_freeze_count")?;
+        if frozen.extract::<usize>()? == 0 {
+            if let Some(o) = gcwalk::tracked_at(h, addr) {
+                // SAFETY: a live tracked object (proven by its collector links, GIL held, no
+                // Python code ran since the check); from_borrowed_ptr takes a new reference.
+                return Ok(Some(unsafe { Bound::from_borrowed_ptr(py, o) }));
+            }
+        }
+    }
+    Ok(objects.find(py, addr))
+}
+
+/// The gc-tracked object at `addr` when its collector links prove it without a walk (else
+/// None, which says nothing): what `at` tries first. For tests.
+#[pyfunction]
+pub fn at_without_walk(py: Python<'_>, addr: usize) -> Option<Bound<'_, PyAny>> {
+    let h = gcwalk::heads(py)?;
+    let o = gcwalk::tracked_at(&h, addr)?;
+    // SAFETY: as in `at`.
+    Some(unsafe { Bound::from_borrowed_ptr(py, o) })
 }
 
 /// Objects whose address is in `addrs`, in order. `objects=None`: the whole heap.
