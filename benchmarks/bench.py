@@ -359,6 +359,8 @@ def fmt_s(x):
         return "n/a"
     if x == float("inf"):
         return "> timeout"
+    if x < 1e-4:
+        return f"{x * 1e6:9.1f} us"
     return f"{x * 1000:9.1f} ms" if x < 10 else f"{x:9.1f} s "
 
 
@@ -461,7 +463,11 @@ def print_table(res):
             "n/a"
             if ratio is None
             else ("> " if r["objgraph_s"] == float("inf") else "")
-            + (f"{ratio:.1f}x" if r["objgraph_s"] != float("inf") else "timeout")
+            + (
+                (f"{ratio:.1f}x" if ratio < 1000 else f"{ratio:.0f}x")
+                if r["objgraph_s"] != float("inf")
+                else "timeout"
+            )
         )
         vs = r.get("vs_floor")
         print(
