@@ -32,6 +32,20 @@ pub fn advise_vec<T>(v: &Vec<T>) {
     }
 }
 
+/// An empty vector with room for `n` items, on huge pages when it is big.
+pub fn with_capacity<T>(n: usize) -> Vec<T> {
+    let v = Vec::with_capacity(n);
+    advise_vec(&v);
+    v
+}
+
+/// A copy of `items`, on huge pages when it is big.
+pub fn copied<T: Copy>(items: &[T]) -> Vec<T> {
+    let mut v = with_capacity(items.len());
+    v.extend_from_slice(items);
+    v
+}
+
 /// `vec![value; n]`, on huge pages when it is big.
 pub fn filled<T: Clone>(value: T, n: usize) -> Vec<T> {
     let mut v = Vec::with_capacity(n);
@@ -49,6 +63,26 @@ pub fn zeroed<T: Zeroable>(n: usize) -> Vec<T> {
     v
 }
 
+/// `n` zero bytes on huge pages when big, or None when the memory cannot be had (a size read
+/// from a file may be absurd: that must be an error, not an abort).
+pub fn try_zeroed_bytes(n: usize) -> Option<Vec<u8>> {
+    if n == 0 {
+        return Some(Vec::new());
+    }
+    let layout = std::alloc::Layout::array::<u8>(n).ok()?;
+    // SAFETY: a non-zero size; the allocation is zeroed, so all `n` bytes are initialised, and
+    // a Vec<u8> frees it with the same layout (align 1).
+    let v = unsafe {
+        let p = std::alloc::alloc_zeroed(layout);
+        if p.is_null() {
+            return None;
+        }
+        Vec::from_raw_parts(p, n, n)
+    };
+    advise_vec(&v);
+    Some(v)
+}
+
 /// Types whose zeroed vector `vec!` allocates already zeroed (`calloc`).
 pub trait Zeroable: Sized {
     /// `vec![0; n]`.
@@ -57,6 +91,12 @@ pub trait Zeroable: Sized {
 
 impl Zeroable for u32 {
     fn zeroed_vec(n: usize) -> Vec<u32> {
+        vec![0; n]
+    }
+}
+
+impl Zeroable for u64 {
+    fn zeroed_vec(n: usize) -> Vec<u64> {
         vec![0; n]
     }
 }

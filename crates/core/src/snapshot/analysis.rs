@@ -21,6 +21,9 @@ impl Successors for Rooted<'_> {
     fn len(&self) -> usize {
         self.offsets.len()
     }
+    fn edge_count(&self) -> usize {
+        self.targets.len() + self.root_edges.len()
+    }
     fn successors(&self, v: u32) -> &[u32] {
         let v = v as usize;
         if v + 1 == self.offsets.len() {
@@ -51,7 +54,7 @@ pub struct Analysis {
 /// into its range (the same counts on any number of threads).
 pub fn in_degrees(g: &Graph) -> Vec<u32> {
     let n = g.len();
-    let mut d = vec![0u32; n];
+    let mut d: Vec<u32> = crate::hugepages::zeroed(n);
     let (offsets, targets) = g.referent_arrays();
     let tasks = crate::threads::range_tasks_for(targets.len(), 1 << 20);
     let span = n.div_ceil(tasks).max(1);
@@ -97,14 +100,15 @@ pub fn analyse(s: &Snapshot, progress: &mut dyn FnMut(u64, u64)) -> Analysis {
         root_edges: &roots,
     };
     let (tree, unrooted) = dominators_adopting(&rooted, n as u32, true, progress);
-    let retained_all = tree.retained(|v| {
+    let mut retained = tree.retained(|v| {
         if (v as usize) < n {
             s.sizes[v as usize]
         } else {
             0
         }
     });
-    let mut idom = tree.idom[..n].to_vec();
+    retained.truncate(n);
+    let mut idom = crate::hugepages::copied(&tree.idom[..n]);
     for d in idom.iter_mut() {
         if *d as usize == n {
             *d = NONE;
@@ -114,7 +118,7 @@ pub fn analyse(s: &Snapshot, progress: &mut dyn FnMut(u64, u64)) -> Analysis {
         roots,
         unrooted,
         idom,
-        retained: retained_all[..n].to_vec(),
+        retained,
         tree,
     }
 }
@@ -184,7 +188,7 @@ pub fn type_stats(s: &Snapshot, a: Option<&Analysis>) -> Vec<TypeRow> {
         // belong to it: a node counts when none does.
         let n = g.len();
         let total = a.tree.idom.len(); // n + 1 (virtual root)
-        let mut child_off = vec![0u32; total + 1];
+        let mut child_off: Vec<u32> = crate::hugepages::zeroed(total + 1);
         for v in 0..n {
             let d = a.tree.idom[v];
             if d != NONE {
@@ -194,8 +198,8 @@ pub fn type_stats(s: &Snapshot, a: Option<&Analysis>) -> Vec<TypeRow> {
         for i in 0..total {
             child_off[i + 1] += child_off[i];
         }
-        let mut fill = child_off.clone();
-        let mut children = vec![0u32; child_off[total] as usize];
+        let mut fill = crate::hugepages::copied(&child_off);
+        let mut children: Vec<u32> = crate::hugepages::zeroed(child_off[total] as usize);
         for v in 0..n {
             let d = a.tree.idom[v];
             if d != NONE {

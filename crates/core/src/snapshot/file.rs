@@ -455,35 +455,63 @@ fn read_sections(b: &[u8]) -> Result<Vec<(u32, Vec<u8>)>, FileError> {
     if at != b.len() {
         return err("corrupt snapshot: unexpected bytes after the last section");
     }
-    // Check and inflate the chunks in parallel.
-    let chunks: Vec<Result<Vec<u8>, FileError>> = crate::threads::run(|| {
-        entries
-            .par_iter()
-            .map(|&(tag, codec, crc, data, raw_len)| {
+    // Version 2: consecutive chunks with the same tag make one section. Each section gets
+    // one buffer of its final size, and each chunk is checked and inflated straight into its
+    // part of it, in parallel: no buffer per chunk, nothing copied or grown afterwards.
+    let mut sections: Vec<(u32, std::ops::Range<usize>, u64)> = Vec::new();
+    for (i, &(tag, _, _, _, raw_len)) in entries.iter().enumerate() {
+        match sections.last_mut() {
+            Some((t, range, total)) if version >= 2 && *t == tag => {
+                range.end = i + 1;
+                *total += raw_len;
+            }
+            _ => sections.push((tag, i..i + 1, raw_len)),
+        }
+    }
+    let mut out: Vec<(u32, Vec<u8>)> = Vec::with_capacity(sections.len());
+    for &(tag, _, total) in &sections {
+        let total = usize::try_from(total)
+            .map_err(|_| FileError(format!("corrupt snapshot: section {tag} is too big")))?;
+        let buf = crate::hugepages::try_zeroed_bytes(total).ok_or_else(|| {
+            FileError(format!(
+                "corrupt snapshot: section {tag} claims {total} bytes, more than can be had"
+            ))
+        })?;
+        out.push((tag, buf));
+    }
+    let mut jobs = Vec::with_capacity(entries.len());
+    for ((_, range, _), (_, buf)) in sections.iter().zip(out.iter_mut()) {
+        let mut rest = buf.as_mut_slice();
+        for e in &entries[range.clone()] {
+            let (part, tail) = rest.split_at_mut(e.4 as usize);
+            rest = tail;
+            jobs.push((e, part));
+        }
+    }
+    crate::threads::run(|| {
+        jobs.into_par_iter()
+            .try_for_each(|(&(tag, codec, crc, data, _), part)| {
                 if crc32fast::hash(data) != crc && !cfg!(fuzzing) {
                     return err(format!(
                         "corrupt snapshot: checksum mismatch in section {tag}"
                     ));
                 }
                 if codec == 0 {
-                    return Ok(data.to_vec());
+                    part.copy_from_slice(data);
+                    return Ok(());
                 }
-                match miniz_oxide::inflate::decompress_to_vec_with_limit(data, raw_len as usize) {
-                    Ok(v) if v.len() as u64 == raw_len => Ok(v),
+                let inflated = miniz_oxide::inflate::decompress_slice_iter_to_slice(
+                    part,
+                    std::iter::once(data),
+                    false,
+                    true,
+                );
+                match inflated {
+                    Ok(len) if len == part.len() => Ok(()),
                     _ => err(format!("corrupt snapshot: section {tag} does not inflate")),
                 }
             })
-            .collect()
-    });
-    // Version 2: consecutive chunks with the same tag make one section.
-    let mut out: Vec<(u32, Vec<u8>)> = Vec::new();
-    for (&(tag, ..), chunk) in entries.iter().zip(chunks) {
-        let chunk = chunk?;
-        match out.last_mut() {
-            Some((t, raw)) if version >= 2 && *t == tag => raw.extend_from_slice(&chunk),
-            _ => out.push((tag, chunk)),
-        }
-    }
+    })?;
     Ok(out)
 }
 
@@ -678,8 +706,24 @@ pub fn from_bytes_reporting(
 ) -> Result<Snapshot, FileError> {
     let mut step = |n: u64| progress(n, LOAD_STEPS);
     step(0);
-    let secs = read_sections(b)?;
+    let mut secs = read_sections(b)?;
     step(1);
+    // The big columns leave the list: each is freed as soon as it is decoded.
+    let mut take = |tag: u32, name: &'static str| -> Result<Vec<u8>, FileError> {
+        secs.iter_mut()
+            .find(|s| s.0 == tag)
+            .map(|s| std::mem::take(&mut s.1))
+            .ok_or_else(|| FileError(format!("corrupt snapshot: no {name} section")))
+    };
+    let columns = [
+        take(ADDRS, "addresses"),
+        take(TYPE_IDS, "type ids"),
+        take(FLAGS, "flags"),
+        take(SIZES, "sizes"),
+        take(LENS, "lengths"),
+        take(EDGES, "edges"),
+    ];
+    let names_data = take(NAMES, "names").ok();
     let get = |tag: u32, name: &'static str| -> Result<&[u8], FileError> {
         secs.iter()
             .find(|s| s.0 == tag)
@@ -727,19 +771,20 @@ pub fn from_bytes_reporting(
     r.done()?;
 
     // Every column has exactly n entries of at least one byte each.
-    let column = |tag: u32, name: &'static str| -> Result<&[u8], FileError> {
-        let data = get(tag, name)?;
+    let [addr_data, type_data, flags, size_data, len_data, edge_data] = columns;
+    let column = |data: Result<Vec<u8>, FileError>, name: &'static str| {
+        let data = data?;
         if data.len() < n {
             return err(format!("corrupt snapshot: {name} column is too short"));
         }
         Ok(data)
     };
-    let addr_data = column(ADDRS, "addresses")?;
-    let type_data = column(TYPE_IDS, "type ids")?;
-    let flags = get(FLAGS, "flags")?;
-    let size_data = column(SIZES, "sizes")?;
-    let len_data = column(LENS, "lengths")?;
-    let edge_data = column(EDGES, "edges")?;
+    let addr_data = column(addr_data, "addresses")?;
+    let type_data = column(type_data, "type ids")?;
+    let flags = flags?;
+    let size_data = column(size_data, "sizes")?;
+    let len_data = column(len_data, "lengths")?;
+    let edge_data = column(edge_data, "edges")?;
     if n > 0 && nt == 0 {
         return err("corrupt snapshot: nodes without types");
     }
@@ -751,9 +796,9 @@ pub fn from_bytes_reporting(
     }
 
     // The columns are decoded in parallel with each other, each in pieces.
-    let addrs = || -> Result<Vec<u64>, FileError> {
-        let mut addrs = vec![0u64; n];
-        decode_column(addr_data, "addresses", &mut addrs, |_, r, out| {
+    let addrs = move || -> Result<Vec<u64>, FileError> {
+        let mut addrs: Vec<u64> = crate::hugepages::zeroed(n);
+        decode_column(&addr_data, "addresses", &mut addrs, |_, r, out| {
             for a in out.iter_mut() {
                 *a = r.signed()? as u64;
             }
@@ -766,10 +811,10 @@ pub fn from_bytes_reporting(
         }
         Ok(addrs)
     };
-    let types = || -> Result<Vec<u32>, FileError> {
-        let mut types = vec![0u32; n];
+    let types = move || -> Result<Vec<u32>, FileError> {
+        let mut types: Vec<u32> = crate::hugepages::zeroed(n);
         let max = nt.saturating_sub(1) as u64;
-        decode_column(type_data, "type ids", &mut types, |_, r, out| {
+        decode_column(&type_data, "type ids", &mut types, |_, r, out| {
             for t in out.iter_mut() {
                 *t = r.u32(max)?;
             }
@@ -777,9 +822,9 @@ pub fn from_bytes_reporting(
         })?;
         Ok(types)
     };
-    let sizes = || -> Result<Vec<u64>, FileError> {
-        let mut sizes = vec![0u64; n];
-        decode_column(size_data, "sizes", &mut sizes, |_, r, out| {
+    let sizes = move || -> Result<Vec<u64>, FileError> {
+        let mut sizes: Vec<u64> = crate::hugepages::zeroed(n);
+        decode_column(&size_data, "sizes", &mut sizes, |_, r, out| {
             for z in out.iter_mut() {
                 *z = r.varint()?;
             }
@@ -787,9 +832,9 @@ pub fn from_bytes_reporting(
         })?;
         Ok(sizes)
     };
-    let lens = || -> Result<Vec<u32>, FileError> {
-        let mut lens = vec![0u32; n];
-        decode_column(len_data, "lengths", &mut lens, |_, r, out| {
+    let lens = move || -> Result<Vec<u32>, FileError> {
+        let mut lens: Vec<u32> = crate::hugepages::zeroed(n);
+        decode_column(&len_data, "lengths", &mut lens, |_, r, out| {
             for x in out.iter_mut() {
                 let l = r.varint()?;
                 *x = if l == 0 {
@@ -804,10 +849,10 @@ pub fn from_bytes_reporting(
         })?;
         Ok(lens)
     };
-    let edge_lists = || -> Result<(Vec<u32>, Vec<NodeId>), FileError> {
-        let split = varints_len(edge_data, n, "edges")?;
+    let edge_lists = move || -> Result<(Vec<u32>, Vec<NodeId>), FileError> {
+        let split = varints_len(&edge_data, n, "edges")?;
         let (deg_data, target_data) = edge_data.split_at(split);
-        let mut offsets = vec![0u32; n + 1];
+        let mut offsets: Vec<u32> = crate::hugepages::zeroed(n + 1);
         decode_column(deg_data, "edges", &mut offsets[1..], |_, r, out| {
             for d in out.iter_mut() {
                 *d = r.u32(edges)?;
@@ -825,7 +870,7 @@ pub fn from_bytes_reporting(
         if total != edges {
             return err("corrupt snapshot: fewer edges than declared");
         }
-        let mut targets = vec![0 as NodeId; edges as usize];
+        let mut targets: Vec<NodeId> = crate::hugepages::zeroed(edges as usize);
         let offsets_ref = &offsets;
         decode_column(target_data, "edges", &mut targets, |first, r, out| {
             // The source of edge `first`: the last node whose edges start at or before it.
@@ -854,7 +899,6 @@ pub fn from_bytes_reporting(
     step(2);
     let types = type_res?;
     step(3);
-    let flags = flags.to_vec();
     let sizes = size_res?;
     step(4);
     let lens = len_res?;
@@ -866,8 +910,8 @@ pub fn from_bytes_reporting(
     let globals = read_labels(get(GLOBALS, "globals")?, n, "globals")?;
     let strings = read_strings(get(STRINGS, "strings").ok(), n)?;
     step(7);
-    let names = match secs.iter().find(|s| s.0 == NAMES) {
-        Some((_, data)) => read_names(data, edges as usize)?,
+    let names = match names_data {
+        Some(data) => read_names(&data, edges as usize)?,
         None => EdgeNames::default(),
     };
     step(8);
