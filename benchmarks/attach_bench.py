@@ -60,6 +60,14 @@ def measure(objects, repeat=3):
     import refgraph
     from refgraph.attach import inject, preflight
 
+    try:
+        # Where gdb cannot call into a process safely, refgraph refuses to attach: nothing to
+        # measure (checked on a process of our own before the target is started).
+        preflight.check_gdb_calls(shutil.which("gdb"))
+    except preflight.AttachError as e:
+        print(f"attach not measured: {e}", file=sys.stderr)
+        return None
+
     d = tempfile.mkdtemp(prefix="refgraph-attach-bench-")
     env = dict(os.environ)
     env["PYTHONPATH"] = os.path.dirname(os.path.dirname(os.path.abspath(refgraph.__file__)))

@@ -419,7 +419,10 @@ def run(args):
         # A second process with the same heap, attached to (Linux with gdb only).
         import attach_bench
 
-        attach = attach_bench.measure(n, min(args.repeat, 3))
+        try:
+            attach = attach_bench.measure(n, min(args.repeat, 3))
+        except Exception as e:  # a failed attach must not lose the rest of the run
+            print(f"attach not measured: {type(e).__name__}: {e}", file=sys.stderr)
     leaks = None
     if refgraph is not None and (not only or "leaks" in only):
         leaks = leaks_figures(args.repeat)

@@ -261,9 +261,14 @@ pub fn annotate(
     let mut lens = Vec::with_capacity(n);
     let mut labels = Vec::new();
     progress.start("sizes", n as u64)?;
+    // Every node's header is read, in node order, all over memory: a few ahead are prefetched.
+    const AHEAD: usize = 8;
     for v in 0..n {
         if progress.tick("sizes", v as u64, n as u64)? {
             cache = TypeCache::default();
+        }
+        if v + AHEAD < n {
+            crate::gcwalk::prefetch(o.ptr(py, v + AHEAD));
         }
         let p = o.ptr(py, v);
         if p.is_null() {

@@ -668,7 +668,12 @@ impl Namer<'_> {
             }
             // The referents' addresses of a node a few ahead are random reads: prefetched.
             if v + AHEAD < g.len() as NodeId {
-                for &r in g.referents(v + AHEAD) {
+                let ahead = g.referents(v + AHEAD);
+                if !ahead.is_empty() {
+                    // Its header too (it is read below only for nodes with referents).
+                    crate::gcwalk::prefetch(o.ptr(py, (v + AHEAD) as usize));
+                }
+                for &r in ahead {
                     crate::gcwalk::prefetch(&addrs[r as usize] as *const u64 as *mut ffi::PyObject);
                 }
             }

@@ -132,17 +132,17 @@ impl PySnapshot {
         } else {
             Default::default()
         };
-        let root_addrs: rustc_hash::FxHashSet<u64> =
-            roots.iter().map(|r| r.as_ptr() as u64).collect();
-        let module_addrs: rustc_hash::FxHashSet<u64> =
-            modules.iter().map(|m| m.1.as_ptr() as u64).collect();
+        // One pass over the nodes, one probe each, for the few that are frames or modules.
+        let mut marks: rustc_hash::FxHashMap<u64, u8> = Default::default();
+        for r in &roots {
+            *marks.entry(r.as_ptr() as u64).or_default() |= flags::ROOT;
+        }
+        for m in &modules {
+            *marks.entry(m.1.as_ptr() as u64).or_default() |= flags::PROPER_MODULE | flags::MODULE;
+        }
         for v in 0..g.len() as NodeId {
-            let a = g.addr(v);
-            if root_addrs.contains(&a) {
-                g.set_flags(v, flags::ROOT);
-            }
-            if module_addrs.contains(&a) {
-                g.set_flags(v, flags::PROPER_MODULE | flags::MODULE);
+            if let Some(&f) = marks.get(&g.addr(v)) {
+                g.set_flags(v, f);
             }
         }
         let globals = module_globals(py, &g, &modules, policy);
