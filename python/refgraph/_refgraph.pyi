@@ -23,6 +23,7 @@ __all__ = [
     "by_type",
     "count",
     "at",
+    "at_without_walk",
     "at_addrs",
     "leaking",
     "type_names",
