@@ -369,10 +369,8 @@ pub fn at<'py>(
         // Frozen objects pass the check but are not in `gc.get_objects()`: walk then.
         let frozen = py.import("gc")?.call_method0("get_freeze_count")?;
         if frozen.extract::<usize>()? == 0 {
-            if let Some(o) = gcwalk::tracked_at(h, addr) {
-                // SAFETY: a live tracked object (proven by its collector links, GIL held, no
-                // Python code ran since the check); from_borrowed_ptr takes a new reference.
-                return Ok(Some(unsafe { Bound::from_borrowed_ptr(py, o) }));
+            if let Some(o) = proven_at(py, h, addr) {
+                return Ok(Some(o));
             }
         }
     }
@@ -383,9 +381,14 @@ pub fn at<'py>(
 /// None, which says nothing): what `at` tries first. For tests.
 #[pyfunction]
 pub fn at_without_walk(py: Python<'_>, addr: usize) -> Option<Bound<'_, PyAny>> {
-    let h = gcwalk::heads(py)?;
-    let o = gcwalk::tracked_at(&h, addr)?;
-    // SAFETY: as in `at`.
+    proven_at(py, &gcwalk::heads(py)?, addr)
+}
+
+/// [`gcwalk::tracked_at`] as a new reference.
+fn proven_at<'py>(py: Python<'py>, h: &Heads, addr: usize) -> Option<Bound<'py, PyAny>> {
+    let o = gcwalk::tracked_at(h, addr)?;
+    // SAFETY: a live tracked object (proven by its collector links, GIL held, no Python code
+    // ran since the check); from_borrowed_ptr takes a new reference.
     Some(unsafe { Bound::from_borrowed_ptr(py, o) })
 }
 
