@@ -176,7 +176,7 @@ class Snapshot:
         return len(self._s)
 
     def __repr__(self):
-        i = self._s.info()
+        i = self._facts()
         return f"<refgraph.Snapshot: {i['objects']:,} objects, {i['bytes']:,} bytes>"
 
     def save(self, path, progress=None):
@@ -208,7 +208,7 @@ class Snapshot:
 
         human_bytes = _refgraph.human_bytes
 
-        i = self._s.info()
+        i = self._facts()
         rows = self.typestats()[:10]
         esc = html.escape
         cells = "".join(
@@ -238,6 +238,11 @@ class Snapshot:
         ``'all'`` or ``'none'``; ``'all'`` for files written before policies existed) with
         ``fingerprints``, the number of strings kept as length and fingerprint."""
         return self._s.info()
+
+    def _facts(self):
+        """:meth:`info` without ``named_references`` and ``name_bytes``: a loaded snapshot's
+        edge names stay compressed until a query needs them."""
+        return self._s.info(False)
 
     def typestats(self, retained=True, progress=None):
         """Per type (``module.Name``): count, shallow bytes and retained bytes, biggest retained

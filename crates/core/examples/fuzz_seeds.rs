@@ -37,7 +37,8 @@ fn snapshot(n: usize) -> Snapshot {
         labels: vec![(0, "app".into()), (str0, "'user0'".into())]
             .into_iter()
             .filter(|l| (l.0 as usize) < len)
-            .collect(),
+            .collect::<Vec<_>>()
+            .into(),
         globals: vec![(2, "app._cache".into())],
         names: Default::default(),
         meta: Meta {
@@ -78,7 +79,7 @@ fn with_names(s: &Snapshot) -> Snapshot {
         }
     }
     Snapshot {
-        names: b.finish(),
+        names: b.finish().into(),
         ..s.clone()
     }
 }

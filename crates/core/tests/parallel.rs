@@ -101,9 +101,9 @@ fn random_snapshot(seed: u64, n: usize) -> Snapshot {
                 }
             })
             .collect(),
-        labels,
+        labels: labels.into(),
         globals: vec![(0, "m.g".into())],
-        names: names.finish(),
+        names: names.finish().into(),
         graph,
         ..Default::default()
     }
@@ -206,7 +206,7 @@ fn results(s: &Snapshot, old: &Snapshot, threads: usize) -> Results {
                 .collect(),
             sizes: back.sizes.clone(),
             lens: back.lens.clone(),
-            labels: back.labels.clone(),
+            labels: back.labels.decoded().clone(),
             names_equal: back.names == s.names,
             in_degrees: analysis::in_degrees(g),
             roots: a.roots.clone(),

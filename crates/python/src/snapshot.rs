@@ -151,9 +151,9 @@ impl PySnapshot {
             graph: g,
             sizes: notes.sizes,
             lens: notes.lens,
-            labels: notes.labels,
+            labels: notes.labels.into(),
             globals,
-            names,
+            names: names.into(),
             meta: Meta {
                 python,
                 created,
@@ -233,15 +233,19 @@ impl PySnapshot {
         self.snap.len()
     }
 
-    /// Facts about the snapshot as a dict.
-    fn info<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+    /// Facts about the snapshot as a dict; without `names`, leaves out `named_references` and
+    /// `name_bytes` (a loaded snapshot's edge names are then not decoded for it).
+    #[pyo3(signature = (names=true))]
+    fn info<'py>(&self, py: Python<'py>, names: bool) -> PyResult<Bound<'py, PyDict>> {
         let s = &self.snap;
         let d = PyDict::new(py);
         d.set_item("objects", s.len())?;
         d.set_item("tracked", s.graph.tracked_count())?;
         d.set_item("references", s.graph.edge_count())?;
-        d.set_item("named_references", s.names.named_count())?;
-        d.set_item("name_bytes", s.names.heap_bytes())?;
+        if names {
+            d.set_item("named_references", s.names.named_count())?;
+            d.set_item("name_bytes", s.names.heap_bytes())?;
+        }
         d.set_item("types", s.graph.type_table().len())?;
         d.set_item("bytes", s.total_bytes())?;
         d.set_item("python", &s.meta.python)?;
@@ -266,6 +270,10 @@ impl PySnapshot {
             "with_del",
             (0..n).filter(|&v| s.graph.has(v, flags::HAS_DEL)).count(),
         )?;
+        let problems = s.problems();
+        if !problems.is_empty() {
+            d.set_item("problems", problems)?;
+        }
         Ok(d)
     }
 

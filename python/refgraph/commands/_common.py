@@ -95,7 +95,7 @@ def parse_target(text):
 
 
 def headline(path, snap):
-    i = snap.info()
+    i = snap._facts()
     when = datetime.datetime.fromtimestamp(i["created"]).strftime("%Y-%m-%d %H:%M:%S")
     return (
         f"{path}: {i['objects']:,} objects, {human_bytes(i['bytes'])}, "

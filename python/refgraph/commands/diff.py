@@ -31,7 +31,7 @@ def run(args):
             }
         )
         return 0
-    o, n = old.info(), new.info()
+    o, n = old._facts(), new._facts()
     print(
         f"{args.old} -> {args.new}: {signed(n['objects'] - o['objects'], None)} objects, "
         f"{signed(n['bytes'] - o['bytes'])}"

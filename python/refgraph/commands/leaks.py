@@ -17,7 +17,7 @@ def run(args):
         raise Failure("at most 65 snapshots")
     progress = Progress.for_args(args)
     snaps = [open_snapshot(p, progress) for p in paths]
-    pids = {s.info()["pid"] for s in snaps}
+    pids = {s._facts()["pid"] for s in snaps}
     try:
         progress.stage("finding leak suspects")
         report = leaks_between(*snaps)

@@ -35,6 +35,7 @@
 //! huge allocation.
 
 use super::strings::{StringPolicy, FINGERPRINT_BITS};
+use super::lazy::{Lazy, Packed};
 use super::{Meta, Snapshot, StringContent, NO_LEN};
 use crate::edgenames::EdgeNames;
 use crate::graph::{Graph, NodeId, TypeInfo};
@@ -407,9 +408,17 @@ fn le_u64(b: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
 }
 
-/// Split a file into its sections' raw (decompressed) bytes. Checksums and inflation run in
-/// parallel, one task per chunk.
-fn read_sections(b: &[u8]) -> Result<Vec<(u32, Vec<u8>)>, FileError> {
+/// A section kept as stored: `(codec, stored bytes, raw length)` per chunk.
+type StoredChunks = Vec<(u32, Vec<u8>, usize)>;
+
+/// Split a file into its sections' raw (decompressed) bytes, except the sections tagged in
+/// `keep_packed`, whose chunks are only checked and returned as stored (decoded on first use,
+/// see [`super::lazy`]). Checksums and inflation run in parallel, one task per chunk.
+#[allow(clippy::type_complexity)]
+fn read_sections(
+    b: &[u8],
+    keep_packed: &[u32],
+) -> Result<(Vec<(u32, Vec<u8>)>, Vec<(u32, StoredChunks)>), FileError> {
     use rayon::prelude::*;
     if b.len() < 16 || &b[..8] != MAGIC {
         return err("not a refgraph snapshot (bad magic number)");
@@ -468,6 +477,26 @@ fn read_sections(b: &[u8]) -> Result<Vec<(u32, Vec<u8>)>, FileError> {
             _ => sections.push((tag, i..i + 1, raw_len)),
         }
     }
+    // Sections kept packed: checksums checked, stored bytes copied (the file is freed after).
+    let mut packed: Vec<(u32, StoredChunks)> = Vec::new();
+    sections.retain(|(tag, range, _)| {
+        if !keep_packed.contains(tag) {
+            return true;
+        }
+        packed.push((
+            *tag,
+            entries[range.clone()]
+                .iter()
+                .map(|&(_, codec, _, data, raw_len)| (codec, data.to_vec(), raw_len as usize))
+                .collect(),
+        ));
+        false
+    });
+    for &(tag, _, crc, data, _) in entries.iter().filter(|e| keep_packed.contains(&e.0)) {
+        if crc32fast::hash(data) != crc && !cfg!(fuzzing) {
+            return err(format!("corrupt snapshot: checksum mismatch in section {tag}"));
+        }
+    }
     let mut out: Vec<(u32, Vec<u8>)> = Vec::with_capacity(sections.len());
     for &(tag, _, total) in &sections {
         let total = usize::try_from(total)
@@ -512,7 +541,7 @@ fn read_sections(b: &[u8]) -> Result<Vec<(u32, Vec<u8>)>, FileError> {
                 }
             })
     })?;
-    Ok(out)
+    Ok((out, packed))
 }
 
 /// Bytes per piece when a column of varints is decoded in parallel.
@@ -706,7 +735,8 @@ pub fn from_bytes_reporting(
 ) -> Result<Snapshot, FileError> {
     let mut step = |n: u64| progress(n, LOAD_STEPS);
     step(0);
-    let mut secs = read_sections(b)?;
+    // Labels and edge names stay compressed until a query reads them.
+    let (mut secs, packed) = read_sections(b, &[LABELS, NAMES])?;
     step(1);
     // The big columns leave the list: each is freed as soon as it is decoded.
     let mut take = |tag: u32, name: &'static str| -> Result<Vec<u8>, FileError> {
@@ -723,7 +753,14 @@ pub fn from_bytes_reporting(
         take(LENS, "lengths"),
         take(EDGES, "edges"),
     ];
-    let names_data = take(NAMES, "names").ok();
+    let mut packed_labels = None;
+    let mut packed_names = None;
+    for (tag, chunks) in packed {
+        match tag {
+            LABELS => packed_labels = Some(chunks),
+            _ => packed_names = Some(chunks),
+        }
+    }
     let get = |tag: u32, name: &'static str| -> Result<&[u8], FileError> {
         secs.iter()
             .find(|s| s.0 == tag)
@@ -906,13 +943,23 @@ pub fn from_bytes_reporting(
     let (offsets, targets) = edge_res?;
     step(6);
 
-    let labels = read_labels(get(LABELS, "labels")?, n, "labels")?;
+    let labels = Lazy::packed(Packed {
+        chunks: packed_labels.ok_or_else(|| FileError("corrupt snapshot: no labels section".into()))?,
+        arg: n,
+        decode: |raw, n| read_labels(raw, n, "labels").map_err(|e| e.0),
+        what: "labels",
+    });
     let globals = read_labels(get(GLOBALS, "globals")?, n, "globals")?;
     let strings = read_strings(get(STRINGS, "strings").ok(), n)?;
     step(7);
-    let names = match names_data {
-        Some(data) => read_names(&data, edges as usize)?,
-        None => EdgeNames::default(),
+    let names = match packed_names {
+        Some(chunks) => Lazy::packed(Packed {
+            chunks,
+            arg: edges as usize,
+            decode: |raw, edges| read_names(raw, edges).map_err(|e| e.0),
+            what: "edge names",
+        }),
+        None => EdgeNames::default().into(),
     };
     step(8);
 
@@ -999,7 +1046,7 @@ mod tests {
         let s = leaky(4);
         assert!(!s.names.is_empty());
         let bytes = to_bytes(&Snapshot {
-            names: EdgeNames::default(),
+            names: EdgeNames::default().into(),
             ..s.clone()
         });
         let loaded = from_bytes(&bytes).unwrap();
@@ -1047,6 +1094,69 @@ mod tests {
         eb.extend(std::iter::repeat_n(0u8, edges - 1));
         let n = read_names(&section(&["a"], &eb, edges), edges).unwrap();
         assert_eq!(n.get(0), Some(crate::edgenames::EdgeName::Attr("a")));
+    }
+
+    #[test]
+    fn labels_and_names_are_decoded_on_first_use() {
+        let s = leaky(50);
+        let back = from_bytes(&to_bytes(&s)).unwrap();
+        assert!(back.labels.peek().is_none() && back.names.peek().is_none());
+        // Statistics and retained sizes read neither.
+        let a = crate::snapshot::analysis::analyse(&back, &mut |_, _| {});
+        crate::snapshot::analysis::type_stats(&back, Some(&a));
+        assert!(back.labels.peek().is_none() && back.names.peek().is_none());
+        assert_eq!(back.label(0), s.label(0));
+        assert!(back.labels.peek().is_some() && back.names.peek().is_none());
+        same(&s, &back);
+        assert!(back.problems().is_empty());
+    }
+
+    /// Sections with right checksums but wrong contents load; each reads as empty when first
+    /// used, and the snapshot says why.
+    #[test]
+    fn malformed_lazy_sections_read_empty_with_a_reason() {
+        let s = leaky(20);
+        let edges = s.graph.edge_count();
+        let mut secs = sections(&s);
+        for (tag, raw) in secs.iter_mut() {
+            if *tag == LABELS {
+                // Two labels for node 3: out of order.
+                let mut o = Out::default();
+                o.varint(2);
+                for d in [3, 0] {
+                    o.varint(d);
+                    o.string("x");
+                }
+                *raw = o.0;
+            } else if *tag == NAMES {
+                // Text id 9 of one text.
+                let mut o = Out::default();
+                o.varint(1);
+                o.string("a");
+                o.varint(edges as u64);
+                o.0.extend_from_slice(&[1, 9]);
+                o.0.extend(std::iter::repeat_n(0u8, edges - 1));
+                *raw = o.0;
+            }
+        }
+        let back = from_bytes(&version_1_of(secs)).unwrap();
+        assert!(back.problems().is_empty(), "not known before use");
+        assert_eq!(back.label(3), None);
+        assert_eq!(back.edge_name(0, 0), None);
+        assert!(back.labels.is_empty() && back.names.is_empty());
+        let problems = back.problems();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].contains("labels: nodes out of order"), "{problems:?}");
+        assert!(problems[1].starts_with("corrupt snapshot: "), "{problems:?}");
+        // Everything else reads as usual.
+        same(
+            &Snapshot {
+                labels: Vec::new().into(),
+                names: EdgeNames::default().into(),
+                ..s.clone()
+            },
+            &back,
+        );
     }
 
     #[test]
@@ -1104,7 +1214,11 @@ mod tests {
 
     /// A version 1 file: one directory entry per section, however big.
     fn version_1(s: &Snapshot) -> Vec<u8> {
-        let secs = sections(s);
+        version_1_of(sections(s))
+    }
+
+    /// A version 1 file of these raw sections, checksums right.
+    fn version_1_of(secs: Vec<(u32, Vec<u8>)>) -> Vec<u8> {
         let mut out = Vec::new();
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&1u32.to_le_bytes());

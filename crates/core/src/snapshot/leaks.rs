@@ -814,7 +814,7 @@ mod tests {
                 graph: g,
                 sizes: vec![10; n],
                 lens,
-                labels: vec![(0, "app".into())],
+                labels: vec![(0, "app".into())].into(),
                 globals: Vec::new(),
                 meta: Meta::default(),
                 ..Default::default()

@@ -16,6 +16,7 @@ pub mod diff;
 pub mod draw;
 pub mod expr;
 pub mod file;
+pub mod lazy;
 pub mod leaks;
 pub mod paths;
 pub mod report;
@@ -23,6 +24,7 @@ pub mod strings;
 
 use crate::edgenames::{EdgeName, EdgeNames};
 use crate::graph::{flags, Graph, NodeId};
+use lazy::Lazy;
 use strings::{format_fingerprint, StringPolicy};
 
 /// `lens` value of a node with no length.
@@ -65,13 +67,14 @@ pub struct Snapshot {
     pub sizes: Vec<u64>,
     /// `len()` of built-in containers and strings, [`NO_LEN`] otherwise.
     pub lens: Vec<u32>,
-    /// `(node, label)`, sorted by node, at most one per node.
-    pub labels: Vec<(NodeId, String)>,
+    /// `(node, label)`, sorted by node, at most one per node (a loaded snapshot decodes them
+    /// on first use).
+    pub labels: Lazy<Vec<(NodeId, String)>>,
     /// `(node, "module.name")` for objects bound to a global of a module, sorted by node.
     pub globals: Vec<(NodeId, String)>,
     /// How each referrer holds each referent ([`crate::edgenames`]); empty when the snapshot
-    /// was taken without names (an older file).
-    pub names: EdgeNames,
+    /// was taken without names (an older file). A loaded snapshot decodes them on first use.
+    pub names: Lazy<EdgeNames>,
     pub meta: Meta,
     /// The string policy and the fingerprints of strings not kept as text.
     pub strings: StringContent,
@@ -90,7 +93,8 @@ impl Snapshot {
         if self.sizes.len() != n || self.lens.len() != n {
             return Err("size or length column does not match the node count".into());
         }
-        for list in [&self.labels, &self.globals] {
+        // Sections still packed are checked when they are decoded.
+        for list in [self.labels.peek(), Some(&self.globals)].into_iter().flatten() {
             if list.windows(2).any(|w| w[0].0 >= w[1].0) {
                 return Err("labels are not sorted by node".into());
             }
@@ -105,8 +109,23 @@ impl Snapshot {
         if fp.last().is_some_and(|e| e.0 as usize >= n) {
             return Err("fingerprint of a node that does not exist".into());
         }
-        self.names.validate(self.graph.edge_count())?;
+        if let Some(names) = self.names.peek() {
+            names.validate(self.graph.edge_count())?;
+        }
         Ok(())
+    }
+
+    /// Sections of a loaded file that could not be decoded when first used (each then reads
+    /// as empty), with the reason.
+    pub fn problems(&self) -> Vec<String> {
+        [self.labels.problem(), self.names.problem()]
+            .into_iter()
+            .flatten()
+            .map(|p| {
+                let p = p.strip_prefix("corrupt snapshot: ").unwrap_or(p);
+                format!("corrupt snapshot: {p}")
+            })
+            .collect()
     }
 
     /// Number of nodes.
@@ -356,9 +375,9 @@ pub(crate) mod testing {
             graph,
             sizes,
             lens,
-            labels: vec![(0, "app".into())],
+            labels: vec![(0, "app".into())].into(),
             globals: vec![(2, "app._cache".into())],
-            names: b.finish(),
+            names: b.finish().into(),
             meta: Meta {
                 python: "3.11.7".into(),
                 created: 1_700_000_000,
@@ -393,7 +412,7 @@ mod tests {
         let s = Snapshot {
             sizes: vec![232, 90, 60, 60],
             lens: vec![3, 37, 3, 11],
-            labels: vec![(2, "'cfg'".into())],
+            labels: vec![(2, "'cfg'".into())].into(),
             strings: StringContent {
                 policy: StringPolicy::Names,
                 key_id: 1,

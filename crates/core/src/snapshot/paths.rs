@@ -275,8 +275,8 @@ mod tests {
         let s = Snapshot {
             sizes: vec![1; 7],
             lens: vec![crate::snapshot::NO_LEN; 7],
-            labels: vec![(0, "m".into())],
-            names: b.finish(),
+            labels: vec![(0, "m".into())].into(),
+            names: b.finish().into(),
             graph: g,
             ..Default::default()
         };

@@ -1,0 +1,225 @@
+//! Columns of a loaded snapshot that stay compressed until a query reads them.
+//!
+//! A snapshot file's edge names and labels are big once decoded (about 5 bytes per reference
+//! and 50 bytes per label: at 30 million objects, close to a gigabyte together) and many
+//! queries never read them: statistics by type, retained sizes, a diff. [`Lazy`] keeps such a
+//! section as the file stored it (its compressed chunks, checksums already verified by the
+//! loader) and decodes it the first time it is dereferenced, once, on the calling thread.
+//!
+//! A section whose contents turn out to be malformed when decoded (the checksums matched, so
+//! the file was written that way on purpose) decodes to its empty value, and the reason is
+//! kept ([`Lazy::problem`]): the snapshot then reads as one taken without that section.
+
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+use std::sync::OnceLock;
+
+/// A section as stored in the file: its chunks (codec 0 stored, 1 deflate) with their raw
+/// lengths, and how to decode the joined raw bytes.
+#[derive(Clone)]
+pub struct Packed<T> {
+    /// `(codec, stored bytes, raw length)` per chunk, in order.
+    pub chunks: Vec<(u32, Vec<u8>, usize)>,
+    /// Passed to `decode` (a node or edge count).
+    pub arg: usize,
+    /// Decodes the raw bytes of the whole section.
+    pub decode: fn(&[u8], usize) -> Result<T, String>,
+    /// The section's name, for messages.
+    pub what: &'static str,
+}
+
+impl<T> Packed<T> {
+    fn open(&self) -> Result<T, String> {
+        let total: usize = self.chunks.iter().map(|c| c.2).sum();
+        // The loader checked each raw length against its stored length and deflate's ratio.
+        let mut raw = vec![0u8; total];
+        let mut at = 0;
+        for (codec, data, len) in &self.chunks {
+            let part = &mut raw[at..at + len];
+            at += len;
+            if *codec == 0 {
+                if data.len() != part.len() {
+                    return Err(format!("{}: bad chunk length", self.what));
+                }
+                part.copy_from_slice(data);
+                continue;
+            }
+            let inflated = miniz_oxide::inflate::decompress_slice_iter_to_slice(
+                part,
+                std::iter::once(&data[..]),
+                false,
+                true,
+            );
+            if !matches!(inflated, Ok(n) if n == part.len()) {
+                return Err(format!("{} does not inflate", self.what));
+            }
+        }
+        (self.decode)(&raw, self.arg)
+    }
+}
+
+/// A value that is either here or decoded from its [`Packed`] form on first use.
+pub struct Lazy<T> {
+    value: OnceLock<T>,
+    packed: Option<Packed<T>>,
+    problem: OnceLock<String>,
+}
+
+impl<T> Lazy<T> {
+    /// A value to decode on first use.
+    pub fn packed(p: Packed<T>) -> Self {
+        Lazy {
+            value: OnceLock::new(),
+            packed: Some(p),
+            problem: OnceLock::new(),
+        }
+    }
+
+    /// The value if it is decoded already (or was never packed), without decoding it.
+    pub fn peek(&self) -> Option<&T> {
+        self.value.get()
+    }
+
+    /// Why the packed section could not be decoded (it then reads as empty), if it could not.
+    pub fn problem(&self) -> Option<&str> {
+        self.value.get()?;
+        self.problem.get().map(String::as_str)
+    }
+}
+
+impl<T: Default> Lazy<T> {
+    /// The value, decoded now if it is not yet.
+    pub fn decoded(&self) -> &T {
+        self.value.get_or_init(|| match &self.packed {
+            None => T::default(),
+            Some(p) => p.open().unwrap_or_else(|e| {
+                let _ = self.problem.set(e);
+                T::default()
+            }),
+        })
+    }
+}
+
+impl<T> From<T> for Lazy<T> {
+    fn from(v: T) -> Self {
+        Lazy {
+            value: OnceLock::from(v),
+            packed: None,
+            problem: OnceLock::new(),
+        }
+    }
+}
+
+impl<T: Default> Default for Lazy<T> {
+    fn default() -> Self {
+        T::default().into()
+    }
+}
+
+impl<T: Default> Deref for Lazy<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        self.decoded()
+    }
+}
+
+impl<T: Default> DerefMut for Lazy<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        self.decoded();
+        self.packed = None;
+        self.value.get_mut().expect("decoded just above")
+    }
+}
+
+impl<T: Default + Clone> Clone for Lazy<T> {
+    fn clone(&self) -> Self {
+        match (self.value.get(), &self.packed) {
+            (None, Some(p)) => Lazy::packed(p.clone()),
+            _ => {
+                let c: Lazy<T> = self.decoded().clone().into();
+                if let Some(e) = self.problem.get() {
+                    let _ = c.problem.set(e.clone());
+                }
+                c
+            }
+        }
+    }
+}
+
+impl<T: Default + PartialEq> PartialEq for Lazy<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.decoded() == other.decoded()
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for Lazy<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.value.get() {
+            Some(v) => v.fmt(f),
+            None => write!(f, "<not decoded yet>"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn count_bytes(raw: &[u8], arg: usize) -> Result<Vec<u8>, String> {
+        if raw.len() != arg {
+            return Err(format!("{} bytes, expected {arg}", raw.len()));
+        }
+        Ok(raw.to_vec())
+    }
+
+    fn packed(raw: &[u8], arg: usize) -> Packed<Vec<u8>> {
+        let (a, b) = raw.split_at(raw.len() / 2);
+        Packed {
+            chunks: vec![
+                (1, miniz_oxide::deflate::compress_to_vec(a, 1), a.len()),
+                (0, b.to_vec(), b.len()),
+            ],
+            arg,
+            decode: count_bytes,
+            what: "test section",
+        }
+    }
+
+    #[test]
+    fn decodes_once_on_first_use() {
+        let raw: Vec<u8> = (0..5000u32).map(|i| (i % 7) as u8).collect();
+        let l = Lazy::packed(packed(&raw, raw.len()));
+        assert!(l.peek().is_none());
+        assert_eq!(format!("{l:?}"), "<not decoded yet>");
+        let c = l.clone();
+        assert_eq!(*l, raw);
+        assert!(l.peek().is_some());
+        assert!(l.problem().is_none());
+        assert!(c.peek().is_none(), "a clone of a packed value stays packed");
+        assert_eq!(c, l);
+    }
+
+    #[test]
+    fn a_section_that_does_not_decode_reads_empty_with_its_reason() {
+        let raw = vec![1u8; 100];
+        let l = Lazy::packed(packed(&raw, 99));
+        assert!(l.problem().is_none(), "not known before decoding");
+        assert!(l.is_empty());
+        assert_eq!(l.problem(), Some("100 bytes, expected 99"));
+        let mut bad = packed(&raw, 100);
+        bad.chunks[0].1.truncate(3);
+        let l = Lazy::packed(bad);
+        assert!(l.is_empty());
+        assert_eq!(l.problem(), Some("test section does not inflate"));
+    }
+
+    #[test]
+    fn mutation_decodes_first() {
+        let raw = vec![3u8; 10];
+        let mut l = Lazy::packed(packed(&raw, 10));
+        l.push(4);
+        assert_eq!(l.len(), 11);
+        let plain: Lazy<Vec<u8>> = vec![1, 2].into();
+        assert_eq!(plain.peek(), Some(&vec![1, 2]));
+    }
+}
