@@ -48,7 +48,7 @@ fn main() {
         Graph::from_parts(addrs, types, fl, n as u32, offsets, targets, table).expect("valid");
     let s = Snapshot {
         sizes: (0..n).map(|_| 16 + rnd() % 200).collect(),
-        lens: vec![NO_LEN; n],
+        lens: vec![NO_LEN; n].into(),
         graph,
         ..Default::default()
     };

@@ -150,7 +150,7 @@ fn later(s: &Snapshot, seed: u64) -> Snapshot {
     Snapshot {
         graph,
         sizes,
-        lens: vec![NO_LEN; n],
+        lens: vec![NO_LEN; n].into(),
         ..Default::default()
     }
 }
@@ -205,7 +205,7 @@ fn results(s: &Snapshot, old: &Snapshot, threads: usize) -> Results {
                 .map(|v| g.referrers(v).to_vec())
                 .collect(),
             sizes: back.sizes.clone(),
-            lens: back.lens.clone(),
+            lens: back.lens.decoded().clone(),
             labels: back.labels.decoded().clone(),
             names_equal: back.names == s.names,
             in_degrees: analysis::in_degrees(g),

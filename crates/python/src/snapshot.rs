@@ -150,7 +150,7 @@ impl PySnapshot {
         let snap = Snapshot {
             graph: g,
             sizes: notes.sizes,
-            lens: notes.lens,
+            lens: notes.lens.into(),
             labels: notes.labels.into(),
             globals,
             names: names.into(),

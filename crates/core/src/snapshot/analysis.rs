@@ -279,7 +279,7 @@ mod tests {
         );
         let s = Snapshot {
             sizes: vec![10, 20, 30, 40],
-            lens: vec![crate::snapshot::NO_LEN; 4],
+            lens: vec![crate::snapshot::NO_LEN; 4].into(),
             graph: g,
             ..Default::default()
         };

@@ -250,7 +250,11 @@ mod tests {
         Snapshot {
             graph,
             sizes: keep.iter().map(|&v| s.sizes[v as usize]).collect(),
-            lens: keep.iter().map(|&v| s.lens[v as usize]).collect(),
+            lens: keep
+                .iter()
+                .map(|&v| s.lens[v as usize])
+                .collect::<Vec<_>>()
+                .into(),
             ..Default::default()
         }
     }

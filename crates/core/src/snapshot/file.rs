@@ -34,8 +34,8 @@
 //! verified, so a truncated, corrupt or hostile file gives an error, never a panic, a hang or a
 //! huge allocation.
 
-use super::strings::{StringPolicy, FINGERPRINT_BITS};
 use super::lazy::{Lazy, Packed};
+use super::strings::{StringPolicy, FINGERPRINT_BITS};
 use super::{Meta, Snapshot, StringContent, NO_LEN};
 use crate::edgenames::EdgeNames;
 use crate::graph::{Graph, NodeId, TypeInfo};
@@ -494,7 +494,9 @@ fn read_sections(
     });
     for &(tag, _, crc, data, _) in entries.iter().filter(|e| keep_packed.contains(&e.0)) {
         if crc32fast::hash(data) != crc && !cfg!(fuzzing) {
-            return err(format!("corrupt snapshot: checksum mismatch in section {tag}"));
+            return err(format!(
+                "corrupt snapshot: checksum mismatch in section {tag}"
+            ));
         }
     }
     let mut out: Vec<(u32, Vec<u8>)> = Vec::with_capacity(sections.len());
@@ -626,6 +628,27 @@ fn varints_len(data: &[u8], count: usize, what: &'static str) -> Result<usize, F
     err(format!("{what}: truncated number"))
 }
 
+/// The lengths column (decoded on first use, on the calling thread).
+fn read_lens(data: &[u8], n: usize) -> Result<Vec<u32>, FileError> {
+    let mut r = In {
+        b: data,
+        what: "lengths",
+    };
+    let mut lens: Vec<u32> = crate::hugepages::with_capacity(n);
+    for _ in 0..n {
+        let l = r.varint()?;
+        lens.push(if l == 0 {
+            NO_LEN
+        } else if l - 1 < NO_LEN as u64 {
+            (l - 1) as u32
+        } else {
+            return err("lengths: length out of range");
+        });
+    }
+    r.done()?;
+    Ok(lens)
+}
+
 fn read_labels(
     data: &[u8],
     n: usize,
@@ -735,8 +758,8 @@ pub fn from_bytes_reporting(
 ) -> Result<Snapshot, FileError> {
     let mut step = |n: u64| progress(n, LOAD_STEPS);
     step(0);
-    // Labels and edge names stay compressed until a query reads them.
-    let (mut secs, packed) = read_sections(b, &[LABELS, NAMES])?;
+    // Lengths, labels and edge names stay compressed until a query reads them.
+    let (mut secs, packed) = read_sections(b, &[LENS, LABELS, NAMES])?;
     step(1);
     // The big columns leave the list: each is freed as soon as it is decoded.
     let mut take = |tag: u32, name: &'static str| -> Result<Vec<u8>, FileError> {
@@ -750,13 +773,14 @@ pub fn from_bytes_reporting(
         take(TYPE_IDS, "type ids"),
         take(FLAGS, "flags"),
         take(SIZES, "sizes"),
-        take(LENS, "lengths"),
         take(EDGES, "edges"),
     ];
+    let mut packed_lens = None;
     let mut packed_labels = None;
     let mut packed_names = None;
     for (tag, chunks) in packed {
         match tag {
+            LENS => packed_lens = Some(chunks),
             LABELS => packed_labels = Some(chunks),
             _ => packed_names = Some(chunks),
         }
@@ -808,7 +832,7 @@ pub fn from_bytes_reporting(
     r.done()?;
 
     // Every column has exactly n entries of at least one byte each.
-    let [addr_data, type_data, flags, size_data, len_data, edge_data] = columns;
+    let [addr_data, type_data, flags, size_data, edge_data] = columns;
     let column = |data: Result<Vec<u8>, FileError>, name: &'static str| {
         let data = data?;
         if data.len() < n {
@@ -820,7 +844,6 @@ pub fn from_bytes_reporting(
     let type_data = column(type_data, "type ids")?;
     let flags = flags?;
     let size_data = column(size_data, "sizes")?;
-    let len_data = column(len_data, "lengths")?;
     let edge_data = column(edge_data, "edges")?;
     if n > 0 && nt == 0 {
         return err("corrupt snapshot: nodes without types");
@@ -869,23 +892,6 @@ pub fn from_bytes_reporting(
         })?;
         Ok(sizes)
     };
-    let lens = move || -> Result<Vec<u32>, FileError> {
-        let mut lens: Vec<u32> = crate::hugepages::zeroed(n);
-        decode_column(&len_data, "lengths", &mut lens, |_, r, out| {
-            for x in out.iter_mut() {
-                let l = r.varint()?;
-                *x = if l == 0 {
-                    NO_LEN
-                } else if l - 1 < NO_LEN as u64 {
-                    (l - 1) as u32
-                } else {
-                    return err("corrupt snapshot: length out of range");
-                };
-            }
-            Ok(())
-        })?;
-        Ok(lens)
-    };
     let edge_lists = move || -> Result<(Vec<u32>, Vec<NodeId>), FileError> {
         let split = varints_len(&edge_data, n, "edges")?;
         let (deg_data, target_data) = edge_data.split_at(split);
@@ -926,10 +932,10 @@ pub fn from_bytes_reporting(
         })?;
         Ok((offsets, targets))
     };
-    let ((edge_res, addr_res), ((type_res, size_res), len_res)) = crate::threads::run(|| {
+    let ((edge_res, addr_res), (type_res, size_res)) = crate::threads::run(|| {
         rayon::join(
             || rayon::join(edge_lists, addrs),
-            || rayon::join(|| rayon::join(types, sizes), lens),
+            || rayon::join(types, sizes),
         )
     });
     let addrs = addr_res?;
@@ -938,15 +944,24 @@ pub fn from_bytes_reporting(
     step(3);
     let sizes = size_res?;
     step(4);
-    let lens = len_res?;
+    let lens = Lazy::packed(Packed {
+        chunks: packed_lens
+            .ok_or_else(|| FileError("corrupt snapshot: no lengths section".into()))?,
+        arg: n,
+        decode: |raw, n| read_lens(raw, n).map_err(|e| e.0),
+        empty: |n| vec![NO_LEN; n],
+        what: "lengths",
+    });
     step(5);
     let (offsets, targets) = edge_res?;
     step(6);
 
     let labels = Lazy::packed(Packed {
-        chunks: packed_labels.ok_or_else(|| FileError("corrupt snapshot: no labels section".into()))?,
+        chunks: packed_labels
+            .ok_or_else(|| FileError("corrupt snapshot: no labels section".into()))?,
         arg: n,
         decode: |raw, n| read_labels(raw, n, "labels").map_err(|e| e.0),
+        empty: |_| Vec::new(),
         what: "labels",
     });
     let globals = read_labels(get(GLOBALS, "globals")?, n, "globals")?;
@@ -957,6 +972,7 @@ pub fn from_bytes_reporting(
             chunks,
             arg: edges as usize,
             decode: |raw, edges| read_names(raw, edges).map_err(|e| e.0),
+            empty: |_| EdgeNames::default(),
             what: "edge names",
         }),
         None => EdgeNames::default().into(),
@@ -1097,16 +1113,25 @@ mod tests {
     }
 
     #[test]
-    fn labels_and_names_are_decoded_on_first_use() {
+    fn lengths_labels_and_names_are_decoded_on_first_use() {
         let s = leaky(50);
         let back = from_bytes(&to_bytes(&s)).unwrap();
-        assert!(back.labels.peek().is_none() && back.names.peek().is_none());
-        // Statistics and retained sizes read neither.
+        let packed = |b: &Snapshot| {
+            [
+                b.lens.peek().is_none(),
+                b.labels.peek().is_none(),
+                b.names.peek().is_none(),
+            ]
+        };
+        assert_eq!(packed(&back), [true; 3]);
+        // Statistics and retained sizes read none of them.
         let a = crate::snapshot::analysis::analyse(&back, &mut |_, _| {});
         crate::snapshot::analysis::type_stats(&back, Some(&a));
-        assert!(back.labels.peek().is_none() && back.names.peek().is_none());
+        assert_eq!(packed(&back), [true; 3]);
         assert_eq!(back.label(0), s.label(0));
-        assert!(back.labels.peek().is_some() && back.names.peek().is_none());
+        assert_eq!(packed(&back), [true, false, true]);
+        assert_eq!(back.length(2), s.length(2));
+        assert_eq!(packed(&back), [false, false, true]);
         same(&s, &back);
         assert!(back.problems().is_empty());
     }
@@ -1119,38 +1144,54 @@ mod tests {
         let edges = s.graph.edge_count();
         let mut secs = sections(&s);
         for (tag, raw) in secs.iter_mut() {
-            if *tag == LABELS {
-                // Two labels for node 3: out of order.
-                let mut o = Out::default();
-                o.varint(2);
-                for d in [3, 0] {
-                    o.varint(d);
-                    o.string("x");
+            let mut o = Out::default();
+            match *tag {
+                LENS => {
+                    // A length of 2^33 for node 0.
+                    o.varint(1 << 33);
+                    o.0.extend(std::iter::repeat_n(0u8, s.len() - 1));
                 }
-                *raw = o.0;
-            } else if *tag == NAMES {
-                // Text id 9 of one text.
-                let mut o = Out::default();
-                o.varint(1);
-                o.string("a");
-                o.varint(edges as u64);
-                o.0.extend_from_slice(&[1, 9]);
-                o.0.extend(std::iter::repeat_n(0u8, edges - 1));
-                *raw = o.0;
+                LABELS => {
+                    // Two labels for node 3: out of order.
+                    o.varint(2);
+                    for d in [3, 0] {
+                        o.varint(d);
+                        o.string("x");
+                    }
+                }
+                NAMES => {
+                    // Text id 9 of one text.
+                    o.varint(1);
+                    o.string("a");
+                    o.varint(edges as u64);
+                    o.0.extend_from_slice(&[1, 9]);
+                    o.0.extend(std::iter::repeat_n(0u8, edges - 1));
+                }
+                _ => continue,
             }
+            *raw = o.0;
         }
         let back = from_bytes(&version_1_of(secs)).unwrap();
         assert!(back.problems().is_empty(), "not known before use");
+        assert!((0..s.len() as NodeId).all(|v| back.length(v).is_none()));
         assert_eq!(back.label(3), None);
         assert_eq!(back.edge_name(0, 0), None);
         assert!(back.labels.is_empty() && back.names.is_empty());
         let problems = back.problems();
-        assert_eq!(problems.len(), 2, "{problems:?}");
-        assert!(problems[0].contains("labels: nodes out of order"), "{problems:?}");
-        assert!(problems[1].starts_with("corrupt snapshot: "), "{problems:?}");
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(problems[0].contains("length out of range"), "{problems:?}");
+        assert!(
+            problems[1].contains("labels: nodes out of order"),
+            "{problems:?}"
+        );
+        assert!(
+            problems[2].starts_with("corrupt snapshot: "),
+            "{problems:?}"
+        );
         // Everything else reads as usual.
         same(
             &Snapshot {
+                lens: vec![NO_LEN; s.len()].into(),
                 labels: Vec::new().into(),
                 names: EdgeNames::default().into(),
                 ..s.clone()
@@ -1174,7 +1215,7 @@ mod tests {
         same(&s, &from_bytes(&to_bytes(&s)).unwrap());
         let empty = Snapshot::default();
         let e = from_bytes(&to_bytes(&Snapshot {
-            lens: vec![],
+            lens: Vec::new().into(),
             ..empty
         }))
         .unwrap();

@@ -7,8 +7,9 @@
 //! loader) and decodes it the first time it is dereferenced, once, on the calling thread.
 //!
 //! A section whose contents turn out to be malformed when decoded (the checksums matched, so
-//! the file was written that way on purpose) decodes to its empty value, and the reason is
-//! kept ([`Lazy::problem`]): the snapshot then reads as one taken without that section.
+//! the file was written that way on purpose) decodes to its empty value (no labels, no names,
+//! no lengths), and the reason is kept ([`Lazy::problem`]): the snapshot then reads as one
+//! taken without that section.
 
 use std::fmt;
 use std::ops::{Deref, DerefMut};
@@ -24,6 +25,8 @@ pub struct Packed<T> {
     pub arg: usize,
     /// Decodes the raw bytes of the whole section.
     pub decode: fn(&[u8], usize) -> Result<T, String>,
+    /// What the section reads as when it cannot be decoded (given `arg`).
+    pub empty: fn(usize) -> T,
     /// The section's name, for messages.
     pub what: &'static str,
 }
@@ -94,7 +97,7 @@ impl<T: Default> Lazy<T> {
             None => T::default(),
             Some(p) => p.open().unwrap_or_else(|e| {
                 let _ = self.problem.set(e);
-                T::default()
+                (p.empty)(p.arg)
             }),
         })
     }
@@ -107,6 +110,12 @@ impl<T> From<T> for Lazy<T> {
             packed: None,
             problem: OnceLock::new(),
         }
+    }
+}
+
+impl<T: FromIterator<A>, A> FromIterator<A> for Lazy<T> {
+    fn from_iter<I: IntoIterator<Item = A>>(iter: I) -> Self {
+        T::from_iter(iter).into()
     }
 }
 
@@ -181,6 +190,7 @@ mod tests {
             ],
             arg,
             decode: count_bytes,
+            empty: |_| Vec::new(),
             what: "test section",
         }
     }

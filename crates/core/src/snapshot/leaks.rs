@@ -813,7 +813,7 @@ mod tests {
             let s = Snapshot {
                 graph: g,
                 sizes: vec![10; n],
-                lens,
+                lens: lens.into(),
                 labels: vec![(0, "app".into())].into(),
                 globals: Vec::new(),
                 meta: Meta::default(),

@@ -65,8 +65,9 @@ pub struct StringContent {
 pub struct Snapshot {
     pub graph: Graph,
     pub sizes: Vec<u64>,
-    /// `len()` of built-in containers and strings, [`NO_LEN`] otherwise.
-    pub lens: Vec<u32>,
+    /// `len()` of built-in containers and strings, [`NO_LEN`] otherwise (a loaded snapshot
+    /// decodes them on first use).
+    pub lens: Lazy<Vec<u32>>,
     /// `(node, label)`, sorted by node, at most one per node (a loaded snapshot decodes them
     /// on first use).
     pub labels: Lazy<Vec<(NodeId, String)>>,
@@ -90,11 +91,14 @@ impl Snapshot {
     /// Check the columns agree with the graph (used by the loader and by builders).
     pub fn validate(&self) -> Result<(), String> {
         let n = self.graph.len();
-        if self.sizes.len() != n || self.lens.len() != n {
+        if self.sizes.len() != n || self.lens.peek().is_some_and(|l| l.len() != n) {
             return Err("size or length column does not match the node count".into());
         }
         // Sections still packed are checked when they are decoded.
-        for list in [self.labels.peek(), Some(&self.globals)].into_iter().flatten() {
+        for list in [self.labels.peek(), Some(&self.globals)]
+            .into_iter()
+            .flatten()
+        {
             if list.windows(2).any(|w| w[0].0 >= w[1].0) {
                 return Err("labels are not sorted by node".into());
             }
@@ -118,14 +122,18 @@ impl Snapshot {
     /// Sections of a loaded file that could not be decoded when first used (each then reads
     /// as empty), with the reason.
     pub fn problems(&self) -> Vec<String> {
-        [self.labels.problem(), self.names.problem()]
-            .into_iter()
-            .flatten()
-            .map(|p| {
-                let p = p.strip_prefix("corrupt snapshot: ").unwrap_or(p);
-                format!("corrupt snapshot: {p}")
-            })
-            .collect()
+        [
+            self.lens.problem(),
+            self.labels.problem(),
+            self.names.problem(),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            let p = p.strip_prefix("corrupt snapshot: ").unwrap_or(p);
+            format!("corrupt snapshot: {p}")
+        })
+        .collect()
     }
 
     /// Number of nodes.
@@ -374,7 +382,7 @@ pub(crate) mod testing {
         Snapshot {
             graph,
             sizes,
-            lens,
+            lens: lens.into(),
             labels: vec![(0, "app".into())].into(),
             globals: vec![(2, "app._cache".into())],
             names: b.finish().into(),
@@ -411,7 +419,7 @@ mod tests {
         }
         let s = Snapshot {
             sizes: vec![232, 90, 60, 60],
-            lens: vec![3, 37, 3, 11],
+            lens: vec![3, 37, 3, 11].into(),
             labels: vec![(2, "'cfg'".into())].into(),
             strings: StringContent {
                 policy: StringPolicy::Names,

@@ -274,7 +274,7 @@ mod tests {
         }
         let s = Snapshot {
             sizes: vec![1; 7],
-            lens: vec![crate::snapshot::NO_LEN; 7],
+            lens: vec![crate::snapshot::NO_LEN; 7].into(),
             labels: vec![(0, "m".into())].into(),
             names: b.finish().into(),
             graph: g,
@@ -298,7 +298,7 @@ mod tests {
         g.set_flags(1, flags::WEAKREF);
         let s = Snapshot {
             sizes: vec![1, 1, 1],
-            lens: vec![crate::snapshot::NO_LEN; 3],
+            lens: vec![crate::snapshot::NO_LEN; 3].into(),
             graph: g,
             ..Default::default()
         };
