@@ -42,7 +42,7 @@ fn main() {
             long_name: format!("t{i}"),
         })
         .collect();
-    let addrs = (0..n as u64).map(|i| 16 * (i + 1)).collect();
+    let addrs: Vec<u64> = (0..n as u64).map(|i| 16 * (i + 1)).collect();
     let graph =
         Graph::from_parts(addrs, types, fl, n as u32, offsets, targets, table).expect("valid");
     let s = Snapshot {

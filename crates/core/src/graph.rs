@@ -10,6 +10,7 @@
 //!   `gc.get_referrers(obj)` returns.
 
 use crate::addrindex::AddrIndex;
+use crate::lazy::Lazy;
 use rustc_hash::FxHashMap;
 use std::sync::OnceLock;
 
@@ -79,7 +80,8 @@ impl std::error::Error for GraphError {}
 /// The heap graph.
 #[derive(Clone, Debug, Default)]
 pub struct Graph {
-    addrs: Vec<u64>,
+    /// Decoded on first use in a loaded snapshot (statistics and retained sizes need none).
+    addrs: Lazy<Vec<u64>>,
     types: Vec<TypeId>,
     flags: Vec<u8>,
     tracked: u32,
@@ -113,12 +115,12 @@ pub enum Direction {
 impl Graph {
     /// Number of nodes.
     pub fn len(&self) -> usize {
-        self.addrs.len()
+        self.types.len()
     }
 
     /// True when the graph has no node.
     pub fn is_empty(&self) -> bool {
-        self.addrs.is_empty()
+        self.types.is_empty()
     }
 
     /// Number of gc-tracked nodes (they come first).
@@ -134,6 +136,16 @@ impl Graph {
     /// Address (`id()`) of a node.
     pub fn addr(&self, n: NodeId) -> u64 {
         self.addrs[n as usize]
+    }
+
+    /// Why a loaded snapshot's addresses could not be decoded (they then read as 0), if so.
+    pub fn addr_problem(&self) -> Option<&str> {
+        self.addrs.problem()
+    }
+
+    /// Whether the addresses are decoded (a loaded snapshot decodes them on first use).
+    pub fn addrs_decoded(&self) -> bool {
+        self.addrs.peek().is_some()
     }
 
     /// All addresses, by node id.
@@ -241,7 +253,7 @@ impl Graph {
     /// The referrer index is derived when first needed.
     #[allow(clippy::too_many_arguments)]
     pub fn from_parts(
-        addrs: Vec<u64>,
+        addrs: impl Into<Lazy<Vec<u64>>>,
         types: Vec<TypeId>,
         flags: Vec<u8>,
         tracked: u32,
@@ -249,11 +261,12 @@ impl Graph {
         fwd_targets: Vec<NodeId>,
         type_table: Vec<TypeInfo>,
     ) -> Result<Graph, String> {
-        let n = addrs.len();
+        let addrs = addrs.into();
+        let n = types.len();
         if n >= u32::MAX as usize {
             return Err("too many nodes".into());
         }
-        if types.len() != n || flags.len() != n {
+        if addrs.peek().is_some_and(|a| a.len() != n) || flags.len() != n {
             return Err("node columns differ in length".into());
         }
         if tracked as usize > n {
@@ -300,7 +313,7 @@ impl Graph {
             .rev
             .get()
             .map_or(0, |r| r.offsets.capacity() + r.sources.capacity());
-        self.addrs.capacity() * 8
+        self.addrs.peek().map_or(0, |a| a.capacity() * 8)
             + self.types.capacity() * 4
             + self.flags.capacity()
             + (self.fwd_offsets.capacity() + self.fwd_targets.capacity() + rev) * 4
@@ -338,6 +351,8 @@ pub fn resolve(index: &AddrIndex, addrs: &[u64], ids: &mut Vec<NodeId>) {
 #[derive(Default)]
 pub struct GraphBuilder {
     g: Graph,
+    /// The graph's addresses, moved into it by [`GraphBuilder::finish`].
+    addrs: Vec<u64>,
     index: AddrIndex,
     type_index: FxHashMap<u64, TypeId>,
     /// The type added last and its id (saves a hash probe per node of a run of one type).
@@ -349,13 +364,13 @@ impl GraphBuilder {
     /// A builder with room for `nodes` nodes.
     pub fn with_capacity(nodes: usize, edges: usize) -> Self {
         let mut b = GraphBuilder::default();
-        b.g.addrs.reserve(nodes);
+        b.addrs.reserve(nodes);
         b.g.types.reserve(nodes);
         b.g.flags.reserve(nodes);
         b.g.fwd_offsets.reserve(nodes + 1);
         b.g.fwd_targets.reserve(edges);
         // Written once in order, but big: fewer page faults.
-        crate::hugepages::advise_vec(&b.g.addrs);
+        crate::hugepages::advise_vec(&b.addrs);
         crate::hugepages::advise_vec(&b.g.types);
         crate::hugepages::advise_vec(&b.g.fwd_offsets);
         crate::hugepages::advise_vec(&b.g.fwd_targets);
@@ -387,15 +402,15 @@ impl GraphBuilder {
     }
 
     fn add(&mut self, addr: u64, type_addr: u64, flags: u8) -> Result<NodeId, GraphError> {
-        if self.g.addrs.len() >= u32::MAX as usize {
+        if self.addrs.len() >= u32::MAX as usize {
             return Err(GraphError::TooManyNodes);
         }
         if self.g.fwd_offsets.is_empty() {
             self.g.fwd_offsets.push(0);
         }
-        let id = self.g.addrs.len() as NodeId;
+        let id = self.addrs.len() as NodeId;
         let t = self.type_id(type_addr);
-        self.g.addrs.push(addr);
+        self.addrs.push(addr);
         self.g.types.push(t);
         self.g.flags.push(flags);
         self.index.insert(addr, id);
@@ -443,7 +458,7 @@ impl GraphBuilder {
 
     /// Number of nodes so far.
     pub fn len(&self) -> usize {
-        self.g.addrs.len()
+        self.addrs.len()
     }
 
     /// The types seen so far, in id order.
@@ -453,7 +468,7 @@ impl GraphBuilder {
 
     /// True when no node was added yet.
     pub fn is_empty(&self) -> bool {
-        self.g.addrs.is_empty()
+        self.addrs.is_empty()
     }
 
     /// Id of the next node whose edges are expected.
@@ -565,10 +580,11 @@ impl GraphBuilder {
             self.g.fwd_offsets.push(0);
         }
         let last = *self.g.fwd_offsets.last().unwrap_or(&0);
-        while self.g.fwd_offsets.len() < self.g.addrs.len() + 1 {
+        while self.g.fwd_offsets.len() < self.addrs.len() + 1 {
             self.g.fwd_offsets.push(last);
         }
         drop(self.index);
+        self.g.addrs = self.addrs.into();
         self.g
     }
 }
@@ -578,7 +594,7 @@ impl GraphBuilder {
 /// each task reads every edge but writes only its own targets' counts and slots, so the index is
 /// the same on any number of threads.
 fn build_referrers(g: &Graph) -> Referrers {
-    let n = g.addrs.len();
+    let n = g.len();
     let tracked = g.tracked as usize;
     let fwd_offsets = &g.fwd_offsets;
     let fwd_targets = &g.fwd_targets;

@@ -19,6 +19,7 @@ pub mod dot;
 pub mod edgenames;
 pub mod graph;
 pub mod hugepages;
+pub mod lazy;
 pub mod nodeset;
 pub mod render;
 pub mod snapshot;

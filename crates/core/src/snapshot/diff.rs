@@ -238,7 +238,7 @@ mod tests {
             .collect();
         let g = &s.graph;
         let graph = crate::graph::Graph::from_parts(
-            keep.iter().map(|&v| g.addr(v)).collect(),
+            keep.iter().map(|&v| g.addr(v)).collect::<Vec<_>>(),
             keep.iter().map(|&v| g.type_of(v)).collect(),
             keep.iter().map(|&v| g.flags(v)).collect(),
             keep.len() as u32,

@@ -34,11 +34,11 @@
 //! verified, so a truncated, corrupt or hostile file gives an error, never a panic, a hang or a
 //! huge allocation.
 
-use super::lazy::{Lazy, Packed};
 use super::strings::{StringPolicy, FINGERPRINT_BITS};
 use super::{Meta, Snapshot, StringContent, NO_LEN};
 use crate::edgenames::EdgeNames;
 use crate::graph::{Graph, NodeId, TypeInfo};
+use crate::lazy::{Lazy, Packed};
 
 pub const MAGIC: &[u8; 8] = b"RGSNAP\0\x1a";
 pub const VERSION: u32 = 2;
@@ -413,7 +413,7 @@ type StoredChunks = Vec<(u32, Vec<u8>, usize)>;
 
 /// Split a file into its sections' raw (decompressed) bytes, except the sections tagged in
 /// `keep_packed`, whose chunks are only checked and returned as stored (decoded on first use,
-/// see [`super::lazy`]). Checksums and inflation run in parallel, one task per chunk.
+/// see [`crate::lazy`]). Checksums and inflation run in parallel, one task per chunk.
 #[allow(clippy::type_complexity)]
 fn read_sections(
     b: &[u8],
@@ -628,6 +628,22 @@ fn varints_len(data: &[u8], count: usize, what: &'static str) -> Result<usize, F
     err(format!("{what}: truncated number"))
 }
 
+/// The addresses column (decoded on first use, on the calling thread): deltas.
+fn read_addrs(data: &[u8], n: usize) -> Result<Vec<u64>, FileError> {
+    let mut r = In {
+        b: data,
+        what: "addresses",
+    };
+    let mut addrs: Vec<u64> = crate::hugepages::with_capacity(n);
+    let mut prev = 0u64;
+    for _ in 0..n {
+        prev = prev.wrapping_add(r.signed()? as u64);
+        addrs.push(prev);
+    }
+    r.done()?;
+    Ok(addrs)
+}
+
 /// The lengths column (decoded on first use, on the calling thread).
 fn read_lens(data: &[u8], n: usize) -> Result<Vec<u32>, FileError> {
     let mut r = In {
@@ -758,8 +774,8 @@ pub fn from_bytes_reporting(
 ) -> Result<Snapshot, FileError> {
     let mut step = |n: u64| progress(n, LOAD_STEPS);
     step(0);
-    // Lengths, labels and edge names stay compressed until a query reads them.
-    let (mut secs, packed) = read_sections(b, &[LENS, LABELS, NAMES])?;
+    // Addresses, lengths, labels and edge names stay compressed until a query reads them.
+    let (mut secs, packed) = read_sections(b, &[ADDRS, LENS, LABELS, NAMES])?;
     step(1);
     // The big columns leave the list: each is freed as soon as it is decoded.
     let mut take = |tag: u32, name: &'static str| -> Result<Vec<u8>, FileError> {
@@ -769,17 +785,18 @@ pub fn from_bytes_reporting(
             .ok_or_else(|| FileError(format!("corrupt snapshot: no {name} section")))
     };
     let columns = [
-        take(ADDRS, "addresses"),
         take(TYPE_IDS, "type ids"),
         take(FLAGS, "flags"),
         take(SIZES, "sizes"),
         take(EDGES, "edges"),
     ];
+    let mut packed_addrs = None;
     let mut packed_lens = None;
     let mut packed_labels = None;
     let mut packed_names = None;
     for (tag, chunks) in packed {
         match tag {
+            ADDRS => packed_addrs = Some(chunks),
             LENS => packed_lens = Some(chunks),
             LABELS => packed_labels = Some(chunks),
             _ => packed_names = Some(chunks),
@@ -832,7 +849,7 @@ pub fn from_bytes_reporting(
     r.done()?;
 
     // Every column has exactly n entries of at least one byte each.
-    let [addr_data, type_data, flags, size_data, edge_data] = columns;
+    let [type_data, flags, size_data, edge_data] = columns;
     let column = |data: Result<Vec<u8>, FileError>, name: &'static str| {
         let data = data?;
         if data.len() < n {
@@ -840,7 +857,6 @@ pub fn from_bytes_reporting(
         }
         Ok(data)
     };
-    let addr_data = column(addr_data, "addresses")?;
     let type_data = column(type_data, "type ids")?;
     let flags = flags?;
     let size_data = column(size_data, "sizes")?;
@@ -856,21 +872,6 @@ pub fn from_bytes_reporting(
     }
 
     // The columns are decoded in parallel with each other, each in pieces.
-    let addrs = move || -> Result<Vec<u64>, FileError> {
-        let mut addrs: Vec<u64> = crate::hugepages::zeroed(n);
-        decode_column(&addr_data, "addresses", &mut addrs, |_, r, out| {
-            for a in out.iter_mut() {
-                *a = r.signed()? as u64;
-            }
-            Ok(())
-        })?;
-        let mut prev = 0u64;
-        for a in addrs.iter_mut() {
-            prev = prev.wrapping_add(*a);
-            *a = prev;
-        }
-        Ok(addrs)
-    };
     let types = move || -> Result<Vec<u32>, FileError> {
         let mut types: Vec<u32> = crate::hugepages::zeroed(n);
         let max = nt.saturating_sub(1) as u64;
@@ -932,13 +933,16 @@ pub fn from_bytes_reporting(
         })?;
         Ok((offsets, targets))
     };
-    let ((edge_res, addr_res), (type_res, size_res)) = crate::threads::run(|| {
-        rayon::join(
-            || rayon::join(edge_lists, addrs),
-            || rayon::join(types, sizes),
-        )
+    let (edge_res, (type_res, size_res)) =
+        crate::threads::run(|| rayon::join(edge_lists, || rayon::join(types, sizes)));
+    let addrs = Lazy::packed(Packed {
+        chunks: packed_addrs
+            .ok_or_else(|| FileError("corrupt snapshot: no addresses section".into()))?,
+        arg: n,
+        decode: |raw, n| read_addrs(raw, n).map_err(|e| e.0),
+        empty: |n| vec![0; n],
+        what: "addresses",
     });
-    let addrs = addr_res?;
     step(2);
     let types = type_res?;
     step(3);
@@ -1113,25 +1117,28 @@ mod tests {
     }
 
     #[test]
-    fn lengths_labels_and_names_are_decoded_on_first_use() {
+    fn addresses_lengths_labels_and_names_are_decoded_on_first_use() {
         let s = leaky(50);
         let back = from_bytes(&to_bytes(&s)).unwrap();
         let packed = |b: &Snapshot| {
             [
+                !b.graph.addrs_decoded(),
                 b.lens.peek().is_none(),
                 b.labels.peek().is_none(),
                 b.names.peek().is_none(),
             ]
         };
-        assert_eq!(packed(&back), [true; 3]);
+        assert_eq!(packed(&back), [true; 4]);
         // Statistics and retained sizes read none of them.
         let a = crate::snapshot::analysis::analyse(&back, &mut |_, _| {});
         crate::snapshot::analysis::type_stats(&back, Some(&a));
-        assert_eq!(packed(&back), [true; 3]);
+        assert_eq!(packed(&back), [true; 4]);
         assert_eq!(back.label(0), s.label(0));
-        assert_eq!(packed(&back), [true, false, true]);
+        assert_eq!(packed(&back), [true, true, false, true]);
         assert_eq!(back.length(2), s.length(2));
-        assert_eq!(packed(&back), [false, false, true]);
+        assert_eq!(packed(&back), [true, false, false, true]);
+        assert_eq!(back.graph.find(s.graph.addr(7)), Some(7));
+        assert_eq!(packed(&back), [false, false, false, true]);
         same(&s, &back);
         assert!(back.problems().is_empty());
     }
@@ -1146,6 +1153,12 @@ mod tests {
         for (tag, raw) in secs.iter_mut() {
             let mut o = Out::default();
             match *tag {
+                ADDRS => {
+                    // An 11-byte varint.
+                    o.0.extend_from_slice(&[0xff; 10]);
+                    o.0.push(1);
+                    o.0.extend(std::iter::repeat_n(0u8, s.len() - 1));
+                }
                 LENS => {
                     // A length of 2^33 for node 0.
                     o.varint(1 << 33);
@@ -1173,24 +1186,44 @@ mod tests {
         }
         let back = from_bytes(&version_1_of(secs)).unwrap();
         assert!(back.problems().is_empty(), "not known before use");
+        // Queries that need what cannot be read get nothing, and do not fail.
+        assert_eq!(back.graph.find(s.graph.addr(3)), None);
+        assert!(back.graph.addrs().iter().all(|&a| a == 0));
+        let a = crate::snapshot::analysis::analyse(&back, &mut |_, _| {});
+        crate::snapshot::diff::diff(&s, &back, Some(&a));
+        crate::snapshot::diff::diff(&back, &back, Some(&a));
+        let roots = crate::snapshot::analysis::roots(&back);
+        crate::snapshot::paths::retention_paths(&back, &roots, &[5, 6]);
         assert!((0..s.len() as NodeId).all(|v| back.length(v).is_none()));
         assert_eq!(back.label(3), None);
         assert_eq!(back.edge_name(0, 0), None);
         assert!(back.labels.is_empty() && back.names.is_empty());
         let problems = back.problems();
-        assert_eq!(problems.len(), 3, "{problems:?}");
-        assert!(problems[0].contains("length out of range"), "{problems:?}");
-        assert!(
-            problems[1].contains("labels: nodes out of order"),
-            "{problems:?}"
-        );
-        assert!(
-            problems[2].starts_with("corrupt snapshot: "),
-            "{problems:?}"
-        );
+        assert_eq!(problems.len(), 4, "{problems:?}");
+        for (p, what) in problems.iter().zip([
+            "addresses: number too large",
+            "length out of range",
+            "labels: nodes out of order",
+            "corrupt snapshot: ",
+        ]) {
+            assert!(
+                p.starts_with("corrupt snapshot: ") && p.contains(what),
+                "{problems:?}"
+            );
+        }
         // Everything else reads as usual.
         same(
             &Snapshot {
+                graph: Graph::from_parts(
+                    vec![0; s.len()],
+                    s.graph.types().to_vec(),
+                    s.graph.all_flags().to_vec(),
+                    s.graph.tracked_count() as u32,
+                    s.graph.referent_arrays().0.to_vec(),
+                    s.graph.referent_arrays().1.to_vec(),
+                    s.graph.type_table().to_vec(),
+                )
+                .unwrap(),
                 lens: vec![NO_LEN; s.len()].into(),
                 labels: Vec::new().into(),
                 names: EdgeNames::default().into(),

@@ -16,7 +16,6 @@ pub mod diff;
 pub mod draw;
 pub mod expr;
 pub mod file;
-pub mod lazy;
 pub mod leaks;
 pub mod paths;
 pub mod report;
@@ -24,7 +23,7 @@ pub mod strings;
 
 use crate::edgenames::{EdgeName, EdgeNames};
 use crate::graph::{flags, Graph, NodeId};
-use lazy::Lazy;
+use crate::lazy::Lazy;
 use strings::{format_fingerprint, StringPolicy};
 
 /// `lens` value of a node with no length.
@@ -123,6 +122,7 @@ impl Snapshot {
     /// as empty), with the reason.
     pub fn problems(&self) -> Vec<String> {
         [
+            self.graph.addr_problem(),
             self.lens.problem(),
             self.labels.problem(),
             self.names.problem(),

@@ -1,8 +1,9 @@
 //! Columns of a loaded snapshot that stay compressed until a query reads them.
 //!
-//! A snapshot file's edge names and labels are big once decoded (about 5 bytes per reference
-//! and 50 bytes per label: at 30 million objects, close to a gigabyte together) and many
-//! queries never read them: statistics by type, retained sizes, a diff. [`Lazy`] keeps such a
+//! A snapshot file's addresses, lengths, labels and edge names are big once decoded (8 and 4
+//! bytes per node, about 50 bytes per label and 5 bytes per reference: at 30 million objects,
+//! well over a gigabyte together) and many queries never read them: statistics by type,
+//! retained sizes. [`Lazy`] keeps such a
 //! section as the file stored it (its compressed chunks, checksums already verified by the
 //! loader) and decodes it the first time it is dereferenced, once, on the calling thread.
 //!
