@@ -69,8 +69,15 @@ pub fn dominators_adopting<G: Successors>(
 ) -> (DomTree, Vec<u32>) {
     let n = g.len();
     // 1. Depth-first numbering (preorder), iteratively; adopted parts continue the numbering.
-    //    Every edge met on the way is recorded in dfnum space, so that the predecessor lists
-    //    are built from this sequential record instead of walking the graph again.
+    //    Every edge met on the way is recorded in dfnum space as a forward CSR: when a vertex
+    //    is numbered `dv`, its successors get the slots `out[out_off[dv]..out_off[dv + 1]]`
+    //    (vertices are numbered in order, so the ranges follow each other), and successor `i`
+    //    writes its target's dfnum to slot `out_off[dv] + i` when the DFS handles it (each
+    //    successor of a reached vertex once: every slot is written). 4 bytes per edge plus 4
+    //    per vertex, where (source, target) pairs took 8 per edge. The virtual edges of the
+    //    adopted parts, `(0, ds)`, are in no successor list: their targets are kept apart.
+    //    The predecessor lists are built from this sequential record instead of walking the
+    //    graph again.
     //    Big arrays are sized once and backed by huge pages where the system allows: at tens
     //    of millions of nodes, growing them and faulting their pages in 4 KiB at a time took a
     //    quarter of the time.
@@ -79,9 +86,27 @@ pub fn dominators_adopting<G: Successors>(
     let mut vertex: Vec<u32> = hugepages::with_capacity(n);
     let mut parent: Vec<u32> = hugepages::with_capacity(n); // by dfnum, parent's dfnum
     let mut adopted: Vec<u32> = Vec::new();
-    // (source dfnum, target dfnum); adopted parts add one edge each (few, as a rule).
-    let mut edges: Vec<(u32, u32)> = hugepages::with_capacity(g.edge_count() + 1024);
-    let mut stack: Vec<(u32, u32, u32)> = Vec::new(); // (node, next successor, dfnum)
+    // By dfnum, the first slot of the vertex's successors in `out`.
+    let mut out_off: Vec<u32> = hugepages::with_capacity(n + 1);
+    // Zeroed: pages are only faulted in where slots are written (the hint is too big when some
+    // nodes are not reached). Grown when the hint is too small (or unknown).
+    let mut out: Vec<u32> = hugepages::zeroed(g.edge_count());
+    // Slots reserved so far.
+    let mut total = 0usize;
+    // The dfnums of the adopted parts' starts (virtual edges from 0).
+    let mut virtual_targets: Vec<u32> = Vec::new();
+    // (node, next successor, dfnum, first slot)
+    let mut stack: Vec<(u32, u32, u32, u32)> = Vec::new();
+    // Number `v` as `dv`: reserve its slots, return its stack entry.
+    let mut enter = |v: u32, dv: u32, out_off: &mut Vec<u32>, out: &mut Vec<u32>| {
+        let base = total;
+        out_off.push(base as u32);
+        total += g.successors(v).len();
+        if total > out.len() {
+            out.resize(total.max(2 * out.len()), 0);
+        }
+        (v, 0, dv, base as u32)
+    };
     let mut next_unseen = 0usize;
     let mut start = Some(root);
     while let Some(s) = start {
@@ -91,12 +116,12 @@ pub fn dominators_adopting<G: Successors>(
             parent.push(NONE);
         } else {
             parent.push(0);
-            edges.push((0, ds));
+            virtual_targets.push(ds);
         }
         vertex.push(s);
-        stack.push((s, 0, ds));
+        stack.push(enter(s, ds, &mut out_off, &mut out));
         while let Some(top) = stack.last_mut() {
-            let (v, i, dv) = *top;
+            let (v, i, dv, base) = *top;
             let succ = g.successors(v);
             if (i as usize) < succ.len() {
                 top.1 += 1;
@@ -107,9 +132,9 @@ pub fn dominators_adopting<G: Successors>(
                     dfnum[w as usize] = dw;
                     parent.push(dv);
                     vertex.push(w);
-                    stack.push((w, 0, dw));
+                    stack.push(enter(w, dw, &mut out_off, &mut out));
                 }
-                edges.push((dv, dw));
+                out[(base + i) as usize] = dw;
             } else {
                 stack.pop();
             }
@@ -127,14 +152,17 @@ pub fn dominators_adopting<G: Successors>(
     }
     drop(stack);
     drop(dfnum);
+    out_off.push(total as u32);
+    out.truncate(total);
     let count = vertex.len();
     progress(count as u64 / 4, 2 * count as u64);
 
     // 2. Predecessors in dfnum space: a counting sort of the recorded edges by target, the
     //    targets split into ranges, one per task (each reads every edge, writes its own range:
     //    the same lists on any number of threads).
-    let (pred_off, preds) = predecessors(&edges, count);
-    drop(edges);
+    let (pred_off, preds) = predecessors(&out_off, &out, &virtual_targets);
+    drop(out);
+    drop(out_off);
     progress(count as u64 / 2, 2 * count as u64);
 
     // 3. Semi-dominators, by dfnum. `cell[v] = [ancestor, label, semi]`.
@@ -179,6 +207,8 @@ pub fn dominators_adopting<G: Successors>(
         cell[w][2] = best;
         cell[w][0] = parent[w];
     }
+    drop(preds);
+    drop(pred_off);
     // 4. Immediate dominators: the nearest ancestor of the parent not below the semi-dominator.
     let mut idom: Vec<u32> = hugepages::zeroed(count);
     for w in 1..count {
@@ -206,17 +236,21 @@ pub fn dominators_adopting<G: Successors>(
     )
 }
 
-/// Predecessor lists (CSR) of the recorded `(source, target)` edges over `count` vertices, each
-/// list in record order.
-fn predecessors(edges: &[(u32, u32)], count: usize) -> (Vec<u32>, Vec<u32>) {
-    let tasks = crate::threads::range_tasks_for(edges.len(), 1 << 20);
+/// Predecessor lists (CSR) of the recorded edges over `count = out_off.len() - 1` vertices:
+/// vertex `s`'s successors `out[out_off[s]..out_off[s + 1]]`, plus a virtual edge from 0 to each
+/// of `virtual_targets`. Each list holds its sources in increasing order (a source once per
+/// edge), the virtual edge's 0 last.
+fn predecessors(out_off: &[u32], out: &[u32], virtual_targets: &[u32]) -> (Vec<u32>, Vec<u32>) {
+    let count = out_off.len() - 1;
+    let edges = out.len() + virtual_targets.len();
+    let tasks = crate::threads::range_tasks_for(edges, 1 << 20);
     let span = count.div_ceil(tasks).max(1);
     let mut pred_off: Vec<u32> = crate::hugepages::zeroed(count + 1);
     let parts: Vec<(usize, &mut [u32])> = pred_off[1..].chunks_mut(span).enumerate().collect();
     crate::threads::for_each_part(parts, |(i, part)| {
         let lo = (i * span) as u32;
         let hi = lo + part.len() as u32;
-        for &(_, t) in edges {
+        for &t in out.iter().chain(virtual_targets) {
             if t >= lo && t < hi {
                 part[(t - lo) as usize] += 1;
             }
@@ -225,7 +259,7 @@ fn predecessors(edges: &[(u32, u32)], count: usize) -> (Vec<u32>, Vec<u32>) {
     for i in 0..count {
         pred_off[i + 1] += pred_off[i];
     }
-    let mut preds: Vec<u32> = crate::hugepages::zeroed(edges.len());
+    let mut preds: Vec<u32> = crate::hugepages::zeroed(edges);
     let mut parts: Vec<(usize, &mut [u32])> = Vec::new();
     let mut rest = &mut preds[..];
     for lo in (0..count).step_by(span) {
@@ -240,12 +274,20 @@ fn predecessors(edges: &[(u32, u32)], count: usize) -> (Vec<u32>, Vec<u32>) {
         let base = pred_off_ref[lo];
         let mut fill: Vec<u32> = pred_off_ref[lo..hi].iter().map(|&o| o - base).collect();
         let (lo32, hi32) = (lo as u32, hi as u32);
-        for &(s, t) in edges {
+        let mut add = |s: u32, t: u32| {
             if t >= lo32 && t < hi32 {
                 let f = &mut fill[(t - lo32) as usize];
                 part[*f as usize] = s;
                 *f += 1;
             }
+        };
+        for s in 0..count {
+            for &t in &out[out_off[s] as usize..out_off[s + 1] as usize] {
+                add(s as u32, t);
+            }
+        }
+        for &t in virtual_targets {
+            add(0, t);
         }
     });
     (pred_off, preds)
@@ -359,6 +401,81 @@ mod tests {
             assert_eq!(tree.idom, explicit.idom);
             assert!(tree.idom[..n].iter().all(|&d| d != NONE));
         }
+    }
+
+    #[test]
+    fn several_adopted_parts_with_duplicate_edges_and_self_loops() {
+        // Reached from 0: 1, 2. Unreached parts start at 3 (reaching 4 and 6), 5 and 7; 2 is
+        // also reached through 6, and 6 from both 4 and 5.
+        let lists = vec![
+            vec![1],
+            vec![1, 2, 2],
+            vec![],
+            vec![4],
+            vec![3, 4, 6],
+            vec![6, 6],
+            vec![2],
+            vec![],
+        ];
+        let g = Lists(lists.clone());
+        let (tree, adopted) = dominators_adopting(&g, 0, true, &mut |_, _| {});
+        assert_eq!(adopted, vec![3, 5, 7]);
+        assert_eq!(tree.idom, vec![NONE, 0, 0, 0, 3, 0, 0, 0]);
+        assert_eq!(tree.preorder, vec![0, 1, 2, 3, 4, 6, 5, 7]);
+        let r = tree.retained(|_| 1);
+        assert_eq!((r[0], r[1], r[3], r[4], r[5]), (8, 1, 2, 1, 1));
+        let (plain, none) = dominators_adopting(&g, 0, false, &mut |_, _| {});
+        assert!(none.is_empty());
+        assert_eq!(plain.idom, vec![NONE, 0, 1, NONE, NONE, NONE, NONE, NONE]);
+    }
+
+    /// Lists with a chosen edge-count hint, right or wrong.
+    struct Hinted<'a>(&'a [Vec<u32>], usize);
+    impl Successors for Hinted<'_> {
+        fn len(&self) -> usize {
+            self.0.len()
+        }
+        fn edge_count(&self) -> usize {
+            self.1
+        }
+        fn successors(&self, v: u32) -> &[u32] {
+            &self.0[v as usize]
+        }
+    }
+
+    #[test]
+    fn edge_count_hint_does_not_change_the_result() {
+        let mut rng = Rng(4242);
+        let mut several_parts = 0;
+        for _ in 0..300 {
+            let n = 1 + rng.below(16) as usize;
+            let mut lists = vec![Vec::new(); n];
+            for _ in 0..rng.below(3 * n as u64) {
+                let a = rng.below(n as u64) as usize;
+                let b = match rng.below(4) {
+                    0 => a as u32, // self loop
+                    _ => rng.below(n as u64) as u32,
+                };
+                lists[a].push(b);
+                if rng.below(4) == 0 {
+                    lists[a].push(b); // duplicate edge
+                }
+            }
+            let m: usize = lists.iter().map(Vec::len).sum();
+            let root = rng.below(n as u64) as u32;
+            for adopt in [false, true] {
+                let want = dominators_adopting(&Hinted(&lists, m), root, adopt, &mut |_, _| {});
+                several_parts += usize::from(want.1.len() > 1);
+                for hint in [0, 1, m / 2, m + 1, 2 * m + 100] {
+                    let got =
+                        dominators_adopting(&Hinted(&lists, hint), root, adopt, &mut |_, _| {});
+                    assert_eq!(got.0.idom, want.0.idom);
+                    assert_eq!(got.0.preorder, want.0.preorder);
+                    assert_eq!(got.1, want.1);
+                }
+            }
+        }
+        assert!(several_parts > 10, "{several_parts}");
     }
 
     #[test]
