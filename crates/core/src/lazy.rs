@@ -3,9 +3,9 @@
 //! A snapshot file's addresses, lengths, labels and edge names are big once decoded (8 and 4
 //! bytes per node, about 50 bytes per label and 5 bytes per reference: at 30 million objects,
 //! well over a gigabyte together) and many queries never read them: statistics by type,
-//! retained sizes. [`Lazy`] keeps such a
-//! section as the file stored it (its compressed chunks, checksums already verified by the
-//! loader) and decodes it the first time it is dereferenced, once, on the calling thread.
+//! retained sizes. [`Lazy`] keeps such a section as the file stored it (its compressed chunks,
+//! checksums already verified by the loader) and decodes it, in parallel, the first time it is
+//! dereferenced.
 //!
 //! A section whose contents turn out to be malformed when decoded (the checksums matched, so
 //! the file was written that way on purpose) decodes to its empty value (no labels, no names,
@@ -33,31 +33,43 @@ pub struct Packed<T> {
 }
 
 impl<T> Packed<T> {
+    /// Inflate the chunks (in parallel, each straight into its part of one buffer) and decode.
     fn open(&self) -> Result<T, String> {
+        use rayon::prelude::*;
         let total: usize = self.chunks.iter().map(|c| c.2).sum();
         // The loader checked each raw length against its stored length and deflate's ratio.
-        let mut raw = vec![0u8; total];
-        let mut at = 0;
-        for (codec, data, len) in &self.chunks {
-            let part = &mut raw[at..at + len];
-            at += len;
-            if *codec == 0 {
-                if data.len() != part.len() {
-                    return Err(format!("{}: bad chunk length", self.what));
-                }
-                part.copy_from_slice(data);
-                continue;
-            }
-            let inflated = miniz_oxide::inflate::decompress_slice_iter_to_slice(
-                part,
-                std::iter::once(&data[..]),
-                false,
-                true,
-            );
-            if !matches!(inflated, Ok(n) if n == part.len()) {
-                return Err(format!("{} does not inflate", self.what));
-            }
+        let mut raw = crate::hugepages::try_zeroed_bytes(total)
+            .ok_or_else(|| format!("{}: {total} bytes cannot be had", self.what))?;
+        let mut jobs = Vec::with_capacity(self.chunks.len());
+        let mut rest = &mut raw[..];
+        for chunk in &self.chunks {
+            let (part, tail) = rest.split_at_mut(chunk.2);
+            rest = tail;
+            jobs.push((chunk, part));
         }
+        let what = self.what;
+        crate::threads::run(|| {
+            jobs.into_par_iter()
+                .try_for_each(|((codec, data, _), part)| {
+                    if *codec == 0 {
+                        if data.len() != part.len() {
+                            return Err(format!("{what}: bad chunk length"));
+                        }
+                        part.copy_from_slice(data);
+                        return Ok(());
+                    }
+                    let inflated = miniz_oxide::inflate::decompress_slice_iter_to_slice(
+                        part,
+                        std::iter::once(&data[..]),
+                        false,
+                        true,
+                    );
+                    match inflated {
+                        Ok(n) if n == part.len() => Ok(()),
+                        _ => Err(format!("{what} does not inflate")),
+                    }
+                })
+        })?;
         (self.decode)(&raw, self.arg)
     }
 }
@@ -93,14 +105,24 @@ impl<T> Lazy<T> {
 
 impl<T: Default> Lazy<T> {
     /// The value, decoded now if it is not yet.
+    ///
+    /// Decoded outside the cell's initialiser, in parallel on the pool of [`crate::threads`]:
+    /// no thread waits inside a `OnceLock` for work that could itself be waiting for the same
+    /// cell (a rayon worker blocked in a join steals other tasks, which may read this column).
+    /// Two threads that ask at once may both decode; the first value stored is kept.
     pub fn decoded(&self) -> &T {
-        self.value.get_or_init(|| match &self.packed {
+        if let Some(v) = self.value.get() {
+            return v;
+        }
+        let v = match &self.packed {
             None => T::default(),
             Some(p) => p.open().unwrap_or_else(|e| {
                 let _ = self.problem.set(e);
                 (p.empty)(p.arg)
             }),
-        })
+        };
+        let _ = self.value.set(v);
+        self.value.get().expect("stored just above")
     }
 }
 
@@ -222,6 +244,31 @@ mod tests {
         let l = Lazy::packed(bad);
         assert!(l.is_empty());
         assert_eq!(l.problem(), Some("test section does not inflate"));
+    }
+
+    /// Many rayon tasks reading a packed value at once: no deadlock, one value for all.
+    #[test]
+    fn first_use_from_parallel_tasks() {
+        use rayon::prelude::*;
+        let raw: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        for threads in [1, 2, 4] {
+            let l = Lazy::packed(packed(&raw, raw.len()));
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let firsts: Vec<usize> = pool.install(|| {
+                (0..64)
+                    .into_par_iter()
+                    .map(|_| {
+                        assert_eq!(l.len(), raw.len());
+                        l.decoded() as *const Vec<u8> as usize
+                    })
+                    .collect()
+            });
+            assert!(firsts.iter().all(|&p| p == firsts[0]), "one value kept");
+            assert_eq!(*l, raw);
+        }
     }
 
     #[test]

@@ -233,8 +233,10 @@ impl PySnapshot {
         self.snap.len()
     }
 
-    /// Facts about the snapshot as a dict; without `names`, leaves out `named_references` and
-    /// `name_bytes` (a loaded snapshot's edge names are then not decoded for it).
+    /// Facts about the snapshot as a dict; `problems` lists the sections of a loaded file that
+    /// could not be decoded (only when there are). Without `names`, leaves out
+    /// `named_references` and `name_bytes` and decodes no column a loaded snapshot keeps packed
+    /// (`problems` then lists only what earlier queries found).
     #[pyo3(signature = (names=true))]
     fn info<'py>(&self, py: Python<'py>, names: bool) -> PyResult<Bound<'py, PyDict>> {
         let s = &self.snap;
@@ -245,6 +247,8 @@ impl PySnapshot {
         if names {
             d.set_item("named_references", s.names.named_count())?;
             d.set_item("name_bytes", s.names.heap_bytes())?;
+            // Every packed column decoded, so that `problems` is complete.
+            let _ = (s.graph.addrs().len(), s.lens.len(), s.labels.len());
         }
         d.set_item("types", s.graph.type_table().len())?;
         d.set_item("bytes", s.total_bytes())?;

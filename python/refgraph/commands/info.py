@@ -34,6 +34,7 @@ def run(args):
         ("untracked objects", "included" if i["untracked"] else "left out"),
         ("strings", STRING_POLICIES.get(i["strings"], i["strings"])),
     ]
+    rows += [("problem", p) for p in i.get("problems", ())]
     for k, v in rows:
         print(f"{k + ':':20} {v}")
     return 0

@@ -628,23 +628,26 @@ fn varints_len(data: &[u8], count: usize, what: &'static str) -> Result<usize, F
     err(format!("{what}: truncated number"))
 }
 
-/// The addresses column (decoded on first use, on the calling thread): deltas.
+/// The addresses column (decoded on first use, in parallel): deltas.
 fn read_addrs(data: &[u8], n: usize) -> Result<Vec<u64>, FileError> {
-    let mut r = In {
-        b: data,
-        what: "addresses",
-    };
-    let mut addrs: Vec<u64> = crate::hugepages::with_capacity(n);
+    let mut addrs: Vec<u64> = crate::hugepages::zeroed(n);
+    crate::threads::run(|| {
+        decode_column(data, "addresses", &mut addrs, |_, r, out| {
+            for a in out.iter_mut() {
+                *a = r.signed()? as u64;
+            }
+            Ok(())
+        })
+    })?;
     let mut prev = 0u64;
-    for _ in 0..n {
-        prev = prev.wrapping_add(r.signed()? as u64);
-        addrs.push(prev);
+    for a in addrs.iter_mut() {
+        prev = prev.wrapping_add(*a);
+        *a = prev;
     }
-    r.done()?;
     Ok(addrs)
 }
 
-/// The lengths column (decoded on first use, on the calling thread).
+/// The lengths column (decoded on first use).
 fn read_lens(data: &[u8], n: usize) -> Result<Vec<u32>, FileError> {
     let mut r = In {
         b: data,
