@@ -102,7 +102,7 @@ def test_sections_that_do_not_decode_read_empty_with_a_reason(saved, tmp_path):
     assert info["named_references"] == 0
     assert len(info["problems"]) == 2, info["problems"]
     assert "labels: nodes out of order" in info["problems"][0]
-    assert "edge names" in info["problems"][1]
+    assert "edge name text that does not exist" in info["problems"][1]
     # Queries still answer, without names.
     p = back.paths("Holder")
     assert p.targets == 3 and sum(g.count for g in p.groups) == 3
