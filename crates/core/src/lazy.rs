@@ -51,27 +51,34 @@ impl<T> Packed<T> {
         crate::threads::run(|| {
             jobs.into_par_iter()
                 .try_for_each(|((codec, data, _), part)| {
-                    if *codec == 0 {
-                        if data.len() != part.len() {
-                            return Err(format!("{what}: bad chunk length"));
-                        }
-                        part.copy_from_slice(data);
-                        return Ok(());
-                    }
-                    let inflated = miniz_oxide::inflate::decompress_slice_iter_to_slice(
-                        part,
-                        std::iter::once(&data[..]),
-                        false,
-                        true,
-                    );
-                    match inflated {
-                        Ok(n) if n == part.len() => Ok(()),
-                        _ => Err(format!("{what} does not inflate")),
+                    if unpack(*codec, data, part) {
+                        Ok(())
+                    } else {
+                        Err(format!("{what} does not inflate"))
                     }
                 })
         })?;
         (self.decode)(&raw, self.arg)
     }
+}
+
+/// Fill `part` with a chunk's raw bytes (codec 0 stored, 1 deflate); false unless they are
+/// exactly `part.len()` bytes.
+pub(crate) fn unpack(codec: u32, data: &[u8], part: &mut [u8]) -> bool {
+    if codec == 0 {
+        if data.len() != part.len() {
+            return false;
+        }
+        part.copy_from_slice(data);
+        return true;
+    }
+    let inflated = miniz_oxide::inflate::decompress_slice_iter_to_slice(
+        part,
+        std::iter::once(data),
+        false,
+        true,
+    );
+    matches!(inflated, Ok(n) if n == part.len())
 }
 
 /// A value that is either here or decoded from its [`Packed`] form on first use.

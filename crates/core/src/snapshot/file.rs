@@ -527,19 +527,10 @@ fn read_sections(
                         "corrupt snapshot: checksum mismatch in section {tag}"
                     ));
                 }
-                if codec == 0 {
-                    part.copy_from_slice(data);
-                    return Ok(());
-                }
-                let inflated = miniz_oxide::inflate::decompress_slice_iter_to_slice(
-                    part,
-                    std::iter::once(data),
-                    false,
-                    true,
-                );
-                match inflated {
-                    Ok(len) if len == part.len() => Ok(()),
-                    _ => err(format!("corrupt snapshot: section {tag} does not inflate")),
+                if crate::lazy::unpack(codec, data, part) {
+                    Ok(())
+                } else {
+                    err(format!("corrupt snapshot: section {tag} does not inflate"))
                 }
             })
     })?;
