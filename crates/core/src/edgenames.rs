@@ -279,10 +279,16 @@ impl EdgeNames {
 }
 
 /// Builds [`EdgeNames`] edge by edge, in CSR order, interning texts.
+///
+/// The texts are looked up by a 64-bit hash that maps to the id of the first text with that
+/// hash, compared with the text in the table: no second copy of each text (at millions of
+/// distinct dictionary keys, the copies and their allocations were a third of the capture's
+/// peak). A different text with the same hash goes to `collided`, keyed by the text itself.
 #[derive(Default)]
 pub struct EdgeNamesBuilder {
     names: EdgeNames,
-    intern: FxHashMap<Box<str>, u32>,
+    by_hash: FxHashMap<u64, u32>,
+    collided: FxHashMap<Box<str>, u32>,
 }
 
 impl EdgeNamesBuilder {
@@ -296,14 +302,28 @@ impl EdgeNamesBuilder {
 
     /// The id of a text, added to the table if new.
     pub fn intern(&mut self, t: &str) -> u32 {
-        if let Some(&i) = self.intern.get(t) {
-            return i;
+        use std::collections::hash_map::Entry;
+        use std::hash::BuildHasher;
+        let h = rustc_hash::FxBuildHasher.hash_one(t);
+        let next = self.names.ends.len() as u32;
+        match self.by_hash.entry(h) {
+            Entry::Occupied(e) => {
+                let i = *e.get();
+                if self.names.text(i) == t {
+                    return i;
+                }
+                if let Some(&i) = self.collided.get(t) {
+                    return i;
+                }
+                self.collided.insert(t.into(), next);
+            }
+            Entry::Vacant(e) => {
+                e.insert(next);
+            }
         }
-        let i = self.names.ends.len() as u32;
         self.names.text.push_str(t);
         self.names.ends.push(self.names.text.len() as u32);
-        self.intern.insert(t.into(), i);
-        i
+        next
     }
 
     /// Number of edges pushed so far.
@@ -365,6 +385,25 @@ impl EdgeNamesBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn texts_with_the_same_hash_stay_apart() {
+        use std::hash::BuildHasher;
+        let mut b = EdgeNamesBuilder::default();
+        let a = b.intern("a");
+        // Make "b" and "c" hash to what "a" does.
+        for t in ["b", "c"] {
+            let h = rustc_hash::FxBuildHasher.hash_one(t);
+            b.by_hash.insert(h, a);
+        }
+        let (x, y) = (b.intern("b"), b.intern("c"));
+        assert_eq!((a, x, y), (0, 1, 2));
+        assert_eq!((b.intern("a"), b.intern("b"), b.intern("c")), (0, 1, 2));
+        assert_eq!(b.intern("d"), 3);
+        assert_eq!(b.names.text(1), "b");
+        assert_eq!(b.names.text(2), "c");
+        assert_eq!(b.names.text_count(), 4);
+    }
 
     #[test]
     fn names_round_trip_through_the_builder_and_parts() {
