@@ -1,4 +1,4 @@
-"""A loaded snapshot decodes its addresses, lengths, labels and edge names on first use.
+"""A loaded snapshot decodes its addresses, sizes, lengths, labels and edge names on first use.
 
 A file whose checksums match but whose packed sections do not decode (written that way on
 purpose) still loads; those sections read as empty and ``info()["problems"]`` (and ``refgraph
@@ -79,7 +79,7 @@ def saved(tmp_path):
 def test_a_loaded_snapshot_answers_like_the_one_saved(saved):
     snap, path = saved
     back = refgraph.load(path)
-    # Statistics first (they decode none of the packed columns), then what needs them.
+    # Statistics first (they decode only the sizes), then what needs the rest.
     assert back.typestats() == snap.typestats()
     assert back.info() == snap.info()
     assert back.paths("Holder") == snap.paths("Holder")

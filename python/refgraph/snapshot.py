@@ -237,7 +237,7 @@ class Snapshot:
         with_del, and ``strings``: the string policy the snapshot was taken with (``'names'``,
         ``'all'`` or ``'none'``; ``'all'`` for files written before policies existed) with
         ``fingerprints``, the number of strings kept as length and fingerprint. A loaded file
-        whose addresses, lengths, labels or edge names cannot be decoded (their checksums
+        whose addresses, sizes, lengths, labels or edge names cannot be decoded (their checksums
         matched, so it was written that way) still loads, without them, and ``problems`` lists
         what could not be read and why (the key is there only then)."""
         return self._s.info()

@@ -18,7 +18,7 @@ pub struct DomTree {
 }
 
 /// Successor lists of a graph with nodes `0..len()`.
-pub trait Successors {
+pub trait Successors: Sync {
     fn len(&self) -> usize;
     fn successors(&self, v: u32) -> &[u32];
     /// Total number of successors (a hint for reserving memory; 0 when unknown).
@@ -59,8 +59,7 @@ pub fn dominators<G: Successors>(g: &G, root: u32, progress: &mut dyn FnMut(u64,
 /// hung under the root by a virtual edge to its lowest-numbered node (returned, in order).
 ///
 /// The algorithm is semi-NCA (semi-dominators as in Lengauer–Tarjan, with path compression,
-/// then immediate dominators as nearest common ancestors), on arrays indexed by DFS number,
-/// the per-vertex working state packed together for locality.
+/// then immediate dominators as nearest common ancestors), on arrays indexed by DFS number.
 pub fn dominators_adopting<G: Successors>(
     g: &G,
     root: u32,
@@ -68,16 +67,15 @@ pub fn dominators_adopting<G: Successors>(
     progress: &mut dyn FnMut(u64, u64),
 ) -> (DomTree, Vec<u32>) {
     let n = g.len();
+    assert!(n < FIRST as usize, "a graph of 2^31 nodes or more");
     // 1. Depth-first numbering (preorder), iteratively; adopted parts continue the numbering.
-    //    Every edge met on the way is recorded in dfnum space as a forward CSR: when a vertex
-    //    is numbered `dv`, its successors get the slots `out[out_off[dv]..out_off[dv + 1]]`
-    //    (vertices are numbered in order, so the ranges follow each other), and successor `i`
-    //    writes its target's dfnum to slot `out_off[dv] + i` when the DFS handles it (each
-    //    successor of a reached vertex once: every slot is written). 4 bytes per edge plus 4
-    //    per vertex, where (source, target) pairs took 8 per edge. The virtual edges of the
-    //    adopted parts, `(0, ds)`, are in no successor list: their targets are kept apart.
-    //    The predecessor lists are built from this sequential record instead of walking the
-    //    graph again.
+    //    Semi-dominators only need, for each vertex `w`, the smallest predecessor numbered
+    //    below it (such a predecessor `v` counts as itself) and the predecessors numbered above
+    //    it (each needs an evaluation on the forest). Both numbers are known when the DFS meets
+    //    an edge, so the first kind is folded into `semi[w]` at once (the tree edge from the
+    //    parent included, and the virtual edge from 0 to each adopted part) and the second
+    //    kind is only counted; step 2 lists them. On a heap about half the edges are of the
+    //    second kind. Self loops change nothing.
     //    Big arrays are sized once and backed by huge pages where the system allows: at tens
     //    of millions of nodes, growing them and faulting their pages in 4 KiB at a time took a
     //    quarter of the time.
@@ -85,56 +83,46 @@ pub fn dominators_adopting<G: Successors>(
     let mut dfnum = hugepages::filled(NONE, n);
     let mut vertex: Vec<u32> = hugepages::with_capacity(n);
     let mut parent: Vec<u32> = hugepages::with_capacity(n); // by dfnum, parent's dfnum
+                                                            // By dfnum: the smallest predecessor numbered below (the parent, or an ancestor with an
+                                                            // edge to it); becomes the semi-dominator in step 3.
+    let mut semi: Vec<u32> = hugepages::with_capacity(n);
+    // By dfnum: how many predecessors are numbered above; then where their list ends.
+    let mut pred_end: Vec<u32> = hugepages::zeroed(n + 1);
     let mut adopted: Vec<u32> = Vec::new();
-    // By dfnum, the first slot of the vertex's successors in `out`.
-    let mut out_off: Vec<u32> = hugepages::with_capacity(n + 1);
-    // Zeroed: pages are only faulted in where slots are written (the hint is too big when some
-    // nodes are not reached). Grown when the hint is too small (or unknown).
-    let mut out: Vec<u32> = hugepages::zeroed(g.edge_count());
-    // Slots reserved so far.
-    let mut total = 0usize;
-    // The dfnums of the adopted parts' starts (virtual edges from 0).
-    let mut virtual_targets: Vec<u32> = Vec::new();
-    // (node, next successor, dfnum, first slot)
-    let mut stack: Vec<(u32, u32, u32, u32)> = Vec::new();
-    // Number `v` as `dv`: reserve its slots, return its stack entry.
-    let mut enter = |v: u32, dv: u32, out_off: &mut Vec<u32>, out: &mut Vec<u32>| {
-        let base = total;
-        out_off.push(base as u32);
-        total += g.successors(v).len();
-        if total > out.len() {
-            out.resize(total.max(2 * out.len()), 0);
-        }
-        (v, 0, dv, base as u32)
-    };
+    // (node, next successor, dfnum)
+    let mut stack: Vec<(u32, u32, u32)> = Vec::new();
     let mut next_unseen = 0usize;
     let mut start = Some(root);
     while let Some(s) = start {
         let ds = vertex.len() as u32;
         dfnum[s as usize] = ds;
-        if ds == 0 {
-            parent.push(NONE);
-        } else {
-            parent.push(0);
-            virtual_targets.push(ds);
-        }
+        // The root's entries are never read; an adopted part hangs from 0 by a virtual edge.
+        parent.push(if ds == 0 { NONE } else { 0 });
+        semi.push(0);
         vertex.push(s);
-        stack.push(enter(s, ds, &mut out_off, &mut out));
+        stack.push((s, 0, ds));
         while let Some(top) = stack.last_mut() {
-            let (v, i, dv, base) = *top;
+            let (v, i, dv) = *top;
             let succ = g.successors(v);
             if (i as usize) < succ.len() {
                 top.1 += 1;
                 let w = succ[i as usize];
-                let mut dw = dfnum[w as usize];
+                let dw = dfnum[w as usize];
                 if dw == NONE {
-                    dw = vertex.len() as u32;
+                    let dw = vertex.len() as u32;
                     dfnum[w as usize] = dw;
                     parent.push(dv);
+                    semi.push(dv);
                     vertex.push(w);
-                    stack.push(enter(w, dw, &mut out_off, &mut out));
+                    stack.push((w, 0, dw));
+                } else if dw > dv {
+                    let s = &mut semi[dw as usize];
+                    if dv < *s {
+                        *s = dv;
+                    }
+                } else if dw < dv {
+                    pred_end[dw as usize] += 1;
                 }
-                out[(base + i) as usize] = dw;
             } else {
                 stack.pop();
             }
@@ -151,75 +139,78 @@ pub fn dominators_adopting<G: Successors>(
         }
     }
     drop(stack);
-    drop(dfnum);
-    out_off.push(total as u32);
-    out.truncate(total);
     let count = vertex.len();
     progress(count as u64 / 4, 2 * count as u64);
 
-    // 2. Predecessors in dfnum space: a counting sort of the recorded edges by target, the
-    //    targets split into ranges, one per task (each reads every edge, writes its own range:
-    //    the same lists on any number of threads).
-    let (pred_off, preds) = predecessors(&out_off, &out, &virtual_targets);
-    drop(out);
-    drop(out_off);
+    // 2. The predecessors numbered above each vertex, read from the graph again in node order
+    //    (its arrays sequentially, the DFS numbers at random), where keeping a record of the
+    //    edges during the DFS took as much memory again: `preds` holds the lists one after the
+    //    other by increasing target, the first entry of each flagged with `FIRST`, and `has`
+    //    says which vertices have one (a bit each, where offsets took 4 bytes).
+    let (preds, has) = predecessors(g, &dfnum, pred_end);
+    drop(dfnum);
     progress(count as u64 / 2, 2 * count as u64);
 
-    // 3. Semi-dominators, by dfnum. `cell[v] = [ancestor, label, semi]`.
-    let mut cell: Vec<[u32; 3]> = hugepages::with_capacity(count);
-    cell.extend((0..count as u32).map(|v| [NONE, v, v]));
+    // 3. Semi-dominators, by dfnum, with the forest of processed vertices in `forest[v] =
+    //    [ancestor, label]`. Every predecessor left is numbered above `w`, so already
+    //    processed and linked: its value is the smallest semi on its compressed forest path.
+    //    The lists are read backwards, as the vertices are.
+    let mut forest: Vec<[u32; 2]> = hugepages::with_capacity(count);
+    forest.extend((0..count as u32).map(|v| [NONE, v]));
     let mut path: Vec<u32> = Vec::new();
     let step = (count / 64).max(1);
+    let mut pos = preds.len();
     for w in (1..count).rev() {
         if w % step == 0 {
             progress((2 * count - w) as u64 * 3 / 4, 2 * count as u64);
         }
-        let mut best = cell[w][2];
-        for &v in &preds[pred_off[w] as usize..pred_off[w + 1] as usize] {
-            // eval(v): minimum semi on the compressed forest path above v. Vertices numbered
-            // below w are not processed yet: their semi is their own number (no memory read).
-            let sv = if (v as usize) < w {
-                v
-            } else if cell[v as usize][0] == NONE {
-                cell[v as usize][2]
+        let mut best = semi[w];
+        let mut more = has[w / 64] >> (w % 64) & 1 == 1;
+        while more {
+            pos -= 1;
+            let v = preds[pos] & !FIRST;
+            more = preds[pos] & FIRST == 0;
+            let sv = if forest[v as usize][0] == NONE {
+                semi[v as usize]
             } else {
                 path.clear();
                 let mut x = v;
-                while cell[cell[x as usize][0] as usize][0] != NONE {
+                while forest[forest[x as usize][0] as usize][0] != NONE {
                     path.push(x);
-                    x = cell[x as usize][0];
+                    x = forest[x as usize][0];
                 }
                 while let Some(x) = path.pop() {
-                    let a = cell[x as usize][0] as usize;
-                    let (a_anc, a_label) = (cell[a][0], cell[a][1]);
-                    let xl = cell[x as usize][1];
-                    if cell[a_label as usize][2] < cell[xl as usize][2] {
-                        cell[x as usize][1] = a_label;
+                    let [a_anc, a_label] = forest[forest[x as usize][0] as usize];
+                    let xl = forest[x as usize][1];
+                    if semi[a_label as usize] < semi[xl as usize] {
+                        forest[x as usize][1] = a_label;
                     }
-                    cell[x as usize][0] = a_anc;
+                    forest[x as usize][0] = a_anc;
                 }
-                cell[cell[v as usize][1] as usize][2]
+                semi[forest[v as usize][1] as usize]
             };
             if sv < best {
                 best = sv;
             }
         }
-        cell[w][2] = best;
-        cell[w][0] = parent[w];
+        semi[w] = best;
+        forest[w][0] = parent[w];
     }
     drop(preds);
-    drop(pred_off);
+    drop(has);
+    drop(forest);
     // 4. Immediate dominators: the nearest ancestor of the parent not below the semi-dominator.
     let mut idom: Vec<u32> = hugepages::zeroed(count);
     for w in 1..count {
-        let s = cell[w][2];
+        let s = semi[w];
         let mut x = parent[w];
         while x > s {
             x = idom[x as usize];
         }
         idom[w] = x;
     }
-    drop(cell);
+    drop(semi);
+    drop(parent);
     progress(2 * count as u64, 2 * count as u64);
 
     // Back to node ids.
@@ -236,61 +227,65 @@ pub fn dominators_adopting<G: Successors>(
     )
 }
 
-/// Predecessor lists (CSR) of the recorded edges over `count = out_off.len() - 1` vertices:
-/// vertex `s`'s successors `out[out_off[s]..out_off[s + 1]]`, plus a virtual edge from 0 to each
-/// of `virtual_targets`. Each list holds its sources in increasing order (a source once per
-/// edge), the virtual edge's 0 last.
-fn predecessors(out_off: &[u32], out: &[u32], virtual_targets: &[u32]) -> (Vec<u32>, Vec<u32>) {
-    let count = out_off.len() - 1;
-    let edges = out.len() + virtual_targets.len();
-    let tasks = crate::threads::range_tasks_for(edges, 1 << 20);
+/// Flags the first entry of each predecessor list (DFS numbers stay below 2^31).
+const FIRST: u32 = 1 << 31;
+
+/// Predecessor lists of the edges of `g` that go to a vertex numbered earlier in the DFS
+/// (`dfnum`), given `counts[w]`, how many such edges reach `w` (one entry more than the
+/// vertices, 0). Returns the lists one after the other by increasing target, sources in
+/// dfnum space (a source once per edge, in the reverse of their nodes' order), the first
+/// entry of each list flagged with [`FIRST`]; and a bit per vertex, set when its list is not
+/// empty. The targets are split into ranges, one per task: each reads every edge and fills its
+/// own range, so the lists are the same on any number of threads.
+fn predecessors<G: Successors>(g: &G, dfnum: &[u32], mut counts: Vec<u32>) -> (Vec<u32>, Vec<u64>) {
+    let count = counts.len() - 1;
+    // Inclusive prefix sums: `counts[w]` is where `w`'s list ends; filled from the end, it
+    // ends where the list starts.
+    let mut total = 0u32;
+    for c in counts[..count].iter_mut() {
+        total += *c;
+        *c = total;
+    }
+    counts[count] = total;
+    let mut preds: Vec<u32> = crate::hugepages::zeroed(total as usize);
+    let tasks = crate::threads::range_tasks_for(g.edge_count(), 1 << 20);
     let span = count.div_ceil(tasks).max(1);
-    let mut pred_off: Vec<u32> = crate::hugepages::zeroed(count + 1);
-    let parts: Vec<(usize, &mut [u32])> = pred_off[1..].chunks_mut(span).enumerate().collect();
-    crate::threads::for_each_part(parts, |(i, part)| {
-        let lo = (i * span) as u32;
-        let hi = lo + part.len() as u32;
-        for &t in out.iter().chain(virtual_targets) {
-            if t >= lo && t < hi {
-                part[(t - lo) as usize] += 1;
-            }
-        }
-    });
-    for i in 0..count {
-        pred_off[i + 1] += pred_off[i];
-    }
-    let mut preds: Vec<u32> = crate::hugepages::zeroed(edges);
-    let mut parts: Vec<(usize, &mut [u32])> = Vec::new();
+    let mut parts: Vec<(u32, &mut [u32], &mut [u32])> = Vec::new();
     let mut rest = &mut preds[..];
-    for lo in (0..count).step_by(span) {
-        let hi = (lo + span).min(count);
-        let (p, r) = rest.split_at_mut((pred_off[hi] - pred_off[lo]) as usize);
+    let mut done = 0u32;
+    for (i, ends) in counts[..count].chunks_mut(span).enumerate() {
+        let last = ends[ends.len() - 1];
+        let (p, r) = rest.split_at_mut((last - done) as usize);
         rest = r;
-        parts.push((lo, p));
+        parts.push(((i * span) as u32, ends, p));
+        done = last;
     }
-    let pred_off_ref = &pred_off;
-    crate::threads::for_each_part(parts, |(lo, part)| {
-        let hi = (lo + span).min(count);
-        let base = pred_off_ref[lo];
-        let mut fill: Vec<u32> = pred_off_ref[lo..hi].iter().map(|&o| o - base).collect();
-        let (lo32, hi32) = (lo as u32, hi as u32);
-        let mut add = |s: u32, t: u32| {
-            if t >= lo32 && t < hi32 {
-                let f = &mut fill[(t - lo32) as usize];
-                part[*f as usize] = s;
-                *f += 1;
+    crate::threads::for_each_part(parts, |(lo, ends, part)| {
+        let hi = lo + ends.len() as u32;
+        let start = ends[ends.len() - 1] - part.len() as u32;
+        for v in 0..g.len() as u32 {
+            let dv = dfnum[v as usize];
+            if dv == NONE {
+                continue;
             }
-        };
-        for s in 0..count {
-            for &t in &out[out_off[s] as usize..out_off[s + 1] as usize] {
-                add(s as u32, t);
+            for &w in g.successors(v) {
+                let dw = dfnum[w as usize];
+                if dw < dv && dw >= lo && dw < hi {
+                    let e = &mut ends[(dw - lo) as usize];
+                    *e -= 1;
+                    part[(*e - start) as usize] = dv;
+                }
             }
-        }
-        for &t in virtual_targets {
-            add(0, t);
         }
     });
-    (pred_off, preds)
+    let mut has = vec![0u64; count.div_ceil(64)];
+    for w in 0..count {
+        if counts[w] < counts[w + 1] {
+            preds[counts[w] as usize] |= FIRST;
+            has[w / 64] |= 1 << (w % 64);
+        }
+    }
+    (preds, has)
 }
 
 impl DomTree {

@@ -1,16 +1,16 @@
 //! Columns of a loaded snapshot that stay compressed until a query reads them.
 //!
-//! A snapshot file's addresses, lengths, labels and edge names are big once decoded (8 and 4
-//! bytes per node, about 50 bytes per label and 5 bytes per reference: at 30 million objects,
-//! well over a gigabyte together) and many queries never read them: statistics by type,
-//! retained sizes. [`Lazy`] keeps such a section as the file stored it (its compressed chunks,
-//! checksums already verified by the loader) and decodes it, in parallel, the first time it is
-//! dereferenced.
+//! A snapshot file's addresses, sizes, lengths, labels and edge names are big once decoded (8,
+//! 8 and 4 bytes per node, about 50 bytes per label and 5 bytes per reference: at 30 million
+//! objects, well over a gigabyte together) and many queries never read them (statistics by
+//! type read only the sizes; the dominator tree reads none). [`Lazy`] keeps such a section as
+//! the file stored it (its compressed chunks, checksums already verified by the loader) and
+//! decodes it, in parallel, the first time it is dereferenced.
 //!
 //! A section whose contents turn out to be malformed when decoded (the checksums matched, so
 //! the file was written that way on purpose) decodes to its empty value (no labels, no names,
-//! no lengths), and the reason is kept ([`Lazy::problem`]): the snapshot then reads as one
-//! taken without that section.
+//! no lengths, zero sizes), and the reason is kept ([`Lazy::problem`]): the snapshot then reads
+//! as one taken without that section.
 
 use std::fmt;
 use std::ops::{Deref, DerefMut};

@@ -149,7 +149,7 @@ impl PySnapshot {
         drop(objects);
         let snap = Snapshot {
             graph: g,
-            sizes: notes.sizes,
+            sizes: notes.sizes.into(),
             lens: notes.lens.into(),
             labels: notes.labels.into(),
             globals,

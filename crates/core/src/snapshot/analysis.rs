@@ -45,7 +45,39 @@ pub struct Analysis {
     pub idom: Vec<NodeId>,
     /// Retained bytes per node.
     pub retained: Vec<u64>,
-    tree: DomTree,
+    /// A bit per node (`v / 64`, `1 << v % 64`), set when no other node of its type (by long
+    /// name) dominates it: the nodes whose retained bytes add up to their type's.
+    pub first_of_type: Vec<u64>,
+}
+
+impl Analysis {
+    /// Children of every node in the dominator tree as CSR arrays (`kids[off[v]..off[v + 1]]`,
+    /// in id order); index `len()` is the virtual root.
+    pub fn children(&self) -> (Vec<u32>, Vec<NodeId>) {
+        let n = self.idom.len();
+        let parent = |v: usize| match self.idom[v] {
+            NONE => n,
+            d => d as usize,
+        };
+        let mut off: Vec<u32> = crate::hugepages::zeroed(n + 2);
+        for v in 0..n {
+            off[parent(v) + 1] += 1;
+        }
+        for i in 0..n + 1 {
+            off[i + 1] += off[i];
+        }
+        // Filled from the end of each list, backwards: `off[p + 1]` ends up where it started.
+        let mut kids: Vec<NodeId> = crate::hugepages::zeroed(n);
+        for v in (0..n).rev() {
+            let end = &mut off[parent(v) + 1];
+            *end -= 1;
+            kids[*end as usize] = v as NodeId;
+        }
+        // Now `off[p + 1]` is where `p`'s list starts: shift back by one.
+        off.copy_within(1..n + 2, 0);
+        off[n + 1] = n as u32;
+        (off, kids)
+    }
 }
 
 /// Number of incoming edges of each node (self references excluded).
@@ -100,27 +132,88 @@ pub fn analyse(s: &Snapshot, progress: &mut dyn FnMut(u64, u64)) -> Analysis {
         root_edges: &roots,
     };
     let (tree, unrooted) = dominators_adopting(&rooted, n as u32, true, progress);
-    let mut retained = tree.retained(|v| {
-        if (v as usize) < n {
-            s.sizes[v as usize]
-        } else {
-            0
-        }
-    });
-    retained.truncate(n);
-    let mut idom = crate::hugepages::copied(&tree.idom[..n]);
+    let DomTree { mut idom, preorder } = tree;
+    idom.truncate(n);
     for d in idom.iter_mut() {
         if *d as usize == n {
             *d = NONE;
         }
     }
-    Analysis {
+    let mut a = Analysis {
         roots,
         unrooted,
         idom,
-        retained,
-        tree,
+        retained: Vec::new(),
+        first_of_type: Vec::new(),
+    };
+    // Which nodes count for their type's retained bytes, found while the arrays the walk
+    // needs are the biggest thing allocated (they are freed before the sizes are read).
+    a.first_of_type = first_of_their_type(s, &a);
+    // Retained sizes: every node's own size added to its dominator's, dominated nodes first.
+    let mut retained: Vec<u64> = crate::hugepages::zeroed(n);
+    for &v in &preorder {
+        if (v as usize) < n {
+            retained[v as usize] = s.sizes[v as usize];
+        }
     }
+    for &v in preorder.iter().rev() {
+        let d = a.idom.get(v as usize).copied().unwrap_or(NONE);
+        if d != NONE {
+            retained[d as usize] += retained[v as usize];
+        }
+    }
+    drop(preorder);
+    a.retained = retained;
+    a
+}
+
+/// The rows of the statistics by type: long type names in order of first appearance in the
+/// type table, and the row of each type id.
+fn rows_by_name(g: &Graph) -> (Vec<&str>, Vec<usize>) {
+    let mut index: FxHashMap<&str, usize> = Default::default();
+    let mut names: Vec<&str> = Vec::new();
+    let mut row_of_type: Vec<usize> = Vec::with_capacity(g.type_table().len());
+    for t in g.type_table() {
+        let i = *index.entry(t.long_name.as_str()).or_insert_with(|| {
+            names.push(t.long_name.as_str());
+            names.len() - 1
+        });
+        row_of_type.push(i);
+    }
+    (names, row_of_type)
+}
+
+/// The nodes no other node of their type (by long name) dominates, as a bit set: a walk of the
+/// dominator tree keeping, per type, how many ancestors on the current path have it.
+fn first_of_their_type(s: &Snapshot, a: &Analysis) -> Vec<u64> {
+    let g = &s.graph;
+    let n = g.len();
+    let (names, row_of_type) = rows_by_name(g);
+    let row_of = |v: NodeId| row_of_type[g.type_of(v) as usize];
+    let mut first = vec![0u64; n.div_ceil(64)];
+    let (child_off, children) = a.children();
+    let mut active = vec![0u32; names.len()];
+    // (node, next child index); the virtual root has no type.
+    let mut stack: Vec<(u32, u32)> = vec![(n as u32, child_off[n])];
+    while let Some(top) = stack.last_mut() {
+        let (v, i) = *top;
+        if i < child_off[v as usize + 1] {
+            top.1 += 1;
+            let c = children[i as usize];
+            let r = row_of(c);
+            if active[r] == 0 {
+                first[c as usize / 64] |= 1 << (c % 64);
+            }
+            active[r] += 1;
+            stack.push((c, child_off[c as usize]));
+        } else {
+            stack.pop();
+            if (v as usize) < n {
+                active[row_of(v)] -= 1;
+            }
+        }
+    }
+    first
 }
 
 /// One row of the statistics by type.
@@ -140,21 +233,16 @@ pub struct TypeRow {
 /// are 0 without an analysis.
 pub fn type_stats(s: &Snapshot, a: Option<&Analysis>) -> Vec<TypeRow> {
     let g = &s.graph;
-    let mut index: FxHashMap<&str, usize> = Default::default();
-    let mut rows: Vec<TypeRow> = Vec::new();
-    let mut row_of_type: Vec<usize> = Vec::with_capacity(g.type_table().len());
-    for t in g.type_table() {
-        let i = *index.entry(t.long_name.as_str()).or_insert_with(|| {
-            rows.push(TypeRow {
-                name: t.long_name.clone(),
-                count: 0,
-                shallow: 0,
-                retained: 0,
-            });
-            rows.len() - 1
-        });
-        row_of_type.push(i);
-    }
+    let (names, row_of_type) = rows_by_name(g);
+    let mut rows: Vec<TypeRow> = names
+        .into_iter()
+        .map(|name| TypeRow {
+            name: name.to_string(),
+            count: 0,
+            shallow: 0,
+            retained: 0,
+        })
+        .collect();
     let row_of = |v: NodeId| row_of_type[g.type_of(v) as usize];
     // Counts and shallow bytes, summed over pieces of nodes in parallel (integer sums).
     const PIECE: usize = 1 << 16;
@@ -184,49 +272,12 @@ pub fn type_stats(s: &Snapshot, a: Option<&Analysis>) -> Vec<TypeRow> {
         r.shallow = shallow;
     }
     if let Some(a) = a {
-        // Walk the dominator tree keeping, per row, how many ancestors on the current path
-        // belong to it: a node counts when none does.
-        let n = g.len();
-        let total = a.tree.idom.len(); // n + 1 (virtual root)
-        let mut child_off: Vec<u32> = crate::hugepages::zeroed(total + 1);
-        for v in 0..n {
-            let d = a.tree.idom[v];
-            if d != NONE {
-                child_off[d as usize + 1] += 1;
-            }
-        }
-        for i in 0..total {
-            child_off[i + 1] += child_off[i];
-        }
-        let mut fill = crate::hugepages::copied(&child_off);
-        let mut children: Vec<u32> = crate::hugepages::zeroed(child_off[total] as usize);
-        for v in 0..n {
-            let d = a.tree.idom[v];
-            if d != NONE {
-                children[fill[d as usize] as usize] = v as u32;
-                fill[d as usize] += 1;
-            }
-        }
-        drop(fill);
-        let mut active = vec![0u32; rows.len()];
-        // (node, next child index); the virtual root has no row.
-        let mut stack: Vec<(u32, u32)> = vec![(n as u32, child_off[n])];
-        while let Some(top) = stack.last_mut() {
-            let (v, i) = *top;
-            if i < child_off[v as usize + 1] {
-                top.1 += 1;
-                let c = children[i as usize];
-                let r = row_of(c);
-                if active[r] == 0 {
-                    rows[r].retained += a.retained[c as usize];
-                }
-                active[r] += 1;
-                stack.push((c, child_off[c as usize]));
-            } else {
-                stack.pop();
-                if (v as usize) < n {
-                    active[row_of(v)] -= 1;
-                }
+        for (w, &bits) in a.first_of_type.iter().enumerate() {
+            let mut bits = bits;
+            while bits != 0 {
+                let v = w * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                rows[row_of(v as NodeId)].retained += a.retained[v];
             }
         }
     }
@@ -265,6 +316,45 @@ mod tests {
     }
 
     #[test]
+    fn a_type_retains_what_its_first_objects_do() {
+        use crate::graph::from_edges;
+        // 0 (Root) -> 1 (Node) -> 2 (dict) -> 3 (Node) -> 4 (Node); 0 -> 5 (Node) -> 4 too,
+        // so 4 hangs from the root, not from 3. Node counts 1 (which holds 2 and 3) and 4 and
+        // 5 (their own bytes): nothing twice.
+        let g = from_edges(
+            &[
+                ("Root", true),
+                ("Node", true),
+                ("dict", true),
+                ("Node", true),
+                ("Node", true),
+                ("Node", true),
+            ],
+            &[&[1, 5], &[2], &[3], &[4], &[], &[4]],
+        );
+        let s = Snapshot {
+            sizes: vec![1, 10, 100, 1000, 10000, 100000].into(),
+            lens: vec![crate::snapshot::NO_LEN; 6].into(),
+            graph: g,
+            ..Default::default()
+        };
+        let a = analyse(&s, &mut |_, _| {});
+        assert_eq!(a.retained[1], 1110);
+        let first: Vec<bool> = (0..6).map(|v| a.first_of_type[0] >> v & 1 == 1).collect();
+        assert_eq!(first, [true, true, true, false, true, true]);
+        let rows = type_stats(&s, Some(&a));
+        let row = |name: &str| {
+            rows.iter()
+                .find(|r| r.name.ends_with(name))
+                .unwrap()
+                .clone()
+        };
+        assert_eq!(row("Node").retained, 1110 + 10000 + 100000);
+        assert_eq!(row("dict").retained, 1100);
+        assert_eq!(row("Root").retained, 111111);
+    }
+
+    #[test]
     fn unrooted_cycles_get_a_virtual_root() {
         use crate::graph::from_edges;
         // 0 root list -> 1; 2 <-> 3 is a cycle nothing refers to.
@@ -278,7 +368,7 @@ mod tests {
             &[&[1], &[], &[3], &[2]],
         );
         let s = Snapshot {
-            sizes: vec![10, 20, 30, 40],
+            sizes: vec![10, 20, 30, 40].into(),
             lens: vec![crate::snapshot::NO_LEN; 4].into(),
             graph: g,
             ..Default::default()

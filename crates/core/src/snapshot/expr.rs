@@ -255,7 +255,7 @@ mod tests {
             }
         }
         let s = Snapshot {
-            sizes: vec![1; 12],
+            sizes: vec![1; 12].into(),
             lens: vec![NO_LEN; 12].into(),
             labels: vec![(0, "__main__".into())].into(),
             globals: vec![(2, "__main__.bus".into()), (8, "__main__.seen".into())],

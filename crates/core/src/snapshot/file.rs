@@ -638,6 +638,23 @@ fn read_addrs(data: &[u8], n: usize) -> Result<Vec<u64>, FileError> {
     Ok(addrs)
 }
 
+/// The sizes column (decoded on first use, in parallel).
+fn read_sizes(data: &[u8], n: usize) -> Result<Vec<u64>, FileError> {
+    if data.len() < n {
+        return err("sizes: column is too short");
+    }
+    let mut sizes: Vec<u64> = crate::hugepages::zeroed(n);
+    crate::threads::run(|| {
+        decode_column(data, "sizes", &mut sizes, |_, r, out| {
+            for z in out.iter_mut() {
+                *z = r.varint()?;
+            }
+            Ok(())
+        })
+    })?;
+    Ok(sizes)
+}
+
 /// The lengths column (decoded on first use).
 fn read_lens(data: &[u8], n: usize) -> Result<Vec<u32>, FileError> {
     let mut r = In {
@@ -768,8 +785,9 @@ pub fn from_bytes_reporting(
 ) -> Result<Snapshot, FileError> {
     let mut step = |n: u64| progress(n, LOAD_STEPS);
     step(0);
-    // Addresses, lengths, labels and edge names stay compressed until a query reads them.
-    let (mut secs, packed) = read_sections(b, &[ADDRS, LENS, LABELS, NAMES])?;
+    // Addresses, sizes, lengths, labels and edge names stay compressed until a query reads
+    // them.
+    let (mut secs, packed) = read_sections(b, &[ADDRS, SIZES, LENS, LABELS, NAMES])?;
     step(1);
     // The big columns leave the list: each is freed as soon as it is decoded.
     let mut take = |tag: u32, name: &'static str| -> Result<Vec<u8>, FileError> {
@@ -781,16 +799,17 @@ pub fn from_bytes_reporting(
     let columns = [
         take(TYPE_IDS, "type ids"),
         take(FLAGS, "flags"),
-        take(SIZES, "sizes"),
         take(EDGES, "edges"),
     ];
     let mut packed_addrs = None;
+    let mut packed_sizes = None;
     let mut packed_lens = None;
     let mut packed_labels = None;
     let mut packed_names = None;
     for (tag, chunks) in packed {
         match tag {
             ADDRS => packed_addrs = Some(chunks),
+            SIZES => packed_sizes = Some(chunks),
             LENS => packed_lens = Some(chunks),
             LABELS => packed_labels = Some(chunks),
             _ => packed_names = Some(chunks),
@@ -843,7 +862,7 @@ pub fn from_bytes_reporting(
     r.done()?;
 
     // Every column has exactly n entries of at least one byte each.
-    let [type_data, flags, size_data, edge_data] = columns;
+    let [type_data, flags, edge_data] = columns;
     let column = |data: Result<Vec<u8>, FileError>, name: &'static str| {
         let data = data?;
         if data.len() < n {
@@ -853,7 +872,6 @@ pub fn from_bytes_reporting(
     };
     let type_data = column(type_data, "type ids")?;
     let flags = flags?;
-    let size_data = column(size_data, "sizes")?;
     let edge_data = column(edge_data, "edges")?;
     if n > 0 && nt == 0 {
         return err("corrupt snapshot: nodes without types");
@@ -876,16 +894,6 @@ pub fn from_bytes_reporting(
             Ok(())
         })?;
         Ok(types)
-    };
-    let sizes = move || -> Result<Vec<u64>, FileError> {
-        let mut sizes: Vec<u64> = crate::hugepages::zeroed(n);
-        decode_column(&size_data, "sizes", &mut sizes, |_, r, out| {
-            for z in out.iter_mut() {
-                *z = r.varint()?;
-            }
-            Ok(())
-        })?;
-        Ok(sizes)
     };
     let edge_lists = move || -> Result<(Vec<u32>, Vec<NodeId>), FileError> {
         let split = varints_len(&edge_data, n, "edges")?;
@@ -927,8 +935,7 @@ pub fn from_bytes_reporting(
         })?;
         Ok((offsets, targets))
     };
-    let (edge_res, (type_res, size_res)) =
-        crate::threads::run(|| rayon::join(edge_lists, || rayon::join(types, sizes)));
+    let (edge_res, type_res) = crate::threads::run(|| rayon::join(edge_lists, types));
     let addrs = Lazy::packed(Packed {
         chunks: packed_addrs
             .ok_or_else(|| FileError("corrupt snapshot: no addresses section".into()))?,
@@ -940,7 +947,14 @@ pub fn from_bytes_reporting(
     step(2);
     let types = type_res?;
     step(3);
-    let sizes = size_res?;
+    let sizes = Lazy::packed(Packed {
+        chunks: packed_sizes
+            .ok_or_else(|| FileError("corrupt snapshot: no sizes section".into()))?,
+        arg: n,
+        decode: |raw, n| read_sizes(raw, n).map_err(|e| e.0),
+        empty: |n| vec![0; n],
+        what: "sizes",
+    });
     step(4);
     let lens = Lazy::packed(Packed {
         chunks: packed_lens
@@ -1111,7 +1125,7 @@ mod tests {
     }
 
     #[test]
-    fn addresses_lengths_labels_and_names_are_decoded_on_first_use() {
+    fn addresses_sizes_lengths_labels_and_names_are_decoded_on_first_use() {
         let s = leaky(50);
         let back = from_bytes(&to_bytes(&s)).unwrap();
         let packed = |b: &Snapshot| {
@@ -1123,8 +1137,10 @@ mod tests {
             ]
         };
         assert_eq!(packed(&back), [true; 4]);
-        // Statistics and retained sizes read none of them.
+        assert!(back.sizes.peek().is_none());
+        // The dominator tree reads none of them; retained sizes and statistics read the sizes.
         let a = crate::snapshot::analysis::analyse(&back, &mut |_, _| {});
+        assert!(back.sizes.peek().is_some());
         crate::snapshot::analysis::type_stats(&back, Some(&a));
         assert_eq!(packed(&back), [true; 4]);
         assert_eq!(back.label(0), s.label(0));
@@ -1152,6 +1168,13 @@ mod tests {
                     o.0.extend_from_slice(&[0xff; 10]);
                     o.0.push(1);
                     o.0.extend(std::iter::repeat_n(0u8, s.len() - 1));
+                }
+                SIZES => {
+                    // An 11-byte varint for node 1.
+                    o.varint(1);
+                    o.0.extend_from_slice(&[0xff; 10]);
+                    o.0.push(1);
+                    o.0.extend(std::iter::repeat_n(0u8, s.len() - 2));
                 }
                 LENS => {
                     // A length of 2^33 for node 0.
@@ -1192,10 +1215,12 @@ mod tests {
         assert_eq!(back.label(3), None);
         assert_eq!(back.edge_name(0, 0), None);
         assert!(back.labels.is_empty() && back.names.is_empty());
+        assert_eq!(back.total_bytes(), 0);
         let problems = back.problems();
-        assert_eq!(problems.len(), 4, "{problems:?}");
+        assert_eq!(problems.len(), 5, "{problems:?}");
         for (p, what) in problems.iter().zip([
             "addresses: number too large",
+            "sizes: number too large",
             "length out of range",
             "labels: nodes out of order",
             "corrupt snapshot: ",
@@ -1218,6 +1243,7 @@ mod tests {
                     s.graph.type_table().to_vec(),
                 )
                 .unwrap(),
+                sizes: vec![0; s.len()].into(),
                 lens: vec![NO_LEN; s.len()].into(),
                 labels: Vec::new().into(),
                 names: EdgeNames::default().into(),

@@ -812,7 +812,7 @@ mod tests {
             }
             let s = Snapshot {
                 graph: g,
-                sizes: vec![10; n],
+                sizes: vec![10; n].into(),
                 lens: lens.into(),
                 labels: vec![(0, "app".into())].into(),
                 globals: Vec::new(),

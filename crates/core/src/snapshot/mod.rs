@@ -63,7 +63,8 @@ pub struct StringContent {
 #[derive(Clone, Debug, Default)]
 pub struct Snapshot {
     pub graph: Graph,
-    pub sizes: Vec<u64>,
+    /// Shallow sizes in bytes (a loaded snapshot decodes them on first use).
+    pub sizes: Lazy<Vec<u64>>,
     /// `len()` of built-in containers and strings, [`NO_LEN`] otherwise (a loaded snapshot
     /// decodes them on first use).
     pub lens: Lazy<Vec<u32>>,
@@ -90,7 +91,9 @@ impl Snapshot {
     /// Check the columns agree with the graph (used by the loader and by builders).
     pub fn validate(&self) -> Result<(), String> {
         let n = self.graph.len();
-        if self.sizes.len() != n || self.lens.peek().is_some_and(|l| l.len() != n) {
+        if self.sizes.peek().is_some_and(|z| z.len() != n)
+            || self.lens.peek().is_some_and(|l| l.len() != n)
+        {
             return Err("size or length column does not match the node count".into());
         }
         // Sections still packed are checked when they are decoded.
@@ -123,6 +126,7 @@ impl Snapshot {
     pub fn problems(&self) -> Vec<String> {
         [
             self.graph.addr_problem(),
+            self.sizes.problem(),
             self.lens.problem(),
             self.labels.problem(),
             self.names.problem(),
@@ -381,7 +385,7 @@ pub(crate) mod testing {
         }
         Snapshot {
             graph,
-            sizes,
+            sizes: sizes.into(),
             lens: lens.into(),
             labels: vec![(0, "app".into())].into(),
             globals: vec![(2, "app._cache".into())],
@@ -418,7 +422,7 @@ mod tests {
             t.long_name = t.short_name.clone();
         }
         let s = Snapshot {
-            sizes: vec![232, 90, 60, 60],
+            sizes: vec![232, 90, 60, 60].into(),
             lens: vec![3, 37, 3, 11].into(),
             labels: vec![(2, "'cfg'".into())].into(),
             strings: StringContent {

@@ -273,7 +273,7 @@ mod tests {
             b.push(Some(n));
         }
         let s = Snapshot {
-            sizes: vec![1; 7],
+            sizes: vec![1; 7].into(),
             lens: vec![crate::snapshot::NO_LEN; 7].into(),
             labels: vec![(0, "m".into())].into(),
             names: b.finish().into(),
@@ -297,7 +297,7 @@ mod tests {
         g.set_flags(0, flags::MODULE | flags::PROPER_MODULE);
         g.set_flags(1, flags::WEAKREF);
         let s = Snapshot {
-            sizes: vec![1, 1, 1],
+            sizes: vec![1, 1, 1].into(),
             lens: vec![crate::snapshot::NO_LEN; 3].into(),
             graph: g,
             ..Default::default()

@@ -184,29 +184,6 @@ impl Builder<'_> {
     }
 }
 
-/// Children of every node in the dominator tree as CSR arrays; index `n` is the virtual root.
-fn dominator_children(a: &Analysis, n: usize) -> (Vec<u32>, Vec<NodeId>) {
-    let parent = |v: usize| match a.idom[v] {
-        NONE => n,
-        d => d as usize,
-    };
-    let mut off = vec![0u32; n + 2];
-    for v in 0..n {
-        off[parent(v) + 1] += 1;
-    }
-    for i in 0..n + 1 {
-        off[i + 1] += off[i];
-    }
-    let mut fill = off.clone();
-    let mut kids = vec![0 as NodeId; n];
-    for v in 0..n {
-        let p = parent(v);
-        kids[fill[p] as usize] = v as NodeId;
-        fill[p] += 1;
-    }
-    (off, kids)
-}
-
 /// Build the report data of `s` (analysed as `a`), with the change since `base` if given.
 pub fn report_json(s: &Snapshot, a: &Analysis, base: Option<&Snapshot>, lim: &Limits) -> String {
     let g = &s.graph;
@@ -261,7 +238,7 @@ pub fn report_json(s: &Snapshot, a: &Analysis, base: Option<&Snapshot>, lim: &Li
     };
 
     // 1. The dominator tree, biggest subtrees first.
-    let (off, kids) = dominator_children(a, n);
+    let (off, kids) = a.children();
     let children = |v: usize| &kids[off[v] as usize..off[v + 1] as usize];
     let top_all = children(n);
     let top = b.biggest(top_all, lim.top_level);
