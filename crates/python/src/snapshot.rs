@@ -187,7 +187,7 @@ impl PySnapshot {
         let progress: Option<Py<PyAny>> = progress.map(Bound::unbind);
         let snap = py
             .detach(|| {
-                file::from_bytes_reporting(&bytes, &mut |done, total| {
+                file::from_vec_reporting(bytes, &mut |done, total| {
                     if let Some(p) = &progress {
                         // A progress display that fails must not break the load.
                         Python::attach(|py| {
