@@ -131,7 +131,12 @@ pub fn analyse(s: &Snapshot, progress: &mut dyn FnMut(u64, u64)) -> Analysis {
         targets,
         root_edges: &roots,
     };
-    let (tree, unrooted) = dominators_adopting(&rooted, n as u32, true, progress);
+    // The dominator tree is most of the work: nine tenths of the progress, the rest after it.
+    let mut total = 1;
+    let (tree, unrooted) = dominators_adopting(&rooted, n as u32, true, &mut |d, t| {
+        total = t.max(1);
+        progress(d.min(t) * 9 / 10, total)
+    });
     let DomTree { mut idom, preorder } = tree;
     idom.truncate(n);
     for d in idom.iter_mut() {
@@ -164,6 +169,7 @@ pub fn analyse(s: &Snapshot, progress: &mut dyn FnMut(u64, u64)) -> Analysis {
     }
     drop(preorder);
     a.retained = retained;
+    progress(total, total);
     a
 }
 
