@@ -216,8 +216,8 @@ def test_retained_sizes_are_computed_without_the_gil():
     assert seen[-1][1] == seen[-1][2]
     # Never backwards, and the end said once, last (retained sizes are summed after the
     # dominator tree: its nine tenths).
-    assert all(a[1] <= b[1] and a[2] == b[2] for a, b in zip(seen, seen[1:]))
-    assert [d for _, d, t, _ in seen].count(seen[-1][2]) == 1
+    assert all(a[1] <= b[1] and a[2] == b[2] for a, b in zip(seen, seen[1:], strict=False))
+    assert [d for _, d, _, _ in seen].count(seen[-1][2]) == 1
     assert seen[-1][3] > seen[0][3], "no other thread ran during the analysis"
     assert refgraph.snapshot_from_bytes(snap.to_bytes()).typestats(retained=True) == rows
     del keep
