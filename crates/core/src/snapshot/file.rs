@@ -619,17 +619,28 @@ fn varints_len(data: &[u8], count: usize, what: &'static str) -> Result<usize, F
     err(format!("{what}: truncated number"))
 }
 
-/// The addresses column (decoded on first use, in parallel): deltas.
-fn read_addrs(data: &[u8], n: usize) -> Result<Vec<u64>, FileError> {
-    let mut addrs: Vec<u64> = crate::hugepages::zeroed(n);
+/// A column of `n` numbers, one read by `one` each, decoded in parallel pieces.
+fn u64_column(
+    data: &[u8],
+    n: usize,
+    what: &'static str,
+    one: impl Fn(&mut In<'_>) -> Result<u64, FileError> + Sync,
+) -> Result<Vec<u64>, FileError> {
+    let mut out: Vec<u64> = crate::hugepages::zeroed(n);
     crate::threads::run(|| {
-        decode_column(data, "addresses", &mut addrs, |_, r, out| {
-            for a in out.iter_mut() {
-                *a = r.signed()? as u64;
+        decode_column(data, what, &mut out, |_, r, part| {
+            for x in part.iter_mut() {
+                *x = one(r)?;
             }
             Ok(())
         })
     })?;
+    Ok(out)
+}
+
+/// The addresses column (decoded on first use, in parallel): deltas.
+fn read_addrs(data: &[u8], n: usize) -> Result<Vec<u64>, FileError> {
+    let mut addrs = u64_column(data, n, "addresses", |r| Ok(r.signed()? as u64))?;
     let mut prev = 0u64;
     for a in addrs.iter_mut() {
         prev = prev.wrapping_add(*a);
@@ -643,16 +654,7 @@ fn read_sizes(data: &[u8], n: usize) -> Result<Vec<u64>, FileError> {
     if data.len() < n {
         return err("sizes: column is too short");
     }
-    let mut sizes: Vec<u64> = crate::hugepages::zeroed(n);
-    crate::threads::run(|| {
-        decode_column(data, "sizes", &mut sizes, |_, r, out| {
-            for z in out.iter_mut() {
-                *z = r.varint()?;
-            }
-            Ok(())
-        })
-    })?;
-    Ok(sizes)
+    u64_column(data, n, "sizes", |r| r.varint())
 }
 
 /// The lengths column (decoded on first use).
@@ -953,46 +955,42 @@ fn decode(
         Ok((offsets, targets))
     };
     let (edge_res, type_res) = crate::threads::run(|| rayon::join(edge_lists, types));
-    let addrs = Lazy::packed(Packed {
-        chunks: packed_addrs
-            .ok_or_else(|| FileError("corrupt snapshot: no addresses section".into()))?,
-        arg: n,
-        decode: |raw, n| read_addrs(raw, n).map_err(|e| e.0),
-        empty: |n| vec![0; n],
-        what: "addresses",
-    });
+    let addrs = stored(
+        packed_addrs,
+        "addresses",
+        n,
+        |raw, n| read_addrs(raw, n).map_err(|e| e.0),
+        |n| vec![0; n],
+    )?;
     step(2);
     let types = type_res?;
     step(3);
-    let sizes = Lazy::packed(Packed {
-        chunks: packed_sizes
-            .ok_or_else(|| FileError("corrupt snapshot: no sizes section".into()))?,
-        arg: n,
-        decode: |raw, n| read_sizes(raw, n).map_err(|e| e.0),
-        empty: |n| vec![0; n],
-        what: "sizes",
-    });
+    let sizes = stored(
+        packed_sizes,
+        "sizes",
+        n,
+        |raw, n| read_sizes(raw, n).map_err(|e| e.0),
+        |n| vec![0; n],
+    )?;
     step(4);
-    let lens = Lazy::packed(Packed {
-        chunks: packed_lens
-            .ok_or_else(|| FileError("corrupt snapshot: no lengths section".into()))?,
-        arg: n,
-        decode: |raw, n| read_lens(raw, n).map_err(|e| e.0),
-        empty: |n| vec![NO_LEN; n],
-        what: "lengths",
-    });
+    let lens = stored(
+        packed_lens,
+        "lengths",
+        n,
+        |raw, n| read_lens(raw, n).map_err(|e| e.0),
+        |n| vec![NO_LEN; n],
+    )?;
     step(5);
     let (offsets, targets) = edge_res?;
     step(6);
 
-    let labels = Lazy::packed(Packed {
-        chunks: packed_labels
-            .ok_or_else(|| FileError("corrupt snapshot: no labels section".into()))?,
-        arg: n,
-        decode: |raw, n| read_labels(raw, n, "labels").map_err(|e| e.0),
-        empty: |_| Vec::new(),
-        what: "labels",
-    });
+    let labels = stored(
+        packed_labels,
+        "labels",
+        n,
+        |raw, n| read_labels(raw, n, "labels").map_err(|e| e.0),
+        |_| Vec::new(),
+    )?;
     let globals = read_labels(get(GLOBALS, "globals")?, n, "globals")?;
     let strings = read_strings(get(STRINGS, "strings").ok(), n)?;
     step(7);
@@ -1025,6 +1023,24 @@ fn decode(
         .map_err(|e| FileError(format!("corrupt snapshot: {e}")))?;
     step(LOAD_STEPS);
     Ok(s)
+}
+
+/// A section kept packed until first use (see [`Lazy`]); missing, an error.
+fn stored<T>(
+    chunks: Option<StoredChunks>,
+    what: &'static str,
+    arg: usize,
+    decode: fn(&[u8], usize) -> Result<T, String>,
+    empty: fn(usize) -> T,
+) -> Result<Lazy<T>, FileError> {
+    let chunks = chunks.ok_or_else(|| FileError(format!("corrupt snapshot: no {what} section")))?;
+    Ok(Lazy::packed(Packed {
+        chunks,
+        arg,
+        decode,
+        empty,
+        what,
+    }))
 }
 
 /// Read a snapshot file.
