@@ -82,9 +82,10 @@ pub fn dominators_adopting<G: Successors>(
     use crate::hugepages;
     let mut dfnum = hugepages::filled(NONE, n);
     let mut vertex: Vec<u32> = hugepages::with_capacity(n);
-    let mut parent: Vec<u32> = hugepages::with_capacity(n); // by dfnum, parent's dfnum
-                                                            // By dfnum: the smallest predecessor numbered below (the parent, or an ancestor with an
-                                                            // edge to it); becomes the semi-dominator in step 3.
+    // By dfnum, the parent's dfnum.
+    let mut parent: Vec<u32> = hugepages::with_capacity(n);
+    // By dfnum: the smallest predecessor numbered below (the parent, or an ancestor with an
+    // edge to it); becomes the semi-dominator in step 3.
     let mut semi: Vec<u32> = hugepages::with_capacity(n);
     // By dfnum: how many predecessors are numbered above; then where their list ends.
     let mut pred_end: Vec<u32> = hugepages::zeroed(n + 1);
@@ -147,6 +148,7 @@ pub fn dominators_adopting<G: Successors>(
     //    edges during the DFS took as much memory again: `preds` holds the lists one after the
     //    other by increasing target, the first entry of each flagged with `FIRST`, and `has`
     //    says which vertices have one (a bit each, where offsets took 4 bytes).
+    pred_end.truncate(count + 1);
     let (preds, has) = predecessors(g, &dfnum, pred_end);
     drop(dfnum);
     progress(count as u64 / 2, 2 * count as u64);
