@@ -294,16 +294,27 @@ impl DomTree {
     /// Retained size of every node: its own size plus the retained sizes of the nodes it
     /// immediately dominates. Unreachable nodes retain 0.
     pub fn retained(&self, sizes: impl Fn(u32) -> u64) -> Vec<u64> {
-        let mut r: Vec<u64> = crate::hugepages::zeroed(self.idom.len());
-        for &v in &self.preorder {
-            r[v as usize] = sizes(v);
-        }
-        for &v in self.preorder.iter().skip(1).rev() {
-            let d = self.idom[v as usize];
-            r[d as usize] += r[v as usize];
-        }
-        r
+        retained_sizes(&self.idom, &self.preorder, sizes)
     }
+}
+
+/// Retained sizes of nodes `0..idom.len()` from a dominator tree given as immediate
+/// dominators (`NONE`, or a node past the end, for none) and an order in which every node comes
+/// after its dominator: each node's own size, plus its dominated nodes' retained sizes.
+/// Nodes of `preorder` past the end (a virtual root) are skipped; nodes not in it retain 0.
+pub fn retained_sizes(idom: &[u32], preorder: &[u32], sizes: impl Fn(u32) -> u64) -> Vec<u64> {
+    let n = idom.len();
+    let mut r: Vec<u64> = crate::hugepages::zeroed(n);
+    for &v in preorder.iter().filter(|&&v| (v as usize) < n) {
+        r[v as usize] = sizes(v);
+    }
+    for &v in preorder.iter().rev().filter(|&&v| (v as usize) < n) {
+        let d = idom[v as usize] as usize;
+        if d < n {
+            r[d] += r[v as usize];
+        }
+    }
+    r
 }
 
 #[cfg(test)]

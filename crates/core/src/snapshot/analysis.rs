@@ -6,7 +6,7 @@
 //! too, one per part, so that every node has a dominator and a retained size.
 
 use super::Snapshot;
-use crate::dominators::{dominators_adopting, DomTree, Successors, NONE};
+use crate::dominators::{dominators_adopting, retained_sizes, DomTree, Successors, NONE};
 use crate::graph::{Graph, NodeId};
 use rustc_hash::FxHashMap;
 
@@ -154,19 +154,7 @@ pub fn analyse(s: &Snapshot, progress: &mut dyn FnMut(u64, u64)) -> Analysis {
     // Which nodes count for their type's retained bytes, found while the arrays the walk
     // needs are the biggest thing allocated (they are freed before the sizes are read).
     a.first_of_type = first_of_their_type(s, &a);
-    // Retained sizes: every node's own size added to its dominator's, dominated nodes first.
-    let mut retained: Vec<u64> = crate::hugepages::zeroed(n);
-    for &v in &preorder {
-        if (v as usize) < n {
-            retained[v as usize] = s.sizes[v as usize];
-        }
-    }
-    for &v in preorder.iter().rev() {
-        let d = a.idom.get(v as usize).copied().unwrap_or(NONE);
-        if d != NONE {
-            retained[d as usize] += retained[v as usize];
-        }
-    }
+    let retained = retained_sizes(&a.idom, &preorder, |v| s.sizes[v as usize]);
     drop(preorder);
     a.retained = retained;
     progress(total, total);
