@@ -342,6 +342,51 @@ def test_results_do_not_depend_on_the_number_of_threads(tmp_path):
     _module_cache = []
 
 
+_CAPTURE_PROBE = """
+import sys, refgraph
+class Record:
+    def __init__(self, i):
+        self.payload = [i, str(i) * 3]
+held = [Record(i) for i in range(20_000)]
+by_key = {f"key{i}": Record(i) for i in range(5_000)}
+s = refgraph.snapshot()
+data = s.to_bytes()
+back = refgraph.snapshot_from_bytes(data)
+assert back.to_bytes() == data, "a loaded file saves as itself"
+for query in ("typestats", "paths"):
+    mine = s.typestats(retained=True) if query == "typestats" else s.paths("Record")
+    theirs = back.typestats(retained=True) if query == "typestats" else back.paths("Record")
+    assert repr(mine) == repr(theirs), query
+addr = id(by_key["key7"])
+expr = s.expression(address=addr)
+assert expr == back.expression(address=addr) == "__main__.by_key['key7']", expr
+assert s.describe(address=addr) == back.describe(address=addr)
+payload = held[123].payload
+assert s.size(payload) == back.size(payload) == sys.getsizeof(payload)
+assert s.size(payload[1]) == sys.getsizeof(payload[1])
+print(len(data), s.info()["bytes"] == back.info()["bytes"])
+"""
+
+
+def test_a_capture_packs_its_columns_as_the_file_stores_them(tmp_path):
+    """With two threads a capture packs its columns as it goes (written by save as they are);
+    with one it does not: either way the snapshot reads the same as its file, and the file
+    loads and saves as itself."""
+    prog = tmp_path / "probe.py"
+    prog.write_text(_CAPTURE_PROBE)
+    for threads in ("1", "2"):
+        done = subprocess.run(
+            [sys.executable, str(prog)],
+            env=dict(os.environ, REFGRAPH_THREADS=threads),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        size, same_bytes = done.stdout.split()
+        assert int(size) > 10_000 and same_bytes == "True"
+
+
 def test_diff_names_the_growing_type_first():
     global _module_cache
     _module_cache = []

@@ -94,6 +94,29 @@ pub struct Graph {
     /// Address → node, built by the first [`Graph::find`] (a graph queried once, like a
     /// capture for one call, uses [`Graph::find_once`] and never pays for it).
     by_addr: OnceLock<AddrIndex>,
+    /// The type ids and references as a snapshot file stores them, when a capture packed them
+    /// already (`snapshot::file::pack::arrays`): those arrays never change once built.
+    packed_arrays: Option<Box<PackedArrays>>,
+}
+
+/// A section as a snapshot file stores it: `(codec, stored bytes, raw length)` per chunk.
+pub type PackedChunks = Vec<(u32, Vec<u8>, usize)>;
+
+/// A graph's type ids and references packed as a snapshot file stores them.
+#[derive(Clone, Debug)]
+pub struct PackedArrays {
+    pub types: PackedChunks,
+    pub edges: PackedChunks,
+}
+
+/// The arrays of a graph that never change once it is built, borrowed apart from the flags
+/// and the type table, which a snapshot's annotations fill in meanwhile
+/// ([`Graph::annotation_parts`]).
+#[derive(Clone, Copy)]
+pub struct FixedArrays<'a> {
+    pub types: &'a [TypeId],
+    pub offsets: &'a [u32],
+    pub targets: &'a [NodeId],
 }
 
 /// Referrers as CSR arrays: `offsets[n]..offsets[n + 1]` indexes `sources` for node `n`.
@@ -141,6 +164,35 @@ impl Graph {
     /// Why a loaded snapshot's addresses could not be decoded (they then read as 0), if so.
     pub fn addr_problem(&self) -> Option<&str> {
         self.addrs.problem()
+    }
+
+    /// The addresses as a loaded snapshot keeps them until first use (see [`crate::lazy`]).
+    pub fn addrs_packed(&self) -> Option<&Lazy<Vec<u64>>> {
+        self.addrs.packed_form().map(|_| &self.addrs)
+    }
+
+    /// The fixed arrays (to read, to pack), the flags and the type table (to fill in), at once.
+    pub fn annotation_parts(&mut self) -> (FixedArrays<'_>, &mut [u8], &mut [TypeInfo]) {
+        (
+            FixedArrays {
+                types: &self.types,
+                offsets: &self.fwd_offsets,
+                targets: &self.fwd_targets,
+            },
+            &mut self.flags,
+            &mut self.type_table,
+        )
+    }
+
+    /// Keep the type ids and references packed as a file stores them, packed from this graph's
+    /// own arrays (see `snapshot::file::pack::arrays`).
+    pub fn keep_packed_arrays(&mut self, p: PackedArrays) {
+        self.packed_arrays = Some(Box::new(p));
+    }
+
+    /// The type ids and references packed as a file stores them, if a capture packed them.
+    pub fn packed_arrays(&self) -> Option<&PackedArrays> {
+        self.packed_arrays.as_deref()
     }
 
     /// Whether the addresses are decoded (a loaded snapshot decodes them on first use).
@@ -304,6 +356,7 @@ impl Graph {
             rev: OnceLock::new(),
             type_table,
             by_addr: OnceLock::new(),
+            packed_arrays: None,
         })
     }
 

@@ -98,6 +98,12 @@ impl<T> Lazy<T> {
         }
     }
 
+    /// The packed form (as the file stores it), if the value came packed and was not changed
+    /// since: a decoded value is kept beside it, never instead of it.
+    pub fn packed_form(&self) -> Option<&Packed<T>> {
+        self.packed.as_ref()
+    }
+
     /// The value if it is decoded already (or was never packed), without decoding it.
     pub fn peek(&self) -> Option<&T> {
         self.value.get()

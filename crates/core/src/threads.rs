@@ -36,8 +36,14 @@ pub fn run<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     if rayon::current_thread_index().is_some() {
         return f();
     }
+    run_on(configured(), f)
+}
+
+/// Run `f` on a pool of `threads` threads made for this call (see [`run`]): a capture's second
+/// thread packs columns on a pool of one while the capture goes on on the first.
+pub fn run_on<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
     let mut f = Some(f);
-    for threads in [configured(), 1] {
+    for threads in [threads.max(1), 1] {
         let built = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .thread_name(|i| format!("refgraph-{i}"))

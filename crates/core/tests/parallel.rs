@@ -251,6 +251,45 @@ fn big_sections_are_stored_in_several_chunks() {
     assert_eq!(u32::from_le_bytes(bytes[8..12].try_into().unwrap()), 2);
 }
 
+/// The columns and arrays a capture packs as it goes (`file::pack`) are written as they are: the file is
+/// byte for byte the one written from the decoded columns, on any number of threads, and a
+/// loaded file saved again is the same file.
+#[test]
+fn packed_columns_write_the_same_file() {
+    let s = random_snapshot(11, 600_000);
+    let expected = pool(1).install(|| file::to_bytes(&s));
+    for threads in [1, 2, 3] {
+        let packed = pool(threads).install(|| {
+            let n = s.graph.len();
+            let mut p = file::from_bytes(&expected).expect("the file loads");
+            p.sizes = file::pack::sizes(&s.sizes);
+            p.lens = file::pack::lens(&s.lens);
+            p.labels = file::pack::labels(&s.labels, n);
+            p.names = file::pack::names((*s.names).clone());
+            let arrays = file::pack::arrays(p.graph.annotation_parts().0);
+            p.graph.keep_packed_arrays(arrays);
+            assert!(p.sizes.peek().is_none() && p.names.peek().is_none());
+            p
+        });
+        // Over a chunk each: several chunks written as they are.
+        assert!(s.graph.len() > file::CHUNK / 2 && s.graph.edge_count() > 1 << 20);
+        let bytes = pool(threads).install(|| file::to_bytes(&packed));
+        assert!(
+            bytes == expected,
+            "{threads} threads: packed columns wrote other bytes"
+        );
+        assert!(*packed.sizes == *s.sizes);
+        assert!(*packed.lens == *s.lens && *packed.labels == *s.labels && packed.names == s.names);
+        // Decoded, they still write the same file.
+        assert!(pool(threads).install(|| file::to_bytes(&packed)) == expected);
+    }
+    let back = file::from_bytes(&expected).unwrap();
+    assert!(
+        file::to_bytes(&back) == expected,
+        "a loaded file saves as itself"
+    );
+}
+
 #[test]
 fn the_referrer_index_is_gc_referrers() {
     // Against a direct computation: tracked sources, each once, in id order.

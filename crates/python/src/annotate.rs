@@ -10,7 +10,7 @@ use crate::strings::StringNotes;
 use crate::traverse::TypeCache;
 use pyo3::ffi;
 use pyo3::prelude::*;
-use refgraph_core::graph::{flags, Graph, NodeId};
+use refgraph_core::graph::{flags, Graph, NodeId, TypeInfo};
 use refgraph_core::snapshot::strings::StringPolicy;
 use refgraph_core::snapshot::NO_LEN;
 use rustc_hash::FxHashMap;
@@ -245,7 +245,8 @@ pub fn utf8_uncached(s: &Bound<'_, pyo3::types::PyString>) -> Option<String> {
 /// `progress` reports the phase `sizes`, between objects.
 pub fn annotate(
     py: Python<'_>,
-    g: &mut Graph,
+    node_flags: &mut [u8],
+    type_table: &mut [TypeInfo],
     o: &Objects,
     mut text: StringNotes,
     progress: &mut Reporter<'_>,
@@ -256,14 +257,14 @@ pub fn annotate(
     // its old one, whose address could then be reused by another type.
     let mut held_types: Vec<Py<PyAny>> = Vec::new();
     let mut cache = TypeCache::default();
-    let n = g.len();
+    let n = node_flags.len();
     let mut sizes = Vec::with_capacity(n);
     let mut lens = Vec::with_capacity(n);
     let mut labels = Vec::new();
     progress.start("sizes", n as u64)?;
     // Every node's header is read, in node order, all over memory: a few ahead are prefetched.
     const AHEAD: usize = 8;
-    for v in 0..n {
+    for (v, node_flags) in node_flags.iter_mut().enumerate() {
         if progress.tick("sizes", v as u64, n as u64)? {
             cache = TypeCache::default();
         }
@@ -333,7 +334,7 @@ pub fn annotate(
         sizes.push(size);
         lens.push(len);
         if facts.flags != 0 {
-            g.set_flags(v as NodeId, facts.flags);
+            *node_flags |= facts.flags;
         }
         // SAFETY: p is alive, the GIL is held.
         unsafe { text.observe(py, p) };
@@ -377,7 +378,7 @@ pub fn annotate(
     }
     // Type names from the type's own getters (a metaclass's __getattribute__ is not called):
     // `__name__`, and `module.qualname` (the bare qualname for builtins).
-    for info in g.type_table_mut() {
+    for info in type_table.iter_mut() {
         // SAFETY: every type in the table is the type of an object the capture holds.
         let t = unsafe { Bound::from_borrowed_ptr(py, info.addr as *mut ffi::PyObject) };
         let short = Builtins::str_of(Builtins::get(&b.type_name, &t)).unwrap_or_else(|| "?".into());

@@ -126,12 +126,53 @@ impl PySnapshot {
         all_roots.extend(modules.iter().map(|m| m.1.clone()));
         let mut progress = Reporter::new(progress);
         let (mut g, objects) = capture(py, untracked, &all_roots, &mut progress)?;
-        let notes = annotate(py, &mut g, &objects, text, &mut progress)?;
-        let names = if names {
-            crate::edgenames::name_edges(py, &g, &objects, policy, &mut progress)?
-        } else {
-            Default::default()
+        let n = g.len();
+        // With a second thread, what is complete is packed as the file stores it while this
+        // thread goes on: the type ids and references during the sizes pass, the sizes,
+        // lengths and labels during the names pass, the names while the objects are released.
+        // The snapshot then holds less, and `save` writes them as they are.
+        let pack = refgraph_core::threads::count() > 1;
+        let (notes, arrays) = {
+            let (fixed, node_flags, type_table) = g.annotation_parts();
+            std::thread::scope(|scope| {
+                let worker =
+                    pack.then(|| scope.spawn(move || on_second(move || file::pack::arrays(fixed))));
+                let notes = annotate(py, node_flags, type_table, &objects, text, &mut progress);
+                let arrays = worker.map(|w| w.join().expect("packing does not panic"));
+                notes.map(|notes| (notes, arrays))
+            })?
         };
+        if let Some(arrays) = arrays {
+            g.keep_packed_arrays(arrays);
+        }
+        let (sizes, lens, labels, names) = std::thread::scope(|scope| -> PyResult<_> {
+            let columns = (notes.sizes, notes.lens, notes.labels);
+            // The packed columns, or (with one thread) the columns themselves.
+            let worker = if pack {
+                Ok(scope.spawn(move || {
+                    on_second(move || {
+                        let (sizes, lens, labels) = columns;
+                        (
+                            file::pack::sizes(&sizes),
+                            file::pack::lens(&lens),
+                            file::pack::labels(&labels, n),
+                        )
+                    })
+                }))
+            } else {
+                Err(columns)
+            };
+            let names = if names {
+                crate::edgenames::name_edges(py, &g, &objects, policy, &mut progress)?
+            } else {
+                Default::default()
+            };
+            let (sizes, lens, labels) = match worker {
+                Ok(w) => w.join().expect("packing does not panic"),
+                Err((sizes, lens, labels)) => (sizes.into(), lens.into(), labels.into()),
+            };
+            Ok((sizes, lens, labels, names))
+        })?;
         // One pass over the nodes, one probe each, for the few that are frames or modules.
         let mut marks: rustc_hash::FxHashMap<u64, u8> = Default::default();
         for r in &roots {
@@ -146,14 +187,25 @@ impl PySnapshot {
             }
         }
         let globals = module_globals(py, &g, &modules, policy);
-        drop(objects);
+        let names = std::thread::scope(|scope| {
+            let worker = if pack {
+                Ok(scope.spawn(move || on_second(move || file::pack::names(names))))
+            } else {
+                Err(names)
+            };
+            drop(objects);
+            match worker {
+                Ok(w) => w.join().expect("packing does not panic"),
+                Err(names) => names.into(),
+            }
+        });
         let snap = Snapshot {
             graph: g,
-            sizes: notes.sizes.into(),
-            lens: notes.lens.into(),
-            labels: notes.labels.into(),
+            sizes,
+            lens,
+            labels,
             globals,
-            names: names.into(),
+            names,
             meta: Meta {
                 python,
                 created,
@@ -557,4 +609,10 @@ impl PySnapshot {
 #[pyfunction]
 pub fn draw_chain(py: Python<'_>, steps: Vec<(String, String, Option<String>)>) -> String {
     py.detach(|| refgraph_core::render::to_svg(&report::chain_view(&steps)))
+}
+
+/// `f` on a pool of one thread made for it: a capture's second thread, packing columns while
+/// the first goes on (see `PySnapshot::capture`).
+fn on_second<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    refgraph_core::threads::run_on(1, f)
 }

@@ -37,7 +37,7 @@
 use super::strings::{StringPolicy, FINGERPRINT_BITS};
 use super::{Meta, Snapshot, StringContent, NO_LEN};
 use crate::edgenames::EdgeNames;
-use crate::graph::{Graph, NodeId, TypeInfo};
+use crate::graph::{FixedArrays, Graph, NodeId, PackedArrays, TypeId, TypeInfo};
 use crate::lazy::{Lazy, Packed};
 
 pub const MAGIC: &[u8; 8] = b"RGSNAP\0\x1a";
@@ -134,12 +134,183 @@ fn column(n: usize, per_item: usize, item: impl Fn(&mut Out, usize) + Sync) -> V
     pieces.concat()
 }
 
-/// The sections of a snapshot, uncompressed (encoded in parallel).
-fn sections(s: &Snapshot) -> Vec<(u32, Vec<u8>)> {
+/// Where a column's bytes go: one buffer ([`to_bytes`], which encodes in parallel), or a
+/// [`ChunkSink`] that compresses each chunk as soon as it is full (a capture's second thread,
+/// which then never holds a whole section's raw bytes).
+trait Sink {
+    /// A column of `n` items: `item(o, i)` appends item `i`.
+    fn column(&mut self, n: usize, per_item: usize, item: &(dyn Fn(&mut Out, usize) + Sync));
+    fn bytes(&mut self, b: &[u8]);
+}
+
+impl Sink for Vec<u8> {
+    fn column(&mut self, n: usize, per_item: usize, item: &(dyn Fn(&mut Out, usize) + Sync)) {
+        let c = column(n, per_item, item);
+        if self.is_empty() {
+            *self = c;
+        } else {
+            self.extend_from_slice(&c);
+        }
+    }
+    fn bytes(&mut self, b: &[u8]) {
+        self.extend_from_slice(b);
+    }
+}
+
+/// Compresses a section chunk by chunk as its bytes come (the same chunks as [`to_bytes`]
+/// makes of the whole section), on the calling thread.
+#[derive(Default)]
+struct ChunkSink {
+    buf: Vec<u8>,
+    out: StoredChunks,
+}
+
+impl ChunkSink {
+    fn flush_full(&mut self) {
+        while self.buf.len() >= CHUNK {
+            let rest = self.buf.split_off(CHUNK);
+            let full = std::mem::replace(&mut self.buf, rest);
+            self.out.push(stored_chunk(full));
+        }
+    }
+
+    fn finish(mut self) -> StoredChunks {
+        if !self.buf.is_empty() || self.out.is_empty() {
+            let last = std::mem::take(&mut self.buf);
+            self.out.push(stored_chunk(last));
+        }
+        self.out
+    }
+}
+
+/// A chunk's raw bytes as stored: compressed if that makes them smaller.
+fn stored_chunk(raw: Vec<u8>) -> (u32, Vec<u8>, usize) {
+    let len = raw.len();
+    match compress_chunk(&raw) {
+        (codec, Some(packed)) => (codec, packed, len),
+        (codec, None) => (codec, raw, len),
+    }
+}
+
+impl Sink for ChunkSink {
+    fn column(&mut self, n: usize, per_item: usize, item: &(dyn Fn(&mut Out, usize) + Sync)) {
+        for p in 0..n.div_ceil(NODES_PER_PIECE) {
+            let (a, b) = (p * NODES_PER_PIECE, ((p + 1) * NODES_PER_PIECE).min(n));
+            let mut o = Out(std::mem::take(&mut self.buf));
+            o.0.reserve((b - a) * per_item);
+            for i in a..b {
+                item(&mut o, i);
+            }
+            self.buf = o.0;
+            self.flush_full();
+        }
+    }
+    fn bytes(&mut self, b: &[u8]) {
+        self.buf.extend_from_slice(b);
+        self.flush_full();
+    }
+}
+
+/// The addresses column: deltas.
+fn addrs_raw(addrs: &[u64], to: &mut impl Sink) {
+    to.column(addrs.len(), 3, &|o, i| {
+        let prev = if i == 0 { 0 } else { addrs[i - 1] };
+        o.signed(addrs[i].wrapping_sub(prev) as i64);
+    })
+}
+
+fn types_raw(types: &[TypeId], to: &mut impl Sink) {
+    to.column(types.len(), 2, &|o, i| o.varint(types[i] as u64))
+}
+
+/// The references of `n` nodes: degrees, then targets relative to their source.
+fn edges_raw(n: usize, offsets: &[u32], targets: &[NodeId], to: &mut impl Sink) {
+    to.column(n, 1, &|o, v| o.varint((offsets[v + 1] - offsets[v]) as u64));
+    to.column(n, 6, &|o, v| {
+        for &t in &targets[offsets[v] as usize..offsets[v + 1] as usize] {
+            o.signed(t as i64 - v as i64);
+        }
+    });
+}
+
+fn sizes_raw(sizes: &[u64], to: &mut impl Sink) {
+    to.column(sizes.len(), 2, &|o, i| o.varint(sizes[i]))
+}
+
+fn lens_raw(lens: &[u32], to: &mut impl Sink) {
+    to.column(lens.len(), 1, &|o, i| {
+        let l = lens[i];
+        o.varint(if l == NO_LEN { 0 } else { l as u64 + 1 });
+    })
+}
+
+/// The edge names section; false (nothing written) when there are none (the section is then
+/// left out).
+fn names_raw(names: &EdgeNames, to: &mut impl Sink) -> bool {
+    if names.is_empty() {
+        return false;
+    }
+    let (kinds, values) = names.raw_parts();
+    let mut o = Out::default();
+    o.varint(names.text_count() as u64);
+    for t in names.texts() {
+        o.string(t);
+    }
+    o.varint(kinds.len() as u64);
+    to.bytes(&o.0);
+    to.column(kinds.len(), 3, &|o, i| {
+        o.0.push(kinds[i]);
+        if kinds[i] != 0 {
+            o.varint(values[i] as u64);
+        }
+    });
+    true
+}
+
+/// `encode` into one buffer.
+fn raw(encode: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+    let mut v = Vec::new();
+    encode(&mut v);
+    v
+}
+
+/// `encode` compressed chunk by chunk (see [`ChunkSink`]).
+fn packed(encode: impl FnOnce(&mut ChunkSink)) -> StoredChunks {
+    let mut sink = ChunkSink::default();
+    encode(&mut sink);
+    sink.finish()
+}
+
+/// A section's contents as [`to_bytes`] gets them: encoded now, or the chunks a column kept
+/// packed already holds (a loaded snapshot's, or one the capture packed), written as they are.
+enum Section<'a> {
+    Raw(Vec<u8>),
+    Packed(&'a [(u32, Vec<u8>, usize)]),
+}
+
+/// The chunks of a packed column, when they can stand for its value: not decoded yet, or
+/// decoded without a problem (a column that did not decode is written as what it reads as).
+fn reuse<T>(col: &Lazy<T>) -> Option<&[(u32, Vec<u8>, usize)]> {
+    let p = col.packed_form()?;
+    if col.peek().is_some() && col.problem().is_some() {
+        return None;
+    }
+    Some(&p.chunks)
+}
+
+/// A column's section: its packed chunks if it has usable ones, else `encode` of its value.
+fn section<'a, T: Default>(col: &'a Lazy<T>, encode: impl FnOnce(&T) -> Vec<u8>) -> Section<'a> {
+    match reuse(col) {
+        Some(chunks) => Section::Packed(chunks),
+        None => Section::Raw(encode(col.decoded())),
+    }
+}
+
+/// The sections of a snapshot (encoded in parallel; the packed columns as they are).
+fn sections(s: &Snapshot) -> Vec<(u32, Section<'_>)> {
     let g = &s.graph;
     let n = g.len();
     let (offsets, targets) = g.referent_arrays();
-    let addrs = g.addrs();
     let types = g.types();
 
     let meta = || {
@@ -163,29 +334,20 @@ fn sections(s: &Snapshot) -> Vec<(u32, Vec<u8>)> {
         }
         o.0
     };
-    let addr_col = || {
-        column(n, 3, |o, i| {
-            let prev = if i == 0 { 0 } else { addrs[i - 1] };
-            o.signed(addrs[i].wrapping_sub(prev) as i64);
-        })
+    let addr_col = || match g.addrs_packed().and_then(reuse) {
+        Some(chunks) => Section::Packed(chunks),
+        None => Section::Raw(raw(|v| addrs_raw(g.addrs(), v))),
     };
-    let type_col = || column(n, 2, |o, i| o.varint(types[i] as u64));
-    let size_col = || column(n, 2, |o, i| o.varint(s.sizes[i]));
-    let len_col = || {
-        column(n, 1, |o, i| {
-            let l = s.lens[i];
-            o.varint(if l == NO_LEN { 0 } else { l as u64 + 1 });
-        })
+    let packed_arrays = g.packed_arrays();
+    let type_col = || match packed_arrays {
+        Some(p) => Section::Packed(&p.types),
+        None => Section::Raw(raw(|v| types_raw(types, v))),
     };
-    let edge_col = || {
-        let mut degrees = column(n, 1, |o, v| o.varint((offsets[v + 1] - offsets[v]) as u64));
-        let rel = column(n, 6, |o, v| {
-            for &t in &targets[offsets[v] as usize..offsets[v + 1] as usize] {
-                o.signed(t as i64 - v as i64);
-            }
-        });
-        degrees.extend_from_slice(&rel);
-        degrees
+    let size_col = || section(&s.sizes, |z| raw(|v| sizes_raw(z, v)));
+    let len_col = || section(&s.lens, |l| raw(|v| lens_raw(l, v)));
+    let edge_col = || match packed_arrays {
+        Some(p) => Section::Packed(&p.edges),
+        None => Section::Raw(raw(|v| edges_raw(n, offsets, targets, v))),
     };
     let strings = || {
         let st = &s.strings;
@@ -203,25 +365,12 @@ fn sections(s: &Snapshot) -> Vec<(u32, Vec<u8>)> {
         }
         o.0
     };
-    let names = || {
-        if s.names.is_empty() {
-            return None;
+    let names = || match reuse(&s.names) {
+        Some(chunks) => Some(Section::Packed(chunks)),
+        None => {
+            let mut v = Vec::new();
+            names_raw(&s.names, &mut v).then_some(Section::Raw(v))
         }
-        let (kinds, values) = s.names.raw_parts();
-        let mut o = Out::default();
-        o.varint(s.names.text_count() as u64);
-        for t in s.names.texts() {
-            o.string(t);
-        }
-        o.varint(kinds.len() as u64);
-        let edges = column(kinds.len(), 3, |o, i| {
-            o.0.push(kinds[i]);
-            if kinds[i] != 0 {
-                o.varint(values[i] as u64);
-            }
-        });
-        o.0.extend_from_slice(&edges);
-        Some(o.0)
     };
 
     // The big columns in parallel with each other (and each in pieces).
@@ -235,17 +384,20 @@ fn sections(s: &Snapshot) -> Vec<(u32, Vec<u8>)> {
         },
     );
     let mut out = vec![
-        (META, meta()),
-        (TYPES, type_table()),
+        (META, Section::Raw(meta())),
+        (TYPES, Section::Raw(type_table())),
         (ADDRS, addrs_b),
         (TYPE_IDS, types_b),
-        (FLAGS, g.all_flags().to_vec()),
+        (FLAGS, Section::Raw(g.all_flags().to_vec())),
         (SIZES, sizes_b),
         (LENS, lens_b),
         (EDGES, edges),
-        (LABELS, labels_section(&s.labels)),
-        (GLOBALS, labels_section(&s.globals)),
-        (STRINGS, strings()),
+        (
+            LABELS,
+            section(&s.labels, |v: &Vec<(NodeId, String)>| labels_section(v)),
+        ),
+        (GLOBALS, Section::Raw(labels_section(&s.globals))),
+        (STRINGS, Section::Raw(strings())),
     ];
     if let Some(names) = names {
         out.push((NAMES, names));
@@ -258,9 +410,113 @@ fn sections(s: &Snapshot) -> Vec<(u32, Vec<u8>)> {
 /// same bytes).
 pub const CHUNK: usize = 1 << 20;
 
-/// A chunk ready to write: tag, codec, crc, the compressed bytes (None when stored raw), the raw
-/// bytes.
-type Stored<'a> = (u32, u32, u32, Option<Vec<u8>>, &'a [u8]);
+/// A chunk as the file stores it: codec 1 (deflate) when that makes it smaller, else codec 0
+/// and the raw bytes (None: the caller has them).
+fn compress_chunk(raw: &[u8]) -> (u32, Option<Vec<u8>>) {
+    let packed = miniz_oxide::deflate::compress_to_vec(raw, 1);
+    if packed.len() < raw.len() {
+        (1, Some(packed))
+    } else {
+        (0, None)
+    }
+}
+
+/// The addresses of `n` nodes as a loaded snapshot keeps them: decoded on first use.
+fn addrs_lazy(chunks: StoredChunks, n: usize) -> Lazy<Vec<u64>> {
+    Lazy::packed(Packed {
+        chunks,
+        arg: n,
+        decode: |raw, n| read_addrs(raw, n).map_err(|e| e.0),
+        empty: |n| vec![0; n],
+        what: "addresses",
+    })
+}
+
+fn sizes_lazy(chunks: StoredChunks, n: usize) -> Lazy<Vec<u64>> {
+    Lazy::packed(Packed {
+        chunks,
+        arg: n,
+        decode: |raw, n| read_sizes(raw, n).map_err(|e| e.0),
+        empty: |n| vec![0; n],
+        what: "sizes",
+    })
+}
+
+fn lens_lazy(chunks: StoredChunks, n: usize) -> Lazy<Vec<u32>> {
+    Lazy::packed(Packed {
+        chunks,
+        arg: n,
+        decode: |raw, n| read_lens(raw, n).map_err(|e| e.0),
+        empty: |n| vec![NO_LEN; n],
+        what: "lengths",
+    })
+}
+
+fn labels_lazy(chunks: StoredChunks, n: usize) -> Lazy<Vec<(NodeId, String)>> {
+    Lazy::packed(Packed {
+        chunks,
+        arg: n,
+        decode: |raw, n| read_labels(raw, n, "labels").map_err(|e| e.0),
+        empty: |_| Vec::new(),
+        what: "labels",
+    })
+}
+
+fn names_lazy(chunks: StoredChunks, edges: usize) -> Lazy<EdgeNames> {
+    Lazy::packed(Packed {
+        chunks,
+        arg: edges,
+        decode: |raw, edges| read_names(raw, edges).map_err(|e| e.0),
+        empty: |_| EdgeNames::default(),
+        what: "edge names",
+    })
+}
+
+/// Columns packed as the file stores them, as a loaded snapshot keeps them (decoded on first
+/// use, written by [`to_bytes`] as they are), compressed chunk by chunk as they are encoded (no
+/// whole section is held uncompressed): a capture packs each column once it is complete,
+/// on its second thread, so that it holds less and saving has less left to do.
+pub mod pack {
+    use super::*;
+
+    /// A graph's type ids and references (see [`Graph::keep_packed_arrays`]).
+    pub fn arrays(a: FixedArrays<'_>) -> PackedArrays {
+        let n = a.types.len();
+        PackedArrays {
+            types: packed(|to| types_raw(a.types, to)),
+            edges: packed(|to| edges_raw(n, a.offsets, a.targets, to)),
+        }
+    }
+
+    pub fn sizes(sizes: &[u64]) -> Lazy<Vec<u64>> {
+        sizes_lazy(packed(|to| sizes_raw(sizes, to)), sizes.len())
+    }
+
+    pub fn lens(lens: &[u32]) -> Lazy<Vec<u32>> {
+        lens_lazy(packed(|to| lens_raw(lens, to)), lens.len())
+    }
+
+    /// Labels of a snapshot of `n` nodes.
+    pub fn labels(labels: &[(NodeId, String)], n: usize) -> Lazy<Vec<(NodeId, String)>> {
+        labels_lazy(packed(|to| to.bytes(&labels_section(labels))), n)
+    }
+
+    /// Edge names (none: an empty, unpacked value, as the file leaves the section out).
+    pub fn names(names: EdgeNames) -> Lazy<EdgeNames> {
+        if names.is_empty() {
+            return names.into();
+        }
+        let edges = names.raw_parts().0.len();
+        let chunks = packed(|to| {
+            names_raw(&names, to);
+        });
+        drop(names);
+        names_lazy(chunks, edges)
+    }
+}
+
+/// A chunk ready to write: tag, codec, crc, the stored bytes, the raw length.
+type Stored<'a> = (u32, u32, u32, std::borrow::Cow<'a, [u8]>, usize);
 
 /// Encode a snapshot as the bytes of a file (encoded and compressed in parallel on the pool of
 /// [`crate::threads`]; the bytes do not depend on the number of threads).
@@ -270,18 +526,24 @@ pub fn to_bytes(s: &Snapshot) -> Vec<u8> {
 
 /// [`to_bytes`], calling `progress(done, total)` before it starts, once the sections are
 /// encoded, as batches of chunks are compressed, and when the file is complete
-/// (`done == total`).
+/// (`done == total`). Columns kept packed are written as they are.
 pub fn to_bytes_reporting(s: &Snapshot, progress: &mut dyn FnMut(u64, u64)) -> Vec<u8> {
     use rayon::prelude::*;
+    use std::borrow::Cow;
     progress(0, 1);
     let secs = crate::threads::run(|| sections(s));
-    // Chunks: (tag, raw bytes); an empty section is one empty chunk.
-    let mut chunks: Vec<(u32, &[u8])> = Vec::new();
-    for (tag, raw) in &secs {
-        if raw.is_empty() {
-            chunks.push((*tag, &raw[..]));
+    // Chunks in file order: (tag, raw bytes to compress) or (tag, a packed chunk).
+    enum Todo<'a> {
+        Raw(u32, &'a [u8]),
+        Packed(u32, &'a (u32, Vec<u8>, usize)),
+    }
+    let mut chunks: Vec<Todo> = Vec::new();
+    for (tag, sec) in &secs {
+        match sec {
+            Section::Raw(raw) if raw.is_empty() => chunks.push(Todo::Raw(*tag, &raw[..])),
+            Section::Raw(raw) => chunks.extend(raw.chunks(CHUNK).map(|c| Todo::Raw(*tag, c))),
+            Section::Packed(p) => chunks.extend(p.iter().map(|c| Todo::Packed(*tag, c))),
         }
-        chunks.extend(raw.chunks(CHUNK).map(|c| (*tag, c)));
     }
     // Steps: encoding, one per batch of chunks compressed, assembling.
     let batch = (crate::threads::current() * 4).max(8);
@@ -289,42 +551,44 @@ pub fn to_bytes_reporting(s: &Snapshot, progress: &mut dyn FnMut(u64, u64)) -> V
     progress(1, total);
     let mut stored: Vec<Stored> = Vec::with_capacity(chunks.len());
     for (i, group) in chunks.chunks(batch).enumerate() {
-        let done: Vec<_> = crate::threads::run(|| {
+        let done: Vec<Stored> = crate::threads::run(|| {
             group
                 .par_iter()
-                .map(|&(tag, raw)| {
-                    let packed = miniz_oxide::deflate::compress_to_vec(raw, 1);
-                    if packed.len() < raw.len() {
-                        (tag, 1u32, crc32fast::hash(&packed), Some(packed), raw)
-                    } else {
-                        (tag, 0u32, crc32fast::hash(raw), None, raw)
+                .map(|todo| match *todo {
+                    Todo::Raw(tag, raw) => {
+                        let (codec, packed) = compress_chunk(raw);
+                        let data = packed.map_or(Cow::Borrowed(raw), Cow::Owned);
+                        (tag, codec, crc32fast::hash(&data), data, raw.len())
                     }
+                    Todo::Packed(tag, (codec, data, raw_len)) => (
+                        tag,
+                        *codec,
+                        crc32fast::hash(data),
+                        Cow::Borrowed(&data[..]),
+                        *raw_len,
+                    ),
                 })
                 .collect()
         });
         stored.extend(done);
         progress(2 + i as u64, total);
     }
-    let data_len: usize = stored
-        .iter()
-        .map(|c| c.3.as_ref().map_or(c.4.len(), Vec::len))
-        .sum();
+    let data_len: usize = stored.iter().map(|c| c.3.len()).sum();
     let mut out = Vec::with_capacity(20 + stored.len() * ENTRY + data_len);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&VERSION.to_le_bytes());
     out.extend_from_slice(&(stored.len() as u32).to_le_bytes());
-    for (tag, codec, crc, packed, raw) in &stored {
-        let data: &[u8] = packed.as_deref().unwrap_or(raw);
+    for (tag, codec, crc, data, raw_len) in &stored {
         out.extend_from_slice(&tag.to_le_bytes());
         out.extend_from_slice(&codec.to_le_bytes());
         out.extend_from_slice(&crc.to_le_bytes());
-        out.extend_from_slice(&(raw.len() as u64).to_le_bytes());
+        out.extend_from_slice(&(*raw_len as u64).to_le_bytes());
         out.extend_from_slice(&(data.len() as u64).to_le_bytes());
     }
     let crc = crc32fast::hash(&out);
     out.extend_from_slice(&crc.to_le_bytes());
-    for (_, _, _, packed, raw) in &stored {
-        out.extend_from_slice(packed.as_deref().unwrap_or(raw));
+    for (_, _, _, data, _) in &stored {
+        out.extend_from_slice(data);
     }
     progress(total, total);
     out
@@ -955,53 +1219,23 @@ fn decode(
         Ok((offsets, targets))
     };
     let (edge_res, type_res) = crate::threads::run(|| rayon::join(edge_lists, types));
-    let addrs = stored(
-        packed_addrs,
-        "addresses",
-        n,
-        |raw, n| read_addrs(raw, n).map_err(|e| e.0),
-        |n| vec![0; n],
-    )?;
+    let addrs = addrs_lazy(required(packed_addrs, "addresses")?, n);
     step(2);
     let types = type_res?;
     step(3);
-    let sizes = stored(
-        packed_sizes,
-        "sizes",
-        n,
-        |raw, n| read_sizes(raw, n).map_err(|e| e.0),
-        |n| vec![0; n],
-    )?;
+    let sizes = sizes_lazy(required(packed_sizes, "sizes")?, n);
     step(4);
-    let lens = stored(
-        packed_lens,
-        "lengths",
-        n,
-        |raw, n| read_lens(raw, n).map_err(|e| e.0),
-        |n| vec![NO_LEN; n],
-    )?;
+    let lens = lens_lazy(required(packed_lens, "lengths")?, n);
     step(5);
     let (offsets, targets) = edge_res?;
     step(6);
 
-    let labels = stored(
-        packed_labels,
-        "labels",
-        n,
-        |raw, n| read_labels(raw, n, "labels").map_err(|e| e.0),
-        |_| Vec::new(),
-    )?;
+    let labels = labels_lazy(required(packed_labels, "labels")?, n);
     let globals = read_labels(get(GLOBALS, "globals")?, n, "globals")?;
     let strings = read_strings(get(STRINGS, "strings").ok(), n)?;
     step(7);
     let names = match packed_names {
-        Some(chunks) => Lazy::packed(Packed {
-            chunks,
-            arg: edges as usize,
-            decode: |raw, edges| read_names(raw, edges).map_err(|e| e.0),
-            empty: |_| EdgeNames::default(),
-            what: "edge names",
-        }),
+        Some(chunks) => names_lazy(chunks, edges as usize),
         None => EdgeNames::default().into(),
     };
     step(8);
@@ -1026,21 +1260,8 @@ fn decode(
 }
 
 /// A section kept packed until first use (see [`Lazy`]); missing, an error.
-fn stored<T>(
-    chunks: Option<StoredChunks>,
-    what: &'static str,
-    arg: usize,
-    decode: fn(&[u8], usize) -> Result<T, String>,
-    empty: fn(usize) -> T,
-) -> Result<Lazy<T>, FileError> {
-    let chunks = chunks.ok_or_else(|| FileError(format!("corrupt snapshot: no {what} section")))?;
-    Ok(Lazy::packed(Packed {
-        chunks,
-        arg,
-        decode,
-        empty,
-        what,
-    }))
+fn required(chunks: Option<StoredChunks>, what: &str) -> Result<StoredChunks, FileError> {
+    chunks.ok_or_else(|| FileError(format!("corrupt snapshot: no {what} section")))
 }
 
 /// Read a snapshot file.
@@ -1052,6 +1273,25 @@ pub fn load(path: &std::path::Path) -> Result<Snapshot, FileError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every section's raw bytes (packed ones inflated).
+    fn raw_sections(s: &Snapshot) -> Vec<(u32, Vec<u8>)> {
+        sections(s)
+            .into_iter()
+            .map(|(tag, sec)| match sec {
+                Section::Raw(v) => (tag, v),
+                Section::Packed(chunks) => {
+                    let mut raw = Vec::new();
+                    for (codec, data, len) in chunks {
+                        let mut part = vec![0; *len];
+                        assert!(crate::lazy::unpack(*codec, data, &mut part));
+                        raw.extend_from_slice(&part);
+                    }
+                    (tag, raw)
+                }
+            })
+            .collect()
+    }
     use crate::snapshot::testing::leaky;
 
     #[test]
@@ -1197,7 +1437,7 @@ mod tests {
     fn malformed_lazy_sections_read_empty_with_a_reason() {
         let s = leaky(20);
         let edges = s.graph.edge_count();
-        let mut secs = sections(&s);
+        let mut secs = raw_sections(&s);
         for (tag, raw) in secs.iter_mut() {
             let mut o = Out::default();
             match *tag {
@@ -1239,8 +1479,14 @@ mod tests {
             }
             *raw = o.0;
         }
-        let back = from_bytes(&version_1_of(secs)).unwrap();
+        let file = version_1_of(secs);
+        let back = from_bytes(&file).unwrap();
         assert!(back.problems().is_empty(), "not known before use");
+        // Saved before use, the sections are written as they are: the problems come back.
+        let again = from_bytes(&to_bytes(&back)).unwrap();
+        assert!(again.labels.is_empty() && again.names.is_empty() && again.total_bytes() == 0);
+        assert!(again.graph.addrs()[3] == 0 && again.length(0).is_none());
+        assert_eq!(again.problems().len(), 5, "{:?}", again.problems());
         // Queries that need what cannot be read get nothing, and do not fail.
         assert_eq!(back.graph.find(s.graph.addr(3)), None);
         assert!(back.graph.addrs().iter().all(|&a| a == 0));
@@ -1289,6 +1535,10 @@ mod tests {
             },
             &back,
         );
+        // Saved once found unreadable, they are written as what they read as: no problem left.
+        let again = from_bytes(&to_bytes(&back)).unwrap();
+        assert!(again.labels.is_empty() && again.names.is_empty() && again.total_bytes() == 0);
+        assert!(again.problems().is_empty(), "{:?}", again.problems());
     }
 
     #[test]
@@ -1318,7 +1568,7 @@ mod tests {
     #[test]
     fn files_without_a_string_section_keep_text() {
         let s = leaky(3);
-        let secs: Vec<(u32, Vec<u8>)> = sections(&s)
+        let secs: Vec<(u32, Vec<u8>)> = raw_sections(&s)
             .into_iter()
             .filter(|x| x.0 != STRINGS)
             .collect();
@@ -1346,7 +1596,7 @@ mod tests {
 
     /// A version 1 file: one directory entry per section, however big.
     fn version_1(s: &Snapshot) -> Vec<u8> {
-        version_1_of(sections(s))
+        version_1_of(raw_sections(s))
     }
 
     /// A version 1 file of these raw sections, checksums right.
@@ -1397,7 +1647,7 @@ mod tests {
     #[test]
     fn chunks_of_one_section_are_joined_only_when_consecutive() {
         let s = leaky(5);
-        let secs = sections(&s);
+        let secs = raw_sections(&s);
         // The flags section split in two chunks, stored raw: loads as the whole section.
         let write = |parts: &[(u32, &[u8])]| {
             let mut out = Vec::new();
