@@ -5,7 +5,9 @@
 //! objects, well over a gigabyte together) and many queries never read them (statistics by
 //! type read only the sizes; the dominator tree reads none). [`Lazy`] keeps such a section as
 //! the file stored it (its compressed chunks, checksums already verified by the loader) and
-//! decodes it, in parallel, the first time it is dereferenced.
+//! decodes it, in parallel, the first time it is dereferenced. A capture packs its sizes,
+//! lengths, labels and edge names the same way on its second thread (`snapshot::file::pack`),
+//! and saving writes a packed column's chunks as they are.
 //!
 //! A section whose contents turn out to be malformed when decoded (the checksums matched, so
 //! the file was written that way on purpose) decodes to its empty value (no labels, no names,
