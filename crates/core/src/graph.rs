@@ -114,6 +114,7 @@ pub struct PackedArrays {
 /// ([`Graph::annotation_parts`]).
 #[derive(Clone, Copy)]
 pub struct FixedArrays<'a> {
+    pub addrs: &'a [u64],
     pub types: &'a [TypeId],
     pub offsets: &'a [u32],
     pub targets: &'a [NodeId],
@@ -171,10 +172,19 @@ impl Graph {
         self.addrs.packed_form().map(|_| &self.addrs)
     }
 
+    /// Keep the addresses packed (as [`crate::snapshot::file::pack::addrs`] makes them) instead
+    /// of decoded; they must be the same addresses.
+    pub fn set_addrs_packed(&mut self, addrs: Lazy<Vec<u64>>) {
+        debug_assert!(addrs.packed_form().is_some());
+        debug_assert!(self.addrs.peek().is_none_or(|a| **a == *addrs));
+        self.addrs = addrs;
+    }
+
     /// The fixed arrays (to read, to pack), the flags and the type table (to fill in), at once.
     pub fn annotation_parts(&mut self) -> (FixedArrays<'_>, &mut [u8], &mut [TypeInfo]) {
         (
             FixedArrays {
+                addrs: &self.addrs,
                 types: &self.types,
                 offsets: &self.fwd_offsets,
                 targets: &self.fwd_targets,

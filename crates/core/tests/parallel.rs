@@ -266,6 +266,7 @@ fn packed_columns_write_the_same_file() {
             p.lens = file::pack::lens(&s.lens);
             p.labels = file::pack::labels(&s.labels, n);
             p.names = file::pack::names((*s.names).clone());
+            p.graph.set_addrs_packed(file::pack::addrs(s.graph.addrs()));
             let arrays = file::pack::arrays(p.graph.annotation_parts().0);
             p.graph.keep_packed_arrays(arrays);
             assert!(p.sizes.peek().is_none() && p.names.peek().is_none());

@@ -10,7 +10,7 @@ use crate::strings::StringNotes;
 use crate::traverse::TypeCache;
 use pyo3::ffi;
 use pyo3::prelude::*;
-use refgraph_core::graph::{flags, Graph, NodeId, TypeInfo};
+use refgraph_core::graph::{flags, NodeId, TypeInfo};
 use refgraph_core::snapshot::strings::StringPolicy;
 use refgraph_core::snapshot::NO_LEN;
 use rustc_hash::FxHashMap;
@@ -408,7 +408,7 @@ pub fn annotate(
 /// that does not look like a name is left out (it is data, not a name).
 pub fn module_globals(
     py: Python<'_>,
-    g: &Graph,
+    o: &Objects,
     modules: &[(String, Bound<'_, PyAny>)],
     policy: StringPolicy,
 ) -> Vec<(NodeId, String)> {
@@ -449,9 +449,12 @@ pub fn module_globals(
         }
     }
     let mut out: Vec<(NodeId, String)> = Vec::with_capacity(wanted.len());
-    for (i, a) in g.addrs().iter().enumerate() {
-        if let Some(name) = wanted.remove(a) {
-            out.push((i as NodeId, name));
+    for v in 0..o.len() {
+        if wanted.is_empty() {
+            break;
+        }
+        if let Some(name) = wanted.remove(&(o.addr(v as NodeId) as u64)) {
+            out.push((v as NodeId, name));
         }
     }
     out

@@ -139,6 +139,36 @@ impl Drop for Objects {
 }
 
 impl Objects {
+    /// The address of a node's object: the graph's address of the node, read from the
+    /// capture's own references (no object is touched).
+    #[inline]
+    pub fn addr(&self, n: NodeId) -> usize {
+        let n = n as usize;
+        match self.tracked.0.get(n) {
+            Some(&o) => o as usize,
+            None => self.extra[n - self.tracked.0.len()].as_ptr() as usize,
+        }
+    }
+
+    /// Hint that [`Objects::addr`] of `n` will be read soon.
+    #[inline]
+    pub fn prefetch_addr(&self, n: NodeId) {
+        let n = n as usize;
+        let slot = match self.tracked.0.get(n) {
+            Some(o) => o as *const _ as *mut ffi::PyObject,
+            None => match self.extra.get(n - self.tracked.0.len()) {
+                Some(e) => e as *const _ as *mut ffi::PyObject,
+                None => return,
+            },
+        };
+        prefetch(slot);
+    }
+
+    /// Number of nodes.
+    pub fn len(&self) -> usize {
+        self.tracked.0.len() + self.extra.len()
+    }
+
     /// A borrowed pointer to the object of a node, valid while the capture lives.
     pub fn ptr(&self, _py: Python<'_>, n: usize) -> *mut ffi::PyObject {
         match self.tracked.0.get(n) {

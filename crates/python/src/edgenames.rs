@@ -656,7 +656,8 @@ impl Namer<'_> {
         }
         let mut cands: Vec<Cand> = Vec::new();
         let mut used: Vec<bool> = Vec::new();
-        let addrs = g.addrs();
+        // Referents are compared by address: the capture's pointers are the nodes' addresses
+        // (the graph's own column may already be packed away by the second thread).
         const AHEAD: u32 = 4;
         let total = g.len() as u64;
         progress.start("names", total)?;
@@ -674,7 +675,7 @@ impl Namer<'_> {
                     crate::gcwalk::prefetch(o.ptr(py, (v + AHEAD) as usize));
                 }
                 for &r in ahead {
-                    crate::gcwalk::prefetch(&addrs[r as usize] as *const u64 as *mut ffi::PyObject);
+                    o.prefetch_addr(r);
                 }
             }
             let refs = g.referents(v);
@@ -684,13 +685,13 @@ impl Namer<'_> {
             let p = o.ptr(py, v as usize);
             self.in_module_dict = self.module_dicts.contains(&(p as usize));
             // SAFETY: p is alive (held by the capture) and the GIL is held.
-            if unsafe { self.exact_container(p, g, refs) } {
+            if unsafe { self.exact_container(p, o, refs) } {
                 continue;
             }
             cands.clear();
             // SAFETY: as above.
             let fallback = unsafe { self.candidates(p, g.type_of(v), &mut cands) };
-            self.assign(g, refs, &cands, &mut used, fallback);
+            self.assign(o, refs, &cands, &mut used, fallback);
         }
         Ok(())
     }
@@ -704,7 +705,7 @@ impl Namer<'_> {
     unsafe fn exact_container(
         &mut self,
         p: *mut ffi::PyObject,
-        g: &Graph,
+        o: &Objects,
         refs: &[NodeId],
     ) -> bool {
         let start = self.b.len();
@@ -719,7 +720,7 @@ impl Namer<'_> {
             let mut i = n;
             let mut ok = true;
             for &r in refs {
-                let a = g.addr(r) as usize;
+                let a = o.addr(r);
                 // Items that are not referents (dropped untracked objects) are skipped.
                 loop {
                     i -= 1;
@@ -751,7 +752,7 @@ impl Namer<'_> {
             let mut key_id = 0u32;
             let mut ok = true;
             for &r in refs {
-                let a = g.addr(r) as usize;
+                let a = o.addr(r);
                 if have && k as usize == a && val as usize != a {
                     self.b.push_raw(EdgeKind::DictKeyObject as u8, key_id);
                     have = false;
@@ -1163,7 +1164,7 @@ impl Namer<'_> {
     /// name per referent.
     fn assign(
         &mut self,
-        g: &Graph,
+        o: &Objects,
         refs: &[NodeId],
         cands: &[Cand],
         used: &mut Vec<bool>,
@@ -1177,7 +1178,7 @@ impl Namer<'_> {
         // type, visits its type first).
         let mut position = 0u32;
         for &r in refs {
-            let a = g.addr(r) as usize;
+            let a = o.addr(r);
             let mut found = None;
             for step in 0..2 {
                 let j = cursor + step;

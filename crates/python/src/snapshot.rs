@@ -128,21 +128,29 @@ impl PySnapshot {
         let (mut g, objects) = capture(py, untracked, &all_roots, &mut progress)?;
         let n = g.len();
         // With a second thread, what is complete is packed as the file stores it while this
-        // thread goes on: the type ids and references during the sizes pass, the sizes,
+        // thread goes on: the addresses (the capture's references give them meanwhile), type
+        // ids and references during the sizes pass, the sizes,
         // lengths and labels during the names pass, the names while the objects are released.
         // The snapshot then holds less, and `save` writes them as they are.
         let pack = refgraph_core::threads::count() > 1;
         let (notes, arrays) = {
             let (fixed, node_flags, type_table) = g.annotation_parts();
             std::thread::scope(|scope| {
-                let worker =
-                    pack.then(|| scope.spawn(move || on_second(move || file::pack::arrays(fixed))));
+                let worker = pack.then(|| {
+                    scope.spawn(move || {
+                        // The addresses first: the capture's references give them meanwhile.
+                        on_second(move || {
+                            (file::pack::addrs(fixed.addrs), file::pack::arrays(fixed))
+                        })
+                    })
+                });
                 let notes = annotate(py, node_flags, type_table, &objects, text, &mut progress);
                 let arrays = worker.map(|w| w.join().expect("packing does not panic"));
                 notes.map(|notes| (notes, arrays))
             })?
         };
-        if let Some(arrays) = arrays {
+        if let Some((addrs, arrays)) = arrays {
+            g.set_addrs_packed(addrs);
             g.keep_packed_arrays(arrays);
         }
         let (sizes, lens, labels, names) = std::thread::scope(|scope| -> PyResult<_> {
@@ -182,11 +190,11 @@ impl PySnapshot {
             *marks.entry(m.1.as_ptr() as u64).or_default() |= flags::PROPER_MODULE | flags::MODULE;
         }
         for v in 0..g.len() as NodeId {
-            if let Some(&f) = marks.get(&g.addr(v)) {
+            if let Some(&f) = marks.get(&(objects.addr(v) as u64)) {
                 g.set_flags(v, f);
             }
         }
-        let globals = module_globals(py, &g, &modules, policy);
+        let globals = module_globals(py, &objects, &modules, policy);
         let names = std::thread::scope(|scope| {
             let worker = if pack {
                 Ok(scope.spawn(move || on_second(move || file::pack::names(names))))

@@ -488,6 +488,11 @@ pub mod pack {
         }
     }
 
+    /// The addresses of a graph's nodes (see [`Graph::set_addrs_packed`]).
+    pub fn addrs(addrs: &[u64]) -> Lazy<Vec<u64>> {
+        addrs_lazy(packed(|to| addrs_raw(addrs, to)), addrs.len())
+    }
+
     pub fn sizes(sizes: &[u64]) -> Lazy<Vec<u64>> {
         sizes_lazy(packed(|to| sizes_raw(sizes, to)), sizes.len())
     }
