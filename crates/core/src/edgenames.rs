@@ -289,6 +289,39 @@ pub struct EdgeNamesBuilder {
     names: EdgeNames,
     by_hash: FxHashMap<u64, u32>,
     collided: FxHashMap<Box<str>, u32>,
+    /// With [`EdgeNamesBuilder::encoding`]: the edges as the snapshot file encodes them (a
+    /// kind byte, then the value as a varint unless unnamed), about half the bytes of the
+    /// kind and value arrays, instead of those arrays.
+    encoded: Option<Encoded>,
+}
+
+#[derive(Default)]
+struct Encoded {
+    bytes: Vec<u8>,
+    edges: usize,
+    named: bool,
+}
+
+/// Where a builder was: what [`EdgeNamesBuilder::truncate`] goes back to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mark {
+    edges: usize,
+    bytes: usize,
+}
+
+/// Edge names as a snapshot file encodes them (see [`EdgeNamesBuilder::encoding`]): the
+/// interned texts, the number of edges, and each edge's kind byte and varint value.
+pub struct EncodedNames {
+    pub texts: EdgeNames,
+    pub edges: usize,
+    pub bytes: Vec<u8>,
+}
+
+/// What a builder made: the names, or (encoding) the names as the file encodes them, None
+/// when no edge is named.
+pub enum BuiltNames {
+    Names(EdgeNames),
+    Encoded(Option<EncodedNames>),
 }
 
 impl EdgeNamesBuilder {
@@ -326,15 +359,46 @@ impl EdgeNamesBuilder {
         next
     }
 
-    /// Number of edges pushed so far.
-    pub fn len(&self) -> usize {
-        self.names.kinds.len()
+    /// A builder that keeps the edges as the snapshot file encodes them (see [`Encoded`]): for
+    /// a capture that packs them once complete. `edges`: the expected number.
+    pub fn encoding(edges: usize) -> Self {
+        EdgeNamesBuilder {
+            encoded: Some(Encoded {
+                bytes: Vec::with_capacity(edges * 2),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
     }
 
-    /// Forget the edges pushed after the first `len` (their texts stay interned).
-    pub fn truncate(&mut self, len: usize) {
-        self.names.kinds.truncate(len);
-        self.names.values.truncate(len);
+    /// Number of edges pushed so far.
+    pub fn len(&self) -> usize {
+        match &self.encoded {
+            Some(e) => e.edges,
+            None => self.names.kinds.len(),
+        }
+    }
+
+    /// Where the builder is now (to go back to with [`EdgeNamesBuilder::truncate`]).
+    pub fn mark(&self) -> Mark {
+        Mark {
+            edges: self.len(),
+            bytes: self.encoded.as_ref().map_or(0, |e| e.bytes.len()),
+        }
+    }
+
+    /// Forget the edges pushed since `mark` (their texts stay interned).
+    pub fn truncate(&mut self, mark: Mark) {
+        match &mut self.encoded {
+            Some(e) => {
+                e.bytes.truncate(mark.bytes);
+                e.edges = mark.edges;
+            }
+            None => {
+                self.names.kinds.truncate(mark.edges);
+                self.names.values.truncate(mark.edges);
+            }
+        }
     }
 
     /// An interned text by id.
@@ -344,7 +408,7 @@ impl EdgeNamesBuilder {
 
     /// True when no edge was pushed.
     pub fn is_empty(&self) -> bool {
-        self.names.kinds.is_empty()
+        self.len() == 0
     }
 
     /// Name the next edge (or leave it unnamed).
@@ -364,12 +428,54 @@ impl EdgeNamesBuilder {
 
     /// Push an already interned name: `kind` (0 = unnamed) and its value.
     pub fn push_raw(&mut self, kind: u8, value: u32) {
-        self.names.kinds.push(kind);
-        self.names.values.push(value);
+        match &mut self.encoded {
+            Some(e) => {
+                e.edges += 1;
+                e.bytes.push(kind);
+                if kind != 0 {
+                    e.named = true;
+                    let mut v = value;
+                    while v >= 0x80 {
+                        e.bytes.push((v as u8) | 0x80);
+                        v >>= 7;
+                    }
+                    e.bytes.push(v as u8);
+                }
+            }
+            None => {
+                self.names.kinds.push(kind);
+                self.names.values.push(value);
+            }
+        }
     }
 
-    /// The names; when no edge has a name, the empty (unnamed) set.
+    /// What was built: [`EdgeNamesBuilder::finish`]'s names, or the encoded edges of a builder
+    /// made by [`EdgeNamesBuilder::encoding`].
+    pub fn build(mut self) -> BuiltNames {
+        match self.encoded.take() {
+            None => BuiltNames::Names(self.finish()),
+            Some(e) if !e.named => BuiltNames::Encoded(None),
+            Some(mut e) => {
+                e.bytes.shrink_to_fit();
+                let mut texts = self.names;
+                texts.text.shrink_to_fit();
+                texts.ends.shrink_to_fit();
+                BuiltNames::Encoded(Some(EncodedNames {
+                    texts,
+                    edges: e.edges,
+                    bytes: e.bytes,
+                }))
+            }
+        }
+    }
+
+    /// The names; when no edge has a name, the empty (unnamed) set. Not for a builder made by
+    /// [`EdgeNamesBuilder::encoding`] (see [`EdgeNamesBuilder::build`]).
     pub fn finish(self) -> EdgeNames {
+        debug_assert!(
+            self.encoded.is_none(),
+            "an encoding builder is built, not finished"
+        );
         let mut n = self.names;
         if n.kinds.iter().all(|&k| k == 0) {
             return EdgeNames::default();
@@ -385,6 +491,49 @@ impl EdgeNamesBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An encoding builder keeps what a plain one keeps, going back to a mark alike, and says
+    /// when nothing is named.
+    #[test]
+    fn an_encoding_builder_keeps_the_same_names() {
+        let mut plain = EdgeNamesBuilder::with_capacity(8);
+        let mut enc = EdgeNamesBuilder::encoding(8);
+        for b in [&mut plain, &mut enc] {
+            b.push(Some(EdgeName::Attr("cfg")));
+            let m = b.mark();
+            b.push(Some(EdgeName::Index(300)));
+            b.push(None);
+            b.truncate(m);
+            assert_eq!(b.len(), 1);
+            b.push(Some(EdgeName::Index(70_000)));
+            b.push(None);
+            b.push(Some(EdgeName::DictKey("k")));
+        }
+        let BuiltNames::Encoded(Some(e)) = enc.build() else {
+            panic!("named edges")
+        };
+        let plain = plain.finish();
+        assert_eq!(e.edges, 4);
+        assert_eq!(e.texts.texts().collect::<Vec<_>>(), ["cfg", "k"]);
+        // kind, varint value; unnamed: the kind byte alone.
+        let (kinds, values) = plain.raw_parts();
+        let mut expected = Vec::new();
+        for (&k, &v) in kinds.iter().zip(values) {
+            expected.push(k);
+            if k != 0 {
+                let mut v = v;
+                while v >= 0x80 {
+                    expected.push(v as u8 | 0x80);
+                    v >>= 7;
+                }
+                expected.push(v as u8);
+            }
+        }
+        assert_eq!(e.bytes, expected);
+        let mut none = EdgeNamesBuilder::encoding(2);
+        none.push(None);
+        assert!(matches!(none.build(), BuiltNames::Encoded(None)));
+    }
 
     #[test]
     fn texts_with_the_same_hash_stay_apart() {

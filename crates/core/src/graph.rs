@@ -114,7 +114,6 @@ pub struct PackedArrays {
 /// ([`Graph::annotation_parts`]).
 #[derive(Clone, Copy)]
 pub struct FixedArrays<'a> {
-    pub addrs: &'a [u64],
     pub types: &'a [TypeId],
     pub offsets: &'a [u32],
     pub targets: &'a [NodeId],
@@ -172,11 +171,21 @@ impl Graph {
         self.addrs.packed_form().map(|_| &self.addrs)
     }
 
+    /// Take the decoded addresses out, to pack them (a capture does, while its own references
+    /// give the addresses): [`Graph::set_addrs_packed`] must put them back before the graph
+    /// is used again.
+    pub fn take_addrs(&mut self) -> Vec<u64> {
+        std::mem::take(&mut *self.addrs)
+    }
+
     /// Keep the addresses packed (as [`crate::snapshot::file::pack::addrs`] makes them) instead
-    /// of decoded; they must be the same addresses.
+    /// of decoded; they must be the same addresses (or these were taken out).
     pub fn set_addrs_packed(&mut self, addrs: Lazy<Vec<u64>>) {
         debug_assert!(addrs.packed_form().is_some());
-        debug_assert!(self.addrs.peek().is_none_or(|a| **a == *addrs));
+        debug_assert!(self
+            .addrs
+            .peek()
+            .is_none_or(|a| a.is_empty() || **a == *addrs));
         self.addrs = addrs;
     }
 
@@ -184,7 +193,6 @@ impl Graph {
     pub fn annotation_parts(&mut self) -> (FixedArrays<'_>, &mut [u8], &mut [TypeInfo]) {
         (
             FixedArrays {
-                addrs: &self.addrs,
                 types: &self.types,
                 offsets: &self.fwd_offsets,
                 targets: &self.fwd_targets,

@@ -28,7 +28,7 @@ use crate::cpython::{
 use crate::progress::Reporter;
 use pyo3::ffi;
 use pyo3::prelude::*;
-use refgraph_core::edgenames::{EdgeKind, EdgeNames, EdgeNamesBuilder};
+use refgraph_core::edgenames::{BuiltNames, EdgeKind, EdgeNamesBuilder};
 use refgraph_core::graph::{Graph, NodeId, TypeId};
 use refgraph_core::snapshot::strings::{is_name_like, StringPolicy};
 use rustc_hash::FxHashMap;
@@ -582,14 +582,19 @@ pub fn name_edges(
     g: &Graph,
     o: &Objects,
     policy: StringPolicy,
+    encoded: bool,
     progress: &mut Reporter<'_>,
-) -> PyResult<EdgeNames> {
+) -> PyResult<BuiltNames> {
     let env = Env::new(py)?;
     let (_, targets) = g.referent_arrays();
     let mut n = Namer {
         py,
         env,
-        b: EdgeNamesBuilder::with_capacity(targets.len()),
+        b: if encoded {
+            EdgeNamesBuilder::encoding(targets.len())
+        } else {
+            EdgeNamesBuilder::with_capacity(targets.len())
+        },
         types: Vec::new(),
         type_names: g
             .type_table()
@@ -621,7 +626,7 @@ pub fn name_edges(
     }
     result?;
     progress.end("names", g.len() as u64)?;
-    Ok(n.b.finish())
+    Ok(n.b.build())
 }
 
 impl Namer<'_> {
@@ -708,7 +713,7 @@ impl Namer<'_> {
         o: &Objects,
         refs: &[NodeId],
     ) -> bool {
-        let start = self.b.len();
+        let start = self.b.mark();
         let ok = if ffi::PyList_CheckExact(p) != 0 || ffi::PyTuple_CheckExact(p) != 0 {
             // Both are traversed from the last item.
             let list = ffi::PyList_CheckExact(p) != 0;

@@ -8,6 +8,7 @@ use crate::strings::{process_fingerprinter, StringNotes};
 use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
+use refgraph_core::edgenames::BuiltNames;
 use refgraph_core::graph::{flags, NodeId};
 use refgraph_core::snapshot::analysis::{analyse, roots, type_stats, Analysis};
 use refgraph_core::snapshot::strings::StringPolicy;
@@ -133,14 +134,17 @@ impl PySnapshot {
         // lengths and labels during the names pass, the names while the objects are released.
         // The snapshot then holds less, and `save` writes them as they are.
         let pack = refgraph_core::threads::count() > 1;
+        let addrs = if pack { g.take_addrs() } else { Vec::new() };
         let (notes, arrays) = {
             let (fixed, node_flags, type_table) = g.annotation_parts();
             std::thread::scope(|scope| {
                 let worker = pack.then(|| {
                     scope.spawn(move || {
-                        // The addresses first: the capture's references give them meanwhile.
+                        // The addresses first, freed once packed: the capture's references
+                        // give them meanwhile.
                         on_second(move || {
-                            (file::pack::addrs(fixed.addrs), file::pack::arrays(fixed))
+                            let addrs = file::pack::addrs(&{ addrs });
+                            (addrs, file::pack::arrays(fixed))
                         })
                     })
                 });
@@ -171,9 +175,10 @@ impl PySnapshot {
                 Err(columns)
             };
             let names = if names {
-                crate::edgenames::name_edges(py, &g, &objects, policy, &mut progress)?
+                // Kept as the file encodes them when they are to be packed (half the bytes).
+                crate::edgenames::name_edges(py, &g, &objects, policy, pack, &mut progress)?
             } else {
-                Default::default()
+                BuiltNames::Names(Default::default())
             };
             let (sizes, lens, labels) = match worker {
                 Ok(w) => w.join().expect("packing does not panic"),
@@ -197,14 +202,15 @@ impl PySnapshot {
         let globals = module_globals(py, &objects, &modules, policy);
         let names = std::thread::scope(|scope| {
             let worker = if pack {
-                Ok(scope.spawn(move || on_second(move || file::pack::names(names))))
+                Ok(scope.spawn(move || on_second(move || file::pack::built_names(names))))
             } else {
                 Err(names)
             };
             drop(objects);
             match worker {
                 Ok(w) => w.join().expect("packing does not panic"),
-                Err(names) => names.into(),
+                Err(BuiltNames::Names(names)) => names.into(),
+                Err(encoded) => file::pack::built_names(encoded),
             }
         });
         let snap = Snapshot {

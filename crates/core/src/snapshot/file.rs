@@ -36,7 +36,7 @@
 
 use super::strings::{StringPolicy, FINGERPRINT_BITS};
 use super::{Meta, Snapshot, StringContent, NO_LEN};
-use crate::edgenames::EdgeNames;
+use crate::edgenames::{BuiltNames, EdgeNames};
 use crate::graph::{FixedArrays, Graph, NodeId, PackedArrays, TypeId, TypeInfo};
 use crate::lazy::{Lazy, Packed};
 
@@ -206,8 +206,10 @@ impl Sink for ChunkSink {
         }
     }
     fn bytes(&mut self, b: &[u8]) {
-        self.buf.extend_from_slice(b);
-        self.flush_full();
+        for part in b.chunks(CHUNK) {
+            self.buf.extend_from_slice(part);
+            self.flush_full();
+        }
     }
 }
 
@@ -244,6 +246,18 @@ fn lens_raw(lens: &[u32], to: &mut impl Sink) {
     })
 }
 
+/// The start of the edge names section: the interned texts of `texts`, then the number of
+/// edges.
+fn names_header(texts: &EdgeNames, edges: usize) -> Vec<u8> {
+    let mut o = Out::default();
+    o.varint(texts.text_count() as u64);
+    for t in texts.texts() {
+        o.string(t);
+    }
+    o.varint(edges as u64);
+    o.0
+}
+
 /// The edge names section; false (nothing written) when there are none (the section is then
 /// left out).
 fn names_raw(names: &EdgeNames, to: &mut impl Sink) -> bool {
@@ -251,13 +265,7 @@ fn names_raw(names: &EdgeNames, to: &mut impl Sink) -> bool {
         return false;
     }
     let (kinds, values) = names.raw_parts();
-    let mut o = Out::default();
-    o.varint(names.text_count() as u64);
-    for t in names.texts() {
-        o.string(t);
-    }
-    o.varint(kinds.len() as u64);
-    to.bytes(&o.0);
+    to.bytes(&names_header(names, kinds.len()));
     to.column(kinds.len(), 3, &|o, i| {
         o.0.push(kinds[i]);
         if kinds[i] != 0 {
@@ -504,6 +512,23 @@ pub mod pack {
     /// Labels of a snapshot of `n` nodes.
     pub fn labels(labels: &[(NodeId, String)], n: usize) -> Lazy<Vec<(NodeId, String)>> {
         labels_lazy(packed(|to| to.bytes(&labels_section(labels))), n)
+    }
+
+    /// Edge names a builder kept encoded ([`EdgeNamesBuilder::encoding`]; none: an empty,
+    /// unpacked value, as the file leaves the section out).
+    pub fn built_names(built: BuiltNames) -> Lazy<EdgeNames> {
+        match built {
+            BuiltNames::Names(names) => self::names(names),
+            BuiltNames::Encoded(None) => EdgeNames::default().into(),
+            BuiltNames::Encoded(Some(e)) => {
+                let chunks = packed(|to| {
+                    to.bytes(&names_header(&e.texts, e.edges));
+                    drop(e.texts);
+                    to.bytes(&e.bytes);
+                });
+                names_lazy(chunks, e.edges)
+            }
+        }
     }
 
     /// Edge names (none: an empty, unpacked value, as the file leaves the section out).
