@@ -253,6 +253,7 @@ class Snapshot:
         strings: str,
         names: bool = True,
         progress: Callable[[str, int, int], object] | None = None,
+        pack: bool = True,
     ) -> Snapshot: ...
     @staticmethod
     def load(

@@ -320,6 +320,9 @@ def _final_snapshot(rounds, strings):
             int(time.time()),
             strings,
             True,
+            # Analysed here at once, never saved by us: packing its columns on the second
+            # thread would only slow the capture and be undone by the analysis.
+            pack=False,
         )
     finally:
         del frames, modules

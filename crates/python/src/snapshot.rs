@@ -95,9 +95,11 @@ impl PySnapshot {
     /// string policy (`"names"`, `"all"` or `"none"`); `names`: record edge names
     /// (`crate::edgenames`); `progress`: called as `progress(phase, done, total)` for the phases
     /// `walk`, `references`, `sizes` and `names` (see `crate::progress`); an exception it raises
-    /// ends the capture and is raised here.
+    /// ends the capture and is raised here. `pack`: with a second thread, pack the columns as
+    /// the file stores them as the capture goes (less held, `save` has little left to do; a
+    /// snapshot analysed at once and never saved is taken faster without).
     #[staticmethod]
-    #[pyo3(signature = (untracked, roots, modules, collected, python, pid, created, strings, names=true, progress=None))]
+    #[pyo3(signature = (untracked, roots, modules, collected, python, pid, created, strings, names=true, progress=None, pack=true))]
     #[allow(clippy::too_many_arguments)]
     fn capture(
         py: Python<'_>,
@@ -111,6 +113,7 @@ impl PySnapshot {
         strings: &str,
         names: bool,
         progress: Option<Bound<'_, PyAny>>,
+        pack: bool,
     ) -> PyResult<Self> {
         let policy = StringPolicy::parse(strings).ok_or_else(|| {
             PyValueError::new_err(format!(
@@ -133,7 +136,7 @@ impl PySnapshot {
         // ids and references during the sizes pass, the sizes,
         // lengths and labels during the names pass, the names while the objects are released.
         // The snapshot then holds less, and `save` writes them as they are.
-        let pack = refgraph_core::threads::count() > 1;
+        let pack = pack && refgraph_core::threads::count() > 1;
         let addrs = if pack { g.take_addrs() } else { Vec::new() };
         let (notes, arrays) = {
             let (fixed, node_flags, type_table) = g.annotation_parts();
