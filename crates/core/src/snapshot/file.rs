@@ -429,54 +429,48 @@ fn compress_chunk(raw: &[u8]) -> (u32, Option<Vec<u8>>) {
     }
 }
 
-/// The addresses of `n` nodes as a loaded snapshot keeps them: decoded on first use.
-fn addrs_lazy(chunks: StoredChunks, n: usize) -> Lazy<Vec<u64>> {
+/// A column as a loaded snapshot keeps it: its chunks, decoded on first use by `decode` (given
+/// `arg`, a node or edge count), or read as `empty` when they do not decode.
+fn lazy<T>(
+    chunks: StoredChunks,
+    arg: usize,
+    what: &'static str,
+    decode: fn(&[u8], usize) -> Result<T, String>,
+    empty: fn(usize) -> T,
+) -> Lazy<T> {
     Lazy::packed(Packed {
         chunks,
-        arg: n,
-        decode: |raw, n| read_addrs(raw, n).map_err(|e| e.0),
-        empty: |n| vec![0; n],
-        what: "addresses",
+        arg,
+        decode,
+        empty,
+        what,
     })
+}
+
+fn addrs_lazy(chunks: StoredChunks, n: usize) -> Lazy<Vec<u64>> {
+    let decode = |raw: &[u8], n| read_addrs(raw, n).map_err(|e| e.0);
+    lazy(chunks, n, "addresses", decode, |n| vec![0; n])
 }
 
 fn sizes_lazy(chunks: StoredChunks, n: usize) -> Lazy<Vec<u64>> {
-    Lazy::packed(Packed {
-        chunks,
-        arg: n,
-        decode: |raw, n| read_sizes(raw, n).map_err(|e| e.0),
-        empty: |n| vec![0; n],
-        what: "sizes",
-    })
+    let decode = |raw: &[u8], n| read_sizes(raw, n).map_err(|e| e.0);
+    lazy(chunks, n, "sizes", decode, |n| vec![0; n])
 }
 
 fn lens_lazy(chunks: StoredChunks, n: usize) -> Lazy<Vec<u32>> {
-    Lazy::packed(Packed {
-        chunks,
-        arg: n,
-        decode: |raw, n| read_lens(raw, n).map_err(|e| e.0),
-        empty: |n| vec![NO_LEN; n],
-        what: "lengths",
-    })
+    let decode = |raw: &[u8], n| read_lens(raw, n).map_err(|e| e.0);
+    lazy(chunks, n, "lengths", decode, |n| vec![NO_LEN; n])
 }
 
 fn labels_lazy(chunks: StoredChunks, n: usize) -> Lazy<Vec<(NodeId, String)>> {
-    Lazy::packed(Packed {
-        chunks,
-        arg: n,
-        decode: |raw, n| read_labels(raw, n, "labels").map_err(|e| e.0),
-        empty: |_| Vec::new(),
-        what: "labels",
-    })
+    let decode = |raw: &[u8], n| read_labels(raw, n, "labels").map_err(|e| e.0);
+    lazy(chunks, n, "labels", decode, |_| Vec::new())
 }
 
 fn names_lazy(chunks: StoredChunks, edges: usize) -> Lazy<EdgeNames> {
-    Lazy::packed(Packed {
-        chunks,
-        arg: edges,
-        decode: |raw, edges| read_names(raw, edges).map_err(|e| e.0),
-        empty: |_| EdgeNames::default(),
-        what: "edge names",
+    let decode = |raw: &[u8], edges| read_names(raw, edges).map_err(|e| e.0);
+    lazy(chunks, edges, "edge names", decode, |_| {
+        EdgeNames::default()
     })
 }
 
