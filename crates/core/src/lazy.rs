@@ -5,8 +5,8 @@
 //! objects, well over a gigabyte together) and many queries never read them (statistics by
 //! type read only the sizes; the dominator tree reads none). [`Lazy`] keeps such a section as
 //! the file stored it (its compressed chunks, checksums already verified by the loader) and
-//! decodes it, in parallel, the first time it is dereferenced. A capture packs its sizes,
-//! lengths, labels and edge names the same way on its second thread (`snapshot::file::pack`),
+//! decodes it, in parallel, the first time it is dereferenced. A capture packs its addresses,
+//! sizes, lengths, labels and edge names the same way on its second thread (`snapshot::file::pack`),
 //! and saving writes a packed column's chunks as they are.
 //!
 //! A section whose contents turn out to be malformed when decoded (the checksums matched, so
