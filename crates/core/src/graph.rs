@@ -166,9 +166,10 @@ impl Graph {
         self.addrs.problem()
     }
 
-    /// The addresses as a loaded snapshot keeps them until first use (see [`crate::lazy`]).
-    pub fn addrs_packed(&self) -> Option<&Lazy<Vec<u64>>> {
-        self.addrs.packed_form().map(|_| &self.addrs)
+    /// The addresses as a column (a loaded snapshot's, or a packing capture's, stay packed until
+    /// first use: see [`crate::lazy`]).
+    pub fn addrs_column(&self) -> &Lazy<Vec<u64>> {
+        &self.addrs
     }
 
     /// Take the decoded addresses out, to pack them (a capture does, while its own references

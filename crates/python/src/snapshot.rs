@@ -133,9 +133,9 @@ impl PySnapshot {
         let n = g.len();
         // With a second thread, what is complete is packed as the file stores it while this
         // thread goes on: the addresses (the capture's references give them meanwhile), type
-        // ids and references during the sizes pass, the sizes,
-        // lengths and labels during the names pass, the names while the objects are released.
-        // The snapshot then holds less, and `save` writes them as they are.
+        // ids and references during the sizes pass; the sizes, lengths and labels during the
+        // names pass; the names while the objects are released. The snapshot then holds less,
+        // and `save` writes them as they are.
         let pack = pack && refgraph_core::threads::count() > 1;
         let addrs = if pack { g.take_addrs() } else { Vec::new() };
         let (notes, arrays) = {

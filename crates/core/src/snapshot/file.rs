@@ -342,10 +342,7 @@ fn sections(s: &Snapshot) -> Vec<(u32, Section<'_>)> {
         }
         o.0
     };
-    let addr_col = || match g.addrs_packed().and_then(reuse) {
-        Some(chunks) => Section::Packed(chunks),
-        None => Section::Raw(raw(|v| addrs_raw(g.addrs(), v))),
-    };
+    let addr_col = || section(g.addrs_column(), |a| raw(|v| addrs_raw(a, v)));
     let packed_arrays = g.packed_arrays();
     let type_col = || match packed_arrays {
         Some(p) => Section::Packed(&p.types),
