@@ -12,12 +12,14 @@ use crate::progress::Reporter;
 use crate::traverse::TypeCache;
 use pyo3::ffi;
 use pyo3::prelude::*;
-use refgraph_core::graph::{flags, resolve, Graph, GraphBuilder, NodeId};
+use refgraph_core::graph::{flags, resolve, Graph, GraphBuilder, NodeId, UNRESOLVED};
 
 /// Referent addresses per chunk of nodes (the unit of work handed to the second thread).
 const CHUNK_EDGES: usize = 1 << 16;
 /// Below this many addresses a chunk is looked up on this thread (a thread costs more).
 const PARALLEL_MIN: usize = 4096;
+/// How many referents not found by the lookups are prefetched ahead while a chunk is recorded.
+const UNRESOLVED_AHEAD: usize = 8;
 
 /// The referents of a run of nodes, by address, and (once looked up) their node ids.
 #[derive(Default)]
@@ -31,10 +33,6 @@ struct Chunk {
 }
 
 impl Chunk {
-    fn nodes(&self) -> usize {
-        self.ends.len()
-    }
-
     /// The node after the run.
     fn end(&self) -> usize {
         self.first + self.ends.len()
@@ -258,32 +256,35 @@ fn capture_with(
             Some(t) => t,
             None => items.iter().map(|&o| ffi::Py_TYPE(o) as usize).collect(),
         };
-        // Inserting a million addresses is a million cache misses in the index: the slots of
-        // the addresses a few items ahead are prefetched (the addresses are in the list).
-        const INSERT_AHEAD: usize = 16;
+        // Inserting a million addresses is a million cache misses in the index, which overlap
+        // when done in one run (`add_tracked_run`), or in runs of a percent when progress is
+        // reported (between them, Python code runs: classes may have changed, so the types of
+        // the later runs are read again).
         progress.start("walk", n as u64)?;
-        // After a progress call, classes may have changed: types are read again.
-        let mut types_fresh = true;
-        for &o in items.iter().take(INSERT_AHEAD) {
-            builder.prefetch(o as u64);
-        }
-        for (i, &tp) in types.iter().enumerate() {
-            if let Some(&ahead) = items.get(i + INSERT_AHEAD) {
-                builder.prefetch(ahead as u64);
-            }
-            let obj = items[i];
-            let tp = if types_fresh {
-                tp
+        let run = if progress.active() {
+            (n / 100).max(1 << 16)
+        } else {
+            n.max(1)
+        };
+        let mut ticked = false;
+        let mut fresh: Vec<usize> = Vec::new();
+        for (r, objects) in items.chunks(run).enumerate() {
+            let from = r * run;
+            let tps = if ticked {
+                fresh.clear();
+                fresh.extend(objects.iter().map(|&o| ffi::Py_TYPE(o) as usize));
+                &fresh[..]
             } else {
-                ffi::Py_TYPE(obj) as usize
+                &types[from..from + objects.len()]
             };
             builder
-                .add_tracked(obj as u64, tp as u64, flags::GC_TYPE)
+                .add_tracked_run(words(objects), words(tps), flags::GC_TYPE)
                 .map_err(graph_err)?;
-            if progress.due((i + 1) as u64) {
+            let done = (from + objects.len()) as u64;
+            if progress.due(done) {
                 hold_types(py, &builder, &mut held_types);
-                progress.tick("walk", (i + 1) as u64, n as u64)?;
-                types_fresh = false;
+                progress.tick("walk", done, n as u64)?;
+                ticked = true;
             }
         }
         drop(types);
@@ -315,7 +316,7 @@ fn capture_with(
         hold_types(py, &builder, &mut held_types);
         progress.start("references", builder.len() as u64)?;
         cache = TypeCache::default();
-        // Nodes before `traversed` are in `pending` or pushed; `pending` was traversed with no
+        // Nodes before `traversed` are recorded or in `pending`, which was traversed with no
         // Python code run since.
         let mut traversed: usize = 0;
         let mut pending: Option<Chunk> = None;
@@ -336,7 +337,6 @@ fn capture_with(
             };
             // The next chunk: the nodes that exist now (those this chunk adds come later).
             let mut next = std::mem::take(&mut spare);
-            next.ends.clear();
             let until = builder.len();
             if threads && chunk.raw.len() >= PARALLEL_MIN {
                 let index = builder.index();
@@ -358,37 +358,11 @@ fn capture_with(
                     });
                 }
             }
-            if next.nodes() > 0 {
+            if traversed < until {
                 traversed = next.end();
                 pending = Some(next);
             }
-            // Only objects seen for the first time are read (their type): the others are
-            // known by address alone.
-            let mut start = 0;
-            for (k, &stop) in chunk.ends.iter().enumerate() {
-                let node = chunk.first + k;
-                builder
-                    .push_resolved(
-                        node as NodeId,
-                        &chunk.raw[start..stop],
-                        &chunk.ids[start..stop],
-                        |addr| {
-                            if !untracked {
-                                return None;
-                            }
-                            let r = addr as *mut ffi::PyObject;
-                            let fl = if cache.is_gc(r) { flags::GC_TYPE } else { 0 };
-                            Some((ffi::Py_TYPE(r) as u64, fl))
-                        },
-                        |_, addr| {
-                            extra.push(
-                                Bound::from_borrowed_ptr(py, addr as *mut ffi::PyObject).unbind(),
-                            );
-                        },
-                    )
-                    .map_err(graph_err)?;
-                start = stop;
-            }
+            record(py, &mut builder, &mut cache, &mut extra, &chunk, untracked)?;
             let done = chunk.end();
             spare = chunk;
             if progress.due(done as u64) {
@@ -483,6 +457,64 @@ pub fn capture_forward(
     ))
 }
 
+/// Record the edges of a chunk whose referents were looked up ([`resolve`]), in node order.
+/// Referents not found become new nodes (with `untracked`; otherwise their edges are dropped),
+/// each held by a new reference in `extra`: only those objects are read (their type), the
+/// others are known by address alone.
+///
+/// # Safety
+/// GIL held; the chunk was traversed with no Python code run since (its addresses are of live
+/// objects), and none runs here.
+unsafe fn record(
+    py: Python<'_>,
+    builder: &mut GraphBuilder,
+    cache: &mut TypeCache,
+    extra: &mut Vec<Py<PyAny>>,
+    chunk: &Chunk,
+    untracked: bool,
+) -> PyResult<()> {
+    // An address not found is looked up again in the builder's own index and, if still
+    // absent, its object's type read and a reference taken: two cache misses each, so the
+    // slots and headers of the next few such addresses are prefetched.
+    let unresolved: Vec<u32> = (0..chunk.ids.len() as u32)
+        .filter(|&j| chunk.ids[j as usize] == UNRESOLVED)
+        .collect();
+    let mut ahead = 0;
+    let mut passed = 0;
+    let mut start = 0;
+    for (k, &stop) in chunk.ends.iter().enumerate() {
+        while passed < unresolved.len() && (unresolved[passed] as usize) < stop {
+            passed += 1;
+        }
+        while ahead < unresolved.len() && ahead < passed + UNRESOLVED_AHEAD {
+            let addr = chunk.raw[unresolved[ahead] as usize];
+            builder.prefetch(addr);
+            prefetch(addr as *mut ffi::PyObject);
+            ahead += 1;
+        }
+        builder
+            .push_resolved(
+                (chunk.first + k) as NodeId,
+                &chunk.raw[start..stop],
+                &chunk.ids[start..stop],
+                |addr| {
+                    if !untracked {
+                        return None;
+                    }
+                    let r = addr as *mut ffi::PyObject;
+                    let fl = if cache.is_gc(r) { flags::GC_TYPE } else { 0 };
+                    Some((ffi::Py_TYPE(r) as u64, fl))
+                },
+                |_, addr| {
+                    extra.push(Bound::from_borrowed_ptr(py, addr as *mut ffi::PyObject).unbind());
+                },
+            )
+            .map_err(graph_err)?;
+        start = stop;
+    }
+    Ok(())
+}
+
 /// Take a reference to each type the builder saw since the last call. Without Python code run
 /// since then, they are all types of live objects.
 fn hold_types(py: Python<'_>, builder: &GraphBuilder, held: &mut Vec<Py<PyAny>>) {
@@ -491,6 +523,19 @@ fn hold_types(py: Python<'_>, builder: &GraphBuilder, held: &mut Vec<Py<PyAny>>)
         // run since (see above); the GIL is held.
         held.push(unsafe { Bound::from_borrowed_ptr(py, t.addr as *mut ffi::PyObject) }.unbind());
     }
+}
+
+/// An object pointer or a `usize`: 8 bytes whose bits are an address.
+trait Word: Copy {}
+impl Word for *mut ffi::PyObject {}
+impl Word for usize {}
+
+/// Pointers or `usize`s as the `u64` addresses the core takes (the same bits).
+fn words<T: Word>(items: &[T]) -> &[u64] {
+    const { assert!(std::mem::size_of::<T>() == 8 && std::mem::align_of::<T>() == 8) };
+    // SAFETY: T is a pointer or usize (initialized, 8 bytes, 8-aligned: checked above), whose
+    // bits are a valid u64; the slice borrows `items`.
+    unsafe { std::slice::from_raw_parts(items.as_ptr() as *const u64, items.len()) }
 }
 
 fn graph_err(e: refgraph_core::graph::GraphError) -> PyErr {

@@ -22,6 +22,11 @@ impl<'py> Reporter<'py> {
         }
     }
 
+    /// True when there is a callable to report to.
+    pub fn active(&self) -> bool {
+        self.callable.is_some()
+    }
+
     /// True when [`Reporter::tick`] at `done` would call the callable.
     #[inline]
     pub fn due(&self, done: u64) -> bool {
