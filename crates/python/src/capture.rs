@@ -28,7 +28,8 @@ struct Chunk {
     first: usize,
     /// For each node of the run, the end of its referents in `raw`.
     ends: Vec<usize>,
-    raw: Vec<u64>,
+    /// The referents (borrowed: see [`Chunk::traverse`]).
+    raw: Vec<*mut ffi::PyObject>,
     ids: Vec<NodeId>,
 }
 
@@ -46,7 +47,6 @@ impl Chunk {
     unsafe fn traverse(
         &mut self,
         cache: &mut TypeCache,
-        buf: &mut Vec<*mut ffi::PyObject>,
         from: usize,
         until: usize,
         object: impl Fn(usize) -> *mut ffi::PyObject,
@@ -63,9 +63,7 @@ impl Chunk {
             if i + AHEAD < until {
                 prefetch(object(i + AHEAD));
             }
-            buf.clear();
-            cache.referents(object(i), buf);
-            self.raw.extend(buf.iter().map(|&p| p as u64));
+            cache.referents(object(i), &mut self.raw);
             self.ends.push(self.raw.len());
             if self.raw.len() >= CHUNK_EDGES {
                 break;
@@ -262,7 +260,7 @@ fn capture_with(
         // the later runs are read again).
         progress.start("walk", n as u64)?;
         let run = if progress.active() {
-            (n / 100).max(1 << 16)
+            (n / 100).max(1024)
         } else {
             n.max(1)
         };
@@ -321,15 +319,12 @@ fn capture_with(
         let mut traversed: usize = 0;
         let mut pending: Option<Chunk> = None;
         let mut spare = Chunk::default();
-        let mut buf: Vec<*mut ffi::PyObject> = Vec::with_capacity(64);
         loop {
             let mut chunk = match pending.take() {
                 Some(c) => c,
                 None if traversed < builder.len() => {
                     let mut c = std::mem::take(&mut spare);
-                    c.traverse(&mut cache, &mut buf, traversed, builder.len(), |i| {
-                        object(i, &extra)
-                    });
+                    c.traverse(&mut cache, traversed, builder.len(), |i| object(i, &extra));
                     traversed = c.end();
                     c
                 }
@@ -340,22 +335,18 @@ fn capture_with(
             let until = builder.len();
             if threads && chunk.raw.len() >= PARALLEL_MIN {
                 let index = builder.index();
-                let (raw, ids) = (&chunk.raw, &mut chunk.ids);
+                let (raw, ids) = (words(&chunk.raw), &mut chunk.ids);
                 std::thread::scope(|s| {
                     let worker = s.spawn(|| resolve(index, raw, ids));
                     if traversed < until {
-                        next.traverse(&mut cache, &mut buf, traversed, until, |i| {
-                            object(i, &extra)
-                        });
+                        next.traverse(&mut cache, traversed, until, |i| object(i, &extra));
                     }
                     worker.join().expect("address lookups do not panic");
                 });
             } else {
-                resolve(builder.index(), &chunk.raw, &mut chunk.ids);
+                resolve(builder.index(), words(&chunk.raw), &mut chunk.ids);
                 if traversed < until {
-                    next.traverse(&mut cache, &mut buf, traversed, until, |i| {
-                        object(i, &extra)
-                    });
+                    next.traverse(&mut cache, traversed, until, |i| object(i, &extra));
                 }
             }
             if traversed < until {
@@ -487,15 +478,15 @@ unsafe fn record(
             passed += 1;
         }
         while ahead < unresolved.len() && ahead < passed + UNRESOLVED_AHEAD {
-            let addr = chunk.raw[unresolved[ahead] as usize];
-            builder.prefetch(addr);
-            prefetch(addr as *mut ffi::PyObject);
+            let object = chunk.raw[unresolved[ahead] as usize];
+            builder.prefetch(object as u64);
+            prefetch(object);
             ahead += 1;
         }
         builder
             .push_resolved(
                 (chunk.first + k) as NodeId,
-                &chunk.raw[start..stop],
+                words(&chunk.raw[start..stop]),
                 &chunk.ids[start..stop],
                 |addr| {
                     if !untracked {
