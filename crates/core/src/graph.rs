@@ -685,6 +685,12 @@ impl GraphBuilder {
             self.g.fwd_offsets.push(last);
         }
         drop(self.index);
+        // Room reserved for references beyond those met is given back (virtual memory: the
+        // pages past the end were never touched).
+        let targets = &mut self.g.fwd_targets;
+        if targets.capacity() - targets.len() > targets.len() / 8 {
+            targets.shrink_to_fit();
+        }
         self.g.addrs = self.addrs.into();
         self.g
     }
@@ -928,6 +934,13 @@ mod tests {
         edges(&mut run);
         let run = run.finish();
         assert_eq!(run.len(), 5005);
+        // Room reserved for references and never used is given back.
+        let mut roomy = GraphBuilder::with_capacity(2, 1 << 20);
+        roomy.add_tracked_run(&addrs[..2], &types[..2], 0).unwrap();
+        roomy
+            .push_edges(0, [addrs[1]], |_| None, |_, _| {})
+            .unwrap();
+        assert!(roomy.finish().heap_bytes() < 1 << 10);
         assert_eq!(run.tracked_count(), one.tracked_count());
         assert_eq!(run.addrs(), one.addrs());
         assert_eq!(run.types(), one.types());
