@@ -109,9 +109,7 @@ pub struct PackedArrays {
     pub edges: PackedChunks,
 }
 
-/// The arrays of a graph that never change once it is built, borrowed apart from the flags
-/// and the type table, which a snapshot's annotations fill in meanwhile
-/// ([`Graph::annotation_parts`]).
+/// The arrays of a graph that never change once it is built ([`Graph::fixed_arrays`]).
 #[derive(Clone, Copy)]
 pub struct FixedArrays<'a> {
     pub types: &'a [TypeId],
@@ -190,17 +188,18 @@ impl Graph {
         self.addrs = addrs;
     }
 
-    /// The fixed arrays (to read, to pack), the flags and the type table (to fill in), at once.
-    pub fn annotation_parts(&mut self) -> (FixedArrays<'_>, &mut [u8], &mut [TypeInfo]) {
-        (
-            FixedArrays {
-                types: &self.types,
-                offsets: &self.fwd_offsets,
-                targets: &self.fwd_targets,
-            },
-            &mut self.flags,
-            &mut self.type_table,
-        )
+    /// The type ids and references (to read, to pack).
+    pub fn fixed_arrays(&self) -> FixedArrays<'_> {
+        FixedArrays {
+            types: &self.types,
+            offsets: &self.fwd_offsets,
+            targets: &self.fwd_targets,
+        }
+    }
+
+    /// The flags and the type table (to fill in), at once.
+    pub fn annotation_parts(&mut self) -> (&mut [u8], &mut [TypeInfo]) {
+        (&mut self.flags, &mut self.type_table)
     }
 
     /// Keep the type ids and references packed as a file stores them, packed from this graph's
@@ -421,8 +420,10 @@ pub fn resolve(index: &AddrIndex, addrs: &[u64], ids: &mut Vec<NodeId>) {
 #[derive(Default)]
 pub struct GraphBuilder {
     g: Graph,
-    /// The graph's addresses, moved into it by [`GraphBuilder::finish`].
+    /// The graph's addresses, moved into it by [`GraphBuilder::finish`] (none kept with
+    /// [`GraphBuilder::without_addrs`]).
     addrs: Vec<u64>,
+    no_addrs: bool,
     index: AddrIndex,
     type_index: FxHashMap<u64, TypeId>,
     /// The type added last and its id (saves a hash probe per node of a run of one type).
@@ -449,6 +450,16 @@ impl GraphBuilder {
         b
     }
 
+    /// As [`GraphBuilder::with_capacity`], for a caller that has the nodes' addresses itself
+    /// and gives them to [`GraphBuilder::finish_with_addrs`]: none are kept meanwhile (8
+    /// bytes per node less while the address index is also held).
+    pub fn without_addrs(nodes: usize, edges: usize) -> Self {
+        let mut b = Self::with_capacity(nodes, edges);
+        b.addrs = Vec::new();
+        b.no_addrs = true;
+        b
+    }
+
     fn type_id(&mut self, type_addr: u64) -> TypeId {
         if let Some((a, t)) = self.last_type {
             if a == type_addr {
@@ -472,15 +483,17 @@ impl GraphBuilder {
     }
 
     fn add(&mut self, addr: u64, type_addr: u64, flags: u8) -> Result<NodeId, GraphError> {
-        if self.addrs.len() >= u32::MAX as usize {
+        if self.len() >= u32::MAX as usize {
             return Err(GraphError::TooManyNodes);
         }
         if self.g.fwd_offsets.is_empty() {
             self.g.fwd_offsets.push(0);
         }
-        let id = self.addrs.len() as NodeId;
+        let id = self.len() as NodeId;
         let t = self.type_id(type_addr);
-        self.addrs.push(addr);
+        if !self.no_addrs {
+            self.addrs.push(addr);
+        }
         self.g.types.push(t);
         self.g.flags.push(flags);
         self.index.insert(addr, id);
@@ -516,7 +529,7 @@ impl GraphBuilder {
     ) -> Result<(), GraphError> {
         debug_assert!(!self.sealed_tracked, "tracked nodes come first");
         debug_assert_eq!(addrs.len(), types.len());
-        let first = self.addrs.len();
+        let first = self.len();
         if first + addrs.len() > u32::MAX as usize {
             return Err(GraphError::TooManyNodes);
         }
@@ -527,11 +540,13 @@ impl GraphBuilder {
             let t = self.type_id(t);
             self.g.types.push(t);
         }
-        self.addrs.extend_from_slice(addrs);
+        if !self.no_addrs {
+            self.addrs.extend_from_slice(addrs);
+        }
         let fl = flags | flags::TRACKED;
-        self.g.flags.resize(self.addrs.len(), fl);
+        self.g.flags.resize(self.len(), fl);
         self.index.insert_run(addrs, first as NodeId);
-        self.g.tracked = self.addrs.len() as NodeId;
+        self.g.tracked = self.len() as NodeId;
         Ok(())
     }
 
@@ -559,7 +574,7 @@ impl GraphBuilder {
 
     /// Number of nodes so far.
     pub fn len(&self) -> usize {
-        self.addrs.len()
+        self.g.types.len()
     }
 
     /// The types seen so far, in id order.
@@ -569,7 +584,7 @@ impl GraphBuilder {
 
     /// True when no node was added yet.
     pub fn is_empty(&self) -> bool {
-        self.addrs.is_empty()
+        self.g.types.is_empty()
     }
 
     /// Id of the next node whose edges are expected.
@@ -676,12 +691,24 @@ impl GraphBuilder {
 
     /// Finish: nodes whose edges were not pushed get none (the referrer index is derived when
     /// first needed).
-    pub fn finish(mut self) -> Graph {
+    pub fn finish(self) -> Graph {
+        assert!(
+            !self.no_addrs,
+            "a builder without addresses finishes with them"
+        );
+        self.finish_with_addrs(|_| Vec::new())
+    }
+
+    /// [`GraphBuilder::finish`] a builder made [`GraphBuilder::without_addrs`]: `addrs(n)`
+    /// gives the addresses of the `n` nodes in id order, once the address index is freed.
+    /// Panics if it gives another number of addresses.
+    pub fn finish_with_addrs(mut self, addrs: impl FnOnce(usize) -> Vec<u64>) -> Graph {
+        let n = self.len();
         if self.g.fwd_offsets.is_empty() {
             self.g.fwd_offsets.push(0);
         }
         let last = *self.g.fwd_offsets.last().unwrap_or(&0);
-        while self.g.fwd_offsets.len() < self.addrs.len() + 1 {
+        while self.g.fwd_offsets.len() < n + 1 {
             self.g.fwd_offsets.push(last);
         }
         drop(self.index);
@@ -690,6 +717,10 @@ impl GraphBuilder {
         let targets = &mut self.g.fwd_targets;
         if targets.capacity() - targets.len() > targets.len() / 8 {
             targets.shrink_to_fit();
+        }
+        if self.no_addrs {
+            self.addrs = addrs(n);
+            assert_eq!(self.addrs.len(), n, "one address per node");
         }
         self.g.addrs = self.addrs.into();
         self.g
@@ -948,5 +979,39 @@ mod tests {
         assert_eq!(run.referent_arrays(), one.referent_arrays());
         let addrs_of = |g: &Graph| g.type_table().iter().map(|t| t.addr).collect::<Vec<_>>();
         assert_eq!(addrs_of(&run), addrs_of(&one));
+        // A builder that keeps no addresses, given them at the end, builds the same graph.
+        let mut bare = GraphBuilder::without_addrs(100, 100);
+        bare.add_tracked_run(&addrs[..1234], &types[..1234], flags::GC_TYPE)
+            .unwrap();
+        bare.add_tracked_run(&addrs[1234..], &types[1234..], flags::GC_TYPE)
+            .unwrap();
+        let mut added = Vec::new();
+        for n in 0..addrs.len() {
+            let refs = [
+                addrs[(n * 31) % addrs.len()],
+                0x9000_0000 + (n as u64 % 5) * 16,
+            ];
+            bare.push_edges(n as NodeId, refs, |_| Some((0x40, 0)), |_, a| added.push(a))
+                .unwrap();
+        }
+        assert_eq!(bare.len(), 5005);
+        let bare = bare.finish_with_addrs(|n| {
+            assert_eq!(n, 5005);
+            addrs.iter().chain(&added).copied().collect()
+        });
+        assert_eq!(bare.addrs(), one.addrs());
+        assert_eq!(bare.types(), one.types());
+        assert_eq!(bare.all_flags(), one.all_flags());
+        assert_eq!(bare.referent_arrays(), one.referent_arrays());
+        assert_eq!(bare.tracked_count(), one.tracked_count());
+    }
+
+    #[test]
+    #[should_panic(expected = "one address per node")]
+    fn a_builder_without_addresses_needs_one_per_node() {
+        let mut b = GraphBuilder::without_addrs(4, 4);
+        b.add_tracked_run(&[0x1000, 0x2000], &[0x10, 0x10], 0)
+            .unwrap();
+        b.finish_with_addrs(|_| vec![0x1000]);
     }
 }

@@ -280,7 +280,7 @@ fn packed_columns_write_the_same_file() {
                 file::pack::built_names(b.build())
             };
             p.graph.set_addrs_packed(file::pack::addrs(s.graph.addrs()));
-            let arrays = file::pack::arrays(p.graph.annotation_parts().0);
+            let arrays = file::pack::arrays(p.graph.fixed_arrays());
             p.graph.keep_packed_arrays(arrays);
             assert!(p.sizes.peek().is_none() && p.names.peek().is_none());
             p

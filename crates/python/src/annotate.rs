@@ -448,14 +448,11 @@ pub fn module_globals(
             }
         }
     }
-    let mut out: Vec<(NodeId, String)> = Vec::with_capacity(wanted.len());
-    for v in 0..o.len() {
-        if wanted.is_empty() {
-            break;
-        }
-        if let Some(name) = wanted.remove(&(o.addr(v as NodeId) as u64)) {
-            out.push((v as NodeId, name));
-        }
-    }
+    let mut out: Vec<(NodeId, String)> = o
+        .nodes_at(&wanted)
+        .into_iter()
+        .filter_map(|(a, v)| Some((v, wanted.remove(&a)?)))
+        .collect();
+    out.sort_unstable_by_key(|g| g.0);
     out
 }

@@ -13,6 +13,7 @@ use crate::traverse::TypeCache;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use refgraph_core::graph::{flags, resolve, Graph, GraphBuilder, NodeId, UNRESOLVED};
+use rustc_hash::FxHashMap;
 
 /// Referent addresses per chunk of nodes (the unit of work handed to the second thread).
 const CHUNK_EDGES: usize = 1 << 16;
@@ -160,9 +161,38 @@ impl Objects {
         prefetch(slot);
     }
 
-    /// Number of nodes.
-    pub fn len(&self) -> usize {
-        self.tracked.0.len() + self.extra.len()
+    /// The nodes of the objects at `addrs` that the capture holds, found in one pass over
+    /// the nodes' addresses in which a table of bits (set from the wanted addresses' hashes)
+    /// rules out almost every node without a probe of `addrs`.
+    pub fn nodes_at<T>(&self, addrs: &FxHashMap<u64, T>) -> FxHashMap<u64, NodeId> {
+        let mut found: FxHashMap<u64, NodeId> = Default::default();
+        if addrs.is_empty() {
+            return found;
+        }
+        // About 64 bits per wanted address (at most 2^24 bits): few false hits.
+        let bits = (addrs.len() * 64)
+            .next_power_of_two()
+            .clamp(1 << 12, 1 << 24);
+        let shift = 64 - bits.trailing_zeros();
+        let bit = |a: u64| (a >> 4).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> shift;
+        let mut table = vec![0u64; bits / 64];
+        for &a in addrs.keys() {
+            let b = bit(a);
+            table[(b / 64) as usize] |= 1 << (b % 64);
+        }
+        let all = self
+            .tracked
+            .0
+            .iter()
+            .map(|&o| o as u64)
+            .chain(self.extra.iter().map(|o| o.as_ptr() as u64));
+        for (v, a) in all.enumerate() {
+            let b = bit(a);
+            if table[(b / 64) as usize] & (1 << (b % 64)) != 0 && addrs.contains_key(&a) {
+                found.entry(a).or_insert(v as NodeId);
+            }
+        }
+        found
     }
 
     /// A borrowed pointer to the object of a node, valid while the capture lives.
@@ -243,7 +273,8 @@ fn capture_with(
     let n = tracked.0.len();
     let mut held_types: Vec<Py<PyAny>> = Vec::new();
     let mut cache: TypeCache;
-    let mut builder = GraphBuilder::with_capacity(n + n / 2, edges_to_reserve(n));
+    // The nodes' addresses are those of `tracked` and `extra`: given to the graph at the end.
+    let mut builder = GraphBuilder::without_addrs(n + n / 2, edges_to_reserve(n));
     let mut extra: Vec<Py<PyAny>> = Vec::new();
     // SAFETY: the GIL is held, `tracked` holds strong references to its items and no Python
     // code runs in this block (no callbacks, no decref that could free anything: `extra` only
@@ -371,7 +402,12 @@ fn capture_with(
     }
     hold_types(py, &builder, &mut held_types);
     progress.end("references", builder.len() as u64)?;
-    let graph = builder.finish();
+    let graph = builder.finish_with_addrs(|nodes| {
+        let mut addrs = Vec::with_capacity(nodes);
+        addrs.extend(tracked.0.iter().map(|&o| o as u64));
+        addrs.extend(extra.iter().map(|o| o.as_ptr() as u64));
+        addrs
+    });
     remember_edges(n, graph.edge_count());
     Ok((
         graph,

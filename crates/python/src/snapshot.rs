@@ -132,46 +132,40 @@ impl PySnapshot {
         let (mut g, objects) = capture(py, untracked, &all_roots, &mut progress)?;
         let n = g.len();
         // With a second thread, what is complete is packed as the file stores it while this
-        // thread goes on: the addresses (the capture's references give them meanwhile), type
-        // ids and references during the sizes pass; the sizes, lengths and labels during the
-        // names pass; the names while the objects are released. The snapshot then holds less,
-        // and `save` writes them as they are.
+        // thread goes on: the addresses (the capture's references give them meanwhile) during
+        // the sizes pass; the sizes, lengths and labels, then the type ids and references
+        // during the names pass (the longer one); the names while the objects are released.
+        // The snapshot then holds less, and `save` writes them as they are.
         let pack = pack && refgraph_core::threads::count() > 1;
         let addrs = if pack { g.take_addrs() } else { Vec::new() };
-        let (notes, arrays) = {
-            let (fixed, node_flags, type_table) = g.annotation_parts();
+        let (notes, addrs) = {
+            let (node_flags, type_table) = g.annotation_parts();
             std::thread::scope(|scope| {
-                let worker = pack.then(|| {
-                    scope.spawn(move || {
-                        // The addresses first, freed once packed: the capture's references
-                        // give them meanwhile.
-                        on_second(move || {
-                            let addrs = file::pack::addrs(&{ addrs });
-                            (addrs, file::pack::arrays(fixed))
-                        })
-                    })
-                });
+                // Freed once packed.
+                let worker = pack
+                    .then(|| scope.spawn(move || on_second(move || file::pack::addrs(&{ addrs }))));
                 let notes = annotate(py, node_flags, type_table, &objects, text, &mut progress);
-                let arrays = worker.map(|w| w.join().expect("packing does not panic"));
-                notes.map(|notes| (notes, arrays))
+                let addrs = worker.map(|w| w.join().expect("packing does not panic"));
+                notes.map(|notes| (notes, addrs))
             })?
         };
-        if let Some((addrs, arrays)) = arrays {
+        if let Some(addrs) = addrs {
             g.set_addrs_packed(addrs);
-            g.keep_packed_arrays(arrays);
         }
-        let (sizes, lens, labels, names) = std::thread::scope(|scope| -> PyResult<_> {
+        let (arrays, sizes, lens, labels, names) = std::thread::scope(|scope| -> PyResult<_> {
             let columns = (notes.sizes, notes.lens, notes.labels);
-            // The packed columns, or (with one thread) the columns themselves.
+            let fixed = g.fixed_arrays();
+            // The packed columns (the sizes first: they are freed once packed), or (with one
+            // thread) the columns themselves.
             let worker = if pack {
                 Ok(scope.spawn(move || {
                     on_second(move || {
                         let (sizes, lens, labels) = columns;
-                        (
-                            file::pack::sizes(&sizes),
-                            file::pack::lens(&lens),
-                            file::pack::labels(&labels, n),
-                        )
+                        let sizes = file::pack::sizes(&{ sizes });
+                        let lens = file::pack::lens(&{ lens });
+                        let labels = file::pack::labels(&{ labels }, n);
+                        let arrays = file::pack::arrays(fixed);
+                        (Some(arrays), sizes, lens, labels)
                     })
                 }))
             } else {
@@ -183,13 +177,16 @@ impl PySnapshot {
             } else {
                 BuiltNames::Names(Default::default())
             };
-            let (sizes, lens, labels) = match worker {
+            let (arrays, sizes, lens, labels) = match worker {
                 Ok(w) => w.join().expect("packing does not panic"),
-                Err((sizes, lens, labels)) => (sizes.into(), lens.into(), labels.into()),
+                Err((sizes, lens, labels)) => (None, sizes.into(), lens.into(), labels.into()),
             };
-            Ok((sizes, lens, labels, names))
+            Ok((arrays, sizes, lens, labels, names))
         })?;
-        // One pass over the nodes, one probe each, for the few that are frames or modules.
+        if let Some(arrays) = arrays {
+            g.keep_packed_arrays(arrays);
+        }
+        // The few nodes that are frames or modules.
         let mut marks: rustc_hash::FxHashMap<u64, u8> = Default::default();
         for r in &roots {
             *marks.entry(r.as_ptr() as u64).or_default() |= flags::ROOT;
@@ -197,10 +194,8 @@ impl PySnapshot {
         for m in &modules {
             *marks.entry(m.1.as_ptr() as u64).or_default() |= flags::PROPER_MODULE | flags::MODULE;
         }
-        for v in 0..g.len() as NodeId {
-            if let Some(&f) = marks.get(&(objects.addr(v) as u64)) {
-                g.set_flags(v, f);
-            }
+        for (a, v) in objects.nodes_at(&marks) {
+            g.set_flags(v, marks[&a]);
         }
         let globals = module_globals(py, &objects, &modules, policy);
         let names = std::thread::scope(|scope| {
