@@ -129,6 +129,40 @@ def test_leaking_objects_and_new_ids_see_the_walked_heap(spread):
     assert {id(o) for o in more} <= new["Walked"]
 
 
+@pytest.mark.parametrize("walk", ["1", "0"])
+def test_first_capture_of_a_process_takes_over_the_checked_list(walk):
+    """The first capture of a process checks the collector's lists against
+    ``gc.get_objects()`` and takes that list's references over instead of walking again (with
+    the walk switched off, it always takes them from the list): the same objects as a later
+    capture, every reference given back, nothing kept alive."""
+    code = textwrap.dedent(
+        """
+        import gc, sys, weakref
+        from refgraph import _refgraph
+        class Marker: pass
+        keep = [Marker() for _ in range(321)]
+        gone = Marker()
+        w = weakref.ref(gone)
+        gc.collect(); gc.disable()
+        before = sys.getrefcount(keep[7])
+        listed = len(gc.get_objects())
+        h = _refgraph.Heap(True)  # the first query of this process
+        # One more than listed: the tuple of the call's arguments, tracked meanwhile.
+        first = (h.tracked_count - listed, keep[7] in h, gone in h)
+        h.close(); del h
+        del gone
+        after = sys.getrefcount(keep[7])
+        print(_refgraph.gc_walk_active(), first, before == after, w() is None)
+        """
+    )
+    env = dict(os.environ, REFGRAPH_GC_WALK=walk)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    active = "True" if walk == "1" else "False"
+    assert out == f"{active} (1, True, True) True True", out
+
+
 def test_first_check_survives_a_finalizer_that_queries():
     """The first query checks the layout, which allocates; a collection started there may run
     a finalizer that queries refgraph again (re-entrant), on the same thread."""

@@ -7,7 +7,7 @@
 //! lives ([`Objects`]), so later queries may call Python code (user callbacks, `repr`) safely.
 //! Unsafe CPython access (list items, object types).
 
-use crate::gcwalk::{gc_objects, prefetch, tracked_refs_and_types};
+use crate::gcwalk::{prefetch, tracked_refs_and_types};
 use crate::progress::Reporter;
 use crate::traverse::TypeCache;
 use pyo3::ffi;
@@ -262,14 +262,8 @@ fn capture_with(
 ) -> PyResult<(Graph, Objects)> {
     // The tracked objects, each with a reference of ours (released with `tracked`, also on
     // an early return), and their types.
-    let (tracked, walked_types) = match tracked_refs_and_types(py) {
-        Some((objects, types)) => (OwnedRefs(objects), Some(types)),
-        None => {
-            let list = gc_objects(py)?;
-            let objects = list.iter().map(|o| o.into_ptr()).collect();
-            (OwnedRefs(objects), None)
-        }
-    };
+    let (objects, types) = tracked_refs_and_types(py)?;
+    let tracked = OwnedRefs(objects);
     let n = tracked.0.len();
     let mut held_types: Vec<Py<PyAny>> = Vec::new();
     let mut cache: TypeCache;
@@ -281,10 +275,6 @@ fn capture_with(
     // grows).
     unsafe {
         let items = &tracked.0;
-        let types = match walked_types {
-            Some(t) => t,
-            None => items.iter().map(|&o| ffi::Py_TYPE(o) as usize).collect(),
-        };
         // Inserting a million addresses is a million cache misses in the index, which overlap
         // when done in one run (`add_tracked_run`), or in runs of a percent when progress is
         // reported (between them, Python code runs: classes may have changed, so the types of

@@ -12,7 +12,9 @@
 //! freshly tracked list (the newest object links back to the head of generation 0) and the walk
 //! is checked in lock step against `gc.get_objects()`, dereferencing only the `PyGC_Head`s of
 //! objects that list holds. Any difference, any other Python version, or `REFGRAPH_GC_WALK=0`
-//! in the environment, and every caller falls back to `gc.get_objects()`.
+//! in the environment, and every caller falls back to `gc.get_objects()`. A capture that makes
+//! the first check (or falls back) takes that list's references over rather than walking the
+//! heap again and releasing the list's.
 //!
 //! A walk runs no Python code and releases nothing: with the GIL held, the lists cannot change
 //! under it. What the callback keeps must be a strong reference or a plain number.
@@ -47,22 +49,27 @@ impl Heads {
 /// collection, whose finalizers may run any code, even a refgraph query on this or another
 /// thread); a query meanwhile simply checks too. The heads never move once found.
 pub fn heads(py: Python<'_>) -> Option<Heads> {
+    heads_and_list(py).0
+}
+
+/// [`heads`], and the `gc.get_objects()` list that the check walked when this call made the
+/// check (None when it was made before, or failed before the list was made): a caller that
+/// needs that list anyway saves a walk of the heap.
+fn heads_and_list(py: Python<'_>) -> (Option<Heads>, Option<Bound<'_, PyList>>) {
     match STATE.load(Ordering::Acquire) {
-        1 => return None,
-        2 => return Some(Heads::from_head0(HEAD0.load(Ordering::Acquire))),
+        1 => return (None, None),
+        2 => return (Some(Heads::from_head0(HEAD0.load(Ordering::Acquire))), None),
         _ => {}
     }
-    match find_heads(py).unwrap_or(None) {
+    let (found, list) = find_heads(py).unwrap_or((None, None));
+    match found {
         Some(h) => {
             HEAD0.store(h.0[0], Ordering::Release);
             STATE.store(2, Ordering::Release);
-            Some(h)
         }
-        None => {
-            STATE.store(1, Ordering::Release);
-            None
-        }
+        None => STATE.store(1, Ordering::Release),
     }
+    (found, list)
 }
 
 /// Whether queries walk the collector's lists directly (for tests and the benchmark).
@@ -71,12 +78,14 @@ pub fn gc_walk_active(py: Python<'_>) -> bool {
     heads(py).is_some()
 }
 
-fn find_heads(py: Python<'_>) -> PyResult<Option<Heads>> {
+/// The checked heads (None: not usable here), and the `gc.get_objects()` list the check was
+/// made against, if it was made.
+fn find_heads(py: Python<'_>) -> PyResult<(Option<Heads>, Option<Bound<'_, PyList>>)> {
     if std::env::var_os("REFGRAPH_GC_WALK").is_some_and(|v| v == "0") {
-        return Ok(None);
+        return Ok((None, None));
     }
     if !crate::cpython::running(py).is_some_and(|f| f.gc_lists) {
-        return Ok(None);
+        return Ok((None, None));
     }
     // A new list is tracked at the tail of generation 0: its `_gc_next` is that head.
     let head0 = {
@@ -85,7 +94,7 @@ fn find_heads(py: Python<'_>) -> PyResult<Option<Heads>> {
         unsafe { *((probe.as_ptr() as usize - GC_HEAD) as *const usize) }
     };
     if head0 == 0 {
-        return Ok(None);
+        return Ok((None, None));
     }
     let heads = Heads::from_head0(head0);
     let objects = py.import("gc")?.call_method0("get_objects")?;
@@ -93,7 +102,7 @@ fn find_heads(py: Python<'_>) -> PyResult<Option<Heads>> {
     // SAFETY: GIL held, no Python code runs until the check ends; only the heads and the
     // PyGC_Heads of objects held by `objects` are read.
     let ok = unsafe { check(&heads, &objects) };
-    Ok(ok.then_some(heads))
+    Ok((ok.then_some(heads), Some(objects)))
 }
 
 /// Walk the lists in lock step with `objects` (which `gc.get_objects()` just returned), never
@@ -390,11 +399,16 @@ pub fn tracked_objects_and_types(
 }
 
 /// Every gc-tracked object in `gc.get_objects()` order, each with a new strong reference, and
-/// its type address (read during the walk, while its header is in the cache); None when the
-/// lists cannot be walked. No list is made: the capture keeps the references itself, and
-/// reads them without a call per item.
-pub fn tracked_refs_and_types(py: Python<'_>) -> Option<(Vec<*mut ffi::PyObject>, Vec<usize>)> {
-    let h = heads(py)?;
+/// its type address (read during the walk, while its header is in the cache). No list is made
+/// when the lists can be walked: the capture keeps the references itself, and reads them
+/// without a call per item. Otherwise, or when this call checked the lists (the first in a
+/// process, which needs `gc.get_objects()` for that), the list's references are taken over.
+pub fn tracked_refs_and_types(py: Python<'_>) -> PyResult<(Vec<*mut ffi::PyObject>, Vec<usize>)> {
+    let h = match heads_and_list(py) {
+        (_, Some(list)) => return Ok(take_items(list)),
+        (Some(h), None) => h,
+        (None, None) => return Ok(take_items(gc_objects(py)?)),
+    };
     let cap = LAST_LEN.load(Ordering::Relaxed) / 8 * 9;
     let mut objects = Vec::with_capacity(cap);
     let mut types = Vec::with_capacity(cap);
@@ -426,7 +440,48 @@ pub fn tracked_refs_and_types(py: Python<'_>) -> Option<(Vec<*mut ffi::PyObject>
         types.push(t);
     }
     LAST_LEN.store(objects.len(), Ordering::Relaxed);
-    Some((objects, types))
+    Ok((objects, types))
+}
+
+/// The items of `list` (fresh from `gc.get_objects()`) with a strong reference each, and
+/// their types (read with the next items prefetched). When this caller holds the only
+/// reference to the list, the list's own references are taken over and the list left empty
+/// (nothing to release twice: freeing it then frees only its array); otherwise each item gets
+/// a reference of its own.
+fn take_items(list: Bound<'_, PyList>) -> (Vec<*mut ffi::PyObject>, Vec<usize>) {
+    const AHEAD: usize = 16;
+    let lp = list.as_ptr();
+    let n = list.len();
+    let mut objects = Vec::with_capacity(n);
+    let mut types = Vec::with_capacity(n);
+    // SAFETY: GIL held; no Python code runs until the list is dropped, so the list and its
+    // borrowed items stay as they are. Prefetching is only a hint and never faults.
+    unsafe {
+        let item = |i: usize| ffi::PyList_GetItem(lp, i as ffi::Py_ssize_t);
+        for i in 0..n.min(AHEAD) {
+            prefetch(item(i));
+        }
+        for i in 0..n {
+            if i + AHEAD < n {
+                prefetch(item(i + AHEAD));
+            }
+            let o = item(i);
+            objects.push(o);
+            types.push(ffi::Py_TYPE(o) as usize);
+        }
+        if ffi::Py_REFCNT(lp) == 1 {
+            // The list's size is a field of every variable-size object (`PyVarObject`): at 0,
+            // freeing the list releases no item; the references are now `objects`'.
+            (*lp.cast::<ffi::PyVarObject>()).ob_size = 0;
+        } else {
+            for &o in &objects {
+                ffi::Py_IncRef(o);
+            }
+        }
+    }
+    drop(list);
+    LAST_LEN.store(n, Ordering::Relaxed);
+    (objects, types)
 }
 
 /// `gc.get_objects()` as a list.
