@@ -405,9 +405,9 @@ pub fn tracked_objects_and_types(
 /// process, which needs `gc.get_objects()` for that), the list's references are taken over.
 pub fn tracked_refs_and_types(py: Python<'_>) -> PyResult<(Vec<*mut ffi::PyObject>, Vec<usize>)> {
     let h = match heads_and_list(py) {
-        (_, Some(list)) => return Ok(take_items(list)),
+        (_, Some(list)) => return take_items(py, list),
         (Some(h), None) => h,
-        (None, None) => return Ok(take_items(gc_objects(py)?)),
+        (None, None) => return take_items(py, gc_objects(py)?),
     };
     let cap = LAST_LEN.load(Ordering::Relaxed) / 8 * 9;
     let mut objects = Vec::with_capacity(cap);
@@ -444,31 +444,21 @@ pub fn tracked_refs_and_types(py: Python<'_>) -> PyResult<(Vec<*mut ffi::PyObjec
 }
 
 /// The items of `list` (fresh from `gc.get_objects()`) with a strong reference each, and
-/// their types (read with the next items prefetched). When this caller holds the only
-/// reference to the list, the list's own references are taken over and the list left empty
-/// (nothing to release twice: freeing it then frees only its array); otherwise each item gets
-/// a reference of its own.
-fn take_items(list: Bound<'_, PyList>) -> (Vec<*mut ffi::PyObject>, Vec<usize>) {
-    const AHEAD: usize = 16;
+/// their types ([`list_types`]). When this caller holds the only reference to the list, the
+/// list's own references are taken over and the list left empty (nothing to release twice:
+/// freeing it then frees only its array); otherwise each item gets a reference of its own.
+fn take_items(
+    py: Python<'_>,
+    list: Bound<'_, PyList>,
+) -> PyResult<(Vec<*mut ffi::PyObject>, Vec<usize>)> {
+    let types = list_types(py, &list)?;
     let lp = list.as_ptr();
-    let n = list.len();
-    let mut objects = Vec::with_capacity(n);
-    let mut types = Vec::with_capacity(n);
     // SAFETY: GIL held; no Python code runs until the list is dropped, so the list and its
-    // borrowed items stay as they are. Prefetching is only a hint and never faults.
-    unsafe {
-        let item = |i: usize| ffi::PyList_GetItem(lp, i as ffi::Py_ssize_t);
-        for i in 0..n.min(AHEAD) {
-            prefetch(item(i));
-        }
-        for i in 0..n {
-            if i + AHEAD < n {
-                prefetch(item(i + AHEAD));
-            }
-            let o = item(i);
-            objects.push(o);
-            types.push(ffi::Py_TYPE(o) as usize);
-        }
+    // borrowed items (none NULL: `list_types` read each one) stay as they are.
+    let objects: Vec<*mut ffi::PyObject> = unsafe {
+        let objects = (0..types.len())
+            .map(|i| ffi::PyList_GetItem(lp, i as ffi::Py_ssize_t))
+            .collect();
         if ffi::Py_REFCNT(lp) == 1 {
             // The list's size is a field of every variable-size object (`PyVarObject`): at 0,
             // freeing the list releases no item; the references are now `objects`'.
@@ -478,10 +468,11 @@ fn take_items(list: Bound<'_, PyList>) -> (Vec<*mut ffi::PyObject>, Vec<usize>) 
                 ffi::Py_IncRef(o);
             }
         }
-    }
+        objects
+    };
     drop(list);
-    LAST_LEN.store(n, Ordering::Relaxed);
-    (objects, types)
+    LAST_LEN.store(objects.len(), Ordering::Relaxed);
+    Ok((objects, types))
 }
 
 /// `gc.get_objects()` as a list.
