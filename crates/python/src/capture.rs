@@ -180,13 +180,7 @@ impl Objects {
             let b = bit(a);
             table[(b / 64) as usize] |= 1 << (b % 64);
         }
-        let all = self
-            .tracked
-            .0
-            .iter()
-            .map(|&o| o as u64)
-            .chain(self.extra.iter().map(|o| o.as_ptr() as u64));
-        for (v, a) in all.enumerate() {
+        for (v, a) in node_addrs(&self.tracked.0, &self.extra).enumerate() {
             let b = bit(a);
             if table[(b / 64) as usize] & (1 << (b % 64)) != 0 && addrs.contains_key(&a) {
                 found.entry(a).or_insert(v as NodeId);
@@ -392,12 +386,7 @@ fn capture_with(
     }
     hold_types(py, &builder, &mut held_types);
     progress.end("references", builder.len() as u64)?;
-    let graph = builder.finish_with_addrs(|nodes| {
-        let mut addrs = Vec::with_capacity(nodes);
-        addrs.extend(tracked.0.iter().map(|&o| o as u64));
-        addrs.extend(extra.iter().map(|o| o.as_ptr() as u64));
-        addrs
-    });
+    let graph = builder.finish_with_addrs(|_| node_addrs(&tracked.0, &extra).collect());
     remember_edges(n, graph.edge_count());
     Ok((
         graph,
@@ -575,6 +564,16 @@ fn words<T: Word>(items: &[T]) -> &[u64] {
     // SAFETY: T is a pointer or usize (initialized, 8 bytes, 8-aligned: checked above), whose
     // bits are a valid u64; the slice borrows `items`.
     unsafe { std::slice::from_raw_parts(items.as_ptr() as *const u64, items.len()) }
+}
+
+/// The nodes' addresses in id order: the tracked objects', then the others' (a capture's
+/// references are its objects' addresses).
+fn node_addrs<'a>(
+    tracked: &'a [*mut ffi::PyObject],
+    extra: &'a [Py<PyAny>],
+) -> impl Iterator<Item = u64> + 'a {
+    let others = extra.iter().map(|o| o.as_ptr() as u64);
+    words(tracked).iter().copied().chain(others)
 }
 
 fn graph_err(e: refgraph_core::graph::GraphError) -> PyErr {
