@@ -612,9 +612,13 @@ def test_cli_killed_mid_attach(target, when):
             assert time.monotonic() < deadline
             time.sleep(0.005)
     else:
-        # gdb is done once its command file is gone
+        # gdb is done once its command file, written after the run directory, is gone again
         d = run_dirs(t.pid)[0]
-        while os.path.exists(os.path.join(d, "gdb.cmd")):
+        script = os.path.join(d, "gdb.cmd")
+        while not os.path.exists(script) and not _children(proc.pid, "gdb"):
+            assert time.monotonic() < deadline
+            time.sleep(0.001)
+        while os.path.exists(script):
             assert time.monotonic() < deadline
             time.sleep(0.01)
     proc.kill()

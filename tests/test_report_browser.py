@@ -18,6 +18,9 @@ import pytest
 import refgraph
 from refgraph import report
 
+# The browser's side of the report (the page, its script) is the same on every CPython.
+pytestmark = pytest.mark.one_python
+
 sys.path.insert(0, os.path.dirname(__file__))
 from test_report import (  # noqa: E402
     HOSTILE,

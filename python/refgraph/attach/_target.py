@@ -43,6 +43,30 @@ def _cli_alive(cfg):
     return len(fields) > 19 and fields[19] == str(cfg["cli_start"]).encode()
 
 
+def _os_threads():
+    """The number of threads of this process as the kernel counts them (``None`` if unknown)."""
+    try:
+        with open("/proc/self/stat", "rb") as f:
+            data = f.read()
+        return int(data[data.rfind(b")") + 2 :].split()[17])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _wait_threads_gone(before, limit=0.5):
+    """Wait (briefly) until the capture's second thread, already joined, has left the kernel's
+    count too: a process that forks right after this call would otherwise be told by CPython
+    3.12+ that it is multi-threaded (a DeprecationWarning of the target's own)."""
+    if before is None:
+        return
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        now = _os_threads()
+        if now is None or now <= before:
+            return
+        time.sleep(0.001)
+
+
 def _run_dir_ok(d, uid):
     try:
         st = os.lstat(d)
@@ -194,6 +218,7 @@ def main(cfg):
     if not _claim(d):
         return  # the CLI cancelled
     t0 = time.perf_counter()
+    threads = _os_threads()
     status = {"ok": False, "error": "unknown"}
     undo = None
     try:
@@ -229,6 +254,10 @@ def main(cfg):
                 undo()
             except BaseException:
                 pass
+        try:
+            _wait_threads_gone(threads)
+        except BaseException:  # noqa: B036 - nothing may escape into the target
+            pass
     write_private(os.path.join(d, "status"), repr(status).encode())
 
 

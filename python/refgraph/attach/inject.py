@@ -458,9 +458,7 @@ class Session:
         }
 
     # -- injection
-    def _inject_gdb(self, text):
-        gdb = preflight.find_gdb()
-        preflight.check_gdb_calls(gdb)
+    def _inject_gdb(self, text, gdb):
         size = (len(text) + PAGE - 1) // PAGE * PAGE
         reuse = find_free_page(self.pid, size)
         self.page_size = size
@@ -595,15 +593,21 @@ class Session:
         so = extension_path()
         self._check_visible(so)
         t0 = time.perf_counter()
+        use_gdb = self.target.version[:2] <= preflight.SUPPORTED[1]
+        if use_gdb:
+            # Before the run directory exists: a CLI killed during this check (its own probe
+            # process) leaves nothing behind.
+            gdb = preflight.find_gdb()
+            preflight.check_gdb_calls(gdb)
         self._make_dir()
         try:
             text = page_text(self.config(so))
             if progress:
                 progress.stage(f"attaching to {self.pid}")
-            if self.target.version[:2] > preflight.SUPPORTED[1]:
-                self._inject_remote_exec(text)
+            if use_gdb:
+                self._inject_gdb(text, gdb)
             else:
-                self._inject_gdb(text)
+                self._inject_remote_exec(text)
             if progress:
                 progress.stage(f"waiting for {self.pid} to run the snapshot")
             deadline = time.monotonic() + self.timeout
