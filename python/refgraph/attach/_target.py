@@ -30,26 +30,31 @@ STAGE = "<refgraph attach>"
 LEFT_BY_CLI = ("page.bin", "gdb.cmd", "inject.py")  # what a killed CLI may leave in the run dir
 
 
+def _stat_fields(which):
+    """The fields of ``/proc/<which>/stat`` after the command name (the first is the state),
+    or ``None`` when it cannot be read."""
+    try:
+        with open("/proc/%s/stat" % which, "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    return data[data.rfind(b")") + 2 :].split()
+
+
 def _cli_alive(cfg):
     pid = cfg.get("cli_pid")
     if not pid:
         return True  # another pid namespace: the claim alone decides
-    try:
-        with open("/proc/%d/stat" % pid, "rb") as f:
-            data = f.read()
-    except OSError:
-        return False
-    fields = data[data.rfind(b")") + 2 :].split()
-    return len(fields) > 19 and fields[19] == str(cfg["cli_start"]).encode()
+    fields = _stat_fields(pid)
+    return fields is not None and len(fields) > 19 and fields[19] == str(cfg["cli_start"]).encode()
 
 
 def _os_threads():
     """The number of threads of this process as the kernel counts them (``None`` if unknown)."""
+    fields = _stat_fields("self")
     try:
-        with open("/proc/self/stat", "rb") as f:
-            data = f.read()
-        return int(data[data.rfind(b")") + 2 :].split()[17])
-    except (OSError, ValueError, IndexError):
+        return int(fields[17])
+    except (TypeError, ValueError, IndexError):
         return None
 
 
