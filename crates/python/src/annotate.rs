@@ -7,7 +7,6 @@ use crate::capture::Objects;
 use crate::cpython;
 use crate::progress::Reporter;
 use crate::strings::StringNotes;
-use crate::traverse::TypeCache;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use refgraph_core::graph::{flags, NodeId, TypeInfo};
@@ -29,8 +28,85 @@ pub struct Annotations {
 enum SizeRule {
     /// `object.__sizeof__`: `basicsize + itemsize * len`, computed here.
     Formula { basic: u64, item: u64 },
-    /// The `__sizeof__` of the nearest built-in (static) base type: C code, no user code.
+    /// A C `__sizeof__` (the class's own, or the nearest built-in base's) taking no
+    /// arguments (`list`, `dict`, `set`, `int`, `str`, …), called as calling the method calls
+    /// it, without the call's machinery (`meth(obj, NULL)`); the descriptor that owns it is
+    /// held.
+    Direct {
+        _descr: Py<PyAny>,
+        meth: ffi::PyCFunction,
+    },
+    /// Any other such `__sizeof__`: C code, called as a method.
     Call(Py<PyAny>),
+}
+
+/// The start of CPython's `PyMethodDescrObject` (`Include/descrobject.h`, the same from 3.10
+/// to 3.13): `PyDescr_COMMON` (the object header, `d_type`, `d_name`, `d_qualname`), then the
+/// method's `PyMethodDef`.
+#[repr(C)]
+struct MethodDescr {
+    header: [usize; 2],
+    d_type: *mut ffi::PyObject,
+    d_name: *mut ffi::PyObject,
+    d_qualname: *mut ffi::PyObject,
+    d_method: *mut ffi::PyMethodDef,
+}
+
+/// The method definition of `f` if it is a method of C code (exactly `PyMethodDescr_Type`)
+/// that applies to instances of `tp`.
+fn c_method(f: &Bound<'_, PyAny>, tp: *mut ffi::PyTypeObject) -> Option<*const ffi::PyMethodDef> {
+    // SAFETY: f is alive; an object whose type is exactly PyMethodDescr_Type has the layout of
+    // MethodDescr, and its PyMethodDef lives as long as the type that owns it (which `f`'s
+    // owner keeps alive).
+    unsafe {
+        if ffi::Py_TYPE(f.as_ptr()) != &raw mut ffi::PyMethodDescr_Type {
+            return None;
+        }
+        let descr = &*(f.as_ptr() as *const MethodDescr);
+        let def = descr.d_method;
+        // The method may be called on `tp`'s instances only if they are instances of the
+        // type that defines it (what calling the descriptor checks first).
+        if def.is_null()
+            || descr.d_type.is_null()
+            || ffi::PyType_IsSubtype(tp, descr.d_type as *mut ffi::PyTypeObject) == 0
+        {
+            return None;
+        }
+        Some(def)
+    }
+}
+
+/// The C function of `f` if it is a method of C code ([`c_method`]) that takes no arguments.
+fn noargs_method(f: &Bound<'_, PyAny>, tp: *mut ffi::PyTypeObject) -> Option<ffi::PyCFunction> {
+    let def = c_method(f, tp)?;
+    // SAFETY: a live method definition (see c_method).
+    unsafe {
+        const CALLING: std::os::raw::c_int = ffi::METH_VARARGS
+            | ffi::METH_KEYWORDS
+            | ffi::METH_NOARGS
+            | ffi::METH_O
+            | ffi::METH_FASTCALL
+            | 0x0200 // METH_METHOD (3.9+; not in the limited API's list)
+            | ffi::METH_CLASS
+            | ffi::METH_STATIC;
+        if (*def).ml_flags & CALLING != ffi::METH_NOARGS {
+            return None;
+        }
+        Some((*def).ml_meth.PyCFunction)
+    }
+}
+
+/// The bytes before an object that `sys.getsizeof` counts: its `PyGC_Head` if its type has
+/// `Py_TPFLAGS_HAVE_GC`, and the pointers of managed dicts (3.11+) and weakrefs (3.12+).
+#[derive(Clone, Copy)]
+enum PreHeader {
+    Fixed(u64),
+    /// 3.10 (`_PyObject_IS_GC`): the `PyGC_Head` only if the type's `tp_is_gc` (types have
+    /// one: no for static types) says yes for the object.
+    IfGc(unsafe extern "C" fn(*mut ffi::PyObject) -> std::os::raw::c_int),
+    /// 3.13+: nothing for a static type, an object of exactly `type` without
+    /// `Py_TPFLAGS_HEAPTYPE`; the bytes for any other.
+    UnlessStaticType(u64),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -46,8 +122,8 @@ enum Kind {
 
 struct NodeFacts {
     size: SizeRule,
-    /// Bytes `sys.getsizeof` adds before the object for managed dicts and weakrefs.
-    managed: u64,
+    /// What `sys.getsizeof` adds before the object.
+    pre: PreHeader,
     kind: Kind,
     flags: u8,
 }
@@ -113,9 +189,25 @@ impl Builtins {
         })
     }
 
-    /// A descriptor of `type` or `function` applied to an object (C getters only).
+    /// A descriptor of `type` or `function` applied to an object (C getters only), as
+    /// `descr.__get__(obj)` does it: its type's `tp_descr_get` slot, called directly.
     fn get<'py>(descr: &Py<PyAny>, obj: &Bound<'py, PyAny>) -> Option<Bound<'py, PyAny>> {
-        descr.bind(obj.py()).call_method1("__get__", (obj,)).ok()
+        // SAFETY: descr and obj are alive, the GIL is held; a tp_descr_get slot has this
+        // signature and returns a new reference or NULL with an exception set.
+        unsafe {
+            let d = descr.as_ptr();
+            let f = ffi::PyType_GetSlot(ffi::Py_TYPE(d), ffi::Py_tp_descr_get);
+            if f.is_null() {
+                return None;
+            }
+            let f = std::mem::transmute::<*mut std::os::raw::c_void, ffi::descrgetfunc>(f);
+            let r = f(d, obj.as_ptr(), std::ptr::null_mut());
+            if r.is_null() {
+                ffi::PyErr_Clear();
+                return None;
+            }
+            Some(Bound::from_owned_ptr(obj.py(), r))
+        }
     }
 
     fn str_of(v: Option<Bound<'_, PyAny>>) -> Option<String> {
@@ -146,8 +238,23 @@ impl Builtins {
         }
         // SAFETY: base is a live type kept alive by tp's MRO.
         let base = unsafe { Bound::from_borrowed_ptr(py, base as *mut ffi::PyObject) };
-        let size = match base.getattr("__sizeof__") {
-            Ok(f) if f.is(self.object_sizeof.bind(py)) => {
+        // A C `__sizeof__` found first in the MRO (a class of a C extension made with
+        // `PyType_FromSpec` is a heap type, `_struct.Struct` for one) is called; a `__sizeof__`
+        // written in Python is not, the nearest static base's is.
+        let own = self
+            .first_sizeof(tp)
+            .filter(|f| !f.is(self.object_sizeof.bind(py)) && c_method(f, tpp).is_some());
+        // Otherwise the nearest static base's: object's formula, or its C method.
+        let direct = |f: Bound<'_, PyAny>| match noargs_method(&f, tpp) {
+            Some(meth) => SizeRule::Direct {
+                _descr: f.unbind(),
+                meth,
+            },
+            None => SizeRule::Call(f.unbind()),
+        };
+        let size = match (own, base.getattr("__sizeof__")) {
+            (Some(f), _) => direct(f),
+            (None, Ok(f)) if f.is(self.object_sizeof.bind(py)) => {
                 let num = |d: &Py<PyAny>| {
                     Self::get(d, tp)
                         .and_then(|v| v.extract::<u64>().ok())
@@ -158,13 +265,8 @@ impl Builtins {
                     item: num(&self.itemsize),
                 }
             }
-            Ok(f) => SizeRule::Call(f.unbind()),
-            Err(_) => SizeRule::Formula { basic: 0, item: 0 },
-        };
-        // Bytes before the object for managed dicts (3.11+) and weakrefs (3.12+).
-        let managed = match self.version {
-            Some(v) if tflags & v.preheader_flags != 0 => v.preheader_bytes,
-            _ => 0,
+            (None, Ok(f)) => direct(f),
+            (None, Err(_)) => SizeRule::Formula { basic: 0, item: 0 },
         };
         let addr = tp.as_ptr() as usize;
         let mut flags = 0u8;
@@ -193,12 +295,58 @@ impl Builtins {
         if heap && self.defines(tp, "__del__") {
             flags |= flags::HAS_DEL;
         }
+        let pre = self.pre_header(tpp, tflags);
         NodeFacts {
             size,
-            managed,
+            pre,
             kind,
             flags,
         }
+    }
+
+    /// What `sys.getsizeof` adds before an object of type `tpp` (`_PySys_GetSizeOf`).
+    fn pre_header(&self, tpp: *mut ffi::PyTypeObject, tflags: std::os::raw::c_ulong) -> PreHeader {
+        let minor = self.version.map_or(cpython::NEWEST, |v| v.minor);
+        let gc = if tflags & ffi::Py_TPFLAGS_HAVE_GC != 0 {
+            cpython::GC_HEAD as u64
+        } else {
+            0
+        };
+        if minor == 10 {
+            // SAFETY: tpp is a live type; PyType_GetSlot works on static types since 3.10.
+            let is_gc = unsafe { ffi::PyType_GetSlot(tpp, ffi::Py_tp_is_gc) };
+            return if gc == 0 || is_gc.is_null() {
+                PreHeader::Fixed(gc)
+            } else {
+                // SAFETY: a tp_is_gc slot has this signature.
+                PreHeader::IfGc(unsafe {
+                    std::mem::transmute::<
+                        *mut std::os::raw::c_void,
+                        unsafe extern "C" fn(*mut ffi::PyObject) -> std::os::raw::c_int,
+                    >(is_gc)
+                })
+            };
+        }
+        let managed = match self.version {
+            Some(v) if tflags & v.preheader_flags != 0 => v.preheader_bytes,
+            _ => 0,
+        };
+        if minor >= 13 && tpp == &raw mut ffi::PyType_Type {
+            PreHeader::UnlessStaticType(gc + managed)
+        } else {
+            PreHeader::Fixed(gc + managed)
+        }
+    }
+
+    /// The first `__sizeof__` in the own dictionaries of `tp`'s MRO.
+    fn first_sizeof<'py>(&self, tp: &Bound<'py, PyAny>) -> Option<Bound<'py, PyAny>> {
+        let mro = Self::get(&self.mro, tp)?;
+        let mro = mro.cast_into::<pyo3::types::PyTuple>().ok()?;
+        mro.iter().find_map(|c| {
+            Self::get(&self.type_dict, &c)
+                .and_then(|d| d.cast_into::<pyo3::types::PyMappingProxy>().ok())
+                .and_then(|d| d.as_any().get_item("__sizeof__").ok())
+        })
     }
 
     /// Whether a class of `tp`'s MRO has `name` in its own dictionary.
@@ -237,9 +385,30 @@ pub fn utf8_uncached(s: &Bound<'_, pyo3::types::PyString>) -> Option<String> {
     }
 }
 
+/// The size a `__sizeof__` returned (a new reference, or NULL with an exception set), 0 if it
+/// failed or is not a non-negative int.
+///
+/// # Safety
+/// The GIL is held.
+unsafe fn size_result(r: *mut ffi::PyObject) -> u64 {
+    if r.is_null() {
+        ffi::PyErr_Clear();
+        return 0;
+    }
+    let z = ffi::PyLong_AsSsize_t(r);
+    ffi::Py_DecRef(r);
+    if z < 0 {
+        ffi::PyErr_Clear();
+        0
+    } else {
+        z as u64
+    }
+}
+
 /// Sizes, lengths, labels and flags of every node of a capture. Runs no user code: sizes come
-/// from `object.__sizeof__`'s formula or the C `__sizeof__` of the nearest built-in base class
-/// (a class's own `__sizeof__` written in Python is not called), labels from the C getters
+/// from `object.__sizeof__`'s formula or a C `__sizeof__` (the first of the MRO if it is C
+/// code, else the nearest built-in base class's: a `__sizeof__` written in Python is not
+/// called), labels from the C getters
 /// of modules, classes and functions, and from string values as `text`'s policy allows.
 ///
 /// `progress` reports the phase `sizes`, between objects.
@@ -256,17 +425,20 @@ pub fn annotate(
     // The types of `types`, held: the progress callback may change an object's class and free
     // its old one, whose address could then be reused by another type.
     let mut held_types: Vec<Py<PyAny>> = Vec::new();
-    let mut cache = TypeCache::default();
     let n = node_flags.len();
     let mut sizes = Vec::with_capacity(n);
     let mut lens = Vec::with_capacity(n);
     let mut labels = Vec::new();
+    // The text of each function's `__qualname__` (a str most functions share with others made
+    // from the same code), by the str's address; the str is held while it is a key, and the
+    // map is cleared when Python code may have run (a progress report).
+    let mut qualnames: FxHashMap<usize, (Py<PyAny>, Option<String>)> = Default::default();
     progress.start("sizes", n as u64)?;
     // Every node's header is read, in node order, all over memory: a few ahead are prefetched.
     const AHEAD: usize = 8;
     for (v, node_flags) in node_flags.iter_mut().enumerate() {
         if progress.tick("sizes", v as u64, n as u64)? {
-            cache = TypeCache::default();
+            qualnames.clear();
         }
         if v + AHEAD < n {
             crate::gcwalk::prefetch(o.ptr(py, v + AHEAD));
@@ -295,28 +467,27 @@ pub fn annotate(
                     };
                     basic + extra
                 }
-                SizeRule::Call(f) => {
-                    let r = ffi::PyObject_CallFunctionObjArgs(
-                        f.as_ptr(),
-                        p,
-                        std::ptr::null_mut::<ffi::PyObject>(),
-                    );
-                    if r.is_null() {
-                        ffi::PyErr_Clear();
-                        0
+                SizeRule::Direct { meth, .. } => size_result(meth(p, std::ptr::null_mut())),
+                SizeRule::Call(f) => size_result(ffi::PyObject_CallFunctionObjArgs(
+                    f.as_ptr(),
+                    p,
+                    std::ptr::null_mut::<ffi::PyObject>(),
+                )),
+            };
+            let pre = match facts.pre {
+                PreHeader::Fixed(b) => b,
+                PreHeader::IfGc(is_gc) if is_gc(p) != 0 => cpython::GC_HEAD as u64,
+                PreHeader::IfGc(_) => 0,
+                PreHeader::UnlessStaticType(b) => {
+                    let heap = ffi::PyType_GetFlags(p as *mut ffi::PyTypeObject)
+                        & ffi::Py_TPFLAGS_HEAPTYPE;
+                    if heap != 0 {
+                        b
                     } else {
-                        let z = ffi::PyLong_AsSsize_t(r);
-                        ffi::Py_DecRef(r);
-                        if z < 0 {
-                            ffi::PyErr_Clear();
-                            0
-                        } else {
-                            z as u64
-                        }
+                        0
                     }
                 }
             };
-            let gc = if cache.is_gc(p) { 16 } else { 0 };
             let len = match facts.kind {
                 Kind::Sized | Kind::Str => {
                     let l = ffi::PyObject_Size(p);
@@ -329,7 +500,7 @@ pub fn annotate(
                 }
                 _ => NO_LEN,
             };
-            (base + gc + facts.managed, len)
+            (base + pre, len)
         };
         sizes.push(size);
         lens.push(len);
@@ -356,16 +527,22 @@ pub fn annotate(
                     }
                 }
             }
-            Kind::Type | Kind::Function => {
+            Kind::Function => {
                 // SAFETY: p is alive.
                 let obj = unsafe { Bound::from_borrowed_ptr(py, p) };
-                let (qd, md) = if facts.kind == Kind::Type {
-                    (&b.type_qualname, Some(&b.type_module))
-                } else {
-                    (&b.func_qualname, None)
-                };
-                let q = Builtins::str_of(Builtins::get(qd, &obj));
-                let m = md.and_then(|d| Builtins::str_of(Builtins::get(d, &obj)));
+                Builtins::get(&b.func_qualname, &obj).and_then(|q| {
+                    qualnames
+                        .entry(q.as_ptr() as usize)
+                        .or_insert_with(|| (q.clone().unbind(), Builtins::str_of(Some(q))))
+                        .1
+                        .clone()
+                })
+            }
+            Kind::Type => {
+                // SAFETY: p is alive.
+                let obj = unsafe { Bound::from_borrowed_ptr(py, p) };
+                let q = Builtins::str_of(Builtins::get(&b.type_qualname, &obj));
+                let m = Builtins::str_of(Builtins::get(&b.type_module, &obj));
                 match (m, q) {
                     (Some(m), Some(q)) if m != "builtins" => Some(format!("{m}.{q}")),
                     (_, q) => q,
