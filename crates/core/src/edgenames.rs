@@ -431,16 +431,23 @@ impl EdgeNamesBuilder {
         match &mut self.encoded {
             Some(e) => {
                 e.edges += 1;
-                e.bytes.push(kind);
-                if kind != 0 {
-                    e.named = true;
-                    let mut v = value;
-                    while v >= 0x80 {
-                        e.bytes.push((v as u8) | 0x80);
-                        v >>= 7;
-                    }
-                    e.bytes.push(v as u8);
+                if kind == 0 {
+                    e.bytes.push(0);
+                    return;
                 }
+                e.named = true;
+                // The kind and the value's varint, written at once (one capacity check).
+                let mut buf = [0u8; 6];
+                buf[0] = kind;
+                let mut n = 1;
+                let mut v = value;
+                while v >= 0x80 {
+                    buf[n] = (v as u8) | 0x80;
+                    v >>= 7;
+                    n += 1;
+                }
+                buf[n] = v as u8;
+                e.bytes.extend_from_slice(&buf[..n + 1]);
             }
             None => {
                 self.names.kinds.push(kind);

@@ -207,8 +207,10 @@ struct Namer<'a> {
     cells: FxHashMap<usize, u32>,
     /// `co_freevars` (text ids) by code object address.
     freevars: FxHashMap<usize, Vec<u32>>,
-    /// Attribute text ids by name.
-    attr: FxHashMap<&'static str, u32>,
+    /// Attribute text ids by the address of the name's text (a literal of this file: asked
+    /// for once per object, hashing the address is cheaper than hashing the text; the same
+    /// name at two addresses is interned once all the same).
+    attr: FxHashMap<usize, u32>,
     /// What the snapshot may keep of the program's strings (dict keys, attribute and variable
     /// names): everything (`All`), name-like ones (`Names`), or only module globals' names
     /// (`None`).
@@ -230,11 +232,12 @@ const MAX_KEY_LEN: isize = 200;
 
 impl<'a> Namer<'a> {
     fn attr_id(&mut self, name: &'static str) -> u32 {
-        if let Some(&i) = self.attr.get(name) {
+        let key = name.as_ptr() as usize;
+        if let Some(&i) = self.attr.get(&key) {
             return i;
         }
         let i = self.b.intern(name);
-        self.attr.insert(name, i);
+        self.attr.insert(key, i);
         i
     }
 
@@ -650,15 +653,37 @@ impl Namer<'_> {
                 }
             }
         }
-        // Closures first: a cell may come before its function.
+        // Closures first: a cell may come before its function. The functions are read all
+        // over memory: each one's fields a few functions ahead are prefetched.
         if let Some(ft) = func_tid {
-            for v in 0..g.len() as NodeId {
-                if g.type_of(v) as usize == ft {
-                    // SAFETY: a live function held by the capture.
-                    unsafe { self.closure_names(o.ptr(py, v as usize), ft as TypeId) };
+            let funcs: Vec<NodeId> = (0..g.len() as NodeId)
+                .filter(|&v| g.type_of(v) as usize == ft)
+                .collect();
+            if let Some(&f) = funcs.first() {
+                // SAFETY: a live function held by the capture.
+                unsafe { self.type_namer(ft as TypeId, ffi::Py_TYPE(o.ptr(py, f as usize))) };
+            }
+            let fields = self.types[ft]
+                .as_ref()
+                .and_then(|t| t.func_globals)
+                .map_or(0, |g| g + FUNC_CODE * WORD);
+            const AHEAD: usize = 8;
+            for (i, &v) in funcs.iter().enumerate() {
+                if let Some(&a) = funcs.get(i + AHEAD) {
+                    let a = o.ptr(py, a as usize);
+                    crate::gcwalk::prefetch(a);
+                    crate::gcwalk::prefetch(a.wrapping_byte_add(fields));
                 }
+                // SAFETY: a live function held by the capture.
+                unsafe { self.closure_names(o.ptr(py, v as usize), ft as TypeId) };
             }
         }
+        // Module dicts are exact dicts: only those are looked up.
+        let dict_tid = g
+            .type_table()
+            .iter()
+            .position(|t| t.addr as usize == &raw mut ffi::PyDict_Type as usize)
+            .map(|t| t as TypeId);
         let mut cands: Vec<Cand> = Vec::new();
         let mut used: Vec<bool> = Vec::new();
         // Referents are compared by address: the capture's pointers are the nodes' addresses
@@ -688,7 +713,9 @@ impl Namer<'_> {
                 continue;
             }
             let p = o.ptr(py, v as usize);
-            self.in_module_dict = self.module_dicts.contains(&(p as usize));
+            self.in_module_dict = Some(g.type_of(v)) == dict_tid
+                && !self.module_dicts.is_empty()
+                && self.module_dicts.contains(&(p as usize));
             // SAFETY: p is alive (held by the capture) and the GIL is held.
             if unsafe { self.exact_container(p, o, refs) } {
                 continue;
