@@ -130,11 +130,12 @@ def test_leaking_objects_and_new_ids_see_the_walked_heap(spread):
 
 
 @pytest.mark.parametrize("walk", ["1", "0"])
-def test_first_capture_of_a_process_takes_over_the_checked_list(walk):
-    """The first capture of a process checks the collector's lists against
-    ``gc.get_objects()`` and takes that list's references over instead of walking again (with
-    the walk switched off, it always takes them from the list): the same objects as a later
-    capture, every reference given back, nothing kept alive."""
+def test_first_capture_of_a_process_sees_the_whole_heap(walk):
+    """The first capture of a process checks the collector's lists (the young generations
+    against ``gc.get_objects(generation)``, the oldest one's head in place) and walks them; with
+    the walk switched off, it takes the references of ``gc.get_objects()``'s list over: either
+    way the same objects as ``gc.get_objects()``, every reference given back, nothing kept
+    alive."""
     code = textwrap.dedent(
         """
         import gc, sys, weakref
@@ -161,6 +162,33 @@ def test_first_capture_of_a_process_takes_over_the_checked_list(walk):
     ).stdout.strip()
     active = "True" if walk == "1" else "False"
     assert out == f"{active} (1, True, True) True True", out
+
+
+def test_first_query_lists_only_the_young_generations():
+    """The layout check of the first query of a process lists the young generations only (the
+    oldest holds nearly every object of a big heap: listing it would cost as much as the
+    query); the oldest generation's head is proven in place."""
+    code = textwrap.dedent(
+        """
+        import gc
+        calls = []
+        real = gc.get_objects
+        def listing(*args):
+            calls.append(args)
+            return real(*args)
+        gc.get_objects = listing
+        import refgraph
+        from refgraph import _refgraph
+        keep = [{} for _ in range(1000)]
+        n = refgraph.count("dict")
+        gc.get_objects = real
+        print(_refgraph.gc_walk_active(), calls, n >= 1000)
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    ).stdout.strip()
+    assert out == "True [(0,), (1,)] True", out
 
 
 def test_first_check_survives_a_finalizer_that_queries():

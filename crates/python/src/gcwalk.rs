@@ -9,12 +9,17 @@
 //! the lists are walked directly, in the same order as `gc.get_objects()`.
 //!
 //! The layout is never trusted blindly. The first time, the generation heads are found from a
-//! freshly tracked list (the newest object links back to the head of generation 0) and the walk
-//! is checked in lock step against `gc.get_objects()`, dereferencing only the `PyGC_Head`s of
-//! objects that list holds. Any difference, any other Python version, or `REFGRAPH_GC_WALK=0`
-//! in the environment, and every caller falls back to `gc.get_objects()`. A capture that makes
-//! the first check (or falls back) takes that list's references over rather than walking the
-//! heap again and releasing the list's.
+//! freshly tracked list (the newest object links back to the head of generation 0), the walks
+//! of generations 0 and 1 are checked in lock step against `gc.get_objects(generation)`,
+//! dereferencing only the `PyGC_Head`s of objects that list holds, and the head of the oldest
+//! generation (which holds nearly every object of a big heap: listing it would cost as much as
+//! `gc.get_objects()`) is proven a list head in place: its neighbours, read through the kernel
+//! ([`read_words`]: no fault whatever the address), link back to it. Where the kernel refuses
+//! that read, the whole walk is checked against `gc.get_objects()` instead. Any difference,
+//! any other Python version, or `REFGRAPH_GC_WALK=0` in the environment, and every caller
+//! falls back to `gc.get_objects()`. A capture that makes the whole-heap check (or falls back)
+//! takes that list's references over rather than walking the heap again and releasing the
+//! list's.
 //!
 //! A walk runs no Python code and releases nothing: with the GIL held, the lists cannot change
 //! under it. What the callback keeps must be a strong reference or a plain number.
@@ -97,23 +102,62 @@ fn find_heads(py: Python<'_>) -> PyResult<(Option<Heads>, Option<Bound<'_, PyLis
         return Ok((None, None));
     }
     let heads = Heads::from_head0(head0);
-    let objects = py.import("gc")?.call_method0("get_objects")?;
-    let objects = objects.cast_into::<PyList>()?;
-    // SAFETY: GIL held, no Python code runs until the check ends; only the heads and the
-    // PyGC_Heads of objects held by `objects` are read.
-    let ok = unsafe { check(&heads, &objects) };
+    let gc = py.import("gc")?;
+    // The young generations, each against its own list.
+    for g in 0..GENERATIONS - 1 {
+        let objects = gc
+            .call_method1("get_objects", (g,))?
+            .cast_into::<PyList>()?;
+        // SAFETY: GIL held, no Python code runs until the check ends; only the head and the
+        // PyGC_Heads of objects held by `objects` are read.
+        if !unsafe { check(&heads.0[g..g + 1], &objects) } {
+            return Ok((None, None));
+        }
+    }
+    if is_list_head(heads.0[GENERATIONS - 1]) {
+        return Ok((Some(heads), None));
+    }
+    // The kernel would not tell: every list against the whole heap's.
+    let objects = gc.call_method0("get_objects")?.cast_into::<PyList>()?;
+    // SAFETY: as above.
+    let ok = unsafe { check(&heads.0, &objects) };
     Ok((ok.then_some(heads), Some(objects)))
 }
 
-/// Walk the lists in lock step with `objects` (which `gc.get_objects()` just returned), never
-/// following a link that does not lead to the next object of `objects`.
-unsafe fn check(heads: &Heads, objects: &Bound<'_, PyList>) -> bool {
+/// Whether `h` is the head of a circular doubly linked list of `PyGC_Head`s, read only
+/// through the kernel ([`read_words`]): it links to itself both ways (empty), or its first
+/// node links back to it and its last node links on to it.
+fn is_list_head(h: usize) -> bool {
+    let aligned = |p: usize| p != 0 && p % std::mem::size_of::<usize>() == 0;
+    let Some([next, prev]) = read_words(h) else {
+        return false;
+    };
+    let prev = prev & !PREV_FLAGS;
+    if next == h || prev == h {
+        return next == h && prev == h;
+    }
+    if !aligned(next) || !aligned(prev) {
+        return false;
+    }
+    let Some([_, first_prev]) = read_words(next) else {
+        return false;
+    };
+    let Some([last_next, _]) = read_words(prev) else {
+        return false;
+    };
+    first_prev & !PREV_FLAGS == h && last_next == h
+}
+
+/// Walk the lists of `heads`, in order, in lock step with `objects` (which
+/// `gc.get_objects()` just returned for them), never following a link that does not lead to
+/// the next object of `objects`.
+unsafe fn check(heads: &[usize], objects: &Bound<'_, PyList>) -> bool {
     let lp = objects.as_ptr();
     let skip = lp as usize - GC_HEAD; // `objects` itself is tracked but not listed
     let n = objects.len();
     let gc_of = |i: usize| ffi::PyList_GetItem(lp, i as ffi::Py_ssize_t) as usize - GC_HEAD;
     let mut i = 0;
-    for &h in &heads.0 {
+    for &h in heads {
         let mut p = *(h as *const usize);
         while p != h {
             if p != skip {
