@@ -397,7 +397,9 @@ unsafe fn size_result(r: *mut ffi::PyObject) -> u64 {
     }
     let z = ffi::PyLong_AsSsize_t(r);
     ffi::Py_DecRef(r);
-    if z < 0 {
+    // A result with an exception set too (which the call machinery would have turned into an
+    // error) counts as a failure.
+    if z < 0 || !ffi::PyErr_Occurred().is_null() {
         ffi::PyErr_Clear();
         0
     } else {
