@@ -125,27 +125,24 @@ fn find_heads(py: Python<'_>) -> PyResult<(Option<Heads>, Option<Bound<'_, PyLis
 }
 
 /// Whether `h` is the head of a circular doubly linked list of `PyGC_Head`s, read only
-/// through the kernel ([`read_words`]): it links to itself both ways (empty), or its first
-/// node links back to it and its last node links on to it.
+/// through the kernel: [`linked_both_ways`] (an empty list's head links to itself both ways).
 fn is_list_head(h: usize) -> bool {
+    linked_both_ways(h).is_some()
+}
+
+/// `Some` when the `PyGC_Head` at `at`, read through the kernel ([`read_words`]: no fault
+/// whatever the address), links to neighbours that link back to it: the next one's
+/// `_gc_prev` and the previous one's `_gc_next` are `at`.
+fn linked_both_ways(at: usize) -> Option<()> {
     let aligned = |p: usize| p != 0 && p % std::mem::size_of::<usize>() == 0;
-    let Some([next, prev]) = read_words(h) else {
-        return false;
-    };
+    let [next, prev] = read_words(at)?;
     let prev = prev & !PREV_FLAGS;
-    if next == h || prev == h {
-        return next == h && prev == h;
-    }
     if !aligned(next) || !aligned(prev) {
-        return false;
+        return None;
     }
-    let Some([_, first_prev]) = read_words(next) else {
-        return false;
-    };
-    let Some([last_next, _]) = read_words(prev) else {
-        return false;
-    };
-    first_prev & !PREV_FLAGS == h && last_next == h
+    let [_, next_prev] = read_words(next)?;
+    let [prev_next, _] = read_words(prev)?;
+    (next_prev & !PREV_FLAGS == at && prev_next == at).then_some(())
 }
 
 /// Walk the lists of `heads`, in order, in lock step with `objects` (which
@@ -310,16 +307,7 @@ pub fn tracked_at(heads: &Heads, addr: usize) -> Option<*mut ffi::PyObject> {
     if state.contains(&gc) {
         return None;
     }
-    let [next, prev] = read_words(gc)?;
-    let prev = prev & !PREV_FLAGS;
-    if !aligned(next) || !aligned(prev) {
-        return None;
-    }
-    let [_, next_prev] = read_words(next)?;
-    let [prev_next, _] = read_words(prev)?;
-    if next_prev & !PREV_FLAGS != gc || prev_next != gc {
-        return None;
-    }
+    linked_both_ways(gc)?;
     let [refcnt, tp] = read_words(addr)?;
     if refcnt as isize <= 0 || !aligned(tp) {
         return None;
