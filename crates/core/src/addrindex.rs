@@ -123,6 +123,37 @@ impl AddrIndex {
         }
     }
 
+    /// The id stored for `addr` as `Ok`, or, if there is none, `Err(id)` once `id` is stored
+    /// for it: a lookup and an insert in one probe. Address 0 cannot be stored (`Err(id)`,
+    /// nothing stored).
+    #[inline]
+    pub fn get_or_insert(&mut self, addr: u64, id: u32) -> Result<u32, u32> {
+        if addr == 0 {
+            return Err(id);
+        }
+        if slots_for(self.len + 1) > self.slots.len() {
+            self.grow();
+        }
+        let cap = self.slots.len();
+        let mut i = self.home(addr);
+        loop {
+            let slot = &mut self.slots[i];
+            let k = key(slot);
+            if k == addr {
+                return Ok(slot[2]);
+            }
+            if k == 0 {
+                *slot = [addr as u32, (addr >> 32) as u32, id];
+                self.len += 1;
+                return Err(id);
+            }
+            i += 1;
+            if i == cap {
+                i = 0;
+            }
+        }
+    }
+
     /// Store `id` for `addr` unless it is already there. Returns false if it was (the old id
     /// stays). Address 0 cannot be stored.
     pub fn insert(&mut self, addr: u64, id: u32) -> bool {
@@ -214,6 +245,22 @@ mod tests {
         assert_eq!(idx.get(0), None);
         assert!(!idx.insert(0, 1));
         assert!(AddrIndex::default().get(16).is_none());
+        // A lookup and insert in one probe agrees with the map too, into a table that grows.
+        let mut one = AddrIndex::default();
+        let mut seen: FxHashMap<u64, u32> = Default::default();
+        for i in 0..100_000u32 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let addr = (x % 150_000) * 16 + 0x7f00_0000_0000;
+            let want = seen.get(&addr).copied().ok_or(i);
+            assert_eq!(one.get_or_insert(addr, i), want);
+            seen.entry(addr).or_insert(i);
+        }
+        assert_eq!(one.len(), seen.len());
+        assert!(seen.iter().all(|(&k, &v)| one.get(k) == Some(v)));
+        assert_eq!(one.get_or_insert(0, 5), Err(5));
+        assert_eq!(one.get(0), None);
     }
 
     #[test]

@@ -58,6 +58,11 @@ pub enum GraphError {
         expected: NodeId,
         got: NodeId,
     },
+    /// The nodes a [`Resolver`] numbered must be added ([`GraphBuilder::add_reserved`]),
+    /// all of them and no others, before edges or other nodes.
+    ReservedNodes,
+    /// [`GraphBuilder::push_ids`]' ends must increase and end at the number of ids.
+    BadEnds,
 }
 
 impl std::fmt::Display for GraphError {
@@ -71,6 +76,8 @@ impl std::fmt::Display for GraphError {
                     "edges for node {got} pushed while node {expected} was expected"
                 )
             }
+            GraphError::ReservedNodes => write!(f, "reserved nodes were not added in order"),
+            GraphError::BadEnds => write!(f, "edge ends do not match the edges"),
         }
     }
 }
@@ -389,26 +396,64 @@ impl Graph {
     }
 }
 
-/// An address not found in the index (see [`GraphBuilder::push_resolved`]); never a node id
-/// (a graph holds fewer than `u32::MAX` nodes).
+/// An address not found in the index (see [`Resolver`]); never a node id (a graph holds fewer
+/// than `u32::MAX` nodes).
 pub const UNRESOLVED: NodeId = NodeId::MAX;
 
-/// Look up each of `addrs` in `index` into `ids` ([`UNRESOLVED`] where absent). Plain data
-/// only: meant to run on another thread while the capture collects the next referents.
-pub fn resolve(index: &AddrIndex, addrs: &[u64], ids: &mut Vec<NodeId>) {
-    // The lookups are cache misses: the slots of the addresses a few places ahead are
-    // prefetched so that they overlap.
-    const AHEAD: usize = 12;
-    ids.clear();
-    ids.reserve(addrs.len());
-    for &a in addrs.iter().take(AHEAD) {
-        index.prefetch(a);
-    }
-    for (j, &a) in addrs.iter().enumerate() {
-        if let Some(&b) = addrs.get(j + AHEAD) {
-            index.prefetch(b);
+/// Looks up referents by address in a builder's index, on any thread (plain data only): the
+/// capture's second thread does it for a chunk of referents while the first collects the next
+/// chunk. Made by [`GraphBuilder::resolver`]; nodes and edges are then recorded with
+/// [`GraphBuilder::add_reserved`] and [`GraphBuilder::push_ids`].
+pub struct Resolver<'a> {
+    index: &'a mut AddrIndex,
+    /// The id the next address not found gets (`None`: they get [`UNRESOLVED`]).
+    next: Option<NodeId>,
+    reserved: &'a mut usize,
+}
+
+impl Resolver<'_> {
+    /// Each of `addrs`' node ids into `ids`. An address not found is, for a resolver that adds,
+    /// given the id of the next node to come (in order of first appearance: the same address
+    /// again gets the same id) and listed in `fresh`, whose nodes the caller must then add in
+    /// order with [`GraphBuilder::add_reserved`]; otherwise its id is [`UNRESOLVED`].
+    pub fn resolve(
+        &mut self,
+        addrs: &[u64],
+        ids: &mut Vec<NodeId>,
+        fresh: &mut Vec<u64>,
+    ) -> Result<(), GraphError> {
+        // The lookups are cache misses: the slots of the addresses a few places ahead are
+        // prefetched so that they overlap.
+        const AHEAD: usize = 12;
+        ids.clear();
+        fresh.clear();
+        ids.reserve(addrs.len());
+        for &a in addrs.iter().take(AHEAD) {
+            self.index.prefetch(a);
         }
-        ids.push(index.get(a).unwrap_or(UNRESOLVED));
+        for (j, &a) in addrs.iter().enumerate() {
+            if let Some(&b) = addrs.get(j + AHEAD) {
+                self.index.prefetch(b);
+            }
+            let id = match self.next {
+                None => self.index.get(a).unwrap_or(UNRESOLVED),
+                Some(next) => match self.index.get_or_insert(a, next) {
+                    Ok(id) => id,
+                    Err(id) => {
+                        // The last id a graph may hold is one below UNRESOLVED.
+                        if id >= UNRESOLVED - 1 {
+                            return Err(GraphError::TooManyNodes);
+                        }
+                        fresh.push(a);
+                        *self.reserved += 1;
+                        self.next = Some(id + 1);
+                        id
+                    }
+                },
+            };
+            ids.push(id);
+        }
+        Ok(())
     }
 }
 
@@ -426,9 +471,12 @@ pub struct GraphBuilder {
     no_addrs: bool,
     index: AddrIndex,
     type_index: FxHashMap<u64, TypeId>,
-    /// The type added last and its id (saves a hash probe per node of a run of one type).
-    last_type: Option<(u64, TypeId)>,
+    /// Recent types and their ids, 64 slots by the type's address (0: empty), each saving a
+    /// hash probe per node.
+    recent_types: Vec<(u64, TypeId)>,
     sealed_tracked: bool,
+    /// Ids a [`Resolver`] gave to addresses whose nodes are not added yet.
+    reserved: usize,
 }
 
 impl GraphBuilder {
@@ -460,14 +508,20 @@ impl GraphBuilder {
         b
     }
 
+    #[inline]
     fn type_id(&mut self, type_addr: u64) -> TypeId {
-        if let Some((a, t)) = self.last_type {
-            if a == type_addr {
-                return t;
-            }
+        // A direct-mapped cache of recent types in front of the hash map: a heap's nodes come
+        // in runs of a handful of types (an instance, its dict, their lists and strings).
+        let slot = ((type_addr >> 4).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize;
+        if self.recent_types.is_empty() {
+            self.recent_types = vec![(0, 0); 64];
+        }
+        let (a, t) = self.recent_types[slot];
+        if a == type_addr && a != 0 {
+            return t;
         }
         let t = self.type_id_of(type_addr);
-        self.last_type = Some((type_addr, t));
+        self.recent_types[slot] = (type_addr, t);
         t
     }
 
@@ -488,6 +542,9 @@ impl GraphBuilder {
         }
         if self.g.fwd_offsets.is_empty() {
             self.g.fwd_offsets.push(0);
+        }
+        if self.reserved != 0 {
+            return Err(GraphError::ReservedNodes);
         }
         let id = self.len() as NodeId;
         let t = self.type_id(type_addr);
@@ -601,57 +658,11 @@ impl GraphBuilder {
         &mut self,
         n: NodeId,
         referents: I,
-        describe: D,
-        on_new: F,
-    ) -> Result<(), GraphError>
-    where
-        I: IntoIterator<Item = u64>,
-        D: FnMut(u64) -> Option<(u64, u8)>,
-        F: FnMut(NodeId, u64),
-    {
-        let items = referents.into_iter().map(|a| (a, UNRESOLVED));
-        self.push_with(n, items, describe, on_new)
-    }
-
-    /// The address index (read-only), for resolving addresses on another thread while this
-    /// builder waits ([`GraphBuilder::push_resolved`]).
-    pub fn index(&self) -> &AddrIndex {
-        &self.index
-    }
-
-    /// As [`GraphBuilder::push_edges`], with each referent's id already looked up in
-    /// [`GraphBuilder::index`] (`ids[j]` for `addrs[j]`, [`UNRESOLVED`] where it was not
-    /// found then). Unresolved addresses are looked up again (an earlier push may have added
-    /// them) and otherwise go to `describe` and `on_new`, in order: the graph is the same as
-    /// with `push_edges`.
-    pub fn push_resolved<D, F>(
-        &mut self,
-        n: NodeId,
-        addrs: &[u64],
-        ids: &[NodeId],
-        describe: D,
-        on_new: F,
-    ) -> Result<(), GraphError>
-    where
-        D: FnMut(u64) -> Option<(u64, u8)>,
-        F: FnMut(NodeId, u64),
-    {
-        debug_assert_eq!(addrs.len(), ids.len());
-        let items = addrs.iter().copied().zip(ids.iter().copied());
-        self.push_with(n, items, describe, on_new)
-    }
-
-    /// Node `n`'s referents as `(address, id or UNRESOLVED)`: the one loop of
-    /// [`GraphBuilder::push_edges`] and [`GraphBuilder::push_resolved`].
-    fn push_with<I, D, F>(
-        &mut self,
-        n: NodeId,
-        items: I,
         mut describe: D,
         mut on_new: F,
     ) -> Result<(), GraphError>
     where
-        I: Iterator<Item = (u64, NodeId)>,
+        I: IntoIterator<Item = u64>,
         D: FnMut(u64) -> Option<(u64, u8)>,
         F: FnMut(NodeId, u64),
     {
@@ -663,13 +674,11 @@ impl GraphBuilder {
         if n != expected {
             return Err(GraphError::OutOfOrder { expected, got: n });
         }
-        for (addr, hint) in items {
-            let found = if hint != UNRESOLVED {
-                Some(hint)
-            } else {
-                self.index.get(addr)
-            };
-            let id = match found {
+        if self.reserved != 0 {
+            return Err(GraphError::ReservedNodes);
+        }
+        for addr in referents {
+            let id = match self.index.get(addr) {
                 Some(id) => id,
                 None => {
                     let Some((type_addr, fl)) = describe(addr) else {
@@ -686,6 +695,92 @@ impl GraphBuilder {
             return Err(GraphError::TooManyEdges);
         }
         self.g.fwd_offsets.push(self.g.fwd_targets.len() as u32);
+        Ok(())
+    }
+
+    /// A [`Resolver`] over this builder's index, for looking up referents on another thread
+    /// while this builder waits. With `adding`, addresses not found are given the ids of the
+    /// nodes to come (reserved: each must then be added with [`GraphBuilder::add_reserved`]
+    /// before any other node or edge); without, they resolve to [`UNRESOLVED`].
+    pub fn resolver(&mut self, adding: bool) -> Resolver<'_> {
+        let next = (self.len() + self.reserved) as NodeId;
+        self.sealed_tracked = true;
+        Resolver {
+            index: &mut self.index,
+            next: adding.then_some(next),
+            reserved: &mut self.reserved,
+        }
+    }
+
+    /// Add the node a [`Resolver`] numbered for `addr` (reserved nodes are added in the order
+    /// they were given ids); already in the index.
+    pub fn add_reserved(
+        &mut self,
+        addr: u64,
+        type_addr: u64,
+        flags: u8,
+    ) -> Result<NodeId, GraphError> {
+        if self.reserved == 0 {
+            return Err(GraphError::ReservedNodes);
+        }
+        debug_assert_eq!(self.index.get(addr), Some(self.len() as NodeId));
+        let id = self.len() as NodeId;
+        let t = self.type_id(type_addr);
+        if !self.no_addrs {
+            self.addrs.push(addr);
+        }
+        self.g.types.push(t);
+        self.g.flags.push(flags & !flags::TRACKED);
+        self.reserved -= 1;
+        Ok(id)
+    }
+
+    /// Record the referents of nodes `first..first + ends.len()` by id, as a [`Resolver`]
+    /// gave them: node `first + k`'s are `ids[ends[k - 1]..ends[k]]` (from 0 for the first);
+    /// [`UNRESOLVED`] ones are dropped. Nodes must be pushed in id order, after the reserved
+    /// ones are added.
+    pub fn push_ids(
+        &mut self,
+        first: NodeId,
+        ends: &[usize],
+        ids: &[NodeId],
+    ) -> Result<(), GraphError> {
+        if self.g.fwd_offsets.is_empty() {
+            self.g.fwd_offsets.push(0);
+        }
+        let expected = self.next_to_push();
+        if first != expected {
+            return Err(GraphError::OutOfOrder {
+                expected,
+                got: first,
+            });
+        }
+        if self.reserved != 0 {
+            return Err(GraphError::ReservedNodes);
+        }
+        if ends.last().map_or(0, |&e| e) != ids.len() || ends.windows(2).any(|w| w[0] > w[1]) {
+            return Err(GraphError::BadEnds);
+        }
+        let base = self.g.fwd_targets.len();
+        if base + ids.len() >= u32::MAX as usize {
+            return Err(GraphError::TooManyEdges);
+        }
+        debug_assert!(ids
+            .iter()
+            .all(|&id| id == UNRESOLVED || (id as usize) < self.len()));
+        if !ids.contains(&UNRESOLVED) {
+            self.g.fwd_targets.extend_from_slice(ids);
+            let offsets = ends.iter().map(|&e| (base + e) as u32);
+            self.g.fwd_offsets.extend(offsets);
+        } else {
+            let mut start = 0;
+            for &stop in ends {
+                let kept = ids[start..stop].iter().filter(|&&id| id != UNRESOLVED);
+                self.g.fwd_targets.extend(kept);
+                self.g.fwd_offsets.push(self.g.fwd_targets.len() as u32);
+                start = stop;
+            }
+        }
         Ok(())
     }
 
@@ -1004,6 +1099,97 @@ mod tests {
         assert_eq!(bare.all_flags(), one.all_flags());
         assert_eq!(bare.referent_arrays(), one.referent_arrays());
         assert_eq!(bare.tracked_count(), one.tracked_count());
+    }
+
+    #[test]
+    fn a_resolver_builds_what_push_edges_builds() {
+        // Tracked nodes 0..500; referents: tracked ones, new ones met again in the same chunk
+        // and in later chunks, and new ones' own referents (pushed when their turn comes).
+        let tracked: Vec<u64> = (0..500u64).map(|i| 0x1000 + i * 32).collect();
+        let types = vec![0x10u64; tracked.len()];
+        let refs = |n: usize| -> Vec<u64> {
+            if n < 500 {
+                vec![
+                    tracked[(n * 7) % 500],
+                    0x9_0000 + (n as u64 % 37) * 16,
+                    0x9_0000,
+                ]
+            } else if n % 3 == 0 {
+                vec![0xA_0000 + n as u64 * 16, tracked[n % 500]]
+            } else {
+                vec![]
+            }
+        };
+        let describe = |a: u64| Some((0x40 + (a & 0x10), (a & 0x10 != 0) as u8));
+        let mut one = GraphBuilder::with_capacity(10, 10);
+        one.add_tracked_run(&tracked, &types, flags::GC_TYPE)
+            .unwrap();
+        let mut n = 0;
+        while n < one.len() {
+            one.push_edges(n as NodeId, refs(n), describe, |_, _| {})
+                .unwrap();
+            n += 1;
+        }
+        let one = one.finish();
+        assert!(one.len() > 540, "new nodes, and their own new referents");
+        for adding in [true, false] {
+            let mut b = GraphBuilder::with_capacity(10, 10);
+            b.add_tracked_run(&tracked, &types, flags::GC_TYPE).unwrap();
+            let (mut ids, mut fresh) = (Vec::new(), Vec::new());
+            let mut n = 0;
+            // Chunks of 40 nodes: the referents of a chunk looked up, then recorded.
+            while n < b.len() {
+                let until = (n + 40).min(b.len());
+                let lists: Vec<Vec<u64>> = (n..until).map(refs).collect();
+                let flat: Vec<u64> = lists.concat();
+                b.resolver(adding)
+                    .resolve(&flat, &mut ids, &mut fresh)
+                    .unwrap();
+                assert!(adding || fresh.is_empty());
+                let mut ends = Vec::new();
+                for l in &lists {
+                    ends.push(ends.last().copied().unwrap_or(0) + l.len());
+                }
+                if !fresh.is_empty() {
+                    assert_eq!(
+                        b.push_ids(n as NodeId, &ends, &ids),
+                        Err(GraphError::ReservedNodes)
+                    );
+                }
+                for &a in &fresh {
+                    let (t, fl) = describe(a).unwrap();
+                    b.add_reserved(a, t, fl | flags::TRACKED).unwrap();
+                }
+                assert_eq!(
+                    b.add_reserved(1, 1, 0),
+                    Err(GraphError::ReservedNodes),
+                    "only as many as were reserved"
+                );
+                if let Some(&e) = ends.last().filter(|&&e| e > 0) {
+                    assert_eq!(
+                        b.push_ids(n as NodeId, &ends, &ids[..e - 1]),
+                        Err(GraphError::BadEnds)
+                    );
+                }
+                b.push_ids(n as NodeId, &ends, &ids).unwrap();
+                n = until;
+            }
+            let g = b.finish();
+            if adding {
+                assert_eq!(g.addrs(), one.addrs());
+                assert_eq!(g.types(), one.types());
+                assert_eq!(g.all_flags(), one.all_flags());
+                assert_eq!(g.referent_arrays(), one.referent_arrays());
+                let type_addrs =
+                    |g: &Graph| g.type_table().iter().map(|t| t.addr).collect::<Vec<_>>();
+                assert_eq!(type_addrs(&g), type_addrs(&one));
+            } else {
+                // Without adding, edges to unknown addresses are dropped.
+                assert_eq!(g.len(), 500);
+                assert_eq!(g.referents(3), &[21]);
+                assert_eq!(g.edge_count(), 500);
+            }
+        }
     }
 
     #[test]

@@ -12,15 +12,15 @@ use crate::progress::Reporter;
 use crate::traverse::TypeCache;
 use pyo3::ffi;
 use pyo3::prelude::*;
-use refgraph_core::graph::{flags, resolve, Graph, GraphBuilder, NodeId, UNRESOLVED};
+use refgraph_core::graph::{flags, Graph, GraphBuilder, NodeId};
 use rustc_hash::FxHashMap;
 
 /// Referent addresses per chunk of nodes (the unit of work handed to the second thread).
 const CHUNK_EDGES: usize = 1 << 16;
 /// Below this many addresses a chunk is looked up on this thread (a thread costs more).
 const PARALLEL_MIN: usize = 4096;
-/// How many referents not found by the lookups are prefetched ahead while a chunk is recorded.
-const UNRESOLVED_AHEAD: usize = 8;
+/// How many new nodes' objects are prefetched ahead while a chunk is recorded.
+const FRESH_AHEAD: usize = 8;
 
 /// The referents of a run of nodes, by address, and (once looked up) their node ids.
 #[derive(Default)]
@@ -31,7 +31,10 @@ struct Chunk {
     ends: Vec<usize>,
     /// The referents (borrowed: see [`Chunk::traverse`]).
     raw: Vec<*mut ffi::PyObject>,
+    /// Their node ids, once looked up.
     ids: Vec<NodeId>,
+    /// The referents the lookups numbered as new nodes, in id order.
+    fresh: Vec<u64>,
 }
 
 impl Chunk {
@@ -316,9 +319,10 @@ fn capture_with(
         }
         // Two threads: this one (holding the GIL) calls `tp_traverse` on a chunk of nodes and
         // writes their referents' addresses down, while a second thread looks up the previous
-        // chunk's addresses in the address index (plain data, no Python); then this one
-        // records that chunk's edges, adding the referents not found as new nodes, in order.
-        // The graph is the same as when one thread does it all (`REFGRAPH_THREADS=1`).
+        // chunk's addresses in the address index (plain data, no Python), numbering those not
+        // found as the nodes to come (with `untracked`); then this one adds those nodes and
+        // records that chunk's edges, in order. The graph is the same as when one thread does
+        // it all (`REFGRAPH_THREADS=1`).
         let object = |i: usize, extra: &Vec<Py<PyAny>>| -> *mut ffi::PyObject {
             match items.get(i) {
                 Some(&o) => o,
@@ -348,27 +352,29 @@ fn capture_with(
             // The next chunk: the nodes that exist now (those this chunk adds come later).
             let mut next = std::mem::take(&mut spare);
             let until = builder.len();
-            if threads && chunk.raw.len() >= PARALLEL_MIN {
-                let index = builder.index();
-                let (raw, ids) = (words(&chunk.raw), &mut chunk.ids);
+            let mut resolver = builder.resolver(untracked);
+            let (raw, ids, fresh) = (words(&chunk.raw), &mut chunk.ids, &mut chunk.fresh);
+            if threads && raw.len() >= PARALLEL_MIN {
                 std::thread::scope(|s| {
-                    let worker = s.spawn(|| resolve(index, raw, ids));
+                    let worker = s.spawn(move || resolver.resolve(raw, ids, fresh));
                     if traversed < until {
                         next.traverse(&mut cache, traversed, until, |i| object(i, &extra));
                     }
-                    worker.join().expect("address lookups do not panic");
-                });
+                    worker.join().expect("address lookups do not panic")
+                })
             } else {
-                resolve(builder.index(), words(&chunk.raw), &mut chunk.ids);
+                let looked_up = resolver.resolve(raw, ids, fresh);
                 if traversed < until {
                     next.traverse(&mut cache, traversed, until, |i| object(i, &extra));
                 }
+                looked_up
             }
+            .map_err(graph_err)?;
             if traversed < until {
                 traversed = next.end();
                 pending = Some(next);
             }
-            record(py, &mut builder, &mut cache, &mut extra, &chunk, untracked)?;
+            record(py, &mut builder, &mut cache, &mut extra, &chunk)?;
             let done = chunk.end();
             spare = chunk;
             if progress.due(done as u64) {
@@ -464,10 +470,9 @@ pub fn capture_forward(
     ))
 }
 
-/// Record the edges of a chunk whose referents were looked up ([`resolve`]), in node order.
-/// Referents not found become new nodes (with `untracked`; otherwise their edges are dropped),
-/// each held by a new reference in `extra`: only those objects are read (their type), the
-/// others are known by address alone.
+/// Record a chunk whose referents were looked up (`Resolver::resolve`): first the new nodes
+/// it numbered, each held by a new reference in `extra` (only those objects are read: their
+/// type; the others are known by address alone), then its edges, in node order.
 ///
 /// # Safety
 /// GIL held; the chunk was traversed with no Python code run since (its addresses are of live
@@ -478,48 +483,25 @@ unsafe fn record(
     cache: &mut TypeCache,
     extra: &mut Vec<Py<PyAny>>,
     chunk: &Chunk,
-    untracked: bool,
 ) -> PyResult<()> {
-    // An address not found is looked up again in the builder's own index and, if still
-    // absent, its object's type read and a reference taken: two cache misses each, so the
-    // slots and headers of the next few such addresses are prefetched.
-    let unresolved: Vec<u32> = (0..chunk.ids.len() as u32)
-        .filter(|&j| chunk.ids[j as usize] == UNRESOLVED)
-        .collect();
-    let mut ahead = 0;
-    let mut passed = 0;
-    let mut start = 0;
-    for (k, &stop) in chunk.ends.iter().enumerate() {
-        while passed < unresolved.len() && (unresolved[passed] as usize) < stop {
-            passed += 1;
-        }
-        while ahead < unresolved.len() && ahead < passed + UNRESOLVED_AHEAD {
-            let object = chunk.raw[unresolved[ahead] as usize];
-            builder.prefetch(object as u64);
-            prefetch(object);
-            ahead += 1;
-        }
-        builder
-            .push_resolved(
-                (chunk.first + k) as NodeId,
-                words(&chunk.raw[start..stop]),
-                &chunk.ids[start..stop],
-                |addr| {
-                    if !untracked {
-                        return None;
-                    }
-                    let r = addr as *mut ffi::PyObject;
-                    let fl = if cache.is_gc(r) { flags::GC_TYPE } else { 0 };
-                    Some((ffi::Py_TYPE(r) as u64, fl))
-                },
-                |_, addr| {
-                    extra.push(Bound::from_borrowed_ptr(py, addr as *mut ffi::PyObject).unbind());
-                },
-            )
-            .map_err(graph_err)?;
-        start = stop;
+    // Each new object's header is a cache miss: those a few places ahead are prefetched.
+    for &a in chunk.fresh.iter().take(FRESH_AHEAD) {
+        prefetch(a as *mut ffi::PyObject);
     }
-    Ok(())
+    for (k, &a) in chunk.fresh.iter().enumerate() {
+        if let Some(&ahead) = chunk.fresh.get(k + FRESH_AHEAD) {
+            prefetch(ahead as *mut ffi::PyObject);
+        }
+        let r = a as *mut ffi::PyObject;
+        let fl = if cache.is_gc(r) { flags::GC_TYPE } else { 0 };
+        builder
+            .add_reserved(a, ffi::Py_TYPE(r) as u64, fl)
+            .map_err(graph_err)?;
+        extra.push(Bound::from_borrowed_ptr(py, r).unbind());
+    }
+    builder
+        .push_ids(chunk.first as NodeId, &chunk.ends, &chunk.ids)
+        .map_err(graph_err)
 }
 
 /// References per tracked object in the last whole-heap capture, in sixteenths (0: none yet).
