@@ -200,6 +200,56 @@ impl AddrIndex {
         }
     }
 
+    /// [`AddrIndex::insert_run`] on two threads: this one inserts the addresses whose first
+    /// slot is in the first half of the table, a scoped second thread those of the second half,
+    /// each probing only within its half; an address whose probe reaches its half's end is
+    /// inserted afterwards, in order. Every address ends up with the same id as with
+    /// `insert_run` (the first one, for an address met again: both meet it in the same order),
+    /// though not always in the same slot. `also` runs on this thread after its half (work
+    /// that does not need the index).
+    pub fn insert_run_on_two<R>(
+        &mut self,
+        addrs: &[u64],
+        first: u32,
+        also: impl FnOnce() -> R,
+    ) -> R {
+        let need = slots_for(self.len + addrs.len());
+        if need > self.slots.len() {
+            self.grow_to(need.max(self.slots.len() * 2));
+        }
+        let cap = self.slots.len();
+        let mid = cap / 2;
+        let (low, high) = self.slots.split_at_mut(mid);
+        let ((added_low, spilled_low), ((added_high, spilled_high), r)) = std::thread::scope(|s| {
+            let upper = s.spawn(|| insert_in_half(high, mid, cap, addrs, first));
+            let lower = insert_in_half(low, 0, cap, addrs, first);
+            let r = also();
+            (lower, (upper.join().expect("inserts do not panic"), r))
+        });
+        self.len += added_low + added_high;
+        // Those that ran past their half, in id order (each list is in order; merged).
+        let (mut i, mut j) = (0, 0);
+        while i < spilled_low.len() || j < spilled_high.len() {
+            let k = match (spilled_low.get(i), spilled_high.get(j)) {
+                (Some(&a), Some(&b)) if a < b => {
+                    i += 1;
+                    a
+                }
+                (Some(&a), None) => {
+                    i += 1;
+                    a
+                }
+                (_, Some(&b)) => {
+                    j += 1;
+                    b
+                }
+                (None, None) => unreachable!(),
+            };
+            self.insert(addrs[k], first + k as u32);
+        }
+        r
+    }
+
     fn grow(&mut self) {
         self.grow_to(slots_for(self.len + 1).max(self.slots.len() * 2));
     }
@@ -214,6 +264,56 @@ impl AddrIndex {
             }
         }
     }
+}
+
+/// Insert into `half` (the slots `base..base + half.len()` of a table of `cap` slots) the
+/// addresses of `addrs` whose first slot is there, ids from `first` in order, probing no further
+/// than the half's end. Returns how many were added and the positions in `addrs` of those that
+/// ran past the end.
+fn insert_in_half(
+    half: &mut [[u32; 3]],
+    base: usize,
+    cap: usize,
+    addrs: &[u64],
+    first: u32,
+) -> (usize, Vec<usize>) {
+    const AHEAD: usize = 16;
+    let end = base + half.len();
+    let mine = |a: u64| a != 0 && (base..end).contains(&home(a, cap));
+    let mut added = 0;
+    let mut spilled = Vec::new();
+    // Prefetch the slots of this half's addresses a few of them ahead.
+    let mut ahead = addrs.iter().enumerate().filter(|&(_, &a)| mine(a));
+    for (_, &a) in ahead.by_ref().take(AHEAD) {
+        prefetch_slot(&half[home(a, cap) - base]);
+    }
+    for (k, &a) in addrs.iter().enumerate() {
+        if !mine(a) {
+            continue;
+        }
+        if let Some((_, &b)) = ahead.next() {
+            prefetch_slot(&half[home(b, cap) - base]);
+        }
+        let mut i = home(a, cap) - base;
+        loop {
+            if i == half.len() {
+                spilled.push(k);
+                break;
+            }
+            let slot = &mut half[i];
+            let kk = key(slot);
+            if kk == a {
+                break;
+            }
+            if kk == 0 {
+                *slot = [a as u32, (a >> 32) as u32, first + k as u32];
+                added += 1;
+                break;
+            }
+            i += 1;
+        }
+    }
+    (added, spilled)
 }
 
 #[cfg(test)]
@@ -294,6 +394,42 @@ mod tests {
                 assert_eq!(run.get(a), one.get(a), "{a:#x}");
             }
             assert_eq!(run.get(0x7f00_0000_0010), Some(7));
+            // On two threads: the same ids for every address.
+            let mut two = AddrIndex::with_capacity(capacity);
+            two.insert(0x7f00_0000_0010, 7);
+            assert_eq!(two.insert_run_on_two(&addrs, 1000, || 5), 5);
+            assert_eq!(two.len(), one.len());
+            for &a in &addrs {
+                assert_eq!(two.get(a), one.get(a), "{a:#x}");
+            }
+            assert_eq!(two.get(0x7f00_0000_0010), Some(7));
+        }
+    }
+
+    #[test]
+    fn inserts_that_run_past_a_half_on_two_threads_are_found() {
+        // Addresses whose first slot is the last of either half, met twice each: their probes
+        // run past the half's end (inserted afterwards, in order, the first id kept).
+        let n = 1000;
+        let cap = slots_for(n);
+        let (mid, last) = (cap / 2 - 1, cap - 1);
+        let mut at_ends: Vec<u64> = (1..)
+            .map(|i: u64| 0x7f00_0000_0000 + i * 16)
+            .filter(|&a| home(a, cap) == mid || home(a, cap) == last)
+            .take(40)
+            .collect();
+        at_ends.extend(at_ends.clone());
+        let spread: Vec<u64> = (0..500u64).map(|i| 0x5500_0000_0000 + i * 4096).collect();
+        let addrs: Vec<u64> = spread.iter().chain(&at_ends).copied().collect();
+        let mut one = AddrIndex::with_capacity(n);
+        one.insert_run(&addrs, 0);
+        let mut two = AddrIndex::with_capacity(n);
+        assert_eq!(two.slots.len(), cap);
+        two.insert_run_on_two(&addrs, 0, || ());
+        assert_eq!(two.len(), one.len());
+        for (k, &a) in addrs.iter().enumerate() {
+            assert_eq!(two.get(a), one.get(a), "{a:#x}");
+            assert!(two.get(a).unwrap() as usize <= k, "the first id is kept");
         }
     }
 }

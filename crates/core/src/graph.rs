@@ -470,13 +470,47 @@ pub struct GraphBuilder {
     addrs: Vec<u64>,
     no_addrs: bool,
     index: AddrIndex,
-    type_index: FxHashMap<u64, TypeId>,
-    /// Recent types and their ids, 64 slots by the type's address (0: empty), each saving a
-    /// hash probe per node.
-    recent_types: Vec<(u64, TypeId)>,
+    types: TypeIds,
     sealed_tracked: bool,
     /// Ids a [`Resolver`] gave to addresses whose nodes are not added yet.
     reserved: usize,
+    /// Threads [`GraphBuilder::add_tracked_run`] may use (0 or 1: this one only).
+    threads: usize,
+}
+
+/// Type ids by type address, as the builder hands them out (in order of first appearance).
+#[derive(Default)]
+struct TypeIds {
+    index: FxHashMap<u64, TypeId>,
+    /// Recent types and their ids, 64 slots by the type's address (0: empty), each saving a
+    /// hash probe per node.
+    recent: Vec<(u64, TypeId)>,
+}
+
+impl TypeIds {
+    #[inline]
+    fn get(&mut self, table: &mut Vec<TypeInfo>, type_addr: u64) -> TypeId {
+        // A direct-mapped cache of recent types in front of the hash map: a heap's nodes come
+        // in runs of a handful of types (an instance, its dict, their lists and strings).
+        let slot = ((type_addr >> 4).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize;
+        if self.recent.is_empty() {
+            self.recent = vec![(0, 0); 64];
+        }
+        let (a, t) = self.recent[slot];
+        if a == type_addr && a != 0 {
+            return t;
+        }
+        let next = table.len() as TypeId;
+        let t = *self.index.entry(type_addr).or_insert_with(|| {
+            table.push(TypeInfo {
+                addr: type_addr,
+                ..Default::default()
+            });
+            next
+        });
+        self.recent[slot] = (type_addr, t);
+        t
+    }
 }
 
 impl GraphBuilder {
@@ -508,32 +542,14 @@ impl GraphBuilder {
         b
     }
 
-    #[inline]
     fn type_id(&mut self, type_addr: u64) -> TypeId {
-        // A direct-mapped cache of recent types in front of the hash map: a heap's nodes come
-        // in runs of a handful of types (an instance, its dict, their lists and strings).
-        let slot = ((type_addr >> 4).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize;
-        if self.recent_types.is_empty() {
-            self.recent_types = vec![(0, 0); 64];
-        }
-        let (a, t) = self.recent_types[slot];
-        if a == type_addr && a != 0 {
-            return t;
-        }
-        let t = self.type_id_of(type_addr);
-        self.recent_types[slot] = (type_addr, t);
-        t
+        self.types.get(&mut self.g.type_table, type_addr)
     }
 
-    fn type_id_of(&mut self, type_addr: u64) -> TypeId {
-        let next = self.g.type_table.len() as TypeId;
-        *self.type_index.entry(type_addr).or_insert_with(|| {
-            self.g.type_table.push(TypeInfo {
-                addr: type_addr,
-                ..Default::default()
-            });
-            next
-        })
+    /// Let [`GraphBuilder::add_tracked_run`] use `threads` threads (two at most: the address
+    /// index filled by halves, see [`AddrIndex::insert_run_on_two`]).
+    pub fn set_threads(&mut self, threads: usize) {
+        self.threads = threads;
     }
 
     fn add(&mut self, addr: u64, type_addr: u64, flags: u8) -> Result<NodeId, GraphError> {
@@ -593,16 +609,26 @@ impl GraphBuilder {
         if self.g.fwd_offsets.is_empty() {
             self.g.fwd_offsets.push(0);
         }
-        for &t in types {
-            let t = self.type_id(t);
-            self.g.types.push(t);
+        let (g, type_ids) = (&mut self.g, &mut self.types);
+        let mut add_types = || {
+            for &t in types {
+                let t = type_ids.get(&mut g.type_table, t);
+                g.types.push(t);
+            }
+        };
+        // Big runs on two threads: the index's inserts are cache misses at random places.
+        if self.threads > 1 && addrs.len() >= 1 << 16 {
+            self.index
+                .insert_run_on_two(addrs, first as NodeId, add_types);
+        } else {
+            add_types();
+            self.index.insert_run(addrs, first as NodeId);
         }
         if !self.no_addrs {
             self.addrs.extend_from_slice(addrs);
         }
         let fl = flags | flags::TRACKED;
         self.g.flags.resize(self.len(), fl);
-        self.index.insert_run(addrs, first as NodeId);
         self.g.tracked = self.len() as NodeId;
         Ok(())
     }
@@ -1190,6 +1216,34 @@ mod tests {
                 assert_eq!(g.edge_count(), 500);
             }
         }
+    }
+
+    #[test]
+    fn a_big_run_on_two_threads_is_the_same_as_on_one() {
+        let n = 100_000u64;
+        let addrs: Vec<u64> = (0..n)
+            .map(|i| (0x7000_0000 + i * 48) ^ ((i % 7) << 20))
+            .collect();
+        let types: Vec<u64> = (0..n).map(|i| 0x10 + (i % 5 + i % 3) * 16).collect();
+        let build = |threads: usize| {
+            let mut b = GraphBuilder::with_capacity(10, 10);
+            b.set_threads(threads);
+            b.add_tracked_run(&addrs[..7], &types[..7], flags::GC_TYPE)
+                .unwrap();
+            b.add_tracked_run(&addrs[7..], &types[7..], flags::GC_TYPE)
+                .unwrap();
+            let ids: Vec<Option<NodeId>> = addrs.iter().map(|&a| b.lookup(a)).collect();
+            (ids, b.finish())
+        };
+        let (ids1, one) = build(1);
+        let (ids2, two) = build(2);
+        assert_eq!(ids2, ids1);
+        assert_eq!(ids2[77_777], Some(77_777));
+        assert_eq!(two.types(), one.types());
+        assert_eq!(two.all_flags(), one.all_flags());
+        let type_addrs = |g: &Graph| g.type_table().iter().map(|t| t.addr).collect::<Vec<_>>();
+        assert_eq!(type_addrs(&two), type_addrs(&one));
+        assert_eq!(two.addrs(), one.addrs());
     }
 
     #[test]

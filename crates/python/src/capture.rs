@@ -266,6 +266,7 @@ fn capture_with(
     let mut cache: TypeCache;
     // The nodes' addresses are those of `tracked` and `extra`: given to the graph at the end.
     let mut builder = GraphBuilder::without_addrs(n + n / 2, edges_to_reserve(n));
+    builder.set_threads(threads);
     let mut extra: Vec<Py<PyAny>> = Vec::new();
     // SAFETY: the GIL is held, `tracked` holds strong references to its items and no Python
     // code runs in this block (no callbacks, no decref that could free anything: `extra` only
