@@ -423,8 +423,8 @@ impl Resolver<'_> {
         fresh: &mut Vec<u64>,
     ) -> Result<(), GraphError> {
         // The lookups are cache misses: the slots of the addresses a few places ahead are
-        // prefetched so that they overlap.
-        const AHEAD: usize = 12;
+        // prefetched so that they overlap (20 measured a little faster than 12 or 32).
+        const AHEAD: usize = 20;
         ids.clear();
         fresh.clear();
         ids.reserve(addrs.len());
