@@ -81,18 +81,6 @@ impl AddrIndex {
         self.len == 0
     }
 
-    /// Number of entries the table takes before it grows.
-    pub fn room(&self) -> usize {
-        self.slots.len() * 5 / 8
-    }
-
-    /// Have the table's pages backed now ([`crate::hugepages::populate`]), on a thread that
-    /// would otherwise wait, before the inserts. Returns false if `stop` cut it short.
-    pub fn populate(&self, stop: &std::sync::atomic::AtomicBool) -> bool {
-        let bytes = self.slots.len() * std::mem::size_of::<[u32; 3]>();
-        crate::hugepages::populate(self.slots.as_ptr() as *const u8, bytes, stop)
-    }
-
     /// Bytes of the table.
     pub fn heap_bytes(&self) -> usize {
         self.slots.capacity() * 12

@@ -546,30 +546,6 @@ impl GraphBuilder {
         self.types.get(&mut self.g.type_table, type_addr)
     }
 
-    /// Number of nodes the builder takes before its address index grows.
-    pub fn room(&self) -> usize {
-        self.index.room()
-    }
-
-    /// Have the pages the builder will write backed now ([`crate::hugepages::populate`]), on a
-    /// thread that would otherwise wait while this builder is not used: the address index,
-    /// then the node columns' room for `nodes` nodes, then the reference array's for `edges`
-    /// references. Returns false if `stop` cut it short.
-    pub fn populate(
-        &self,
-        nodes: usize,
-        edges: usize,
-        stop: &std::sync::atomic::AtomicBool,
-    ) -> bool {
-        use crate::hugepages::populate_room;
-        self.index.populate(stop)
-            && populate_room(&self.g.types, nodes, stop)
-            && populate_room(&self.g.flags, nodes, stop)
-            && (self.no_addrs || populate_room(&self.addrs, nodes, stop))
-            && populate_room(&self.g.fwd_offsets, nodes + 1, stop)
-            && populate_room(&self.g.fwd_targets, edges, stop)
-    }
-
     /// Let [`GraphBuilder::add_tracked_run`] use `threads` threads (two at most: the address
     /// index filled by halves, see [`AddrIndex::insert_run_on_two`]).
     pub fn set_threads(&mut self, threads: usize) {

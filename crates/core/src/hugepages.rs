@@ -24,57 +24,6 @@ pub fn advise(ptr: *const u8, len: usize) {
 #[cfg(not(target_os = "linux"))]
 pub fn advise(_ptr: *const u8, _len: usize) {}
 
-/// Have the kernel back the whole pages inside `[ptr, ptr + len)` now, as a first write would
-/// (`MADV_POPULATE_WRITE`, Linux 5.14+; quietly nothing elsewhere), a few MiB at a time until
-/// `stop` is set. A fresh page costs its first writer a fault and the zeroing of the page (on
-/// this project's 2-core machine, about a second per 1.5 GB): a thread with nothing else to do
-/// takes that cost off the one that will write there. Contents never change: a page already
-/// there is left as it is. Returns false once stopped.
-#[cfg(target_os = "linux")]
-pub fn populate(ptr: *const u8, len: usize, stop: &std::sync::atomic::AtomicBool) -> bool {
-    use std::sync::atomic::Ordering;
-    const PAGE: usize = 4096;
-    const STEP: usize = 8 << 20;
-    let mut start = (ptr as usize).next_multiple_of(PAGE);
-    let end = (ptr as usize + len) / PAGE * PAGE;
-    while start < end {
-        if stop.load(Ordering::Relaxed) {
-            return false;
-        }
-        let step = STEP.min(end - start);
-        // SAFETY: madvise only makes the kernel back these pages of our own allocation (as a
-        // write of the value already there would); it never changes their contents. Failure
-        // (an older kernel) is ignored: the pages are then backed on first use, as usual.
-        let failed = unsafe {
-            libc::madvise(start as *mut libc::c_void, step, libc::MADV_POPULATE_WRITE) != 0
-        };
-        if failed {
-            return true;
-        }
-        start += step;
-    }
-    true
-}
-
-/// Elsewhere: nothing to do.
-#[cfg(not(target_os = "linux"))]
-pub fn populate(_ptr: *const u8, _len: usize, _stop: &std::sync::atomic::AtomicBool) -> bool {
-    true
-}
-
-/// [`populate`] the room of a vector past its items, up to item `upto` (at most its capacity).
-pub fn populate_room<T>(v: &Vec<T>, upto: usize, stop: &std::sync::atomic::AtomicBool) -> bool {
-    let size = std::mem::size_of::<T>();
-    let from = v.len().min(v.capacity());
-    let to = upto.min(v.capacity());
-    if to <= from || size == 0 {
-        return true;
-    }
-    // SAFETY: `from` is within the allocation (at most its capacity); only an address is made.
-    let ptr = unsafe { (v.as_ptr() as *const u8).add(from * size) };
-    populate(ptr, (to - from) * size, stop)
-}
-
 /// [`advise`] for the whole capacity of a vector (best before its pages are first written).
 pub fn advise_vec<T>(v: &Vec<T>) {
     let bytes = v.capacity() * std::mem::size_of::<T>();
@@ -170,26 +119,5 @@ mod tests {
             assert_eq!(f.len(), n);
             assert!(f.iter().all(|&x| x == 7));
         }
-    }
-
-    #[test]
-    fn populated_pages_keep_their_contents() {
-        use std::sync::atomic::AtomicBool;
-        let go = AtomicBool::new(false);
-        // Items written before, room after: both read as before once populated.
-        let mut v: Vec<u64> = Vec::with_capacity(5 << 20);
-        v.extend((0..(1 << 20)).map(|i| i * 3));
-        let z: Vec<u32> = super::zeroed(4 << 20);
-        assert!(super::populate(z.as_ptr() as *const u8, z.len() * 4, &go));
-        assert!(super::populate_room(&v, v.capacity(), &go));
-        assert!(super::populate_room(&v, 0, &go), "nothing to do");
-        assert!(z.iter().all(|&x| x == 0));
-        assert!(v.iter().enumerate().all(|(i, &x)| x == i as u64 * 3));
-        v.extend((0..(4 << 20)).map(|i| i + 1));
-        assert_eq!(v[(1 << 20) + 5], 6);
-        // Stopped: it says so and leaves off.
-        let stop = AtomicBool::new(true);
-        let w: Vec<u64> = Vec::with_capacity(4 << 20);
-        assert!(!super::populate_room(&w, w.capacity(), &stop));
     }
 }

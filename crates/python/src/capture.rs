@@ -222,22 +222,14 @@ pub fn capture(
         roots,
         progress,
         refgraph_core::threads::count(),
-        PREPARE_MIN,
     )
 }
 
 /// Whether a capture on one thread and one on two give the same graph (same nodes in the same
 /// order, same types, flags and references), taken one after the other with no Python code
-/// run in between. The second has its pages backed while it lists the objects, sized as the
-/// first, or, with `last`, as if the last capture had had those `(tracked, nodes, references)`
-/// (too few: the prepared builder is too small and replaced; far too many: it is dropped).
-/// For the tests.
+/// run in between. For the tests.
 #[pyfunction]
-#[pyo3(signature = (last=None))]
-pub fn capture_threads_agree(
-    py: Python<'_>,
-    last: Option<(usize, usize, usize)>,
-) -> PyResult<bool> {
+pub fn capture_threads_agree(py: Python<'_>) -> PyResult<bool> {
     /// Every node's address and type address, then its flags, then the referent arrays.
     fn parts(g: &Graph) -> (Vec<u64>, Vec<u8>, Vec<u32>) {
         let (offsets, targets) = g.referent_arrays();
@@ -251,20 +243,10 @@ pub fn capture_threads_agree(
         (nodes, g.all_flags().to_vec(), edges)
     }
     let one = {
-        let (g, _objects) = capture_with(py, true, &[], &mut Reporter::new(None), 1, 0)?;
+        let (g, _objects) = capture_with(py, true, &[], &mut Reporter::new(None), 1)?;
         parts(&g)
     };
-    // On two threads, the second of which has the graph's pages backed while the first lists
-    // the tracked objects (whatever the heap's size).
-    if let Some((tracked, nodes, edges)) = last {
-        Last {
-            tracked,
-            nodes,
-            edges,
-        }
-        .set();
-    }
-    let (g, _objects) = capture_with(py, true, &[], &mut Reporter::new(None), 2, 0)?;
+    let (g, _objects) = capture_with(py, true, &[], &mut Reporter::new(None), 2)?;
     Ok(one == parts(&g))
 }
 
@@ -274,54 +256,18 @@ fn capture_with(
     roots: &[Bound<'_, PyAny>],
     progress: &mut Reporter<'_>,
     threads: usize,
-    prepare_min: usize,
 ) -> PyResult<(Graph, Objects)> {
     // The tracked objects, each with a reference of ours (released with `tracked`, also on
-    // an early return), and their types. While this thread lists them, a second one has the
-    // pages of the graph's arrays backed (sized as the last capture's: a fresh page costs its
-    // first writer a fault and its zeroing, about a second per 1.5 GB on a small machine).
-    let last = Last::get();
-    let prepared = (threads > 1 && last.tracked > 0 && last.tracked >= prepare_min).then(|| {
-        let b = GraphBuilder::without_addrs(
-            last.tracked + last.tracked / 2,
-            edges_to_reserve(last.tracked),
-        );
-        let extra: Vec<Py<PyAny>> = Vec::with_capacity(last.nodes.saturating_sub(last.tracked));
-        (b, extra)
-    });
-    let (objects, types, prepared) = match prepared {
-        Some((b, extra)) => {
-            let stop = std::sync::atomic::AtomicBool::new(false);
-            let walked = std::thread::scope(|s| {
-                s.spawn(|| {
-                    b.populate(last.nodes, last.edges, &stop)
-                        && refgraph_core::hugepages::populate_room(&extra, extra.capacity(), &stop)
-                });
-                let walked = tracked_refs_and_types(py);
-                stop.store(true, std::sync::atomic::Ordering::Relaxed);
-                walked
-            })?;
-            (walked.0, walked.1, Some((b, extra)))
-        }
-        None => {
-            let (objects, types) = tracked_refs_and_types(py)?;
-            (objects, types, None)
-        }
-    };
+    // an early return), and their types.
+    let (objects, types) = tracked_refs_and_types(py)?;
     let tracked = OwnedRefs(objects);
     let n = tracked.0.len();
     let mut held_types: Vec<Py<PyAny>> = Vec::new();
     let mut cache: TypeCache;
     // The nodes' addresses are those of `tracked` and `extra`: given to the graph at the end.
-    // The prepared builder is kept unless its index would have to grow (or is far too big).
-    let (mut builder, mut extra) = match prepared {
-        Some((b, extra)) if n + n / 2 <= b.room() && n >= last.tracked / 2 => (b, extra),
-        _ => (
-            GraphBuilder::without_addrs(n + n / 2, edges_to_reserve(n)),
-            Vec::new(),
-        ),
-    };
+    let mut builder = GraphBuilder::without_addrs(n + n / 2, edges_to_reserve(n));
     builder.set_threads(threads);
+    let mut extra: Vec<Py<PyAny>> = Vec::new();
     // SAFETY: the GIL is held, `tracked` holds strong references to its items and no Python
     // code runs in this block (no callbacks, no decref that could free anything: `extra` only
     // grows).
@@ -449,12 +395,6 @@ fn capture_with(
     progress.end("references", builder.len() as u64)?;
     let graph = builder.finish_with_addrs(|_| node_addrs(&tracked.0, &extra).collect());
     remember_edges(n, graph.edge_count());
-    Last {
-        tracked: n,
-        nodes: graph.len(),
-        edges: graph.edge_count(),
-    }
-    .set();
     Ok((
         graph,
         Objects {
@@ -567,39 +507,6 @@ unsafe fn record(
 
 /// References per tracked object in the last whole-heap capture, in sixteenths (0: none yet).
 static EDGES_PER_TRACKED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-/// Tracked objects, nodes and references of the last whole-heap capture (0: none yet).
-static LAST: [std::sync::atomic::AtomicUsize; 3] =
-    [const { std::sync::atomic::AtomicUsize::new(0) }; 3];
-/// Below this many tracked objects in the last capture, no second thread prepares the pages.
-const PREPARE_MIN: usize = 1 << 18;
-
-/// The sizes of the last whole-heap capture.
-#[derive(Clone, Copy)]
-struct Last {
-    tracked: usize,
-    nodes: usize,
-    edges: usize,
-}
-
-impl Last {
-    fn get() -> Last {
-        use std::sync::atomic::Ordering;
-        let [t, n, e] = &LAST;
-        Last {
-            tracked: t.load(Ordering::Relaxed),
-            nodes: n.load(Ordering::Relaxed),
-            edges: e.load(Ordering::Relaxed),
-        }
-    }
-
-    fn set(self) {
-        use std::sync::atomic::Ordering;
-        let [t, n, e] = &LAST;
-        t.store(self.tracked, Ordering::Relaxed);
-        n.store(self.nodes, Ordering::Relaxed);
-        e.store(self.edges, Ordering::Relaxed);
-    }
-}
 
 /// Room for the references of a capture of `tracked` objects: a tenth more than four per
 /// object, or than the last capture had per object if that was more. The reference array is
