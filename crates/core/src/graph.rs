@@ -644,12 +644,6 @@ impl GraphBuilder {
         self.add(addr, type_addr, flags & !flags::TRACKED)
     }
 
-    /// Hint that the node of `addr` will be looked up soon (see [`GraphBuilder::push_edges`]).
-    #[inline(always)]
-    pub fn prefetch(&self, addr: u64) {
-        self.index.prefetch(addr);
-    }
-
     /// The node for an address, if known.
     pub fn lookup(&self, addr: u64) -> Option<NodeId> {
         self.index.get(addr)
