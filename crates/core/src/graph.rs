@@ -61,8 +61,11 @@ pub enum GraphError {
     /// The nodes a [`Resolver`] numbered must be added ([`GraphBuilder::add_reserved`]),
     /// all of them and no others, before edges or other nodes.
     ReservedNodes,
-    /// [`GraphBuilder::push_ids`]' ends must increase and end at the number of ids.
+    /// [`Resolver::push_referents`]' ends must increase and end at the number of addresses.
     BadEnds,
+    /// The builder's address index is out with a [`Resolver`] (see
+    /// [`GraphBuilder::take_resolver`]): nodes are added only as the resolver numbers them.
+    IndexLent,
 }
 
 impl std::fmt::Display for GraphError {
@@ -78,6 +81,7 @@ impl std::fmt::Display for GraphError {
             }
             GraphError::ReservedNodes => write!(f, "reserved nodes were not added in order"),
             GraphError::BadEnds => write!(f, "edge ends do not match the edges"),
+            GraphError::IndexLent => write!(f, "the address index is lent to a resolver"),
         }
     }
 }
@@ -396,62 +400,100 @@ impl Graph {
     }
 }
 
-/// An address not found in the index (see [`Resolver`]); never a node id (a graph holds fewer
-/// than `u32::MAX` nodes).
-pub const UNRESOLVED: NodeId = NodeId::MAX;
+/// One more than the last id a graph may hold.
+const ID_LIMIT: NodeId = NodeId::MAX - 1;
 
-/// Looks up referents by address in a builder's index, on any thread (plain data only): the
-/// capture's second thread does it for a chunk of referents while the first collects the next
-/// chunk. Made by [`GraphBuilder::resolver`]; nodes and edges are then recorded with
-/// [`GraphBuilder::add_reserved`] and [`GraphBuilder::push_ids`].
-pub struct Resolver<'a> {
-    index: &'a mut AddrIndex,
-    /// The id the next address not found gets (`None`: they get [`UNRESOLVED`]).
+/// Looks up referents by address in a builder's index and records them as the nodes' edges,
+/// on any thread (plain data only): the capture's second thread does it for chunk after chunk
+/// of nodes while the first collects the referents of the next chunks and adds the nodes the
+/// resolver numbered. Taken from a builder with [`GraphBuilder::take_resolver`] (the builder's
+/// index and edges go with it) and given back with [`GraphBuilder::return_resolver`];
+/// meanwhile the nodes it numbers are added with [`GraphBuilder::reserve_numbered`] and
+/// [`GraphBuilder::add_reserved`].
+pub struct Resolver {
+    index: AddrIndex,
+    /// The id the next address not found gets (`None`: its edge is dropped).
     next: Option<NodeId>,
-    reserved: &'a mut usize,
+    /// Node ids handed out: the builder's nodes when taken, and those numbered since.
+    numbered: usize,
+    /// The builder's referent arrays (see [`Graph`]), extended here.
+    offsets: Vec<u32>,
+    targets: Vec<NodeId>,
 }
 
-impl Resolver<'_> {
-    /// Each of `addrs`' node ids into `ids`. An address not found is, for a resolver that adds,
-    /// given the id of the next node to come (in order of first appearance: the same address
-    /// again gets the same id) and listed in `fresh`, whose nodes the caller must then add in
-    /// order with [`GraphBuilder::add_reserved`]; otherwise its id is [`UNRESOLVED`].
-    pub fn resolve(
+impl Resolver {
+    /// How many node ids exist: the builder's nodes when this resolver was taken, and those it
+    /// numbered since. After each chunk, the builder is told with
+    /// [`GraphBuilder::reserve_numbered`].
+    pub fn numbered(&self) -> usize {
+        self.numbered
+    }
+
+    /// Record the referents of nodes `first..first + ends.len()`, given by address: node
+    /// `first + k`'s are `addrs[ends[k - 1]..ends[k]]` (from 0 for the first). Each address is
+    /// looked up in the index; one not found is, for a resolver that adds, given the id of the
+    /// next node to come (in order of first appearance: the same address again gets the same
+    /// id) and listed in `fresh`, whose nodes the caller must then add in order with
+    /// [`GraphBuilder::add_reserved`]; for one that does not add, the edge is dropped. Nodes
+    /// must be pushed in id order.
+    pub fn push_referents(
         &mut self,
+        first: NodeId,
+        ends: &[usize],
         addrs: &[u64],
-        ids: &mut Vec<NodeId>,
         fresh: &mut Vec<u64>,
     ) -> Result<(), GraphError> {
         // The lookups are cache misses: the slots of the addresses a few places ahead are
         // prefetched so that they overlap (20 measured a little faster than 12 or 32).
         const AHEAD: usize = 20;
-        ids.clear();
         fresh.clear();
-        ids.reserve(addrs.len());
+        let expected = (self.offsets.len() - 1) as NodeId;
+        if first != expected {
+            return Err(GraphError::OutOfOrder {
+                expected,
+                got: first,
+            });
+        }
+        if ends.last().map_or(0, |&e| e) != addrs.len() || ends.windows(2).any(|w| w[0] > w[1]) {
+            return Err(GraphError::BadEnds);
+        }
+        if self.targets.len() + addrs.len() >= u32::MAX as usize {
+            return Err(GraphError::TooManyEdges);
+        }
+        self.targets.reserve(addrs.len());
+        self.offsets.reserve(ends.len());
         for &a in addrs.iter().take(AHEAD) {
             self.index.prefetch(a);
         }
-        for (j, &a) in addrs.iter().enumerate() {
-            if let Some(&b) = addrs.get(j + AHEAD) {
-                self.index.prefetch(b);
-            }
-            let id = match self.next {
-                None => self.index.get(a).unwrap_or(UNRESOLVED),
-                Some(next) => match self.index.get_or_insert(a, next) {
-                    Ok(id) => id,
-                    Err(id) => {
-                        // The last id a graph may hold is one below UNRESOLVED.
-                        if id >= UNRESOLVED - 1 {
-                            return Err(GraphError::TooManyNodes);
+        let mut j = 0;
+        for &end in ends {
+            while j < end {
+                let a = addrs[j];
+                if let Some(&b) = addrs.get(j + AHEAD) {
+                    self.index.prefetch(b);
+                }
+                j += 1;
+                let id = match self.next {
+                    None => match self.index.get(a) {
+                        Some(id) => id,
+                        None => continue,
+                    },
+                    Some(next) => match self.index.get_or_insert(a, next) {
+                        Ok(id) => id,
+                        Err(id) => {
+                            if id >= ID_LIMIT {
+                                return Err(GraphError::TooManyNodes);
+                            }
+                            fresh.push(a);
+                            self.numbered += 1;
+                            self.next = Some(id + 1);
+                            id
                         }
-                        fresh.push(a);
-                        *self.reserved += 1;
-                        self.next = Some(id + 1);
-                        id
-                    }
-                },
-            };
-            ids.push(id);
+                    },
+                };
+                self.targets.push(id);
+            }
+            self.offsets.push(self.targets.len() as u32);
         }
         Ok(())
     }
@@ -474,6 +516,8 @@ pub struct GraphBuilder {
     sealed_tracked: bool,
     /// Ids a [`Resolver`] gave to addresses whose nodes are not added yet.
     reserved: usize,
+    /// The address index is out with a [`Resolver`].
+    index_lent: bool,
     /// Threads [`GraphBuilder::add_tracked_run`] may use (0 or 1: this one only).
     threads: usize,
 }
@@ -562,6 +606,9 @@ impl GraphBuilder {
         if self.reserved != 0 {
             return Err(GraphError::ReservedNodes);
         }
+        if self.index_lent {
+            return Err(GraphError::IndexLent);
+        }
         let id = self.len() as NodeId;
         let t = self.type_id(type_addr);
         if !self.no_addrs {
@@ -602,6 +649,9 @@ impl GraphBuilder {
     ) -> Result<(), GraphError> {
         debug_assert!(!self.sealed_tracked, "tracked nodes come first");
         debug_assert_eq!(addrs.len(), types.len());
+        if self.index_lent {
+            return Err(GraphError::IndexLent);
+        }
         let first = self.len();
         if first + addrs.len() > u32::MAX as usize {
             return Err(GraphError::TooManyNodes);
@@ -646,6 +696,7 @@ impl GraphBuilder {
 
     /// The node for an address, if known.
     pub fn lookup(&self, addr: u64) -> Option<NodeId> {
+        debug_assert!(!self.index_lent, "the index is out with a resolver");
         self.index.get(addr)
     }
 
@@ -697,6 +748,9 @@ impl GraphBuilder {
         if self.reserved != 0 {
             return Err(GraphError::ReservedNodes);
         }
+        if self.index_lent {
+            return Err(GraphError::IndexLent);
+        }
         for addr in referents {
             let id = match self.index.get(addr) {
                 Some(id) => id,
@@ -718,18 +772,56 @@ impl GraphBuilder {
         Ok(())
     }
 
-    /// A [`Resolver`] over this builder's index, for looking up referents on another thread
-    /// while this builder waits. With `adding`, addresses not found are given the ids of the
-    /// nodes to come (reserved: each must then be added with [`GraphBuilder::add_reserved`]
-    /// before any other node or edge); without, they resolve to [`UNRESOLVED`].
-    pub fn resolver(&mut self, adding: bool) -> Resolver<'_> {
-        let next = (self.len() + self.reserved) as NodeId;
-        self.sealed_tracked = true;
-        Resolver {
-            index: &mut self.index,
-            next: adding.then_some(next),
-            reserved: &mut self.reserved,
+    /// A [`Resolver`] holding this builder's address index, for looking up referents on another
+    /// thread while this builder records what it resolved. With `adding`, addresses not found
+    /// are given the ids of the nodes to come; without, edges to them are dropped. Until
+    /// the resolver is given back ([`GraphBuilder::return_resolver`]), nodes are added only as
+    /// it numbers them ([`GraphBuilder::reserve_numbered`], then
+    /// [`GraphBuilder::add_reserved`]): other additions fail with [`GraphError::IndexLent`].
+    pub fn take_resolver(&mut self, adding: bool) -> Result<Resolver, GraphError> {
+        if self.index_lent {
+            return Err(GraphError::IndexLent);
         }
+        let numbered = self.len() + self.reserved;
+        self.sealed_tracked = true;
+        self.index_lent = true;
+        if self.g.fwd_offsets.is_empty() {
+            self.g.fwd_offsets.push(0);
+        }
+        Ok(Resolver {
+            index: std::mem::take(&mut self.index),
+            next: adding.then_some(numbered as NodeId),
+            numbered,
+            offsets: std::mem::take(&mut self.g.fwd_offsets),
+            targets: std::mem::take(&mut self.g.fwd_targets),
+        })
+    }
+
+    /// Give back the resolver taken with [`GraphBuilder::take_resolver`], and with it the
+    /// index. The nodes it numbered must have been added (else
+    /// [`GraphError::ReservedNodes`]; the index comes back all the same).
+    pub fn return_resolver(&mut self, resolver: Resolver) -> Result<(), GraphError> {
+        self.index = resolver.index;
+        self.g.fwd_offsets = resolver.offsets;
+        self.g.fwd_targets = resolver.targets;
+        self.index_lent = false;
+        if resolver.numbered != self.len() + self.reserved {
+            self.reserved = resolver.numbered.saturating_sub(self.len());
+            return Err(GraphError::ReservedNodes);
+        }
+        Ok(())
+    }
+
+    /// The lent resolver has numbered `numbered` nodes in all ([`Resolver::numbered`], read
+    /// after it resolved a chunk): those not added yet are to be added next, with
+    /// [`GraphBuilder::add_reserved`], before that chunk's edges are pushed. A count below
+    /// what the builder already knows of is [`GraphError::ReservedNodes`].
+    pub fn reserve_numbered(&mut self, numbered: usize) -> Result<(), GraphError> {
+        if numbered < self.len() + self.reserved {
+            return Err(GraphError::ReservedNodes);
+        }
+        self.reserved = numbered - self.len();
+        Ok(())
     }
 
     /// Add the node a [`Resolver`] numbered for `addr` (reserved nodes are added in the order
@@ -743,7 +835,7 @@ impl GraphBuilder {
         if self.reserved == 0 {
             return Err(GraphError::ReservedNodes);
         }
-        debug_assert_eq!(self.index.get(addr), Some(self.len() as NodeId));
+        debug_assert!(self.index_lent || self.index.get(addr) == Some(self.len() as NodeId));
         let id = self.len() as NodeId;
         let t = self.type_id(type_addr);
         if !self.no_addrs {
@@ -753,55 +845,6 @@ impl GraphBuilder {
         self.g.flags.push(flags & !flags::TRACKED);
         self.reserved -= 1;
         Ok(id)
-    }
-
-    /// Record the referents of nodes `first..first + ends.len()` by id, as a [`Resolver`]
-    /// gave them: node `first + k`'s are `ids[ends[k - 1]..ends[k]]` (from 0 for the first);
-    /// [`UNRESOLVED`] ones are dropped. Nodes must be pushed in id order, after the reserved
-    /// ones are added.
-    pub fn push_ids(
-        &mut self,
-        first: NodeId,
-        ends: &[usize],
-        ids: &[NodeId],
-    ) -> Result<(), GraphError> {
-        if self.g.fwd_offsets.is_empty() {
-            self.g.fwd_offsets.push(0);
-        }
-        let expected = self.next_to_push();
-        if first != expected {
-            return Err(GraphError::OutOfOrder {
-                expected,
-                got: first,
-            });
-        }
-        if self.reserved != 0 {
-            return Err(GraphError::ReservedNodes);
-        }
-        if ends.last().map_or(0, |&e| e) != ids.len() || ends.windows(2).any(|w| w[0] > w[1]) {
-            return Err(GraphError::BadEnds);
-        }
-        let base = self.g.fwd_targets.len();
-        if base + ids.len() >= u32::MAX as usize {
-            return Err(GraphError::TooManyEdges);
-        }
-        debug_assert!(ids
-            .iter()
-            .all(|&id| id == UNRESOLVED || (id as usize) < self.len()));
-        if !ids.contains(&UNRESOLVED) {
-            self.g.fwd_targets.extend_from_slice(ids);
-            let offsets = ends.iter().map(|&e| (base + e) as u32);
-            self.g.fwd_offsets.extend(offsets);
-        } else {
-            let mut start = 0;
-            for &stop in ends {
-                let kept = ids[start..stop].iter().filter(|&&id| id != UNRESOLVED);
-                self.g.fwd_targets.extend(kept);
-                self.g.fwd_offsets.push(self.g.fwd_targets.len() as u32);
-                start = stop;
-            }
-        }
-        Ok(())
     }
 
     /// Finish: nodes whose edges were not pushed get none (the referrer index is derived when
@@ -1155,27 +1198,53 @@ mod tests {
         for adding in [true, false] {
             let mut b = GraphBuilder::with_capacity(10, 10);
             b.add_tracked_run(&tracked, &types, flags::GC_TYPE).unwrap();
-            let (mut ids, mut fresh) = (Vec::new(), Vec::new());
+            let mut fresh = Vec::new();
             let mut n = 0;
-            // Chunks of 40 nodes: the referents of a chunk looked up, then recorded.
+            // Chunks of 40 nodes: the referents of a chunk looked up, then recorded; the
+            // resolver is kept for two chunks and then given back and taken again.
+            let mut resolver = Some(b.take_resolver(adding).unwrap());
+            assert_eq!(b.take_resolver(adding).err(), Some(GraphError::IndexLent));
+            assert_eq!(
+                b.add_untracked(0x7777_0000, 0x10, 0),
+                Err(GraphError::IndexLent),
+                "no node is added while the index is out"
+            );
+            let mut round = 0;
             while n < b.len() {
+                let r = resolver.get_or_insert_with(|| b.take_resolver(adding).unwrap());
                 let until = (n + 40).min(b.len());
                 let lists: Vec<Vec<u64>> = (n..until).map(refs).collect();
                 let flat: Vec<u64> = lists.concat();
-                b.resolver(adding)
-                    .resolve(&flat, &mut ids, &mut fresh)
-                    .unwrap();
-                assert!(adding || fresh.is_empty());
                 let mut ends = Vec::new();
                 for l in &lists {
                     ends.push(ends.last().copied().unwrap_or(0) + l.len());
                 }
-                if !fresh.is_empty() {
+                if let Some(&e) = ends.last().filter(|&&e| e > 0) {
                     assert_eq!(
-                        b.push_ids(n as NodeId, &ends, &ids),
-                        Err(GraphError::ReservedNodes)
+                        r.push_referents(n as NodeId, &ends, &flat[..e - 1], &mut fresh),
+                        Err(GraphError::BadEnds)
                     );
                 }
+                assert_eq!(
+                    r.push_referents(n as NodeId + 1, &ends, &flat, &mut fresh),
+                    Err(GraphError::OutOfOrder {
+                        expected: n as NodeId,
+                        got: n as NodeId + 1
+                    })
+                );
+                r.push_referents(n as NodeId, &ends, &flat, &mut fresh)
+                    .unwrap();
+                assert!(adding || fresh.is_empty());
+                assert_eq!(r.numbered(), b.len() + fresh.len());
+                b.reserve_numbered(r.numbered()).unwrap();
+                assert_eq!(
+                    b.reserve_numbered(b.len()),
+                    if fresh.is_empty() {
+                        Ok(())
+                    } else {
+                        Err(GraphError::ReservedNodes)
+                    }
+                );
                 for &a in &fresh {
                     let (t, fl) = describe(a).unwrap();
                     b.add_reserved(a, t, fl | flags::TRACKED).unwrap();
@@ -1185,14 +1254,14 @@ mod tests {
                     Err(GraphError::ReservedNodes),
                     "only as many as were reserved"
                 );
-                if let Some(&e) = ends.last().filter(|&&e| e > 0) {
-                    assert_eq!(
-                        b.push_ids(n as NodeId, &ends, &ids[..e - 1]),
-                        Err(GraphError::BadEnds)
-                    );
-                }
-                b.push_ids(n as NodeId, &ends, &ids).unwrap();
                 n = until;
+                round += 1;
+                if round % 2 == 0 {
+                    b.return_resolver(resolver.take().unwrap()).unwrap();
+                }
+            }
+            if let Some(r) = resolver.take() {
+                b.return_resolver(r).unwrap();
             }
             let g = b.finish();
             if adding {
@@ -1210,6 +1279,25 @@ mod tests {
                 assert_eq!(g.edge_count(), 500);
             }
         }
+    }
+
+    #[test]
+    fn a_resolver_given_back_before_its_nodes_are_added_is_an_error() {
+        let mut b = GraphBuilder::with_capacity(10, 10);
+        b.add_tracked_run(&[0x100, 0x200], &[0x10, 0x10], flags::GC_TYPE)
+            .unwrap();
+        let mut r = b.take_resolver(true).unwrap();
+        let mut fresh = Vec::new();
+        r.push_referents(0, &[2], &[0x200, 0x300], &mut fresh)
+            .unwrap();
+        assert_eq!(fresh, [0x300]);
+        assert_eq!(b.return_resolver(r), Err(GraphError::ReservedNodes));
+        // The index came back: the numbered node is added as reserved, then all is well.
+        b.add_reserved(0x300, 0x20, 0).unwrap();
+        assert_eq!(b.lookup(0x300), Some(2));
+        let g = b.finish();
+        assert_eq!(g.referents(0), &[1, 2]);
+        assert_eq!(g.len(), 3);
     }
 
     #[test]

@@ -12,17 +12,20 @@ use crate::progress::Reporter;
 use crate::traverse::TypeCache;
 use pyo3::ffi;
 use pyo3::prelude::*;
-use refgraph_core::graph::{flags, Graph, GraphBuilder, NodeId};
+use refgraph_core::graph::{flags, Graph, GraphBuilder, GraphError, NodeId, Resolver};
 use rustc_hash::FxHashMap;
 
 /// Referent addresses per chunk of nodes (the unit of work handed to the second thread).
 const CHUNK_EDGES: usize = 1 << 16;
-/// Below this many addresses a chunk is looked up on this thread (a thread costs more).
-const PARALLEL_MIN: usize = 4096;
+/// Below this many nodes, the references are looked up on this thread (a thread costs more).
+const PARALLEL_MIN: usize = 1 << 14;
+/// Chunks handed to the second thread and not yet recorded, at most.
+const IN_FLIGHT: usize = 3;
 /// How many new nodes' objects are prefetched ahead while a chunk is recorded.
 const FRESH_AHEAD: usize = 8;
 
-/// The referents of a run of nodes, by address, and (once looked up) their node ids.
+/// The referents of a run of nodes, by address, and (once recorded by the lookups) the new
+/// nodes they numbered.
 #[derive(Default)]
 struct Chunk {
     /// The run's first node.
@@ -31,11 +34,18 @@ struct Chunk {
     ends: Vec<usize>,
     /// The referents (borrowed: see [`Chunk::traverse`]).
     raw: Vec<*mut ffi::PyObject>,
-    /// Their node ids, once looked up.
-    ids: Vec<NodeId>,
     /// The referents the lookups numbered as new nodes, in id order.
     fresh: Vec<u64>,
+    /// How many node ids existed once this chunk was looked up ([`Resolver::numbered`]).
+    numbered: usize,
 }
+
+/// A chunk on its way to or from the second thread.
+struct Sent(Chunk);
+
+// SAFETY: the only non-`Send` part is `raw`'s object pointers, which the second thread reads as
+// numbers (addresses to look up) and never dereferences.
+unsafe impl Send for Sent {}
 
 impl Chunk {
     /// The node after the run.
@@ -227,9 +237,11 @@ pub fn capture(
 
 /// Whether a capture on one thread and one on two give the same graph (same nodes in the same
 /// order, same types, flags and references), taken one after the other with no Python code
-/// run in between. For the tests.
+/// run in between but `progress`, which the second capture reports to (it must not change
+/// the heap). For the tests.
 #[pyfunction]
-pub fn capture_threads_agree(py: Python<'_>) -> PyResult<bool> {
+#[pyo3(signature = (progress=None))]
+pub fn capture_threads_agree(py: Python<'_>, progress: Option<Bound<'_, PyAny>>) -> PyResult<bool> {
     /// Every node's address and type address, then its flags, then the referent arrays.
     fn parts(g: &Graph) -> (Vec<u64>, Vec<u8>, Vec<u32>) {
         let (offsets, targets) = g.referent_arrays();
@@ -246,7 +258,7 @@ pub fn capture_threads_agree(py: Python<'_>) -> PyResult<bool> {
         let (g, _objects) = capture_with(py, true, &[], &mut Reporter::new(None), 1)?;
         parts(&g)
     };
-    let (g, _objects) = capture_with(py, true, &[], &mut Reporter::new(None), 2)?;
+    let (g, _objects) = capture_with(py, true, &[], &mut Reporter::new(progress), 2)?;
     Ok(one == parts(&g))
 }
 
@@ -318,78 +330,95 @@ fn capture_with(
                 extra.push(r.clone().unbind());
             }
         }
-        // Two threads: this one (holding the GIL) calls `tp_traverse` on a chunk of nodes and
-        // writes their referents' addresses down, while a second thread looks up the previous
-        // chunk's addresses in the address index (plain data, no Python), numbering those not
-        // found as the nodes to come (with `untracked`); then this one adds those nodes and
-        // records that chunk's edges, in order. The graph is the same as when one thread does
-        // it all (`REFGRAPH_THREADS=1`).
+        // Two threads: this one (holding the GIL) calls `tp_traverse` on chunks of nodes and
+        // writes their referents' addresses down; a second one looks up those addresses in the
+        // address index (plain data, no Python), chunk after chunk in order, numbering those
+        // not found as the nodes to come (with `untracked`), and writes the chunk's edges; as
+        // each chunk comes back, this one adds the new nodes it numbered (reading their types
+        // and taking a reference to each), and traverses the next chunks meanwhile (up to
+        // `IN_FLIGHT` ahead, over the nodes that exist). The graph is the same as when one
+        // thread does it all (`REFGRAPH_THREADS=1`).
         let object = |i: usize, extra: &Vec<Py<PyAny>>| -> *mut ffi::PyObject {
             match items.get(i) {
                 Some(&o) => o,
                 None => extra[i - n].as_ptr(),
             }
         };
-        let threads = threads > 1;
         hold_types(py, &builder, &mut held_types);
         progress.start("references", builder.len() as u64)?;
         cache = TypeCache::default();
-        // Nodes before `traversed` are recorded or in `pending`, which was traversed with no
-        // Python code run since.
-        let mut traversed: usize = 0;
-        let mut pending: Option<Chunk> = None;
-        let mut spare = Chunk::default();
-        loop {
-            let mut chunk = match pending.take() {
-                Some(c) => c,
-                None if traversed < builder.len() => {
-                    let mut c = std::mem::take(&mut spare);
-                    c.traverse(&mut cache, traversed, builder.len(), |i| object(i, &extra));
-                    traversed = c.end();
-                    c
-                }
-                None => break,
-            };
-            // The next chunk: the nodes that exist now (those this chunk adds come later).
-            let mut next = std::mem::take(&mut spare);
-            let until = builder.len();
-            let mut resolver = builder.resolver(untracked);
-            let (raw, ids, fresh) = (words(&chunk.raw), &mut chunk.ids, &mut chunk.fresh);
-            if threads && raw.len() >= PARALLEL_MIN {
-                std::thread::scope(|s| {
-                    let worker = s.spawn(move || resolver.resolve(raw, ids, fresh));
-                    if traversed < until {
-                        next.traverse(&mut cache, traversed, until, |i| object(i, &extra));
+        let mut resolver = builder.take_resolver(untracked).map_err(graph_err)?;
+        let mut lane = References {
+            builder: &mut builder,
+            cache: &mut cache,
+            extra: &mut extra,
+            held_types: &mut held_types,
+            progress,
+            py,
+            traversed: 0,
+            in_flight: 0,
+            spare: Vec::new(),
+        };
+        let walked = if threads > 1 && lane.builder.len() >= PARALLEL_MIN {
+            let (to_worker, requests) = std::sync::mpsc::sync_channel::<Sent>(IN_FLIGHT);
+            let (answers, from_worker) = std::sync::mpsc::sync_channel::<Sent>(IN_FLIGHT);
+            let (walked, back) = std::thread::scope(|s| {
+                let worker = s.spawn(move || -> (Resolver, Result<(), GraphError>) {
+                    for Sent(mut c) in requests {
+                        let (first, raw) = (c.first as NodeId, words(&c.raw));
+                        let pushed = resolver.push_referents(first, &c.ends, raw, &mut c.fresh);
+                        if let Err(e) = pushed {
+                            return (resolver, Err(e));
+                        }
+                        c.numbered = resolver.numbered();
+                        if answers.send(Sent(c)).is_err() {
+                            break;
+                        }
                     }
-                    worker.join().expect("address lookups do not panic")
-                })
-            } else {
-                let looked_up = resolver.resolve(raw, ids, fresh);
-                if traversed < until {
-                    next.traverse(&mut cache, traversed, until, |i| object(i, &extra));
-                }
-                looked_up
+                    (resolver, Ok(()))
+                });
+                let walked = lane.run(
+                    &object,
+                    |c| to_worker.send(Sent(c)).is_ok(),
+                    || from_worker.recv().ok().map(|Sent(c)| c),
+                );
+                // The second thread ends once no more chunks can come.
+                drop(to_worker);
+                drop(from_worker);
+                (walked, worker.join().expect("address lookups do not panic"))
+            });
+            let (r, looked_up) = back;
+            resolver = r;
+            // A failed lookup (too many nodes) is the cause of a walk that stopped short.
+            looked_up.map_err(graph_err)?;
+            walked
+        } else {
+            let done = std::cell::RefCell::new(std::collections::VecDeque::new());
+            let mut failed = None;
+            let walked = lane.run(
+                &object,
+                |mut c| {
+                    let (first, raw) = (c.first as NodeId, words(&c.raw));
+                    let looked_up = resolver.push_referents(first, &c.ends, raw, &mut c.fresh);
+                    c.numbered = resolver.numbered();
+                    match looked_up {
+                        Ok(()) => done.borrow_mut().push_back(c),
+                        Err(e) => failed = Some(e),
+                    }
+                    failed.is_none()
+                },
+                || done.borrow_mut().pop_front(),
+            );
+            if let Some(e) = failed {
+                return Err(graph_err(e));
             }
-            .map_err(graph_err)?;
-            if traversed < until {
-                traversed = next.end();
-                pending = Some(next);
-            }
-            record(py, &mut builder, &mut cache, &mut extra, &chunk)?;
-            let done = chunk.end();
-            spare = chunk;
-            if progress.due(done as u64) {
-                // Python code runs: the referents collected ahead are not held, so they are
-                // collected again after it, and types are looked up afresh.
-                hold_types(py, &builder, &mut held_types);
-                progress.tick("references", done as u64, builder.len() as u64)?;
-                cache = TypeCache::default();
-                if let Some(c) = pending.take() {
-                    traversed = c.first;
-                    spare = c;
-                }
-            }
-        }
+            walked
+        };
+        // A walk stopped by its progress callback leaves nodes numbered and not added: its
+        // error is the one to report.
+        let returned = builder.return_resolver(resolver);
+        walked?;
+        returned.map_err(graph_err)?;
     }
     hold_types(py, &builder, &mut held_types);
     progress.end("references", builder.len() as u64)?;
@@ -403,6 +432,93 @@ fn capture_with(
             _types: held_types,
         },
     ))
+}
+
+/// The reference pass of a capture: chunks of nodes traversed on this thread, handed to the
+/// lookups (`send`: on the second thread, or done at once) and recorded in order as they come
+/// back (`receive`).
+struct References<'a, 'py, 'p> {
+    builder: &'a mut GraphBuilder,
+    cache: &'a mut TypeCache,
+    extra: &'a mut Vec<Py<PyAny>>,
+    held_types: &'a mut Vec<Py<PyAny>>,
+    progress: &'a mut Reporter<'p>,
+    py: Python<'py>,
+    /// Nodes before it are traversed: recorded, or in a chunk sent and not yet recorded.
+    traversed: usize,
+    /// Chunks sent and not yet recorded.
+    in_flight: usize,
+    spare: Vec<Chunk>,
+}
+
+impl References<'_, '_, '_> {
+    /// Traverse every node (those added on the way too) and record its references.
+    ///
+    /// # Safety
+    /// GIL held; `object(i, extra)` is a live object for every node `i`; the nodes' objects
+    /// are held (`extra` holds those this pass adds). Python code runs only in progress
+    /// reports, when no chunk is out.
+    unsafe fn run(
+        &mut self,
+        object: &impl Fn(usize, &Vec<Py<PyAny>>) -> *mut ffi::PyObject,
+        mut send: impl FnMut(Chunk) -> bool,
+        mut receive: impl FnMut() -> Option<Chunk>,
+    ) -> PyResult<()> {
+        loop {
+            while self.in_flight < IN_FLIGHT && self.traversed < self.builder.len() {
+                let mut c = self.spare.pop().unwrap_or_default();
+                let extra = &*self.extra;
+                c.traverse(self.cache, self.traversed, self.builder.len(), |i| {
+                    object(i, extra)
+                });
+                self.traversed = c.end();
+                if !send(c) {
+                    return Err(lookups_stopped());
+                }
+                self.in_flight += 1;
+            }
+            if self.in_flight == 0 {
+                return Ok(());
+            }
+            let mut done = self.record_next(&mut receive)?;
+            if self.progress.due(done as u64) {
+                // Python code runs: the chunks out hold borrowed addresses (of objects alive
+                // now, with no Python code run since they were traversed): recorded first.
+                while self.in_flight > 0 {
+                    done = self.record_next(&mut receive)?;
+                }
+                hold_types(self.py, self.builder, self.held_types);
+                let len = self.builder.len() as u64;
+                self.progress.tick("references", done as u64, len)?;
+                *self.cache = TypeCache::default();
+            }
+        }
+    }
+
+    /// Record the next chunk that comes back from the lookups; returns the node after it.
+    ///
+    /// # Safety
+    /// As [`References::run`].
+    unsafe fn record_next(
+        &mut self,
+        receive: &mut impl FnMut() -> Option<Chunk>,
+    ) -> PyResult<usize> {
+        let c = receive().ok_or_else(lookups_stopped)?;
+        self.in_flight -= 1;
+        self.builder
+            .reserve_numbered(c.numbered)
+            .map_err(graph_err)?;
+        record(self.py, self.builder, self.cache, self.extra, &c)?;
+        let end = c.end();
+        self.spare.push(c);
+        Ok(end)
+    }
+}
+
+/// The error of a reference pass whose lookups stopped (the lookups' own error is reported
+/// instead when there is one).
+fn lookups_stopped() -> PyErr {
+    pyo3::exceptions::PyRuntimeError::new_err("the capture's address lookups stopped")
 }
 
 /// Capture only what `roots` reach within `max_depth` references, breadth first: enough for
@@ -471,9 +587,9 @@ pub fn capture_forward(
     ))
 }
 
-/// Record a chunk whose referents were looked up (`Resolver::resolve`): first the new nodes
-/// it numbered, each held by a new reference in `extra` (only those objects are read: their
-/// type; the others are known by address alone), then its edges, in node order.
+/// Add the new nodes a chunk's lookups numbered (`Resolver::push_referents`, which recorded
+/// its edges), each held by a new reference in `extra`: only those objects are read (their
+/// type); the others are known by address alone.
 ///
 /// # Safety
 /// GIL held; the chunk was traversed with no Python code run since (its addresses are of live
@@ -500,9 +616,7 @@ unsafe fn record(
             .map_err(graph_err)?;
         extra.push(Bound::from_borrowed_ptr(py, r).unbind());
     }
-    builder
-        .push_ids(chunk.first as NodeId, &chunk.ends, &chunk.ids)
-        .map_err(graph_err)
+    Ok(())
 }
 
 /// References per tracked object in the last whole-heap capture, in sixteenths (0: none yet).
