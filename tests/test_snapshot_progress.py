@@ -92,6 +92,34 @@ def test_a_raising_callback_ends_the_capture_and_releases_everything(phase, at):
     assert len(refgraph.snapshot()) > 0
 
 
+def test_a_class_freed_by_the_first_callback_is_held_by_the_capture():
+    """The objects' classes are read as they are listed, before the first progress call, and
+    held: a callback that moves objects to another class and collects the old one changes
+    nothing in what is reported (their classes when listed), and the old class is freed once
+    the capture is over."""
+    ns: dict = {}
+    exec("class Doomed:\n    pass\n", ns)
+    victims = [ns["Doomed"]() for _ in range(3)]
+    doomed = weakref.ref(ns.pop("Doomed"))
+    seen = []
+
+    def progress(phase, done, total):
+        seen.append(phase)
+        if len(seen) == 1:
+            for v in victims:
+                v.__class__ = Other
+            gc.collect()
+
+    snap = refgraph.snapshot(collect=False, progress=progress)
+    # Freed once the capture let go of it (only the capture held it).
+    gc.collect()
+    assert doomed() is None
+    stats = {r.name: r.count for r in snap.typestats(retained=False)}
+    # The classes the objects had when they were listed.
+    assert stats.get("Doomed") == 3, {k: v for k, v in stats.items() if "Doomed" in k}
+    assert len(refgraph.snapshot()) > 0
+
+
 def test_a_callback_that_changes_the_heap_does_not_crash():
     """Classes made and freed, objects' classes changed, containers emptied, collections and a
     nested capture, all while the capture runs."""

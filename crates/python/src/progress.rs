@@ -7,11 +7,14 @@
 
 use pyo3::prelude::*;
 
-/// Calls the callable about once per percent of each phase (never when there is none).
+/// Calls the callable about once per percent of each phase (never when there is none), or
+/// in fewer steps for a phase that asks for them.
 pub struct Reporter<'py> {
     callable: Option<Bound<'py, PyAny>>,
     /// `done` at or above which the next call is due.
     next_at: u64,
+    /// Calls per phase, about (100 unless [`Reporter::fewer_steps`] was called for it).
+    steps: u64,
 }
 
 impl<'py> Reporter<'py> {
@@ -19,7 +22,13 @@ impl<'py> Reporter<'py> {
         Reporter {
             callable,
             next_at: u64::MAX,
+            steps: 100,
         }
+    }
+
+    /// Report the next phase in about `steps` calls instead of a hundred (until it ends).
+    pub fn fewer_steps(&mut self, steps: u64) {
+        self.steps = steps.clamp(1, 100);
     }
 
     /// True when there is a callable to report to.
@@ -54,13 +63,14 @@ impl<'py> Reporter<'py> {
     pub fn end(&mut self, phase: &str, total: u64) -> PyResult<()> {
         self.call(phase, total, total)?;
         self.next_at = u64::MAX;
+        self.steps = 100;
         Ok(())
     }
 
     fn call(&mut self, phase: &str, done: u64, total: u64) -> PyResult<()> {
         if let Some(f) = &self.callable {
             f.call1((phase, done, total))?;
-            self.next_at = done.saturating_add((total / 100).max(1));
+            self.next_at = done.saturating_add((total / self.steps).max(1));
         }
         Ok(())
     }
