@@ -281,7 +281,7 @@ fn capture_with(
     // of them already, but not a class `gc.freeze()` put out of the collector's lists, which a
     // callback could unfreeze and free.
     let listed_types = if progress.active() {
-        hold_distinct(py, &types)
+        hold_all(py, &types.distinct)
     } else {
         Vec::new()
     };
@@ -306,9 +306,14 @@ fn capture_with(
         };
         for (r, objects) in items.chunks(run).enumerate() {
             let from = r * run;
-            let tps = &types[from..from + objects.len()];
+            let tps = &types.ids[from..from + objects.len()];
             builder
-                .add_tracked_run(words(objects), words(tps), flags::GC_TYPE)
+                .add_tracked_run_numbered(
+                    words(objects),
+                    tps,
+                    words(&types.distinct),
+                    flags::GC_TYPE,
+                )
                 .map_err(graph_err)?;
             let done = (from + objects.len()) as u64;
             if progress.due(done) {
@@ -657,26 +662,15 @@ fn hold_types(py: Python<'_>, builder: &GraphBuilder, held: &mut Vec<Py<PyAny>>)
     }
 }
 
-/// A strong reference to each distinct type of `types`: addresses of the types of live
-/// objects, read with no Python code run since.
-fn hold_distinct(py: Python<'_>, types: &[usize]) -> Vec<Py<PyAny>> {
-    let mut held = Vec::new();
-    let mut seen: rustc_hash::FxHashSet<usize> = Default::default();
-    // Runs of a few types: most are found in a small direct-mapped table of recent ones.
-    let mut recent = [0usize; 64];
-    for &t in types {
-        let slot = ((t >> 4).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) & 63;
-        if recent[slot] == t {
-            continue;
-        }
-        recent[slot] = t;
-        if seen.insert(t) {
-            // SAFETY: the type of a live object, read with no Python code run since (above);
-            // the GIL is held.
-            held.push(unsafe { Bound::from_borrowed_ptr(py, t as *mut ffi::PyObject) }.unbind());
-        }
-    }
-    held
+/// A strong reference to each of `types`: addresses of the types of live objects, read with
+/// no Python code run since.
+fn hold_all(py: Python<'_>, types: &[usize]) -> Vec<Py<PyAny>> {
+    types
+        .iter()
+        // SAFETY: the type of a live object, read with no Python code run since (above); the
+        // GIL is held.
+        .map(|&t| unsafe { Bound::from_borrowed_ptr(py, t as *mut ffi::PyObject) }.unbind())
+        .collect()
 }
 
 /// An object pointer or a `usize`: 8 bytes whose bits are an address.

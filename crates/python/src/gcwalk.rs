@@ -430,12 +430,51 @@ pub fn tracked_objects_and_types(
     }
 }
 
+/// The types of listed objects: each as a number (an index into `distinct`, the type addresses
+/// in the order they were first met), 4 bytes per object instead of 8.
+pub struct ListedTypes {
+    pub ids: Vec<u32>,
+    pub distinct: Vec<usize>,
+    index: rustc_hash::FxHashMap<usize, u32>,
+    /// Recent types and their numbers, by the type's address (0: empty): a heap's objects come
+    /// in runs of a handful of types.
+    recent: [(usize, u32); 64],
+}
+
+impl ListedTypes {
+    fn with_capacity(n: usize) -> Self {
+        ListedTypes {
+            ids: Vec::with_capacity(n),
+            distinct: Vec::new(),
+            index: Default::default(),
+            recent: [(0, 0); 64],
+        }
+    }
+
+    /// The number of type `t` (a nonzero address), given when first met.
+    #[inline]
+    fn number(&mut self, t: usize) -> u32 {
+        let slot = ((t >> 4).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) & 63;
+        let (a, id) = self.recent[slot];
+        if a == t {
+            return id;
+        }
+        let next = self.distinct.len() as u32;
+        let id = *self.index.entry(t).or_insert(next);
+        if id == next {
+            self.distinct.push(t);
+        }
+        self.recent[slot] = (t, id);
+        id
+    }
+}
+
 /// Every gc-tracked object in `gc.get_objects()` order, each with a new strong reference, and
-/// its type address (read during the walk, while its header is in the cache). No list is made
+/// its type (read during the walk, while its header is in the cache). No list is made
 /// when the lists can be walked: the capture keeps the references itself, and reads them
 /// without a call per item. Otherwise, or when this call checked the lists (the first in a
 /// process, which needs `gc.get_objects()` for that), the list's references are taken over.
-pub fn tracked_refs_and_types(py: Python<'_>) -> PyResult<(Vec<*mut ffi::PyObject>, Vec<usize>)> {
+pub fn tracked_refs_and_types(py: Python<'_>) -> PyResult<(Vec<*mut ffi::PyObject>, ListedTypes)> {
     let h = match heads_and_list(py) {
         (_, Some(list)) => return take_items(py, list),
         (Some(h), None) => h,
@@ -443,8 +482,8 @@ pub fn tracked_refs_and_types(py: Python<'_>) -> PyResult<(Vec<*mut ffi::PyObjec
     };
     let cap = LAST_LEN.load(Ordering::Relaxed) / 8 * 9;
     let mut objects = Vec::with_capacity(cap);
-    let mut types = Vec::with_capacity(cap);
-    let mut tail: Vec<(*mut ffi::PyObject, usize)> = Vec::new();
+    let mut types = ListedTypes::with_capacity(cap);
+    let mut tail: Vec<(*mut ffi::PyObject, u32)> = Vec::new();
     let mut generation = 0;
     // SAFETY: GIL held; the closure takes a reference to each object (which frees nothing and
     // allocates no Python object: no collection can start) and reads its type.
@@ -453,23 +492,23 @@ pub fn tracked_refs_and_types(py: Python<'_>) -> PyResult<(Vec<*mut ffi::PyObjec
             if place.generation != generation {
                 for (o, t) in tail.drain(..).rev() {
                     objects.push(o);
-                    types.push(t);
+                    types.ids.push(t);
                 }
                 generation = place.generation;
             }
             ffi::Py_IncRef(o);
-            let t = ffi::Py_TYPE(o) as usize;
+            let t = types.number(ffi::Py_TYPE(o) as usize);
             if place.from_tail {
                 tail.push((o, t));
             } else {
                 objects.push(o);
-                types.push(t);
+                types.ids.push(t);
             }
         });
     }
     for (o, t) in tail.drain(..).rev() {
         objects.push(o);
-        types.push(t);
+        types.ids.push(t);
     }
     LAST_LEN.store(objects.len(), Ordering::Relaxed);
     Ok((objects, types))
@@ -482,13 +521,19 @@ pub fn tracked_refs_and_types(py: Python<'_>) -> PyResult<(Vec<*mut ffi::PyObjec
 fn take_items(
     py: Python<'_>,
     list: Bound<'_, PyList>,
-) -> PyResult<(Vec<*mut ffi::PyObject>, Vec<usize>)> {
-    let types = list_types(py, &list)?;
+) -> PyResult<(Vec<*mut ffi::PyObject>, ListedTypes)> {
+    let addrs = list_types(py, &list)?;
+    let mut types = ListedTypes::with_capacity(addrs.len());
+    for &t in &addrs {
+        let id = types.number(t);
+        types.ids.push(id);
+    }
+    drop(addrs);
     let lp = list.as_ptr();
     // SAFETY: GIL held; no Python code runs until the list is dropped, so the list and its
     // borrowed items (none NULL: `list_types` read each one) stay as they are.
     let objects: Vec<*mut ffi::PyObject> = unsafe {
-        let objects = (0..types.len())
+        let objects = (0..types.ids.len())
             .map(|i| ffi::PyList_GetItem(lp, i as ffi::Py_ssize_t))
             .collect();
         if ffi::Py_REFCNT(lp) == 1 {
