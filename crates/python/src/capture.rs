@@ -353,7 +353,8 @@ fn capture_with(
         let threaded = threads > 1 && builder.len() >= PARALLEL_MIN;
         if threaded {
             // Before each report, the second thread finishes the chunks it has while this one
-            // waits, then waits for the next chunk: 4-5 ms each time (measured at 10M).
+            // waits, then waits for the next chunk: about 4 ms each time at 10M (estimated: the
+            // pass took about 0.4 s longer with 100 reports than the bare capture's).
             progress.fewer_steps(25);
         }
         progress.start("references", builder.len() as u64)?;
