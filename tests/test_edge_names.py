@@ -118,12 +118,22 @@ def test_materialised_dict_reads_as_attributes():
         GLOBAL_HOLDER.pop()
 
 
+class IntKey(int):
+    pass
+
+
 def test_dict_keys():
     key = Key()
-    values = {name: [name] for name in ("s", "i", "n", "b", "by", "t", "f", "o", "long")}
+    names = ("s", "i", "n", "b", "by", "t", "f", "o", "long", "neg", "big", "max", "min", "sub")
+    values = {name: [name] for name in names}
     d = {
         "s": values["s"],
         7: values["i"],
+        -12: values["neg"],
+        10**6: values["big"],
+        2**63 - 1: values["max"],
+        -(2**63): values["min"],
+        IntKey(3): values["sub"],
         None: values["n"],
         False: values["b"],
         b"raw": values["by"],
@@ -144,6 +154,11 @@ def test_dict_keys():
         "f": "[2.5]",
         "o": "[<Key>]",
         "long": "[<int>]",
+        "neg": "[-12]",
+        "big": "[1000000]",
+        "max": "[9223372036854775807]",
+        "min": "[-9223372036854775808]",
+        "sub": "[<IntKey>]",  # a subclass's repr may be code: not called
     }
     # Dicts with keys other than str refer to their keys too.
     assert "key <Key>" in names_of(snap, d)[id(key)]

@@ -28,6 +28,7 @@ use crate::cpython::{
 use crate::progress::Reporter;
 use pyo3::ffi;
 use pyo3::prelude::*;
+use refgraph_core::addrindex::AddrIndex;
 use refgraph_core::edgenames::{BuiltNames, EdgeKind, EdgeNamesBuilder};
 use refgraph_core::graph::{Graph, NodeId, TypeId};
 use refgraph_core::snapshot::strings::{is_name_like, StringPolicy};
@@ -182,6 +183,26 @@ fn str_text(s: &Bound<'_, PyAny>) -> Option<String> {
     crate::annotate::utf8_uncached(s.cast::<pyo3::types::PyString>().ok()?)
 }
 
+/// The decimal text of `v`, written at the end of `buf` (20 bytes hold `i64::MIN`).
+fn decimal(v: i64, buf: &mut [u8; 20]) -> &str {
+    let mut n = v.unsigned_abs();
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if v < 0 {
+        at -= 1;
+        buf[at] = b'-';
+    }
+    // Only ASCII digits and a sign were written.
+    std::str::from_utf8(&buf[at..]).expect("ASCII")
+}
+
 /// The text of a temporary str (its UTF-8 cache dies with it).
 unsafe fn temp_text(s: *mut ffi::PyObject) -> Option<String> {
     let mut len: ffi::Py_ssize_t = 0;
@@ -203,14 +224,19 @@ struct Namer<'a> {
     type_names: FxHashMap<usize, String>,
     /// Text id of a dict key's repr, by key address.
     key_text: FxHashMap<usize, u32>,
-    /// Free variable names (text ids) of closure cells, by cell address.
-    cells: FxHashMap<usize, u32>,
+    /// Free variable names (text ids) of closure cells, by cell address (a cell's lookup is
+    /// a miss at a random place in a big table: prefetched a few nodes ahead).
+    cells: AddrIndex,
     /// `co_freevars` (text ids) by code object address.
     freevars: FxHashMap<usize, Vec<u32>>,
     /// Attribute text ids by the address of the name's text (a literal of this file: asked
     /// for once per object, hashing the address is cheaper than hashing the text; the same
     /// name at two addresses is interned once all the same).
     attr: FxHashMap<usize, u32>,
+    /// The text ids of `__class__` and `__dict__` (asked for per object), `u32::MAX` until
+    /// first used.
+    class_attr: u32,
+    dict_attr: u32,
     /// What the snapshot may keep of the program's strings (dict keys, attribute and variable
     /// names): everything (`All`), name-like ones (`Names`), or only module globals' names
     /// (`None`).
@@ -239,6 +265,20 @@ impl<'a> Namer<'a> {
         let i = self.b.intern(name);
         self.attr.insert(key, i);
         i
+    }
+
+    fn class_attr(&mut self) -> u32 {
+        if self.class_attr == u32::MAX {
+            self.class_attr = self.attr_id("__class__");
+        }
+        self.class_attr
+    }
+
+    fn dict_attr(&mut self) -> u32 {
+        if self.dict_attr == u32::MAX {
+            self.dict_attr = self.attr_id("__dict__");
+        }
+        self.dict_attr
     }
 
     /// The repr of a key that can be written as a literal, else `None`.
@@ -274,7 +314,8 @@ impl<'a> Namer<'a> {
                 ffi::PyErr_Clear();
                 return None;
             }
-            return Some(v.to_string());
+            let mut buf = [0u8; 20];
+            return Some(decimal(v, &mut buf).to_string());
         }
         if simple {
             let r = ffi::PyObject_Repr(k);
@@ -332,6 +373,17 @@ impl<'a> Namer<'a> {
 
     /// Text id of a dict key: its literal repr or a `<Type>` placeholder.
     unsafe fn key(&mut self, k: *mut ffi::PyObject) -> u32 {
+        // Exact ints (a cache keyed by ids or counters: a million distinct keys) are written
+        // on the stack and interned, without a cache entry: each is a different object.
+        if ffi::Py_TYPE(k) as usize == self.int_type {
+            let mut overflow: c_int = 0;
+            let v = ffi::PyLong_AsLongLongAndOverflow(k, &mut overflow);
+            if overflow == 0 && (v != -1 || ffi::PyErr_Occurred().is_null()) {
+                let mut buf = [0u8; 20];
+                return self.b.intern(decimal(v, &mut buf));
+            }
+            ffi::PyErr_Clear();
+        }
         // Under `none`, a module's keys are kept (global names) and others are not: not cached.
         let cache = !(self.policy == StringPolicy::None && self.in_module_dict);
         if let Some(&i) = self.key_text.get(&(k as usize)).filter(|_| cache) {
@@ -608,9 +660,11 @@ pub fn name_edges(
         policy,
         in_module_dict: false,
         module_dicts: Default::default(),
-        cells: Default::default(),
+        cells: AddrIndex::with_capacity(0),
         freevars: Default::default(),
         attr: Default::default(),
+        class_attr: u32::MAX,
+        dict_attr: u32::MAX,
         str_type: &raw mut ffi::PyUnicode_Type as usize,
         int_type: &raw mut ffi::PyLong_Type as usize,
         float_type: &raw mut ffi::PyFloat_Type as usize,
@@ -684,6 +738,13 @@ impl Namer<'_> {
             .iter()
             .position(|t| t.addr as usize == &raw mut ffi::PyDict_Type as usize)
             .map(|t| t as TypeId);
+        // Cells are looked up in `cells` (when the layout is known: `Base::Cell`).
+        let cell_tid = g
+            .type_table()
+            .iter()
+            .position(|t| t.addr as usize == self.env.cell)
+            .filter(|_| self.env.cell_ok && !self.cells.is_empty())
+            .map(|t| t as TypeId);
         let mut cands: Vec<Cand> = Vec::new();
         let mut used: Vec<bool> = Vec::new();
         // Referents are compared by address: the capture's pointers are the nodes' addresses
@@ -702,7 +763,11 @@ impl Namer<'_> {
                 let ahead = g.referents(v + AHEAD);
                 if !ahead.is_empty() {
                     // Its header too (it is read below only for nodes with referents).
-                    crate::gcwalk::prefetch(o.ptr(py, (v + AHEAD) as usize));
+                    let a = o.ptr(py, (v + AHEAD) as usize);
+                    crate::gcwalk::prefetch(a);
+                    if cell_tid.is_some() && Some(g.type_of(v + AHEAD)) == cell_tid {
+                        self.cells.prefetch(a as u64);
+                    }
                 }
                 for &r in ahead {
                     o.prefetch_addr(r);
@@ -866,7 +931,7 @@ impl Namer<'_> {
         for (i, &id) in names.iter().enumerate().take(n.max(0) as usize) {
             let cell = ffi::PyTuple_GetItem(closure, i as ffi::Py_ssize_t);
             if !cell.is_null() && id != u32::MAX {
-                self.cells.entry(cell as usize).or_insert(id);
+                self.cells.insert(cell as u64, id);
             }
         }
         ffi::PyErr_Clear();
@@ -959,7 +1024,7 @@ impl Namer<'_> {
             t.func_globals,
         );
         if heap {
-            let id = self.attr_id("__class__");
+            let id = self.class_attr();
             out.push((tp as usize, attr, id));
         }
         let t = self.types[tid as usize].as_ref().expect("built above");
@@ -985,7 +1050,7 @@ impl Namer<'_> {
                 if let Some(at) = at {
                     let d = read_word(base_ptr.add(at));
                     if d != 0 {
-                        let id = self.attr_id("__dict__");
+                        let id = self.dict_attr();
                         out.push((d, attr, id));
                     }
                 }
@@ -1031,8 +1096,8 @@ impl Namer<'_> {
             Base::Cell => {
                 let v = read_word(base_ptr.add(CELL_REF));
                 if v != 0 {
-                    match self.cells.get(&(p as usize)) {
-                        Some(&id) => out.push((v, EdgeKind::Cell as u8, id)),
+                    match self.cells.get(p as u64) {
+                        Some(id) => out.push((v, EdgeKind::Cell as u8, id)),
                         None => {
                             let id = self.attr_id("cell_contents");
                             out.push((v, attr, id));
@@ -1144,7 +1209,7 @@ impl Namer<'_> {
             }
         };
         if dict != 0 {
-            let id = self.attr_id("__dict__");
+            let id = self.dict_attr();
             out.push((dict, attr, id));
         }
         if values == 0 {
