@@ -722,6 +722,7 @@ impl Namer<'_> {
                 .and_then(|t| t.func_globals)
                 .map_or(0, |g| g + FUNC_CODE * WORD);
             const AHEAD: usize = 8;
+            let mut cells = Vec::new();
             for (i, &v) in funcs.iter().enumerate() {
                 if let Some(&a) = funcs.get(i + AHEAD) {
                     let a = o.ptr(py, a as usize);
@@ -729,7 +730,18 @@ impl Namer<'_> {
                     crate::gcwalk::prefetch(a.wrapping_byte_add(fields));
                 }
                 // SAFETY: a live function held by the capture.
-                unsafe { self.closure_names(o.ptr(py, v as usize), ft as TypeId) };
+                unsafe { self.closure_names(o.ptr(py, v as usize), ft as TypeId, &mut cells) };
+            }
+            // Indexed at once (each insert is a miss at a random place: the slots of those
+            // a few ahead are prefetched), in a table of the right size. The first name
+            // given to a cell stays.
+            self.cells = AddrIndex::with_capacity(cells.len() * 2);
+            const SLOTS_AHEAD: usize = 16;
+            for (i, &(cell, id)) in cells.iter().enumerate() {
+                if let Some(&(a, _)) = cells.get(i + SLOTS_AHEAD) {
+                    self.cells.prefetch(a);
+                }
+                self.cells.insert(cell, id);
             }
         }
         // Module dicts are exact dicts: only those are looked up.
@@ -882,11 +894,16 @@ impl Namer<'_> {
         ok
     }
 
-    /// Remember the free variable name of each cell of a function's closure.
+    /// Push the address and free variable name of each cell of a function's closure to `out`.
     ///
     /// # Safety
     /// `f` is a live function of type id `tid`; the GIL is held.
-    unsafe fn closure_names(&mut self, f: *mut ffi::PyObject, tid: TypeId) {
+    unsafe fn closure_names(
+        &mut self,
+        f: *mut ffi::PyObject,
+        tid: TypeId,
+        out: &mut Vec<(u64, u32)>,
+    ) {
         let py = self.py;
         self.type_namer(tid, ffi::Py_TYPE(f));
         let g = self.types[tid as usize]
@@ -913,25 +930,22 @@ impl Namer<'_> {
         if closure.is_null() || code.is_null() || ffi::PyTuple_Check(closure) == 0 {
             return;
         }
-        let names = match self.freevars.get(&(code as usize)) {
-            Some(n) => n.clone(),
-            None => {
-                let code_b = Bound::from_borrowed_ptr(py, code);
-                let ids: Vec<u32> = code_b
-                    .getattr("co_freevars")
-                    .ok()
-                    .and_then(|t| t.cast_into::<pyo3::types::PyTuple>().ok())
-                    .map(|t| t.iter().map(|n| self.code_name(&n)).collect())
-                    .unwrap_or_default();
-                self.freevars.insert(code as usize, ids.clone());
-                ids
-            }
-        };
+        if !self.freevars.contains_key(&(code as usize)) {
+            let code_b = Bound::from_borrowed_ptr(py, code);
+            let ids: Vec<u32> = code_b
+                .getattr("co_freevars")
+                .ok()
+                .and_then(|t| t.cast_into::<pyo3::types::PyTuple>().ok())
+                .map(|t| t.iter().map(|n| self.code_name(&n)).collect())
+                .unwrap_or_default();
+            self.freevars.insert(code as usize, ids);
+        }
+        let names = &self.freevars[&(code as usize)];
         let n = ffi::PyTuple_Size(closure);
         for (i, &id) in names.iter().enumerate().take(n.max(0) as usize) {
             let cell = ffi::PyTuple_GetItem(closure, i as ffi::Py_ssize_t);
             if !cell.is_null() && id != u32::MAX {
-                self.cells.insert(cell as u64, id);
+                out.push((cell as u64, id));
             }
         }
         ffi::PyErr_Clear();
