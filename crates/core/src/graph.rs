@@ -11,7 +11,7 @@
 
 use crate::addrindex::AddrIndex;
 use crate::lazy::Lazy;
-use rustc_hash::FxHashMap;
+use crate::numbering::Numbering;
 use std::sync::OnceLock;
 
 /// Index of a node.
@@ -526,37 +526,21 @@ pub struct GraphBuilder {
     threads: usize,
 }
 
-/// Type ids by type address, as the builder hands them out (in order of first appearance).
+/// Type ids by type address, as the builder hands them out (in order of first appearance),
+/// each with its entry in the graph's type table.
 #[derive(Default)]
-struct TypeIds {
-    index: FxHashMap<u64, TypeId>,
-    /// Recent types and their ids, 64 slots by the type's address (0: empty), each saving a
-    /// hash probe per node.
-    recent: Vec<(u64, TypeId)>,
-}
+struct TypeIds(Numbering);
 
 impl TypeIds {
     #[inline]
     fn get(&mut self, table: &mut Vec<TypeInfo>, type_addr: u64) -> TypeId {
-        // A direct-mapped cache of recent types in front of the hash map: a heap's nodes come
-        // in runs of a handful of types (an instance, its dict, their lists and strings).
-        let slot = ((type_addr >> 4).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize;
-        if self.recent.is_empty() {
-            self.recent = vec![(0, 0); 64];
-        }
-        let (a, t) = self.recent[slot];
-        if a == type_addr && a != 0 {
-            return t;
-        }
-        let next = table.len() as TypeId;
-        let t = *self.index.entry(type_addr).or_insert_with(|| {
+        let t = self.0.number(type_addr);
+        if t as usize == table.len() {
             table.push(TypeInfo {
                 addr: type_addr,
                 ..Default::default()
             });
-            next
-        });
-        self.recent[slot] = (type_addr, t);
+        }
         t
     }
 }

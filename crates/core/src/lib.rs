@@ -21,6 +21,7 @@ pub mod graph;
 pub mod hugepages;
 pub mod lazy;
 pub mod nodeset;
+pub mod numbering;
 pub mod render;
 pub mod snapshot;
 pub mod stats;

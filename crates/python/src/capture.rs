@@ -281,7 +281,7 @@ fn capture_with(
     // of them already, but not a class `gc.freeze()` put out of the collector's lists, which a
     // callback could unfreeze and free.
     let listed_types = if progress.active() {
-        hold_all(py, &types.distinct)
+        hold_all(py, types.distinct())
     } else {
         Vec::new()
     };
@@ -308,12 +308,7 @@ fn capture_with(
             let from = r * run;
             let tps = &types.ids[from..from + objects.len()];
             builder
-                .add_tracked_run_numbered(
-                    words(objects),
-                    tps,
-                    words(&types.distinct),
-                    flags::GC_TYPE,
-                )
+                .add_tracked_run_numbered(words(objects), tps, types.distinct(), flags::GC_TYPE)
                 .map_err(graph_err)?;
             let done = (from + objects.len()) as u64;
             if progress.due(done) {
@@ -665,7 +660,7 @@ fn hold_types(py: Python<'_>, builder: &GraphBuilder, held: &mut Vec<Py<PyAny>>)
 
 /// A strong reference to each of `types`: addresses of the types of live objects, read with
 /// no Python code run since.
-fn hold_all(py: Python<'_>, types: &[usize]) -> Vec<Py<PyAny>> {
+fn hold_all(py: Python<'_>, types: &[u64]) -> Vec<Py<PyAny>> {
     types
         .iter()
         // SAFETY: the type of a live object, read with no Python code run since (above); the

@@ -27,6 +27,7 @@
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
+use refgraph_core::numbering::Numbering;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 use crate::cpython::{GC_HEAD, GENERATION, GENERATIONS};
@@ -430,42 +431,30 @@ pub fn tracked_objects_and_types(
     }
 }
 
-/// The types of listed objects: each as a number (an index into `distinct`, the type addresses
-/// in the order they were first met), 4 bytes per object instead of 8.
+/// The types of listed objects: each as a number (an index into [`ListedTypes::distinct`],
+/// the type addresses in the order they were first met), 4 bytes per object instead of 8.
 pub struct ListedTypes {
     pub ids: Vec<u32>,
-    pub distinct: Vec<usize>,
-    index: rustc_hash::FxHashMap<usize, u32>,
-    /// Recent types and their numbers, by the type's address (0: empty): a heap's objects come
-    /// in runs of a handful of types.
-    recent: [(usize, u32); 64],
+    numbering: Numbering,
 }
 
 impl ListedTypes {
     fn with_capacity(n: usize) -> Self {
         ListedTypes {
             ids: Vec::with_capacity(n),
-            distinct: Vec::new(),
-            index: Default::default(),
-            recent: [(0, 0); 64],
+            numbering: Numbering::new(),
         }
     }
 
     /// The number of type `t` (a nonzero address), given when first met.
     #[inline]
     fn number(&mut self, t: usize) -> u32 {
-        let slot = ((t >> 4).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) & 63;
-        let (a, id) = self.recent[slot];
-        if a == t {
-            return id;
-        }
-        let next = self.distinct.len() as u32;
-        let id = *self.index.entry(t).or_insert(next);
-        if id == next {
-            self.distinct.push(t);
-        }
-        self.recent[slot] = (t, id);
-        id
+        self.numbering.number(t as u64)
+    }
+
+    /// The distinct type addresses, in the order of their numbers.
+    pub fn distinct(&self) -> &[u64] {
+        self.numbering.addrs()
     }
 }
 
