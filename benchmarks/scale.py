@@ -8,7 +8,8 @@ web-app heap as ``bench.py``) and measures, in that process:
 
 - the capture's floor (``gc.get_objects()`` plus one ``tp_traverse`` call per object that only
   counts references) and the bare capture (``_refgraph.Heap``), whose ratio is the issue's
-  "capture at 2x its floor";
+  "capture at 2x its floor": run in turns (``--repeat`` times each), the best of each and the
+  median of the ratios of the pairs;
 - ``refgraph.snapshot()`` and ``save()``: time, and the peak memory the snapshot adds (the
   kernel's high-water mark, reset just before: Rust and Python allocations both count);
 - a second snapshot after the heap grew by 1% (a leak of ``Record`` objects), saved too.
@@ -30,6 +31,7 @@ import gc
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -83,14 +85,24 @@ def capture_child(n, directory, repeat):
     out["rss_heap_mb"] = _status_kb("VmRSS") / 1024
     gc.disable()
     try:
-        out["floor_s"] = _best(_refgraph.traverse_pass, repeat)
 
         def bare():
             h = _refgraph.Heap(True)
             h.close()
 
-        out["capture_s"] = _best(bare, repeat)
+        # The floor and the capture in turns, so that a slow spell of the host (this VM's
+        # speed moves by a third between minutes) weighs on both: the best of each, and the
+        # median of the ratios of the runs made side by side.
+        floors, captures = [], []
+        for _ in range(repeat):
+            floors.append(_best(_refgraph.traverse_pass, 1))
+            captures.append(_best(bare, 1))
+        out["floor_s"] = min(floors)
+        out["capture_s"] = min(captures)
         out["capture_vs_floor"] = out["capture_s"] / out["floor_s"]
+        out["capture_vs_floor_median"] = statistics.median(
+            c / f for c, f in zip(captures, floors, strict=True)
+        )
         t, mb, snap = _measure(lambda: refgraph.snapshot(collect=False))
         out["snapshot_s"] = t
         out["snapshot_mb"] = mb
@@ -224,7 +236,14 @@ def print_table(rows, out=sys.stdout):
 
     line("nodes", [f"{r['nodes']:,}" for r in rows])
     line("edges", [f"{r['edges']:,}" if r.get("edges") else "n/a" for r in rows])
-    line("capture / floor", [f"{r['capture_vs_floor']:.2f}x" for r in rows])
+    line("capture / floor (best)", [f"{r['capture_vs_floor']:.2f}x" for r in rows])
+    line(
+        "  (median of pairs)",
+        [
+            f"{r['capture_vs_floor_median']:.2f}x" if "capture_vs_floor_median" in r else "n/a"
+            for r in rows
+        ],
+    )
     for key, header, _, _ in COLUMNS:
         line(
             header + " s (ns/node)",
@@ -305,7 +324,7 @@ def plot(rows, path):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="1e6,3e6,1e7,3e7", help="comma-separated object counts")
-    ap.add_argument("--repeat", type=int, default=3, help="runs of the floor and the capture")
+    ap.add_argument("--repeat", type=int, default=5, help="runs of the floor and the capture")
     ap.add_argument("--json", help="also write the rows as JSON")
     ap.add_argument("--plot", help="draw time and memory per object to this PNG (matplotlib)")
     ap.add_argument("--keep", help="make the snapshot files in this folder, and keep them")

@@ -71,11 +71,13 @@ def test_scale_benchmark_smoke_run(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "capture / floor" in proc.stdout and "load+retained peak MB" in proc.stdout
+    assert "(median of pairs)" in proc.stdout
     rows = json.loads(out_json.read_text())
     assert [r["objects_requested"] for r in rows] == [10_000, 20_000]
     for r in rows:
         assert r["nodes"] > r["gc_tracked"] >= r["objects_requested"] * 0.9
         assert r["edges"] > r["nodes"]
+        assert r["capture_vs_floor"] > 0 and r["capture_vs_floor_median"] > 0
         # The leak the child plants (1% more Records) is what diff and leaks find.
         assert r["diff_record_delta"] == r["planted"] and r["leaks_found_record"], r
         for key in ("snapshot_s", "save_s", "load_s", "retained_s", "report_s"):
