@@ -83,3 +83,35 @@ def test_scale_benchmark_smoke_run(tmp_path):
         for key in ("snapshot_s", "save_s", "load_s", "retained_s", "report_s"):
             assert 0 < r[key] < 60, (key, r[key])
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+AB = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "ab.py")
+
+
+@pytest.mark.parametrize("what", ["capture", "snapshot"])
+def test_ab_benchmark_smoke_run(tmp_path, what):
+    # The installed extension against a copy of itself (a copy: the same file cannot be
+    # initialised twice in one process).
+    import shutil
+
+    from refgraph import _refgraph
+
+    base = tmp_path / os.path.basename(_refgraph.__file__)
+    shutil.copy(_refgraph.__file__, base)
+    proc = subprocess.run(
+        [sys.executable, AB, "--base", str(base), "--objects", "2e4", "--rounds", "2"]
+        + ["--what", what],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = {line.split()[0]: line.split()[1:] for line in proc.stdout.splitlines()[2:]}
+    if what == "capture":
+        assert len(rows["capture"]) == 5 and "floor" in rows
+        assert "capture / floor (medians)" in proc.stdout
+    else:
+        for key in ("snapshot", "walk>", "references>", "sizes>", "names>"):
+            assert len(rows[key]) == 5, (key, proc.stdout)
+    # Medians and bests are times; the last column is new / base.
+    assert all(float(v) > 0 for v in rows[what][:4])
