@@ -10,7 +10,6 @@ use crate::strings::StringNotes;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use refgraph_core::graph::{flags, NodeId, TypeInfo};
-use refgraph_core::numbering::Numbering;
 use refgraph_core::snapshot::strings::StringPolicy;
 use refgraph_core::snapshot::NO_LEN;
 use rustc_hash::FxHashMap;
@@ -424,10 +423,7 @@ pub fn annotate(
     progress: &mut Reporter<'_>,
 ) -> PyResult<Annotations> {
     let b = Builtins::new(py)?;
-    // The facts of each type met (by its number: a hash probe per node is saved for most by
-    // the numbering's cache of recent types).
-    let mut types = Numbering::new();
-    let mut type_facts: Vec<NodeFacts> = Vec::new();
+    let mut types: FxHashMap<usize, NodeFacts> = Default::default();
     // The types of `types`, held: the progress callback may change an object's class and free
     // its old one, whose address could then be reused by another type.
     let mut held_types: Vec<Py<PyAny>> = Vec::new();
@@ -455,14 +451,13 @@ pub fn annotate(
         }
         // SAFETY: p is alive (held by the capture), the GIL is held.
         let tp = unsafe { ffi::Py_TYPE(p) } as usize;
-        let t = types.number(tp as u64) as usize;
-        if t == type_facts.len() {
+        let facts = types.entry(tp).or_insert_with(|| {
             // SAFETY: the type of a live object is alive.
             let t = unsafe { Bound::from_borrowed_ptr(py, tp as *mut ffi::PyObject) };
-            type_facts.push(b.facts(&t));
+            let facts = b.facts(&t);
             held_types.push(t.unbind());
-        }
-        let facts = &type_facts[t];
+            facts
+        });
         // SAFETY: as above; the calls below run C code only.
         let (size, len) = unsafe {
             let base = match &facts.size {
