@@ -425,7 +425,41 @@ pub struct Resolver {
     targets: Vec<NodeId>,
 }
 
+/// Where a [`Resolver`] will write the referents of the nodes to come, for another thread to
+/// fault those pages in ahead of it ([`EdgeRoom::prefault`]). Addresses only: a room that
+/// became stale (the arrays outgrew their reservation) only makes the hint useless.
+#[derive(Clone, Copy, Debug)]
+pub struct EdgeRoom {
+    targets: (usize, usize, usize),
+    offsets: (usize, usize, usize),
+}
+
+impl EdgeRoom {
+    /// Fault in the pages where the referents `edges_from..edges_from + edges` (counted from
+    /// the resolver's first) and the ends of nodes `nodes_from..nodes_from + nodes` will be
+    /// written, within the room reserved.
+    pub fn prefault(&self, edges_from: usize, edges: usize, nodes_from: usize, nodes: usize) {
+        for ((base, len, cap), from, n) in [
+            (self.targets, edges_from, edges),
+            (self.offsets, nodes_from, nodes),
+        ] {
+            let from = (len + from).min(cap);
+            let to = (from + n).min(cap);
+            crate::hugepages::populate(base + from * 4, (to - from) * 4);
+        }
+    }
+}
+
 impl Resolver {
+    /// Where the referents of the nodes to come will be written (see [`EdgeRoom`]).
+    pub fn edge_room(&self) -> EdgeRoom {
+        let room = |v: &Vec<u32>| (v.as_ptr() as usize, v.len(), v.capacity());
+        EdgeRoom {
+            targets: room(&self.targets),
+            offsets: room(&self.offsets),
+        }
+    }
+
     /// How many node ids exist: the builder's nodes when this resolver was taken, and those it
     /// numbered since. After each chunk, the builder is told with
     /// [`GraphBuilder::reserve_numbered`].
