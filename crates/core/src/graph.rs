@@ -435,9 +435,10 @@ pub struct EdgeRoom {
 }
 
 impl EdgeRoom {
-    /// Fault in the pages where the referents `edges_from..edges_from + edges` (counted from
-    /// the resolver's first) and the ends of nodes `nodes_from..nodes_from + nodes` will be
-    /// written, within the room reserved.
+    /// Fault in the pages where the referents `edges_from..edges_from + edges` and the ends of
+    /// nodes `nodes_from..nodes_from + nodes` will be written, within the room reserved. Both
+    /// count from the resolver's first: the first edge it writes, the first node whose
+    /// referents it records.
     pub fn prefault(&self, edges_from: usize, edges: usize, nodes_from: usize, nodes: usize) {
         for ((base, len, cap), from, n) in [
             (self.targets, edges_from, edges),
