@@ -24,6 +24,33 @@ pub struct Annotations {
     pub fingerprints: Vec<(NodeId, u64)>,
 }
 
+/// The two per-node columns the sizes pass fills, allocated before it (on huge pages) so that
+/// another thread may fault their pages in while this one starts ([`Columns::room`]).
+pub struct Columns {
+    sizes: Vec<u64>,
+    lens: Vec<u32>,
+}
+
+impl Columns {
+    /// Empty columns with room for `n` nodes.
+    pub fn with_capacity(n: usize) -> Self {
+        Columns {
+            sizes: refgraph_core::hugepages::with_capacity(n),
+            lens: refgraph_core::hugepages::with_capacity(n),
+        }
+    }
+
+    /// Where the columns' room lies, as `(address, bytes)` pairs: for
+    /// [`refgraph_core::hugepages::populate`] on another thread (a stale range only wastes the
+    /// hint).
+    pub fn room(&self) -> [(usize, usize); 2] {
+        [
+            (self.sizes.as_ptr() as usize, self.sizes.capacity() * 8),
+            (self.lens.as_ptr() as usize, self.lens.capacity() * 4),
+        ]
+    }
+}
+
 /// How the shallow size of a type's instances is computed.
 enum SizeRule {
     /// `object.__sizeof__`: `basicsize + itemsize * len`, computed here.
@@ -413,13 +440,15 @@ unsafe fn size_result(r: *mut ffi::PyObject) -> u64 {
 /// called), labels from the C getters
 /// of modules, classes and functions, and from string values as `text`'s policy allows.
 ///
-/// `progress` reports the phase `sizes`, between objects.
+/// `progress` reports the phase `sizes`, between objects. The sizes and lengths are pushed
+/// onto `columns` (see [`Columns`]).
 pub fn annotate(
     py: Python<'_>,
     node_flags: &mut [u8],
     type_table: &mut [TypeInfo],
     o: &Objects,
     mut text: StringNotes,
+    columns: Columns,
     progress: &mut Reporter<'_>,
 ) -> PyResult<Annotations> {
     let b = Builtins::new(py)?;
@@ -428,8 +457,12 @@ pub fn annotate(
     // its old one, whose address could then be reused by another type.
     let mut held_types: Vec<Py<PyAny>> = Vec::new();
     let n = node_flags.len();
-    let mut sizes = Vec::with_capacity(n);
-    let mut lens = Vec::with_capacity(n);
+    let Columns {
+        mut sizes,
+        mut lens,
+    } = columns;
+    sizes.reserve_exact(n);
+    lens.reserve_exact(n);
     let mut labels = Vec::new();
     // The text of each function's `__qualname__` (a str most functions share with others made
     // from the same code), by the str's address; the str is held while it is a key, and the
