@@ -85,6 +85,7 @@ def main(argv=None):
     ap.add_argument("--base", required=True, help="the other build's _refgraph extension file")
     ap.add_argument("--objects", default="1e6", help="gc-tracked objects in the heap")
     ap.add_argument("--rounds", type=int, default=6, help="runs of each build")
+    ap.add_argument("--each", action="store_true", help="also print every run's times")
     ap.add_argument("--what", choices=("capture", "snapshot"), default="capture")
     args = ap.parse_args(argv)
 
@@ -110,8 +111,12 @@ def main(argv=None):
         for i in range(args.rounds):
             order = ["base", "new"] if i % 2 == 0 else ["new", "base"]
             for name in order:
-                for key, t in once(builds[name]).items():
+                times = once(builds[name])
+                for key, t in times.items():
                     results[name].setdefault(key, []).append(t)
+                if args.each:
+                    shown = " ".join(f"{k} {t:.3f}" for k, t in times.items())
+                    print(f"round {i} {name}: {shown}", flush=True)
             if args.what == "capture":
                 t0 = time.perf_counter()
                 new.traverse_pass()
