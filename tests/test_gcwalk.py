@@ -293,28 +293,6 @@ def test_capture_on_two_threads_gives_the_same_graph(spread):
     del big
 
 
-def test_capture_after_the_heap_grew_or_shrank():
-    """With two threads, the capture makes its graph builder while it lists the objects, sized
-    for as many as the last listing met (and faults its pages in); it is made anew after the
-    listing when the heap grew or shrank too much since. Each way, the graph is the one a
-    capture on one thread makes."""
-    gc.disable()
-    try:
-        assert _refgraph.capture_threads_agree()
-        # Grown by far more than the builder's headroom (1/64): made anew.
-        big = [[i, str(i), (i, -i)] for i in range(100_000)]
-        assert _refgraph.capture_threads_agree(two_first=True)
-        # The same heap: the builder made during the listing serves.
-        assert _refgraph.capture_threads_agree(two_first=True)
-        # Shrunk by more than an eighth: made anew (the big index would waste memory).
-        del big
-        assert _refgraph.capture_threads_agree(two_first=True)
-        # A progress callback (changing nothing the capture sees).
-        assert _refgraph.capture_threads_agree(slice, two_first=True)
-    finally:
-        gc.enable()
-
-
 # `at` first checks the address in place (its collector links, read through the kernel, never
 # dereferenced before they prove an object), and walks only when that proves nothing.
 

@@ -86,17 +86,6 @@ impl AddrIndex {
         self.slots.capacity() * 12
     }
 
-    /// How many entries the table holds before it grows.
-    pub fn room(&self) -> usize {
-        self.slots.len() * 5 / 8
-    }
-
-    /// Fault in the table's pages ready to be written ([`crate::hugepages::populate`]): for
-    /// a thread with time to spare before the table is filled.
-    pub fn prefault(&self) {
-        crate::hugepages::populate(self.slots.as_ptr() as usize, self.slots.len() * 12);
-    }
-
     #[inline(always)]
     fn home(&self, addr: u64) -> usize {
         home(addr, self.slots.len())
@@ -372,26 +361,6 @@ mod tests {
         assert!(seen.iter().all(|(&k, &v)| one.get(k) == Some(v)));
         assert_eq!(one.get_or_insert(0, 5), Err(5));
         assert_eq!(one.get(0), None);
-    }
-
-    #[test]
-    fn room_is_what_fits_before_growing_and_prefaulting_changes_nothing() {
-        for n in [0, 1, 8, 1000, 1 << 20] {
-            let mut idx = AddrIndex::with_capacity(n);
-            let room = idx.room();
-            assert!(room >= n, "{room} < {n}");
-            idx.prefault();
-            let addrs: Vec<u64> = (1..=room as u64).map(|i| i * 16).collect();
-            idx.insert_run(&addrs, 0);
-            assert_eq!(idx.room(), room, "filled to its room without growing");
-            idx.prefault();
-            assert!(addrs
-                .iter()
-                .enumerate()
-                .all(|(i, &a)| idx.get(a) == Some(i as u32)));
-            idx.insert(16 * (room as u64 + 1), 7);
-            assert!(idx.room() > room, "one more grows it");
-        }
     }
 
     #[test]

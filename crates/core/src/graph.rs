@@ -613,25 +613,6 @@ impl GraphBuilder {
         self.types.get(&mut self.g.type_table, type_addr)
     }
 
-    /// How many nodes the address index holds before it grows.
-    pub fn node_room(&self) -> usize {
-        self.index.room()
-    }
-
-    /// Fault in the pages that adding the tracked nodes writes first, at random places and
-    /// all at once: the address index's and the node columns' room. Each fresh page costs the
-    /// thread that first writes it a stop to have it zeroed (at 30M objects, half the time of
-    /// the inserts): this is for a thread with time to spare while the objects are listed.
-    pub fn prefault_nodes(&self) {
-        self.index.prefault();
-        let g = &self.g;
-        crate::hugepages::populate(
-            g.types.as_ptr() as usize,
-            g.types.capacity() * std::mem::size_of::<TypeId>(),
-        );
-        crate::hugepages::populate(g.flags.as_ptr() as usize, g.flags.capacity());
-    }
-
     /// Let [`GraphBuilder::add_tracked_run`] use `threads` threads (two at most: the address
     /// index filled by halves, see [`AddrIndex::insert_run_on_two`]).
     pub fn set_threads(&mut self, threads: usize) {
@@ -1195,9 +1176,6 @@ mod tests {
         edges(&mut one);
         let one = one.finish();
         let mut run = GraphBuilder::with_capacity(100, 100);
-        // Pages faulted in ahead change nothing (and the room grows as nodes come).
-        run.prefault_nodes();
-        assert!(run.node_room() >= 100);
         run.add_tracked_run(&addrs[..1234], &types[..1234], flags::GC_TYPE)
             .unwrap();
         run.add_tracked_run(&addrs[1234..], &types[1234..], flags::GC_TYPE)
@@ -1205,19 +1183,6 @@ mod tests {
         edges(&mut run);
         let run = run.finish();
         assert_eq!(run.len(), 5005);
-        // A builder made bigger than needed and faulted in, as a capture makes one while it
-        // lists the objects: the same graph.
-        let mut roomy_run = GraphBuilder::without_addrs(20_000, 50_000);
-        assert!(roomy_run.node_room() >= 20_000);
-        roomy_run.prefault_nodes();
-        roomy_run
-            .add_tracked_run(&addrs, &types, flags::GC_TYPE)
-            .unwrap();
-        edges(&mut roomy_run);
-        let roomy_run = roomy_run.finish_with_addrs(|_| run.addrs().to_vec());
-        assert_eq!(roomy_run.types(), run.types());
-        assert_eq!(roomy_run.all_flags(), run.all_flags());
-        assert_eq!(roomy_run.referent_arrays(), run.referent_arrays());
         // Room reserved for references and never used is given back.
         let mut roomy = GraphBuilder::with_capacity(2, 1 << 20);
         roomy.add_tracked_run(&addrs[..2], &types[..2], 0).unwrap();

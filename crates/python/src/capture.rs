@@ -237,16 +237,11 @@ pub fn capture(
 
 /// Whether a capture on one thread and one on two give the same graph (same nodes in the same
 /// order, same types, flags and references), taken one after the other with no Python code
-/// run in between but `progress`, which the capture on two threads reports to (it must not
-/// change the heap). `two_first`: take that one first (its graph builder, made while the
-/// objects are listed, is then sized by the listing of an earlier call). For the tests.
+/// run in between but `progress`, which the second capture reports to (it must not change
+/// the heap). For the tests.
 #[pyfunction]
-#[pyo3(signature = (progress=None, two_first=false))]
-pub fn capture_threads_agree(
-    py: Python<'_>,
-    progress: Option<Bound<'_, PyAny>>,
-    two_first: bool,
-) -> PyResult<bool> {
+#[pyo3(signature = (progress=None))]
+pub fn capture_threads_agree(py: Python<'_>, progress: Option<Bound<'_, PyAny>>) -> PyResult<bool> {
     /// Every node's address and type address, then its flags, then the referent arrays.
     fn parts(g: &Graph) -> (Vec<u64>, Vec<u8>, Vec<u32>) {
         let (offsets, targets) = g.referent_arrays();
@@ -259,20 +254,12 @@ pub fn capture_threads_agree(
         let edges = offsets.iter().chain(targets).copied().collect();
         (nodes, g.all_flags().to_vec(), edges)
     }
-    let mut progress = Reporter::new(progress);
-    let mut take = |threads| -> PyResult<_> {
-        let reporter = if threads == 2 {
-            &mut progress
-        } else {
-            &mut Reporter::new(None)
-        };
-        let (g, objects) = capture_with(py, true, &[], reporter, threads)?;
-        Ok((parts(&g), objects))
+    let one = {
+        let (g, _objects) = capture_with(py, true, &[], &mut Reporter::new(None), 1)?;
+        parts(&g)
     };
-    let (first, second) = if two_first { (2, 1) } else { (1, 2) };
-    let (a, _held) = take(first)?;
-    let (b, _) = take(second)?;
-    Ok(a == b)
+    let (g, _objects) = capture_with(py, true, &[], &mut Reporter::new(progress), 2)?;
+    Ok(one == parts(&g))
 }
 
 fn capture_with(
@@ -283,26 +270,8 @@ fn capture_with(
     threads: usize,
 ) -> PyResult<(Graph, Objects)> {
     // The tracked objects, each with a reference of ours (released with `tracked`, also on
-    // an early return), and their types. Listing them keeps one thread waiting on memory:
-    // with a second one, the graph builder is made meanwhile for as many objects as the last
-    // listing met, its first-written pages faulted in ([`GraphBuilder::prefault_nodes`]).
-    let last = crate::gcwalk::last_len();
-    let (listing, prebuilt) = std::thread::scope(|scope| {
-        let helper = (threads > 1 && last >= PARALLEL_MIN).then(|| {
-            scope.spawn(move || {
-                refgraph_core::threads::run_on(1, move || {
-                    let made_for = last + last / 64;
-                    let b = builder_for(made_for);
-                    b.prefault_nodes();
-                    (b, made_for)
-                })
-            })
-        });
-        let listing = tracked_refs_and_types(py);
-        let prebuilt = helper.map(|h| h.join().expect("building does not panic"));
-        (listing, prebuilt)
-    });
-    let (objects, types) = listing?;
+    // an early return), and their types.
+    let (objects, types) = tracked_refs_and_types(py)?;
     let tracked = OwnedRefs(objects);
     let n = tracked.0.len();
     let mut held_types: Vec<Py<PyAny>> = Vec::new();
@@ -318,12 +287,7 @@ fn capture_with(
     };
     let mut cache: TypeCache;
     // The nodes' addresses are those of `tracked` and `extra`: given to the graph at the end.
-    // The builder made during the listing serves if it has room for these objects and not
-    // much more (its address index would hold memory for nothing).
-    let mut builder = match prebuilt {
-        Some((b, made_for)) if n <= made_for && made_for <= n + n / 8 => b,
-        _ => builder_for(n),
-    };
+    let mut builder = GraphBuilder::without_addrs(n + n / 2, edges_to_reserve(n));
     builder.set_threads(threads);
     let mut extra: Vec<Py<PyAny>> = Vec::new();
     // SAFETY: the GIL is held, `tracked` holds strong references to its items and no Python
@@ -680,12 +644,6 @@ static EDGES_PER_TRACKED: std::sync::atomic::AtomicUsize = std::sync::atomic::At
 /// one of the capture's largest: when it outgrew its room near the end (three per object
 /// reserved, 3.3 met), the capture's peak at 30M objects was 180 MB higher (measured); room
 /// never written is never touched, so costs nothing.
-/// A graph builder for a capture of `tracked` objects: room for half as many again untracked
-/// referents, and for the edges the last capture had per object.
-fn builder_for(tracked: usize) -> GraphBuilder {
-    GraphBuilder::without_addrs(tracked + tracked / 2, edges_to_reserve(tracked))
-}
-
 fn edges_to_reserve(tracked: usize) -> usize {
     use std::sync::atomic::Ordering;
     let sixteenths = EDGES_PER_TRACKED.load(Ordering::Relaxed).max(4 * 16);

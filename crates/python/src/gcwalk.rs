@@ -42,11 +42,6 @@ static HEAD0: AtomicUsize = AtomicUsize::new(0);
 /// How many objects the last [`map`] met.
 static LAST_LEN: AtomicUsize = AtomicUsize::new(0);
 
-/// How many objects the last listing of this process met (0 before the first).
-pub fn last_len() -> usize {
-    LAST_LEN.load(Ordering::Relaxed)
-}
-
 impl Heads {
     fn from_head0(head0: usize) -> Heads {
         Heads(std::array::from_fn(|i| head0 + i * GENERATION))
