@@ -212,9 +212,10 @@ impl Graph {
         }
     }
 
-    /// The flags and the type table (to fill in), at once.
-    pub fn annotation_parts(&mut self) -> (&mut [u8], &mut [TypeInfo]) {
-        (&mut self.flags, &mut self.type_table)
+    /// The flags and the type table (to fill in), and the type ids (to read, to pack
+    /// meanwhile), at once.
+    pub fn annotation_parts(&mut self) -> (&mut [u8], &mut [TypeInfo], &[TypeId]) {
+        (&mut self.flags, &mut self.type_table, &self.types)
     }
 
     /// Keep the type ids and references packed as a file stores them, packed from this graph's

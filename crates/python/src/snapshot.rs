@@ -9,7 +9,7 @@ use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 use refgraph_core::edgenames::BuiltNames;
-use refgraph_core::graph::{flags, NodeId};
+use refgraph_core::graph::{flags, NodeId, PackedArrays};
 use refgraph_core::snapshot::analysis::{analyse, roots, type_stats, Analysis};
 use refgraph_core::snapshot::strings::StringPolicy;
 use refgraph_core::snapshot::{
@@ -132,15 +132,15 @@ impl PySnapshot {
         let (mut g, objects) = capture(py, untracked, &all_roots, &mut progress)?;
         let n = g.len();
         // With a second thread, what is complete is packed as the file stores it while this
-        // thread goes on: the addresses (the capture's references give them meanwhile) during
-        // the sizes pass; the sizes, lengths and labels, then the type ids and references
+        // thread goes on: the addresses (the capture's references give them meanwhile) and the
+        // type ids during the sizes pass; the sizes, lengths and labels, then the references
         // during the names pass (the longer one); the names while the objects are released.
         // The snapshot then holds less, and `save` writes them as they are.
         let second = refgraph_core::threads::count() > 1;
         let pack = pack && second;
         let addrs = if pack { g.take_addrs() } else { Vec::new() };
         let (notes, addrs) = {
-            let (node_flags, type_table) = g.annotation_parts();
+            let (node_flags, type_table, type_ids) = g.annotation_parts();
             // The sizes pass's two columns: with a second thread, it first faults their fresh
             // pages in (each costs the thread that first writes it a stop to have it zeroed: a
             // third of the pass's time at 10M objects), then packs the addresses.
@@ -153,8 +153,11 @@ impl PySnapshot {
                             for (at, bytes) in room {
                                 refgraph_core::hugepages::populate(at, bytes);
                             }
-                            // Freed once packed.
-                            pack.then(|| file::pack::addrs(&{ addrs }))
+                            // Freed once packed. Then the type ids, a part of what the
+                            // names pass has to pack meanwhile, the longer part.
+                            pack.then(|| {
+                                (file::pack::addrs(&{ addrs }), file::pack::types(type_ids))
+                            })
                         })
                     })
                 });
@@ -171,9 +174,10 @@ impl PySnapshot {
                 notes.map(|notes| (notes, addrs))
             })?
         };
-        if let Some(addrs) = addrs {
+        let types_packed = addrs.map(|(addrs, types)| {
             g.set_addrs_packed(addrs);
-        }
+            types
+        });
         let (arrays, sizes, lens, labels, names) = std::thread::scope(|scope| -> PyResult<_> {
             let columns = (notes.sizes, notes.lens, notes.labels);
             let fixed = g.fixed_arrays();
@@ -186,8 +190,11 @@ impl PySnapshot {
                         let sizes = file::pack::sizes(&{ sizes });
                         let lens = file::pack::lens(&{ lens });
                         let labels = file::pack::labels(&{ labels }, n);
-                        let arrays = file::pack::arrays(fixed);
-                        (Some(arrays), sizes, lens, labels)
+                        let arrays = types_packed.map(|types| PackedArrays {
+                            types,
+                            edges: file::pack::edges(fixed),
+                        });
+                        (arrays, sizes, lens, labels)
                     })
                 }))
             } else {

@@ -480,11 +480,20 @@ pub mod pack {
 
     /// A graph's type ids and references (see [`Graph::keep_packed_arrays`]).
     pub fn arrays(a: FixedArrays<'_>) -> PackedArrays {
-        let n = a.types.len();
         PackedArrays {
-            types: packed(|to| types_raw(a.types, to)),
-            edges: packed(|to| edges_raw(n, a.offsets, a.targets, to)),
+            types: types(a.types),
+            edges: edges(a),
         }
+    }
+
+    /// A graph's type ids, as [`arrays`] packs them (one part of it, to pack on its own).
+    pub fn types(types: &[TypeId]) -> crate::graph::PackedChunks {
+        packed(|to| types_raw(types, to))
+    }
+
+    /// A graph's references, as [`arrays`] packs them.
+    pub fn edges(a: FixedArrays<'_>) -> crate::graph::PackedChunks {
+        packed(|to| edges_raw(a.types.len(), a.offsets, a.targets, to))
     }
 
     /// The addresses of a graph's nodes (see [`Graph::set_addrs_packed`]).
