@@ -2,7 +2,7 @@
 this host's noise allows (its speed moves by a third between processes, and between minutes).
 
     python benchmarks/ab.py --base OLD/_refgraph.abi3.so [--objects 1e6] [--rounds 6]
-                            [--what capture|snapshot]
+                            [--what capture|snapshot|quiet-snapshot]
 
 The installed ``refgraph._refgraph`` is "new"; ``--base`` is another build's extension file
 (for example from ``pip install --target DIR`` of an older wheel), loaded under the same module
@@ -13,7 +13,9 @@ each round runs base and new in turn (the order alternates) with the collector o
   ``tp_traverse`` pass that only counts) once a round;
 - ``snapshot``: the snapshot's capture with edge names, and the time of each phase it reports
   (``walk``, ``references``, ``sizes``, ``names``; ``<`` is the time before a phase started,
-  ``>`` the phase itself).
+  ``>`` the phase itself);
+- ``quiet-snapshot``: the same snapshot without a progress callback (which changes what the
+  capture may do: it releases each object as soon as it is named), its time only.
 
 Printed: the median and the best of each, and new's median over base's.
 """
@@ -51,7 +53,7 @@ def capture_once(module):
     return {"capture": t}
 
 
-def snapshot_once(module):
+def snapshot_once(module, phases=True):
     marks = []
 
     def progress(phase, done, total):
@@ -69,7 +71,7 @@ def snapshot_once(module):
         created=0,
         strings="names",
         names=True,
-        progress=progress,
+        progress=progress if phases else None,
     )
     row = {"snapshot": time.perf_counter() - t0}
     del snap
@@ -86,7 +88,7 @@ def main(argv=None):
     ap.add_argument("--objects", default="1e6", help="gc-tracked objects in the heap")
     ap.add_argument("--rounds", type=int, default=6, help="runs of each build")
     ap.add_argument("--each", action="store_true", help="also print every run's times")
-    ap.add_argument("--what", choices=("capture", "snapshot"), default="capture")
+    ap.add_argument("--what", choices=("capture", "snapshot", "quiet-snapshot"), default="capture")
     args = ap.parse_args(argv)
 
     import heap
@@ -97,7 +99,11 @@ def main(argv=None):
     if base is new:
         raise SystemExit("--base is the installed extension itself")
     builds = {"base": base, "new": new}
-    once = capture_once if args.what == "capture" else snapshot_once
+    once = {
+        "capture": capture_once,
+        "snapshot": snapshot_once,
+        "quiet-snapshot": lambda module: snapshot_once(module, phases=False),
+    }[args.what]
 
     heap.build(int(float(args.objects)))
     gc.collect()

@@ -191,6 +191,47 @@ def test_objects_are_not_kept_alive_and_refcounts_are_unchanged():
     assert all(len(s) > 0 for s in snaps)
 
 
+def test_refcounts_of_every_kind_of_object_are_unchanged():
+    """Without a progress callback the names pass drops each object's reference as soon as
+    the object is named (while its header is in the cache), the others at the end: every
+    object still loses exactly the one reference the capture took."""
+
+    def make_closure(v):
+        def get():
+            return v
+
+        return get
+
+    r = Record(1)
+    fn = make_closure(r)
+    cycle = []
+    cycle.append(cycle)
+    objects = [
+        r,
+        r.__dict__,
+        {"k": r, 1: [r]},
+        [r, r],
+        (r, "x"),
+        {1, 2},
+        fn,
+        fn.__closure__,
+        fn.__closure__[0],
+        r.__init__,
+        sys._getframe(),
+        cycle,
+        sys.modules[__name__],
+    ]
+    before = [sys.getrefcount(o) for o in objects]
+    for names in (True, False):
+        snaps = [refgraph.snapshot(names=names) for _ in range(2)]
+        assert [sys.getrefcount(o) for o in objects] == before
+        assert all(len(s) > 0 for s in snaps)
+    w = weakref.ref(r)
+    del r, fn, objects, snaps
+    gc.collect()
+    assert w() is None
+
+
 def test_save_and_load_round_trip(tmp_path):
     snap = refgraph.snapshot()
     path = tmp_path / "s.rgsnap"
