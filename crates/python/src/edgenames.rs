@@ -183,6 +183,20 @@ fn str_text(s: &Bound<'_, PyAny>) -> Option<String> {
     crate::annotate::utf8_uncached(s.cast::<pyo3::types::PyString>().ok()?)
 }
 
+/// The value of an int that fits in 64 bits; None (no exception left set) for a bigger one.
+///
+/// # Safety
+/// `k` is a live int; the GIL is held.
+unsafe fn int_value(k: *mut ffi::PyObject) -> Option<i64> {
+    let mut overflow: c_int = 0;
+    let v = ffi::PyLong_AsLongLongAndOverflow(k, &mut overflow);
+    if overflow != 0 || (v == -1 && !ffi::PyErr_Occurred().is_null()) {
+        ffi::PyErr_Clear();
+        return None;
+    }
+    Some(v)
+}
+
 /// The decimal text of `v`, written at the end of `buf` (20 bytes hold `i64::MIN`).
 fn decimal(v: i64, buf: &mut [u8; 20]) -> &str {
     let mut n = v.unsigned_abs();
@@ -308,14 +322,8 @@ impl<'a> Namer<'a> {
         let simple =
             t == self.str_type || t == self.float_type || t == self.bool_type || t == self.int_type;
         if t == self.int_type {
-            let mut overflow: c_int = 0;
-            let v = ffi::PyLong_AsLongLongAndOverflow(k, &mut overflow);
-            if overflow != 0 || (v == -1 && !ffi::PyErr_Occurred().is_null()) {
-                ffi::PyErr_Clear();
-                return None;
-            }
             let mut buf = [0u8; 20];
-            return Some(decimal(v, &mut buf).to_string());
+            return Some(decimal(int_value(k)?, &mut buf).to_string());
         }
         if simple {
             let r = ffi::PyObject_Repr(k);
@@ -376,13 +384,10 @@ impl<'a> Namer<'a> {
         // Exact ints (a cache keyed by ids or counters: a million distinct keys) are written
         // on the stack and interned, without a cache entry: each is a different object.
         if ffi::Py_TYPE(k) as usize == self.int_type {
-            let mut overflow: c_int = 0;
-            let v = ffi::PyLong_AsLongLongAndOverflow(k, &mut overflow);
-            if overflow == 0 && (v != -1 || ffi::PyErr_Occurred().is_null()) {
+            if let Some(v) = int_value(k) {
                 let mut buf = [0u8; 20];
                 return self.b.intern(decimal(v, &mut buf));
             }
-            ffi::PyErr_Clear();
         }
         // Under `none`, a module's keys are kept (global names) and others are not: not cached.
         let cache = !(self.policy == StringPolicy::None && self.in_module_dict);
