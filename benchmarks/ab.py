@@ -14,8 +14,8 @@ each round runs base and new in turn (the order alternates) with the collector o
 - ``snapshot``: the snapshot's capture with edge names, and the time of each phase it reports
   (``walk``, ``references``, ``sizes``, ``names``; ``<`` is the time before a phase started,
   ``>`` the phase itself);
-- ``quiet-snapshot``: the same snapshot without a progress callback (which changes what the
-  capture may do: it releases each object as soon as it is named), its time only.
+- ``quiet-snapshot``: the same snapshot without a progress callback (a capture may do less
+  when no Python code can run during it), its time only.
 
 Printed: the median and the best of each, and new's median over base's.
 """
