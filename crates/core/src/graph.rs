@@ -918,6 +918,16 @@ impl GraphBuilder {
         self.finish_with_addrs(|_| Vec::new())
     }
 
+    /// [`GraphBuilder::finish`] a builder made [`GraphBuilder::without_addrs`] with no
+    /// addresses at all: [`Graph::set_addrs_packed`] must give them before the graph is used
+    /// (a capture that packs them from its own references to the objects, as a snapshot does,
+    /// never holds a column of them).
+    pub fn finish_addrs_later(mut self) -> Graph {
+        assert!(self.no_addrs, "a builder with addresses keeps them");
+        self.no_addrs = false;
+        self.finish_with_addrs(|_| unreachable!("not asked for"))
+    }
+
     /// [`GraphBuilder::finish`] a builder made [`GraphBuilder::without_addrs`]: `addrs(n)`
     /// gives the addresses of the `n` nodes in id order, once the address index is freed.
     /// Panics if it gives another number of addresses.
@@ -1433,6 +1443,21 @@ mod tests {
         let type_addrs = |g: &Graph| g.type_table().iter().map(|t| t.addr).collect::<Vec<_>>();
         assert_eq!(type_addrs(&two), type_addrs(&one));
         assert_eq!(two.addrs(), one.addrs());
+    }
+
+    #[test]
+    fn addresses_given_later_packed() {
+        let mut b = GraphBuilder::without_addrs(4, 4);
+        b.add_tracked_run(&[0x1000, 0x2000], &[0x10, 0x10], 0)
+            .unwrap();
+        b.push_edges(0, [0x2000u64], |_| None, |_, _| {}).unwrap();
+        let mut g = b.finish_addrs_later();
+        assert!(g.addrs().is_empty());
+        let addrs = [0x1000u64, 0x2000];
+        g.set_addrs_packed(crate::snapshot::file::pack::addrs_of(2, |i| addrs[i]));
+        assert_eq!(g.addrs(), &addrs);
+        assert_eq!(g.find(0x2000), Some(1));
+        assert_eq!(g.referents(0), &[1]);
     }
 
     #[test]

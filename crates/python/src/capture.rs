@@ -136,6 +136,30 @@ impl Objects {
     pub const HELD: isize = 1;
 }
 
+/// The addresses of a capture's nodes ([`Objects::addrs`]): the tracked objects', then the
+/// others'.
+#[derive(Clone, Copy)]
+pub struct NodeAddrs<'a> {
+    tracked: &'a [u64],
+    extra: &'a [Py<PyAny>],
+}
+
+impl NodeAddrs<'_> {
+    /// Number of nodes.
+    pub fn len(&self) -> usize {
+        self.tracked.len() + self.extra.len()
+    }
+
+    /// The address of node `i` (< `len()`).
+    #[inline]
+    pub fn at(&self, i: usize) -> u64 {
+        match self.tracked.get(i) {
+            Some(&a) => a,
+            None => self.extra[i - self.tracked.len()].as_ptr() as u64,
+        }
+    }
+}
+
 impl Drop for Objects {
     fn drop(&mut self) {
         let extra = std::mem::take(&mut self.extra);
@@ -157,6 +181,14 @@ impl Objects {
         match self.tracked.0.get(n) {
             Some(&o) => o as usize,
             None => self.extra[n - self.tracked.0.len()].as_ptr() as usize,
+        }
+    }
+
+    /// The nodes' addresses, to read on another thread (plain data: no object is touched).
+    pub fn addrs(&self) -> NodeAddrs<'_> {
+        NodeAddrs {
+            tracked: words(&self.tracked.0),
+            extra: &self.extra,
         }
     }
 
@@ -232,6 +264,26 @@ pub fn capture(
         roots,
         progress,
         refgraph_core::threads::count(),
+        false,
+    )
+}
+
+/// [`capture`], but the graph has no addresses yet: the caller gives them with
+/// `Graph::set_addrs_packed` (packed from [`Objects::addrs`]) before it uses the graph, and
+/// never holds a column of them (8 bytes a node).
+pub fn capture_addrs_later(
+    py: Python<'_>,
+    untracked: bool,
+    roots: &[Bound<'_, PyAny>],
+    progress: &mut Reporter<'_>,
+) -> PyResult<(Graph, Objects)> {
+    capture_with(
+        py,
+        untracked,
+        roots,
+        progress,
+        refgraph_core::threads::count(),
+        true,
     )
 }
 
@@ -255,10 +307,10 @@ pub fn capture_threads_agree(py: Python<'_>, progress: Option<Bound<'_, PyAny>>)
         (nodes, g.all_flags().to_vec(), edges)
     }
     let one = {
-        let (g, _objects) = capture_with(py, true, &[], &mut Reporter::new(None), 1)?;
+        let (g, _objects) = capture_with(py, true, &[], &mut Reporter::new(None), 1, false)?;
         parts(&g)
     };
-    let (g, _objects) = capture_with(py, true, &[], &mut Reporter::new(progress), 2)?;
+    let (g, _objects) = capture_with(py, true, &[], &mut Reporter::new(progress), 2, false)?;
     Ok(one == parts(&g))
 }
 
@@ -268,6 +320,7 @@ fn capture_with(
     roots: &[Bound<'_, PyAny>],
     progress: &mut Reporter<'_>,
     threads: usize,
+    addrs_later: bool,
 ) -> PyResult<(Graph, Objects)> {
     // The tracked objects, each with a reference of ours (released with `tracked`, also on
     // an early return), and their types.
@@ -289,7 +342,11 @@ fn capture_with(
     // The nodes' addresses are those of `tracked` and `extra`: given to the graph at the end.
     let mut builder = GraphBuilder::without_addrs(n + n / 2, edges_to_reserve(n));
     builder.set_threads(threads);
-    let mut extra: Vec<Py<PyAny>> = Vec::new();
+    // Room for as many as the builder: grown by doubling, its old buffers (below the
+    // allocator's mmap threshold, which frees of big buffers raise) were holes left in the
+    // heap (at 10M objects about 50 MB more at the end of the pass). Pages never written cost
+    // nothing.
+    let mut extra: Vec<Py<PyAny>> = Vec::with_capacity(n / 2);
     // SAFETY: the GIL is held, `tracked` holds strong references to its items and no Python
     // code runs in this block (no callbacks, no decref that could free anything: `extra` only
     // grows).
@@ -438,7 +495,11 @@ fn capture_with(
     }
     hold_types(py, &builder, &mut held_types);
     progress.end("references", builder.len() as u64)?;
-    let graph = builder.finish_with_addrs(|_| node_addrs(&tracked.0, &extra).collect());
+    let graph = if addrs_later {
+        builder.finish_addrs_later()
+    } else {
+        builder.finish_with_addrs(|_| node_addrs(&tracked.0, &extra).collect())
+    };
     remember_edges(n, graph.edge_count());
     held_types.extend(listed_types);
     Ok((
@@ -520,13 +581,18 @@ impl References<'_, '_, '_> {
         &mut self,
         receive: &mut impl FnMut() -> Option<Chunk>,
     ) -> PyResult<usize> {
-        let c = receive().ok_or_else(lookups_stopped)?;
+        let mut c = receive().ok_or_else(lookups_stopped)?;
         self.in_flight -= 1;
         self.builder
             .reserve_numbered(c.numbered)
             .map_err(graph_err)?;
         record(self.py, self.builder, self.cache, self.extra, &c)?;
         let end = c.end();
+        // A chunk holds all the referents of its last node: one of a big container's (the
+        // benchmark heap's list of millions of records) made it tens of MB, kept until the
+        // pass ends unless given back now.
+        c.raw.shrink_to(2 * CHUNK_EDGES);
+        c.fresh.shrink_to(2 * CHUNK_EDGES);
         self.spare.push(c);
         Ok(end)
     }

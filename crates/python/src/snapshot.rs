@@ -1,7 +1,7 @@
 //! `Snapshot`: a heap snapshot as Python sees it (the facade in `refgraph/snapshot.py` wraps it).
 
 use crate::annotate::{annotate, module_globals, Columns};
-use crate::capture::capture;
+use crate::capture::{capture, capture_addrs_later};
 use crate::progress::Reporter;
 use crate::records::{DiffRow, PathGroup, TypeRow};
 use crate::strings::{process_fingerprinter, StringNotes};
@@ -129,16 +129,22 @@ impl PySnapshot {
         let mut all_roots = roots.clone();
         all_roots.extend(modules.iter().map(|m| m.1.clone()));
         let mut progress = Reporter::new(progress);
-        let (mut g, objects) = capture(py, untracked, &all_roots, &mut progress)?;
-        let n = g.len();
         // With a second thread, what is complete is packed as the file stores it while this
-        // thread goes on: the addresses (the capture's references give them meanwhile) and the
-        // type ids during the sizes pass; the sizes, lengths and labels, then the references
-        // during the names pass (the longer one); the names while the objects are released.
-        // The snapshot then holds less, and `save` writes them as they are.
+        // thread goes on: the addresses (straight from the capture's references to the
+        // objects: the graph never holds a column of them) and the type ids during the sizes
+        // pass; the sizes, lengths and labels, then the references during the names pass (the
+        // longer one); the names while the objects are released. The snapshot then holds
+        // less, and `save` writes them as they are.
         let second = refgraph_core::threads::count() > 1;
         let pack = pack && second;
-        let addrs = if pack { g.take_addrs() } else { Vec::new() };
+        let (mut g, objects) = if pack {
+            capture_addrs_later(py, untracked, &all_roots, &mut progress)?
+        } else {
+            capture(py, untracked, &all_roots, &mut progress)?
+        };
+        let n = g.len();
+        let addrs = objects.addrs();
+        debug_assert_eq!(addrs.len(), n);
         let (notes, addrs) = {
             let (node_flags, type_table, type_ids) = g.annotation_parts();
             // The sizes pass's two columns: with a second thread, it first faults their fresh
@@ -153,10 +159,11 @@ impl PySnapshot {
                             for (at, bytes) in room {
                                 refgraph_core::hugepages::populate(at, bytes);
                             }
-                            // Freed once packed. Then the type ids, a part of what the
-                            // names pass has to pack meanwhile, the longer part.
+                            // The addresses, then the type ids, a part of what the names
+                            // pass has to pack meanwhile, the longer part.
                             pack.then(|| {
-                                (file::pack::addrs(&{ addrs }), file::pack::types(type_ids))
+                                let packed = file::pack::addrs_of(n, |i| addrs.at(i));
+                                (packed, file::pack::types(type_ids))
                             })
                         })
                     })
