@@ -13,13 +13,16 @@ use refgraph_core::graph::{flags, NodeId, TypeInfo};
 use refgraph_core::snapshot::strings::StringPolicy;
 use refgraph_core::snapshot::NO_LEN;
 use rustc_hash::FxHashMap;
+use std::sync::Arc;
 
 /// What a snapshot records about each node besides the graph: shallow sizes, lengths of
 /// built-in containers and short labels.
 pub struct Annotations {
     pub sizes: Vec<u64>,
     pub lens: Vec<u32>,
-    pub labels: Vec<(NodeId, String)>,
+    /// Shared texts: most functions share their `__qualname__` with others made from the same
+    /// code (at 10M objects, a million closures: a String each was 40 MB).
+    pub labels: Vec<(NodeId, Arc<str>)>,
     /// `(node, fingerprint)` of the strs kept without their text.
     pub fingerprints: Vec<(NodeId, u64)>,
 }
@@ -467,7 +470,7 @@ pub fn annotate(
     // The text of each function's `__qualname__` (a str most functions share with others made
     // from the same code), by the str's address; the str is held while it is a key, and the
     // map is cleared when Python code may have run (a progress report).
-    let mut qualnames: FxHashMap<usize, (Py<PyAny>, Option<String>)> = Default::default();
+    let mut qualnames: FxHashMap<usize, (Py<PyAny>, Option<Arc<str>>)> = Default::default();
     progress.start("sizes", n as u64)?;
     // Every node's header is read, in node order, all over memory: a few ahead are prefetched.
     const AHEAD: usize = 8;
@@ -558,7 +561,7 @@ pub fn annotate(
                         ffi::PyErr_Clear();
                         None
                     } else {
-                        Builtins::str_of(Some(Bound::from_owned_ptr(py, r)))
+                        Builtins::str_of(Some(Bound::from_owned_ptr(py, r))).map(Arc::from)
                     }
                 }
             }
@@ -568,7 +571,9 @@ pub fn annotate(
                 Builtins::get(&b.func_qualname, &obj).and_then(|q| {
                     qualnames
                         .entry(q.as_ptr() as usize)
-                        .or_insert_with(|| (q.clone().unbind(), Builtins::str_of(Some(q))))
+                        .or_insert_with(|| {
+                            (q.clone().unbind(), Builtins::str_of(Some(q)).map(Arc::from))
+                        })
                         .1
                         .clone()
                 })
@@ -579,8 +584,8 @@ pub fn annotate(
                 let q = Builtins::str_of(Builtins::get(&b.type_qualname, &obj));
                 let m = Builtins::str_of(Builtins::get(&b.type_module, &obj));
                 match (m, q) {
-                    (Some(m), Some(q)) if m != "builtins" => Some(format!("{m}.{q}")),
-                    (_, q) => q,
+                    (Some(m), Some(q)) if m != "builtins" => Some(format!("{m}.{q}").into()),
+                    (_, q) => q.map(Arc::from),
                 }
             }
         };
@@ -603,7 +608,7 @@ pub fn annotate(
         info.short_name = short;
     }
     let strs = text.finish(py, |v| o.ptr(py, v as usize));
-    labels.extend(strs.labels);
+    labels.extend(strs.labels.into_iter().map(|(v, l)| (v, Arc::from(l))));
     labels.sort_unstable_by_key(|l| l.0);
     progress.end("sizes", n as u64)?;
     Ok(Annotations {

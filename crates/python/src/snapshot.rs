@@ -215,7 +215,13 @@ impl PySnapshot {
             };
             let (arrays, sizes, lens, labels) = match worker {
                 Ok(w) => w.join().expect("packing does not panic"),
-                Err((sizes, lens, labels)) => (None, sizes.into(), lens.into(), labels.into()),
+                Err((sizes, lens, labels)) => {
+                    let labels: Vec<_> = labels
+                        .into_iter()
+                        .map(|(v, l)| (v, l.to_string()))
+                        .collect();
+                    (None, sizes.into(), lens.into(), labels.into())
+                }
             };
             Ok((arrays, sizes, lens, labels, names))
         })?;

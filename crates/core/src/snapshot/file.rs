@@ -100,14 +100,14 @@ impl Out {
     }
 }
 
-fn labels_section(list: &[(NodeId, String)]) -> Vec<u8> {
+fn labels_section<S: AsRef<str>>(list: &[(NodeId, S)]) -> Vec<u8> {
     let mut o = Out::default();
     o.varint(list.len() as u64);
     let mut prev = 0u64;
     for (n, s) in list {
         o.varint(*n as u64 - prev);
         prev = *n as u64;
-        o.string(s);
+        o.string(s.as_ref());
     }
     o.0
 }
@@ -527,7 +527,7 @@ pub mod pack {
     }
 
     /// Labels of a snapshot of `n` nodes.
-    pub fn labels(labels: &[(NodeId, String)], n: usize) -> Lazy<Vec<(NodeId, String)>> {
+    pub fn labels<S: AsRef<str>>(labels: &[(NodeId, S)], n: usize) -> Lazy<Vec<(NodeId, String)>> {
         labels_lazy(packed(|to| to.bytes(&labels_section(labels))), n)
     }
 
