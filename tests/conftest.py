@@ -4,11 +4,25 @@ from __future__ import annotations
 
 import gc
 import io
+import tempfile
 
 import objgraph
 import pytest
 
 import refgraph
+
+
+@pytest.fixture(scope="session")
+def _session_tempdir(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("tempfile"))
+
+
+@pytest.fixture(autouse=True)
+def _temporary_files_stay_with_the_tests(_session_tempdir, monkeypatch):
+    """refgraph, as objgraph does, leaves the .dot file of a graph shown without a filename in
+    the temporary directory for the user to open: the tests' go to pytest's own temporary
+    directory (removed with its older runs) instead of piling up in /tmp."""
+    monkeypatch.setattr(tempfile, "tempdir", _session_tempdir)
 
 
 @pytest.fixture
