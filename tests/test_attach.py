@@ -324,7 +324,8 @@ def test_root_attaches_to_another_users_process():
     python = "/usr/bin/python3.11"
     if not os.path.exists(python):
         pytest.skip("no /usr/bin/python3.11")
-    shared = pathlib.Path(tempfile.mkdtemp(prefix="refgraph-test-"))  # nobody can reach it
+    # In /tmp itself, which nobody can reach (not pytest's private temporary directory).
+    shared = pathlib.Path(tempfile.mkdtemp(prefix="refgraph-test-", dir="/tmp"))
     os.chmod(shared, 0o777)
     t = Target(shared, "busy", python=python, wait=False, user=65534)
     try:
