@@ -255,6 +255,10 @@ def print_table(rows, out=sys.stdout):
         [f"{r['snapshot_mb']:.0f} ({r['snapshot_mb'] * 2**20 / r['nodes']:.0f})" for r in rows],
     )
     line(
+        "  B per gc-tracked obj",
+        [f"{r['snapshot_mb'] * 2**20 / r['gc_tracked']:.0f}" for r in rows],
+    )
+    line(
         "file MB (B/node)",
         [f"{r['file_bytes'] / 1e6:.1f} ({r['file_bytes'] / r['nodes']:.1f})" for r in rows],
     )
