@@ -252,39 +252,19 @@ impl Objects {
 /// `progress` reports the phases `walk` (the tracked objects) and `references`. Its callable
 /// runs only where every object the capture goes on to read is held; the types seen so far are
 /// held before it runs and the type cache is dropped after.
+///
+/// With `addrs_later`, the graph has no addresses yet: the caller gives them with
+/// `Graph::set_addrs_packed` (packed from [`Objects::addrs`]) before it uses the graph, and
+/// never holds a column of them (8 bytes a node).
 pub fn capture(
     py: Python<'_>,
     untracked: bool,
     roots: &[Bound<'_, PyAny>],
     progress: &mut Reporter<'_>,
+    addrs_later: bool,
 ) -> PyResult<(Graph, Objects)> {
-    capture_with(
-        py,
-        untracked,
-        roots,
-        progress,
-        refgraph_core::threads::count(),
-        false,
-    )
-}
-
-/// [`capture`], but the graph has no addresses yet: the caller gives them with
-/// `Graph::set_addrs_packed` (packed from [`Objects::addrs`]) before it uses the graph, and
-/// never holds a column of them (8 bytes a node).
-pub fn capture_addrs_later(
-    py: Python<'_>,
-    untracked: bool,
-    roots: &[Bound<'_, PyAny>],
-    progress: &mut Reporter<'_>,
-) -> PyResult<(Graph, Objects)> {
-    capture_with(
-        py,
-        untracked,
-        roots,
-        progress,
-        refgraph_core::threads::count(),
-        true,
-    )
+    let threads = refgraph_core::threads::count();
+    capture_with(py, untracked, roots, progress, threads, addrs_later)
 }
 
 /// Whether a capture on one thread and one on two give the same graph (same nodes in the same

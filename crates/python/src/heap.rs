@@ -95,6 +95,7 @@ impl Heap {
             untracked,
             &roots,
             &mut crate::progress::Reporter::new(None),
+            false,
         )?;
         Ok(Heap {
             inner: Some((g, o)),

@@ -1,7 +1,7 @@
 //! `Snapshot`: a heap snapshot as Python sees it (the facade in `refgraph/snapshot.py` wraps it).
 
 use crate::annotate::{annotate, module_globals, Columns};
-use crate::capture::{capture, capture_addrs_later};
+use crate::capture::capture;
 use crate::progress::Reporter;
 use crate::records::{DiffRow, PathGroup, TypeRow};
 use crate::strings::{process_fingerprinter, StringNotes};
@@ -137,11 +137,7 @@ impl PySnapshot {
         // less, and `save` writes them as they are.
         let second = refgraph_core::threads::count() > 1;
         let pack = pack && second;
-        let (mut g, objects) = if pack {
-            capture_addrs_later(py, untracked, &all_roots, &mut progress)?
-        } else {
-            capture(py, untracked, &all_roots, &mut progress)?
-        };
+        let (mut g, objects) = capture(py, untracked, &all_roots, &mut progress, pack)?;
         let n = g.len();
         let addrs = objects.addrs();
         debug_assert_eq!(addrs.len(), n);
