@@ -322,10 +322,8 @@ fn capture_with(
     // The nodes' addresses are those of `tracked` and `extra`: given to the graph at the end.
     let mut builder = GraphBuilder::without_addrs(n + n / 2, edges_to_reserve(n));
     builder.set_threads(threads);
-    // Room for as many as the builder: grown by doubling, its old buffers (below the
-    // allocator's mmap threshold, which frees of big buffers raise) were holes left in the
-    // heap (at 10M objects about 50 MB more at the end of the pass). Pages never written cost
-    // nothing.
+    // Room for as many as the builder reserves, instead of growing by doubling (pages never
+    // written cost nothing).
     let mut extra: Vec<Py<PyAny>> = Vec::with_capacity(n / 2);
     // SAFETY: the GIL is held, `tracked` holds strong references to its items and no Python
     // code runs in this block (no callbacks, no decref that could free anything: `extra` only
