@@ -1,4 +1,6 @@
-"""refgraph attaches only where gdb can call a function in a process and put its registers back.
+"""Where refgraph attaches with gdb (machines other than x86_64; ``REFGRAPH_ATTACH_INJECTOR=gdb``
+forces it, as here), it attaches only where gdb can call a function in a process and put its
+registers back.
 
 Some gdb, kernel and CPU combinations cannot (gdb 13 on Intel CPUs with AMX: "Couldn't write
 extended state status: Bad address"); a target attached there goes on with wrong registers
@@ -62,6 +64,7 @@ def test_attach_goes_through_or_refuses_without_touching_the_target(tmp_path):
             capture_output=True,
             text=True,
             timeout=120,
+            env=dict(os.environ, REFGRAPH_ATTACH_INJECTOR="gdb"),
         )
         if problem is None:
             assert proc.returncode == 0, proc.stderr

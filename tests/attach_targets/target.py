@@ -7,7 +7,7 @@ idle), checks that its own state is intact (results right, sys.path unchanged, n
 module left) and exits with status 7 after printing ``ok`` and what it checked; anything wrong
 makes it exit with status 3.
 
-MODE: busy, leak, sleep, accept, lock, gil, fork, threads, exit, compare.
+MODE: busy, leak, sleep, accept, lock, gil, fork, threads, exit, vector, compare.
 """
 
 import os
@@ -185,6 +185,17 @@ def main():
             work(200)
         publish()
         sys.exit(int(os.environ.get("TARGET_EXIT_CODE", "4")))
+    elif mode == "vector":
+        # Most of the time in C code that keeps values in AVX-512 registers (hold.c).
+        import ctypes
+
+        hold = ctypes.CDLL(os.environ["TARGET_HOLD_LIB"]).hold
+        changed = 0
+        while not stopping():
+            changed += hold(2000000)
+            work(20)
+            extra = "changed=%d" % changed
+            publish()
     elif mode == "compare":
         # An in-process snapshot, then a loop that allocates nothing that lives: an attach
         # snapshot taken now sees the same heap.

@@ -13,9 +13,10 @@ from .preflight import AttachError
 
 def snapshot_of(pid, timeout=10.0, collect=True, untracked=True, strings="names"):
     """A :class:`refgraph.Snapshot` of the CPython process ``pid`` (same machine, 3.10+, a user
-    allowed to trace it, gdb installed). Raises :class:`AttachError` with the reason when it
-    cannot (:class:`Timeout` when the target did not reach a safe point in ``timeout``
-    seconds; the attach is then cancelled and the target left as it was). ``strings``: what
+    allowed to trace it; gdb installed on machines other than x86_64). Raises
+    :class:`AttachError` with the reason when it cannot (:class:`Timeout` when the target did
+    not reach a safe point in ``timeout`` seconds; the attach is then cancelled and the target
+    left as it was). ``strings``: what
     the snapshot keeps of the target's strings, as for :func:`refgraph.snapshot`."""
     from ..snapshot import from_bytes
 

@@ -4,10 +4,13 @@ How (see the README section "Attaching to a running process" for why):
 
 1. A private run directory is made where the target can see it (mode 0700, owned by the
    target's user).
-2. gdb attaches in batch mode, maps one fresh read-only page in the target (``mmap``: a system
-   call, no allocator lock), writes the code of ``_target.py`` into it, calls
-   ``Py_AddPendingCall(PyRun_SimpleString, page)`` and detaches. Nothing else runs at the stop:
-   the target is stopped for a fraction of a second and no Python code runs there.
+2. An injector stops the target's main thread, maps one fresh read-only page in the target
+   (``mmap``: a system call, no allocator lock), writes the code of ``_target.py`` into it,
+   calls ``Py_AddPendingCall(PyRun_SimpleString, page)``, puts the registers back and lets
+   the thread go. Nothing else runs at the stop: the target is stopped for milliseconds and
+   no Python code runs there. On x86_64 the injector is refgraph's own (``ptrace.py``, which
+   puts back every register, the vector ones included, byte for byte); elsewhere it is gdb
+   in batch mode.
 3. The interpreter runs the pending call in its main thread at its next safe point between two
    bytecodes. The code claims the run (``claim``, created exclusively), captures the heap and
    writes ``snapshot.rgsnap`` and ``status`` (0600, temporary name + rename).
@@ -32,7 +35,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from . import preflight
+from . import elf, preflight
 from .preflight import AttachError
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -40,6 +43,7 @@ _PACKAGE = os.path.dirname(_HERE)
 STAGE = "<refgraph attach>"
 PAGE = 4096
 GDB_LIMIT = 60.0  # seconds gdb may take before it is interrupted (never killed)
+CALL_LIMIT = 10.0  # seconds a call in the target may take before the ptrace helper undoes it
 
 
 def extension_path():
@@ -124,6 +128,76 @@ def mark_page_free(pid, addr, size):
             return mem.write(mark) == len(mark)
     except (OSError, ValueError, OverflowError):
         return False
+
+
+# ----------------------------------------------------------------------------- addresses
+
+_LIBC = re.compile(r"^libc(\.so|-[0-9]|\.musl)")
+
+
+def _file_mappings(pid):
+    """(start, file offset, inode, path) of every file the process maps."""
+    out = []
+    with open(f"/proc/{pid}/maps") as f:
+        for line in f:
+            parts = line.split(None, 5)
+            if len(parts) < 6 or not parts[5].startswith("/"):
+                continue
+            path = parts[5].rstrip("\n")
+            if path.endswith(" (deleted)"):
+                path = path[: -len(" (deleted)")]
+            start = int(parts[0].split("-")[0], 16)
+            out.append((start, int(parts[2], 16), int(parts[4]), path))
+    return out
+
+
+def _load_bias(e, start):
+    """What to add to ``e``'s addresses, given where its first bytes are mapped."""
+    firsts = [vaddr for vaddr, offset, _size in e.segments if offset == 0]
+    if not firsts:
+        raise AttachError("an ELF file without a segment at its start")
+    return start - (firsts[0] & ~(PAGE - 1))
+
+
+def _mapped_elf(pid, maps, path, read, inode=None):
+    """(Elf, load bias) of the file the process maps at ``path`` (read through ``read``)."""
+    e = elf.load(read)
+    starts = [m[0] for m in maps if m[1] == 0 and (m[3] == path or m[2] == inode)]
+    if not starts:
+        raise AttachError(f"process {pid}: {path} is not in its memory map")
+    return e, _load_bias(e, min(starts))
+
+
+def libc_function(pid, name, maps=None):
+    """The address of C library function ``name`` in process ``pid``, or None."""
+    maps = _file_mappings(pid) if maps is None else maps
+    for path in sorted({m[3] for m in maps if _LIBC.match(os.path.basename(m[3]))}):
+        try:
+            lib, bias = _mapped_elf(pid, maps, path, f"/proc/{pid}/root{path}")
+        except (OSError, elf.ElfError, AttachError):
+            continue
+        if name in lib.symbols:
+            return lib.symbols[name][0] + bias
+    return None
+
+
+def remote_functions(pid, target):
+    """Addresses, in process ``pid``, of ``mmap``, ``Py_AddPendingCall`` and
+    ``PyRun_SimpleString``, from the files' dynamic symbols and where they are mapped."""
+    maps = _file_mappings(pid)
+    exe = target.interpreter == target.exe
+    read = f"/proc/{pid}/exe" if exe else f"/proc/{pid}/root{target.interpreter}"
+    try:
+        py, bias = _mapped_elf(pid, maps, target.interpreter, read, os.stat(read).st_ino)
+    except elf.ElfError as e:
+        raise AttachError(f"process {pid}: {e}") from None
+    mmap = libc_function(pid, "mmap", maps)
+    if mmap is None and "mmap" in py.symbols:  # a static interpreter
+        mmap = py.symbols["mmap"][0] + bias
+    if mmap is None:
+        raise AttachError(f"process {pid}: no C library with mmap found in its memory map")
+    add_pending = py.symbols["Py_AddPendingCall"][0] + bias
+    return mmap, add_pending, py.symbols["PyRun_SimpleString"][0] + bias
 
 
 # ----------------------------------------------------------------------------- files
@@ -476,32 +550,7 @@ class Session:
             "-x",
             script,
         ]
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            errors="replace",
-            start_new_session=True,  # a Ctrl-C of the CLI does not reach gdb mid-call
-        )
-        interrupted = False
-        try:
-            out, err = proc.communicate(timeout=GDB_LIMIT)
-        except subprocess.TimeoutExpired:
-            # Never kill gdb: it may be inside the call, and the target would be left in it.
-            # An interrupt makes gdb unwind the call (unwindonsignal) and detach.
-            interrupted = True
-            proc.send_signal(2)
-            out, err = proc.communicate()
-        finally:
-            self.gdb_seconds = time.perf_counter() - t0
-            for p in (code_path, script):
-                try:
-                    os.unlink(p)
-                except OSError:
-                    pass
+        out, err, interrupted = self._run_helper(cmd, (code_path, script))
         m = re.search(r"refgraph: page 0x([0-9a-f]+) rc (-?\d+)", out)
         if not m and interrupted:
             raise AttachError(
@@ -512,8 +561,82 @@ class Session:
             lines = [ln for ln in (err + out).splitlines() if ln.strip()]
             detail = _gdb_problem(lines)
             raise AttachError(f"gdb could not attach to process {self.pid}: {detail}")
-        self.page = int(m.group(1), 16)
-        if int(m.group(2)) != 0:
+        self._injected(int(m.group(1), 16), int(m.group(2)))
+
+    def _inject_ptrace(self, text):
+        size = (len(text) + PAGE - 1) // PAGE * PAGE
+        reuse = find_free_page(self.pid, size)
+        self.page_size = size
+        mmap, add_pending, run_string = remote_functions(self.pid, self.target)
+        code_path = os.path.join(self.dir, "page.bin")
+        with open(code_path, "wb") as f:
+            f.write(text)
+        cmd = [
+            sys.executable,
+            "-I",
+            os.path.join(_HERE, "ptrace.py"),
+            str(self.pid),
+            code_path,
+            str(size),
+            hex(reuse or 0),
+            hex(mmap),
+            hex(add_pending),
+            hex(run_string),
+            str(CALL_LIMIT),
+        ]
+        out, err, _interrupted = self._run_helper(cmd, (code_path,))
+        m = re.search(r"refgraph: page 0x([0-9a-f]+) rc (-?\d+)", out)
+        if m:
+            self._injected(int(m.group(1), 16), int(m.group(2)))
+            return
+        m = re.search(r"refgraph: error (.*)", out)
+        detail = m.group(1) if m else ((err + out).strip().splitlines() or ["no output"])[-1]
+        if detail.startswith("registers: "):
+            raise AttachError(
+                f"process {self.pid}'s registers could not be put back exactly after the "
+                f"injection ({detail[11:]}): it may misbehave"
+            )
+        if detail.startswith("gone "):
+            raise AttachError(f"process {self.pid} exited during the attach")
+        if "Operation not permitted" in detail:
+            detail += " (ptrace blocked: seccomp, Yama or a missing capability?)"
+        raise AttachError(f"could not inject into process {self.pid}: {detail}")
+
+    def _run_helper(self, cmd, files):
+        """Run gdb or the ptrace helper in a session of its own; (stdout, stderr, whether it
+        had to be interrupted). ``files`` are removed afterwards."""
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            errors="replace",
+            start_new_session=True,  # a Ctrl-C of the CLI does not reach it mid-call
+        )
+        interrupted = False
+        try:
+            out, err = proc.communicate(timeout=GDB_LIMIT)
+        except subprocess.TimeoutExpired:
+            # Never kill it: it may be inside the call, and the target would be left in it.
+            # An interrupt makes gdb unwind the call (unwindonsignal) and detach; the ptrace
+            # helper keeps to its own limit.
+            interrupted = True
+            proc.send_signal(2)
+            out, err = proc.communicate()
+        finally:
+            self.gdb_seconds = time.perf_counter() - t0
+            for p in files:
+                try:
+                    os.unlink(p)
+                except OSError:
+                    pass
+        return out, err, interrupted
+
+    def _injected(self, page, rc):
+        self.page = page
+        if rc != 0:
             raise AttachError(
                 f"process {self.pid}'s queue of pending calls is full: try again in a moment"
             )
@@ -593,8 +716,8 @@ class Session:
         so = extension_path()
         self._check_visible(so)
         t0 = time.perf_counter()
-        use_gdb = self.target.version[:2] <= preflight.SUPPORTED[1]
-        if use_gdb:
+        how = preflight.injector(self.target.version)
+        if how == "gdb":
             # Before the run directory exists: a CLI killed during this check (its own probe
             # process) leaves nothing behind.
             gdb = preflight.find_gdb()
@@ -604,7 +727,9 @@ class Session:
             text = page_text(self.config(so))
             if progress:
                 progress.stage(f"attaching to {self.pid}")
-            if use_gdb:
+            if how == "ptrace":
+                self._inject_ptrace(text)
+            elif how == "gdb":
                 self._inject_gdb(text, gdb)
             else:
                 self._inject_remote_exec(text)

@@ -215,6 +215,18 @@ def check_platform(pid, interpreter):
         )
 
 
+def injector(version):
+    """How refgraph's code gets into a process running CPython ``version``: ``"remote_exec"``
+    (3.14+, PEP 768), ``"ptrace"`` (refgraph's own, on x86_64) or ``"gdb"`` (other machines).
+    ``REFGRAPH_ATTACH_INJECTOR=gdb`` or ``=ptrace`` chooses for 3.10-3.13 (the tests use it)."""
+    if version[:2] > SUPPORTED[1]:
+        return "remote_exec"
+    forced = os.environ.get("REFGRAPH_ATTACH_INJECTOR", "")
+    if forced in ("gdb", "ptrace"):
+        return forced
+    return "ptrace" if os.uname().machine == "x86_64" else "gdb"
+
+
 def find_gdb():
     gdb = shutil.which("gdb")
     if gdb is None:
@@ -377,7 +389,7 @@ def check(pid, need_gdb=True):
             f"process {pid} runs CPython {version[0]}.{version[1]}: attach to 3.14 and newer "
             "needs refgraph itself to run on Python 3.14+ (sys.remote_exec)"
         )
-    if version[:2] <= SUPPORTED[1] and need_gdb:
+    if injector(version) == "gdb" and need_gdb:
         find_gdb()
     try:
         root_same = os.path.samestat(os.stat(f"/proc/{pid}/root"), os.stat("/"))

@@ -1,6 +1,7 @@
-"""``refgraph attach PID``: look inside a running CPython process (3.10-3.13 through gdb, 3.14+
-through sys.remote_exec) without changing its code or restarting it: a snapshot is taken
-inside it at a safe point between two bytecodes of its main thread.
+"""``refgraph attach PID``: look inside a running CPython process (3.10-3.13 through a pending
+call injected with ptrace, 3.14+ through sys.remote_exec) without changing its code or
+restarting it: a snapshot is taken inside it at a safe point between two bytecodes of its main
+thread.
 
 Prints the most common types with their counts and bytes; ``-o FILE.rgsnap`` saves the
 snapshot for every other command (top, diff, paths, graph, info); ``--leaks`` takes several
