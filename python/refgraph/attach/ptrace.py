@@ -72,10 +72,13 @@ FAULTS = (signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE, signal.SI
 
 class Regs(ctypes.Structure):
     _fields_ = [("r", ctypes.c_ulonglong * NREGS)]
+    r: ctypes.Array[ctypes.c_ulonglong]
 
 
 class Iovec(ctypes.Structure):
     _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+    base: int | None
+    len: int
 
 
 class PtraceError(Exception):
