@@ -177,6 +177,8 @@ class Tracee:
             sig, event = got
             if event == PTRACE_EVENT_STOP:
                 return
+            if sig == signal.SIGSEGV and self.get_regs().r[RIP] == RETURN:
+                return  # a call of ours returned just as it was being given up: stopped
             # A signal on its way to the target: let it have it; the interrupt stop follows.
             ptrace(PTRACE_CONT, self.pid, None, sig)
 
