@@ -1,12 +1,12 @@
 //! Asking the kernel for transparent huge pages for big arrays read at random (the capture's
 //! address index): fewer TLB misses and page faults. Only a hint; nothing changes elsewhere.
 
-/// Advise huge pages for the whole 2 MiB pages inside `[ptr, ptr + len)` where they pay
-/// ([`wanted`]).
+/// Advise huge pages for the whole 2 MiB pages inside `[ptr, ptr + len)`, unless
+/// `REFGRAPH_HUGE_PAGES=0` is in the environment (to measure what they bring).
 #[cfg(target_os = "linux")]
 pub fn advise(ptr: *const u8, len: usize) {
     const HUGE: usize = 2 << 20;
-    if !wanted() {
+    if std::env::var_os("REFGRAPH_HUGE_PAGES").is_some_and(|v| v == "0") {
         return;
     }
     let start = (ptr as usize).next_multiple_of(HUGE);
@@ -23,36 +23,6 @@ pub fn advise(ptr: *const u8, len: usize) {
 /// Elsewhere: nothing to do.
 #[cfg(not(target_os = "linux"))]
 pub fn advise(_ptr: *const u8, _len: usize) {}
-
-/// Whether to ask for huge pages: `REFGRAPH_HUGE_PAGES=0` or `=1` in the environment decides
-/// (read at each call, to measure both in one process); otherwise yes, unless this is a
-/// virtual machine whose balloon reports free memory to its host. There the free 2 MiB blocks
-/// a huge page is made of have been handed back to the host, and the first touch of each
-/// waits for the host to back it again: a capture of 10M objects made 4 s after the previous
-/// one took 3.6 s with huge pages and 2.0 s without (medians of 5, Firecracker VM); made
-/// right after it, 1.84 s and 1.86 s.
-pub fn wanted() -> bool {
-    match std::env::var_os("REFGRAPH_HUGE_PAGES") {
-        Some(v) if v == "0" => return false,
-        Some(v) if v == "1" => return true,
-        _ => {}
-    }
-    static REPORTING: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    !*REPORTING.get_or_init(|| reports_free_pages(std::path::Path::new("/sys/bus/virtio/devices")))
-}
-
-/// Whether one of the virtio devices listed in `dir` (sysfs) is a balloon (device id 5) with
-/// free page reporting (feature bit 5, `VIRTIO_BALLOON_F_REPORTING`; sysfs lists the feature
-/// bits as one `0`/`1` character each, bit 0 first).
-fn reports_free_pages(dir: &std::path::Path) -> bool {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return false;
-    };
-    entries.flatten().any(|entry| {
-        let read = |name| std::fs::read_to_string(entry.path().join(name)).unwrap_or_default();
-        read("device").trim() == "0x0005" && read("features").as_bytes().get(5) == Some(&b'1')
-    })
-}
 
 /// Fault in the pages of `[ptr, ptr + len)` ready to be written (`MADV_POPULATE_WRITE`, Linux
 /// 5.14+), so that the thread that writes there later does not stop to have each fresh page
@@ -181,25 +151,6 @@ mod tests {
         assert!(v.iter().copied().eq(0..1000));
         v.extend(1000..(3 << 20));
         assert!(v.iter().copied().eq(0..(3 << 20)));
-    }
-
-    #[test]
-    fn a_balloon_that_reports_free_pages_is_recognised() {
-        let root = std::env::temp_dir().join(format!("refgraph-virtio-{}", std::process::id()));
-        let device = |name: &str, id: &str, features: &str| {
-            let d = root.join(name);
-            std::fs::create_dir_all(&d).unwrap();
-            std::fs::write(d.join("device"), format!("{id}\n")).unwrap();
-            std::fs::write(d.join("features"), format!("{features}\n")).unwrap();
-        };
-        let _ = std::fs::remove_dir_all(&root);
-        assert!(!super::reports_free_pages(&root)); // no such directory
-        device("virtio0", "0x0002", "0010011001"); // a disk: bit 5 means something else
-        device("virtio1", "0x0005", "0110001000"); // a balloon without reporting
-        assert!(!super::reports_free_pages(&root));
-        device("virtio2", "0x0005", "0110010100"); // a balloon that reports (bit 5)
-        assert!(super::reports_free_pages(&root));
-        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]
