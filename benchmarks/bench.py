@@ -416,7 +416,7 @@ def run(args):
         snap = snapshot_figures(args.repeat)
     attach = None
     if refgraph is not None and (only is None or "attach" in only) and not args.smoke:
-        # A second process with the same heap, attached to (Linux with gdb only).
+        # A second process with the same heap, attached to (Linux only).
         import attach_bench
 
         try:

@@ -428,7 +428,7 @@ class Attached:
     data: bytes
     status: dict
     seconds: float  # from start to the snapshot's arrival
-    gdb_seconds: float
+    inject_seconds: float  # the injector's run (ptrace helper or gdb)
 
 
 class Timeout(AttachError):
@@ -485,7 +485,7 @@ class Session:
         self.dir = None  # the same directory as this process names it
         self.page = None
         self.page_size = 0
-        self.gdb_seconds = 0.0
+        self.inject_seconds = 0.0
         self.workdir = workdir or "/tmp"
         self.watch = Watch(self.pid)
 
@@ -626,7 +626,7 @@ class Session:
             proc.send_signal(2)
             out, err = proc.communicate()
         finally:
-            self.gdb_seconds = time.perf_counter() - t0
+            self.inject_seconds = time.perf_counter() - t0
             for p in files:
                 try:
                     os.unlink(p)
@@ -761,7 +761,7 @@ class Session:
             with open(os.path.join(self.dir, "snapshot.rgsnap"), "rb") as f:
                 data = f.read()
             self._mark_page_free()
-            return Attached(data, status, time.perf_counter() - t0, self.gdb_seconds)
+            return Attached(data, status, time.perf_counter() - t0, self.inject_seconds)
         finally:
             self._cleanup()
 
