@@ -450,6 +450,81 @@ def test_by_type_matches_objgraph_with_common_metaclasses_in_the_heap():
     del keep
 
 
+def _c_heap_types():
+    """Types made by C code from a spec (heap types whose C name has the module in it)."""
+    import array
+    import functools
+    import itertools
+    import re
+    import struct
+
+    heap = 1 << 9  # Py_TPFLAGS_HEAPTYPE
+    found = [struct.Struct, array.array, re.Pattern, functools.partial, itertools.count]
+    return [t for t in found if t.__flags__ & heap and type(t) is type]
+
+
+def test_type_names_that_cannot_match_are_told_from_the_c_name():
+    """by_type's walk keeps only the objects of types whose C name can give the name asked
+    for; the others are never looked at again. That must never leave out a type whose name
+    could match."""
+    Masked = _meta_with(__name__=property(lambda c: "Masked"))("Plainly", (), {})
+
+    class Renamed:
+        pass
+
+    Renamed.__name__ = "NowCalled"
+    may = _refgraph.type_may_be_named
+    # The C name proven readable on this interpreter: a name that cannot match is ruled out.
+    assert not may(Plain, "Other") and not may(dict, "list") and not may(Plain, "m.Other")
+    assert may(Plain, "Plain") and may(Plain, f"{__name__}.Plain") and may(Plain, "a.b.Plain")
+    assert may(collections.OrderedDict, "OrderedDict")
+    assert may(collections.OrderedDict, "collections.OrderedDict")
+    assert may(Renamed, "NowCalled") and not may(Renamed, "Renamed")
+    # A metaclass may compute any name: never ruled out.
+    assert may(Masked, "Masked") and may(Masked, "Anything")
+    assert may(Thing, "Anything")  # ABCMeta
+    for t in _c_heap_types():
+        assert may(t, t.__name__) and may(t, f"{t.__module__}.{t.__name__}"), t
+
+
+def test_by_type_over_the_heap_agrees_with_objgraph_on_unusual_names():
+    Masked = _meta_with(__name__=property(lambda c: "Masked"))("Plainly", (), {})
+
+    class Renamed:
+        pass
+
+    Renamed.__name__ = "NowCalled"
+
+    class Dotted:
+        pass
+
+    Dotted.__name__ = "x.y.Dotted"
+    InPkg = type("InPkg", (), {"__module__": "pkg.sub"})
+    NoModule = type("NoModule", (), {"__module__": ""})
+    Unicode = type("Ünïcode", (), {})
+    c_types = _c_heap_types()
+    assert c_types, "no heap type made from a C spec found"
+    import array
+    import re
+    import struct
+
+    keep = [Masked(), Renamed(), Renamed(), Dotted(), InPkg(), NoModule(), Unicode()]
+    keep += [collections.OrderedDict(), struct.Struct("i"), array.array("i"), re.compile("x+")]
+    keep += [__import__("types").SimpleNamespace()]
+    names = ["Masked", "Plainly", "NowCalled", "Renamed", "x.y.Dotted", "Dotted", "y.Dotted"]
+    names += [f"{__name__}.x.y.Dotted", "pkg.sub.InPkg", "InPkg", "sub.InPkg", "NoModule"]
+    names += ["Ünïcode", f"{__name__}.Ünïcode", "OrderedDict", "collections.OrderedDict"]
+    names += ["SimpleNamespace", "types.SimpleNamespace", "builtins.OrderedDict"]
+    for t in c_types:
+        names += [t.__name__, f"{t.__module__}.{t.__name__}"]
+    for name in names:
+        got = refgraph.by_type(name)
+        want = objgraph.by_type(name)
+        assert [id(o) for o in got] == [id(o) for o in want], name
+    assert len(refgraph.by_type("NowCalled")) == 2
+    del keep
+
+
 def test_by_type_when_reading_a_name_frees_objects():
     """A metaclass's __name__ that drops the only references to other objects and collects:
     by_type held everything before calling it, so nothing it returns was freed."""

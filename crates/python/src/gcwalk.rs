@@ -39,7 +39,7 @@ pub struct Heads([usize; GENERATIONS]);
 /// 0: not checked yet; 1: not usable here; 2: `HEAD0` is the checked head of generation 0.
 static STATE: AtomicU8 = AtomicU8::new(0);
 static HEAD0: AtomicUsize = AtomicUsize::new(0);
-/// How many objects the last [`map`] met.
+/// How many objects the last walk met (to size the next listing).
 static LAST_LEN: AtomicUsize = AtomicUsize::new(0);
 
 impl Heads {
@@ -360,22 +360,52 @@ fn read_words(addr: usize) -> Option<[usize; 2]> {
 /// As [`visit`].
 pub unsafe fn map<T>(heads: &Heads, mut f: impl FnMut(*mut ffi::PyObject) -> T) -> Vec<T> {
     // Sized from the last walk: growing a vector of a million items copies it several times.
-    let mut out = Vec::with_capacity(LAST_LEN.load(Ordering::Relaxed) / 8 * 9);
+    let room = LAST_LEN.load(Ordering::Relaxed) / 8 * 9;
+    collect(heads, room, |o| Some(f(o)))
+}
+
+/// The `Some`s of `f` over every gc-tracked object, in `gc.get_objects()` order (for a walk
+/// that keeps few of the objects: its vector grows as needed).
+///
+/// # Safety
+/// As [`visit`].
+pub unsafe fn filter_map<T>(
+    heads: &Heads,
+    f: impl FnMut(*mut ffi::PyObject) -> Option<T>,
+) -> Vec<T> {
+    collect(heads, 0, f)
+}
+
+/// The `Some`s of `f`, in a vector with room for `room` at first.
+///
+/// # Safety
+/// As [`visit`].
+unsafe fn collect<T>(
+    heads: &Heads,
+    room: usize,
+    mut f: impl FnMut(*mut ffi::PyObject) -> Option<T>,
+) -> Vec<T> {
+    let mut out = Vec::with_capacity(room);
+    // A tail walk's items, reversed into place at the end of each generation.
     let mut from_tail = Vec::new();
     let mut generation = 0;
+    let mut walked = 0;
     visit(heads, |o, place| {
+        walked += 1;
         if place.generation != generation {
             out.extend(from_tail.drain(..).rev());
             generation = place.generation;
         }
-        if place.from_tail {
-            from_tail.push(f(o));
-        } else {
-            out.push(f(o));
+        if let Some(item) = f(o) {
+            if place.from_tail {
+                from_tail.push(item);
+            } else {
+                out.push(item);
+            }
         }
     });
     out.extend(from_tail.drain(..).rev());
-    LAST_LEN.store(out.len(), Ordering::Relaxed);
+    LAST_LEN.store(walked, Ordering::Relaxed);
     out
 }
 

@@ -52,6 +52,15 @@ fn type_names_without_code(tp: &Bound<'_, pyo3::types::PyType>) -> Option<(Strin
     names::names_without_code(tp)
 }
 
+/// Whether `by_type(typename)`'s walk keeps the objects of type `tp` to look at their names
+/// (false: their names cannot be `typename`, read from the type's C name). For the tests.
+#[pyfunction]
+fn type_may_be_named(tp: &Bound<'_, pyo3::types::PyType>, typename: &str) -> bool {
+    let type_type = tp.py().get_type::<pyo3::types::PyType>();
+    // SAFETY: GIL held, `tp` a live type.
+    unsafe { names::may_be_named(tp.as_ptr(), type_type.as_ptr(), typename) }
+}
+
 /// A byte count for people: `512 B`, `1.5 KiB`, `-3.2 MiB` (the snapshot drawings' format).
 #[pyfunction]
 fn human_bytes(n: i64) -> String {
@@ -90,6 +99,7 @@ fn _refgraph(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(leaks::leaking, m)?)?;
     m.add_function(wrap_pyfunction!(type_names, m)?)?;
     m.add_function(wrap_pyfunction!(type_names_without_code, m)?)?;
+    m.add_function(wrap_pyfunction!(type_may_be_named, m)?)?;
     m.add_function(wrap_pyfunction!(snapshot::draw_chain, m)?)?;
     m.add_function(wrap_pyfunction!(traverse::traverse_pass, m)?)?;
     m.add_function(wrap_pyfunction!(capture::capture_threads_agree, m)?)?;

@@ -75,8 +75,57 @@ pub fn init(py: Python<'_>) -> PyResult<()> {
     // SAFETY: a live type object, kept alive for the life of the process below.
     let slot = unsafe { ffi::PyType_GetSlot(probe.as_type_ptr(), ffi::Py_tp_getattro) } as usize;
     let _ = GETATTR_HOOK.set(slot);
+    // A class made by `type()` has for C name the UTF-8 text of its `__name__` (the very
+    // buffer `PyUnicode_AsUTF8AndSize` gives): read where `tp_name` should be, it proves the
+    // layout (any build whose object header differs fails: then C names are never read).
+    let name = probe.getattr("__name__")?;
+    let mut len: ffi::Py_ssize_t = 0;
+    // SAFETY: `name` is a live str; the word read lies inside the type object (a type object
+    // is hundreds of bytes long in every build).
+    let proven = unsafe {
+        let utf8 = ffi::PyUnicode_AsUTF8AndSize(name.as_ptr(), &mut len);
+        let word = *((probe.as_ptr() as usize + TP_NAME) as *const usize);
+        !utf8.is_null() && word == utf8 as usize
+    };
+    let _ = C_NAMES.set(proven);
     std::mem::forget(probe.unbind());
     Ok(())
+}
+
+/// Where `PyTypeObject.tp_name` sits: after `PyObject_VAR_HEAD` (reference count, type, size)
+/// in the default builds of 3.10 to 3.13 (`Include/cpython/object.h`). Proven at import on a
+/// class made for the purpose ([`C_NAMES`]) before anything reads it.
+const TP_NAME: usize = 3 * std::mem::size_of::<usize>();
+
+/// Whether `tp_name` was found at [`TP_NAME`] (see [`init`]).
+static C_NAMES: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
+/// Whether objects of type `tp` may be named `typename` (a short name, or a long one when it
+/// has a dot), decided without running any code or making any object (so it may be asked in
+/// the middle of a walk of the collector's lists): false only when the names of `tp` cannot
+/// end with the last part of `typename`. For a type whose metatype is exactly `type`,
+/// `__name__` is its C name cut after the last dot (a static type) or the text that C name
+/// holds (a class, whose C name follows every assignment to `__name__`); a long name ends
+/// with `'.' + __name__`. Any other metatype may compute `__name__`: always true.
+///
+/// # Safety
+/// GIL held; `tp` a live type object.
+pub unsafe fn may_be_named(
+    tp: *mut ffi::PyObject,
+    type_type: *mut ffi::PyObject,
+    typename: &str,
+) -> bool {
+    if C_NAMES.get() != Some(&true) || ffi::Py_TYPE(tp) as *mut ffi::PyObject != type_type {
+        return true;
+    }
+    let c_name = *((tp as usize + TP_NAME) as *const *const std::ffi::c_char);
+    if c_name.is_null() {
+        return true;
+    }
+    fn last(s: &[u8]) -> &[u8] {
+        s.rsplit(|&b| b == b'.').next().unwrap_or(s)
+    }
+    last(std::ffi::CStr::from_ptr(c_name).to_bytes()) == last(typename.as_bytes())
 }
 
 /// Whether a metaclass reads its instances' `__name__` and `__dict__` exactly as `type` does,

@@ -2,7 +2,7 @@
 //! address. The list is always one the Python layer owns (`gc.get_objects()` or a copy).
 
 use crate::gcwalk::{self, list_types, prefetch, Heads};
-use crate::names::TypeNames;
+use crate::names::{may_be_named, TypeNames};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyType};
@@ -253,34 +253,44 @@ pub fn by_type<'py>(
     Ok(objects.select(py, |_, tp| wanted.contains(&tp), usize::MAX))
 }
 
-/// `by_type` over the whole heap with one walk that records each object's address and type,
-/// taking no reference. When every type's name can be read without running Python code (see
-/// [`TypeNames::resolve_without_code`]), only the objects of the wanted types are then held.
-/// Otherwise every object is held (as `gc.get_objects()` would) before the rest of the names are
-/// resolved, which may run Python code (a metaclass's `__name__`); then only the objects of the
-/// wanted types are kept.
+/// `by_type` over the whole heap with one walk that records the address and type of each
+/// object whose type may have that name ([`may_be_named`]: decided from the type's C name when
+/// its metatype is `type`), taking no reference. When every such type's name can be read
+/// without running Python code (see [`TypeNames::resolve_without_code`]), only the objects of
+/// the wanted types are then held. Otherwise every object recorded is held (as
+/// `gc.get_objects()` would) before the rest of the names are resolved, which may run Python
+/// code (a metaclass's `__name__`); then only the objects of the wanted types are kept.
 fn by_type_in_heap<'py>(
     py: Python<'py>,
     heads: &Heads,
     typename: &str,
     names: &mut TypeNames,
 ) -> PyResult<Vec<Bound<'py, PyAny>>> {
-    let mut types: rustc_hash::FxHashSet<usize> = Default::default();
+    // Each type met, and whether its objects may be wanted.
+    let mut types: rustc_hash::FxHashMap<usize, bool> = Default::default();
     // Types met lately, by a few bits of their address: neighbours in the lists are seldom of
-    // one type, and a probe of the set per object would cost more than the rest of the walk.
-    let mut recent = [0usize; 256];
-    // SAFETY: GIL held; the closure only reads each object's type.
+    // one type, and a probe of the map per object would cost more than the rest of the walk.
+    let mut recent = [(0usize, false); 256];
+    let type_type = py.get_type::<PyType>();
+    let type_type = type_type.as_ptr();
+    // SAFETY: GIL held; the closure only reads each object's type and its type's C name
+    // (a live type: the object's), and runs no code.
     let walked: Vec<(usize, usize)> = unsafe {
-        gcwalk::map(heads, |o| {
+        gcwalk::filter_map(heads, |o| {
             let tp = ffi::Py_TYPE(o) as usize;
             let slot = &mut recent[(tp >> 4 ^ tp >> 12) & 255];
-            if *slot != tp {
-                *slot = tp;
-                types.insert(tp);
+            if slot.0 != tp {
+                let maybe = *types
+                    .entry(tp)
+                    .or_insert_with(|| may_be_named(tp as *mut ffi::PyObject, type_type, typename));
+                *slot = (tp, maybe);
             }
-            (o as usize, tp)
+            slot.1.then_some((o as usize, tp))
         })
     };
+    let types = types
+        .into_iter()
+        .filter_map(|(tp, maybe)| maybe.then_some(tp));
     for tp in types {
         // SAFETY: read from a live object, and no Python code ran since; a new reference,
         // which `names` keeps.
