@@ -359,33 +359,20 @@ fn read_words(addr: usize) -> Option<[usize; 2]> {
 /// # Safety
 /// As [`visit`].
 pub unsafe fn map<T>(heads: &Heads, mut f: impl FnMut(*mut ffi::PyObject) -> T) -> Vec<T> {
-    // Sized from the last walk: growing a vector of a million items copies it several times.
-    let room = LAST_LEN.load(Ordering::Relaxed) / 8 * 9;
-    collect(heads, room, |o| Some(f(o)))
+    filter_map(heads, |o| Some(f(o)))
 }
 
-/// The `Some`s of `f` over every gc-tracked object, in `gc.get_objects()` order (for a walk
-/// that keeps few of the objects: its vector grows as needed).
+/// The `Some`s of `f` over every gc-tracked object, in `gc.get_objects()` order.
 ///
 /// # Safety
 /// As [`visit`].
 pub unsafe fn filter_map<T>(
     heads: &Heads,
-    f: impl FnMut(*mut ffi::PyObject) -> Option<T>,
-) -> Vec<T> {
-    collect(heads, 0, f)
-}
-
-/// The `Some`s of `f`, in a vector with room for `room` at first.
-///
-/// # Safety
-/// As [`visit`].
-unsafe fn collect<T>(
-    heads: &Heads,
-    room: usize,
     mut f: impl FnMut(*mut ffi::PyObject) -> Option<T>,
 ) -> Vec<T> {
-    let mut out = Vec::with_capacity(room);
+    // Room for every object of the last walk: growing a vector of a million items copies it
+    // several times, while room never written costs no memory (its pages are never touched).
+    let mut out = Vec::with_capacity(LAST_LEN.load(Ordering::Relaxed) / 8 * 9);
     // A tail walk's items, reversed into place at the end of each generation.
     let mut from_tail = Vec::new();
     let mut generation = 0;
