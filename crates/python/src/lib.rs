@@ -56,9 +56,8 @@ fn type_names_without_code(tp: &Bound<'_, pyo3::types::PyType>) -> Option<(Strin
 /// (false: their names cannot be `typename`, read from the type's C name). For the tests.
 #[pyfunction]
 fn type_may_be_named(tp: &Bound<'_, pyo3::types::PyType>, typename: &str) -> bool {
-    let type_type = tp.py().get_type::<pyo3::types::PyType>();
     // SAFETY: GIL held, `tp` a live type.
-    unsafe { names::may_be_named(tp.as_ptr(), type_type.as_ptr(), typename) }
+    unsafe { names::may_be_named(tp.as_ptr(), typename) }
 }
 
 /// A byte count for people: `512 B`, `1.5 KiB`, `-3.2 MiB` (the snapshot drawings' format).

@@ -78,15 +78,17 @@ pub fn init(py: Python<'_>) -> PyResult<()> {
     // A class made by `type()` has for C name the UTF-8 text of its `__name__` (the very
     // buffer `PyUnicode_AsUTF8AndSize` gives): read where `tp_name` should be, it proves the
     // layout (any build whose object header differs fails: then C names are never read).
-    let name = probe.getattr("__name__")?;
-    let mut len: ffi::Py_ssize_t = 0;
-    // SAFETY: `name` is a live str; the word read lies inside the type object (a type object
-    // is hundreds of bytes long in every build).
-    let proven = unsafe {
-        let utf8 = ffi::PyUnicode_AsUTF8AndSize(name.as_ptr(), &mut len);
-        let word = *((probe.as_ptr() as usize + TP_NAME) as *const usize);
-        !utf8.is_null() && word == utf8 as usize
-    };
+    // Not proven (nothing read later) if anything here fails; the import goes on.
+    let proven = probe.getattr("__name__").is_ok_and(|name| {
+        // SAFETY: `name` is a live str (an ASCII one: its UTF-8 is its own buffer, so no
+        // error can be left set); the word read lies inside the type object (a type object
+        // is hundreds of bytes long in every build).
+        unsafe {
+            let utf8 = ffi::PyUnicode_AsUTF8AndSize(name.as_ptr(), std::ptr::null_mut());
+            let word = *((probe.as_ptr() as usize + TP_NAME) as *const usize);
+            !utf8.is_null() && word == utf8 as usize
+        }
+    });
     let _ = C_NAMES.set(proven);
     std::mem::forget(probe.unbind());
     Ok(())
@@ -110,12 +112,8 @@ static C_NAMES: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
 ///
 /// # Safety
 /// GIL held; `tp` a live type object.
-pub unsafe fn may_be_named(
-    tp: *mut ffi::PyObject,
-    type_type: *mut ffi::PyObject,
-    typename: &str,
-) -> bool {
-    if C_NAMES.get() != Some(&true) || ffi::Py_TYPE(tp) as *mut ffi::PyObject != type_type {
+pub unsafe fn may_be_named(tp: *mut ffi::PyObject, typename: &str) -> bool {
+    if C_NAMES.get() != Some(&true) || ffi::Py_TYPE(tp) != &raw mut ffi::PyType_Type {
         return true;
     }
     let c_name = *((tp as usize + TP_NAME) as *const *const std::ffi::c_char);

@@ -271,8 +271,6 @@ fn by_type_in_heap<'py>(
     // Types met lately, by a few bits of their address: neighbours in the lists are seldom of
     // one type, and a probe of the map per object would cost more than the rest of the walk.
     let mut recent = [(0usize, false); 256];
-    let type_type = py.get_type::<PyType>();
-    let type_type = type_type.as_ptr();
     // SAFETY: GIL held; the closure only reads each object's type and its type's C name
     // (a live type: the object's), and runs no code.
     let walked: Vec<(usize, usize)> = unsafe {
@@ -282,7 +280,7 @@ fn by_type_in_heap<'py>(
             if slot.0 != tp {
                 let maybe = *types
                     .entry(tp)
-                    .or_insert_with(|| may_be_named(tp as *mut ffi::PyObject, type_type, typename));
+                    .or_insert_with(|| may_be_named(tp as *mut ffi::PyObject, typename));
                 *slot = (tp, maybe);
             }
             slot.1.then_some((o as usize, tp))
