@@ -482,7 +482,28 @@ def test_type_names_that_cannot_match_are_told_from_the_c_name():
     assert may(Renamed, "NowCalled") and not may(Renamed, "Renamed")
     # A metaclass may compute any name: never ruled out.
     assert may(Masked, "Masked") and may(Masked, "Anything")
-    assert may(Thing, "Anything")  # ABCMeta
+    Looked = _meta_with(__getattribute__=lambda c, n: type.__getattribute__(c, n))("Looked", (), {})
+    assert may(Looked, "Anything")
+    OnMeta = _meta_with(__name__="Fixed")("OnMeta", (), {})  # found when the class has none
+    assert OnMeta.__name__ == "Fixed" and may(OnMeta, "Fixed") and may(OnMeta, "Anything")
+    Below = type("Sub", (_meta_with(__name__=property(lambda c: "B")),), {})("Below", (), {})
+    assert may(Below, "B") and may(Below, "Anything")
+    # Unless it reads names as `type` does: ABCMeta, EnumType, one with only a __getattr__.
+    assert not may(Thing, "Anything") and may(Thing, "Thing") and not may(Colour, "Thing")
+    assert may(Colour, "Colour") and may(Colour, f"{__name__}.Colour")
+    Hooked = _meta_with(__getattr__=lambda c, n: "?")("Hooked", (), {})
+    assert not may(Hooked, "Anything") and may(Hooked, "Hooked")
+    import ctypes  # a metaclass written in C
+    import typing
+
+    class Point(ctypes.Structure):
+        _fields_ = [("x", ctypes.c_int)]
+
+    class Proto(typing.Protocol):
+        pass
+
+    for t in [Point, Proto]:
+        assert type(t) is not type and may(t, t.__name__) and not may(t, "Anything"), t
     for t in _c_heap_types():
         assert may(t, t.__name__) and may(t, f"{t.__module__}.{t.__name__}"), t
 
@@ -511,10 +532,28 @@ def test_by_type_over_the_heap_agrees_with_objgraph_on_unusual_names():
     keep = [Masked(), Renamed(), Renamed(), Dotted(), InPkg(), NoModule(), Unicode()]
     keep += [collections.OrderedDict(), struct.Struct("i"), array.array("i"), re.compile("x+")]
     keep += [__import__("types").SimpleNamespace()]
+    # Classes made by metaclasses, renamed or not.
+    import ctypes
+
+    class Point(ctypes.Structure):
+        _fields_ = [("x", ctypes.c_int)]
+
+    class Abstract(abc.ABC):  # noqa: B024 (an ABCMeta class, with nothing abstract)
+        pass
+
+    class Concrete(Abstract):
+        pass
+
+    Concrete.__name__ = "Solid"
+    Hooked = _meta_with(__getattr__=lambda c, n: "?")("Hooked", (), {})
+    OnMeta = _meta_with(__name__="Fixed")("OnMeta", (), {})
+    keep += [Point(), Abstract(), Concrete(), Hooked(), OnMeta(), Colour.RED, Thing()]
     names = ["Masked", "Plainly", "NowCalled", "Renamed", "x.y.Dotted", "Dotted", "y.Dotted"]
     names += [f"{__name__}.x.y.Dotted", "pkg.sub.InPkg", "InPkg", "sub.InPkg", "NoModule"]
     names += ["Ünïcode", f"{__name__}.Ünïcode", "OrderedDict", "collections.OrderedDict"]
     names += ["SimpleNamespace", "types.SimpleNamespace", "builtins.OrderedDict"]
+    names += ["Point", "Abstract", "Concrete", "Solid", f"{__name__}.Solid", "Hooked"]
+    names += ["OnMeta", "Fixed", "Colour", f"{__name__}.Colour", "Thing", "ABCMeta"]
     for t in c_types:
         names += [t.__name__, f"{t.__module__}.{t.__name__}"]
     for name in names:
@@ -522,6 +561,12 @@ def test_by_type_over_the_heap_agrees_with_objgraph_on_unusual_names():
         want = objgraph.by_type(name)
         assert [id(o) for o in got] == [id(o) for o in want], name
     assert len(refgraph.by_type("NowCalled")) == 2
+    # The metaclasses looked at during each call are not kept.
+    metas = [abc.ABCMeta, type(Colour), type(Point), type(Hooked)]
+    before = [sys.getrefcount(m) for m in metas]
+    for _ in range(100):
+        refgraph.by_type("Nope")
+    assert [sys.getrefcount(m) for m in metas] == before
     del keep
 
 

@@ -57,7 +57,8 @@ fn type_names_without_code(tp: &Bound<'_, pyo3::types::PyType>) -> Option<(Strin
 #[pyfunction]
 fn type_may_be_named(tp: &Bound<'_, pyo3::types::PyType>, typename: &str) -> bool {
     // SAFETY: GIL held, `tp` a live type.
-    unsafe { names::may_be_named(tp.as_ptr(), typename) }
+    let metas = names::PlainMetaclasses::find(tp.py());
+    unsafe { names::may_be_named(tp.as_ptr(), typename, &metas) }
 }
 
 /// A byte count for people: `512 B`, `1.5 KiB`, `-3.2 MiB` (the snapshot drawings' format).

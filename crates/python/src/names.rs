@@ -102,18 +102,87 @@ const TP_NAME: usize = 3 * std::mem::size_of::<usize>();
 /// Whether `tp_name` was found at [`TP_NAME`] (see [`init`]).
 static C_NAMES: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
 
+/// The metaclasses, other than `type`, through which a class's `__name__` is `type`'s getter
+/// ([`plain_metaclass`]: `ABCMeta`, `EnumType`, typing's, pydantic's...), found among
+/// `type`'s subclasses, each held (its address stays its own while this lives). Made before a
+/// walk that asks [`may_be_named`]; reading them runs no Python code, and the collector is off
+/// meanwhile (a finalizer could otherwise change a metaclass after it was looked at).
+pub struct PlainMetaclasses<'py> {
+    held: Vec<Bound<'py, PyType>>,
+    addrs: rustc_hash::FxHashSet<usize>,
+}
+
+impl<'py> PlainMetaclasses<'py> {
+    pub fn find(py: Python<'py>) -> PlainMetaclasses<'py> {
+        // SAFETY: plain C calls with the GIL held.
+        let was_enabled = unsafe { ffi::PyGC_Disable() };
+        let found = plain_metaclasses(py);
+        if was_enabled != 0 {
+            // Enabling only sets a flag: no collection starts here.
+            unsafe { ffi::PyGC_Enable() };
+        }
+        let addrs = found.iter().map(|m| m.as_ptr() as usize).collect();
+        PlainMetaclasses { held: found, addrs }
+    }
+
+    fn contains(&self, meta: usize) -> bool {
+        !self.held.is_empty() && self.addrs.contains(&meta)
+    }
+}
+
+/// Every subclass of `type`, at any depth, that is a [`plain_metaclass`]. A subclass of one
+/// that is not plain is not plain either (its MRO holds it), so those are not searched.
+fn plain_metaclasses(py: Python<'_>) -> Vec<Bound<'_, PyType>> {
+    let tp_type = py.get_type::<PyType>();
+    // `type.__subclasses__` taken from `type` itself and called with each class: asking a class
+    // for its own would go through its metaclass's attribute lookup.
+    let Ok(subclasses) = tp_type.getattr(intern!(py, "__subclasses__")) else {
+        return Vec::new();
+    };
+    let mut seen = rustc_hash::FxHashSet::default();
+    let mut todo = vec![tp_type];
+    let mut plain = Vec::new();
+    while let Some(t) = todo.pop() {
+        let Ok(list) = subclasses.call1((&t,)) else {
+            continue;
+        };
+        let Ok(list) = list.cast_into::<pyo3::types::PyList>() else {
+            continue;
+        };
+        for sub in list.iter() {
+            let Ok(sub) = sub.cast_into::<PyType>() else {
+                continue;
+            };
+            if seen.insert(sub.as_ptr() as usize) && plain_metaclass(&sub) {
+                plain.push(sub.clone());
+                todo.push(sub);
+            }
+        }
+    }
+    plain
+}
+
 /// Whether objects of type `tp` may be named `typename` (a short name, or a long one when it
 /// has a dot), decided without running any code or making any object (so it may be asked in
 /// the middle of a walk of the collector's lists): false only when the names of `tp` cannot
-/// end with the last part of `typename`. For a type whose metatype is exactly `type`,
-/// `__name__` is its C name cut after the last dot (a static type) or the text that C name
-/// holds (a class, whose C name follows every assignment to `__name__`); a long name ends
-/// with `'.' + __name__`. Any other metatype may compute `__name__`: always true.
+/// end with the last part of `typename`. For a type whose metatype is `type` or one of
+/// `metas`, `__name__` is `type`'s getter: its C name cut after the last dot (a static type)
+/// or the text that C name holds (a class, whose C name follows every assignment to
+/// `__name__`); a long name ends with `'.' + __name__`. Any other metatype may compute
+/// `__name__`: always true.
 ///
 /// # Safety
 /// GIL held; `tp` a live type object.
-pub unsafe fn may_be_named(tp: *mut ffi::PyObject, typename: &str) -> bool {
-    if C_NAMES.get() != Some(&true) || ffi::Py_TYPE(tp) != &raw mut ffi::PyType_Type {
+pub unsafe fn may_be_named(
+    tp: *mut ffi::PyObject,
+    typename: &str,
+    metas: &PlainMetaclasses<'_>,
+) -> bool {
+    if C_NAMES.get() != Some(&true) {
+        return true;
+    }
+    let meta = ffi::Py_TYPE(tp);
+    if meta != &raw mut ffi::PyType_Type && !metas.contains(meta as usize) {
         return true;
     }
     let c_name = *((tp as usize + TP_NAME) as *const *const std::ffi::c_char);

@@ -2,7 +2,7 @@
 //! address. The list is always one the Python layer owns (`gc.get_objects()` or a copy).
 
 use crate::gcwalk::{self, list_types, prefetch, Heads};
-use crate::names::{may_be_named, TypeNames};
+use crate::names::{may_be_named, PlainMetaclasses, TypeNames};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyType};
@@ -255,11 +255,12 @@ pub fn by_type<'py>(
 
 /// `by_type` over the whole heap with one walk that records the address and type of each
 /// object whose type may have that name ([`may_be_named`]: decided from the type's C name when
-/// its metatype is `type`), taking no reference. When every such type's name can be read
-/// without running Python code (see [`TypeNames::resolve_without_code`]), only the objects of
-/// the wanted types are then held. Otherwise every object recorded is held (as
-/// `gc.get_objects()` would) before the rest of the names are resolved, which may run Python
-/// code (a metaclass's `__name__`); then only the objects of the wanted types are kept.
+/// its metatype is `type` or a metaclass that reads names as `type` does), taking no
+/// reference. When every such type's name can be read without running Python code (see
+/// [`TypeNames::resolve_without_code`]), only the objects of the wanted types are then held.
+/// Otherwise every object recorded is held (as `gc.get_objects()` would) before the rest of
+/// the names are resolved, which may run Python code (a metaclass's `__name__`); then only
+/// the objects of the wanted types are kept.
 fn by_type_in_heap<'py>(
     py: Python<'py>,
     heads: &Heads,
@@ -271,6 +272,7 @@ fn by_type_in_heap<'py>(
     // Types met lately, by a few bits of their address: neighbours in the lists are seldom of
     // one type, and a probe of the map per object would cost more than the rest of the walk.
     let mut recent = [(0usize, false); 256];
+    let metas = PlainMetaclasses::find(py);
     // SAFETY: GIL held; the closure only reads each object's type and its type's C name
     // (a live type: the object's), and runs no code.
     let walked: Vec<(usize, usize)> = unsafe {
@@ -280,7 +282,7 @@ fn by_type_in_heap<'py>(
             if slot.0 != tp {
                 let maybe = *types
                     .entry(tp)
-                    .or_insert_with(|| may_be_named(tp as *mut ffi::PyObject, typename));
+                    .or_insert_with(|| may_be_named(tp as *mut ffi::PyObject, typename, &metas));
                 *slot = (tp, maybe);
             }
             slot.1.then_some((o as usize, tp))
