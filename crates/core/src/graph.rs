@@ -426,29 +426,51 @@ pub struct Resolver {
     targets: Vec<NodeId>,
 }
 
-/// Where a [`Resolver`] will write the referents of the nodes to come, for another thread to
-/// fault those pages in ahead of it ([`EdgeRoom::prefault`]). Addresses only: a room that
-/// became stale (the arrays outgrew their reservation) only makes the hint useless.
+/// Where a [`Resolver`] will write the referents of the nodes to come, for other threads to
+/// fault those pages in ahead of it ([`EdgeRoom::prefault_block`]). Addresses only: a room
+/// that became stale (the arrays outgrew their reservation) only makes the hint useless.
 #[derive(Clone, Copy, Debug)]
 pub struct EdgeRoom {
     targets: (usize, usize, usize),
     offsets: (usize, usize, usize),
 }
 
+/// The unit in which [`EdgeRoom`] faults pages in: a huge page's span of address space
+/// (aligned), so that threads that share the work, a block each, never zero one page twice.
+const BLOCK_BYTES: usize = 2 << 20;
+
 impl EdgeRoom {
-    /// Fault in the pages where the referents `edges_from..edges_from + edges` and the ends of
-    /// nodes `nodes_from..nodes_from + nodes` will be written, within the room reserved. Both
-    /// count from the resolver's first: the first edge it writes, the first node whose
-    /// referents it records.
-    pub fn prefault(&self, edges_from: usize, edges: usize, nodes_from: usize, nodes: usize) {
-        for ((base, len, cap), from, n) in [
-            (self.targets, edges_from, edges),
-            (self.offsets, nodes_from, nodes),
-        ] {
-            let from = (len + from).min(cap);
-            let to = (from + n).min(cap);
-            crate::hugepages::populate(base + from * 4, (to - from) * 4);
-        }
+    /// The room of the referents (`which` 0) or of the node ends (1): where its first item
+    /// goes and where the room ends (addresses).
+    fn bounds(&self, which: usize) -> (usize, usize) {
+        let (base, len, cap) = if which == 0 {
+            self.targets
+        } else {
+            self.offsets
+        };
+        (base + len * 4, base + cap * 4)
+    }
+
+    /// The block (2 MiB of address space, aligned) that holds item `i` of the room of `which`
+    /// (0: referents, 1: node ends; item 0 is the first referent the resolver writes, or the
+    /// end of the first node it records), numbered from the block that holds item 0.
+    pub fn block_of(&self, which: usize, i: usize) -> usize {
+        let start = self.bounds(which).0;
+        (start + i * 4) / BLOCK_BYTES - start / BLOCK_BYTES
+    }
+
+    /// The addresses of block `k` of `which` that lie in the room (empty past its end).
+    fn block(&self, which: usize, k: usize) -> std::ops::Range<usize> {
+        let (start, end) = self.bounds(which);
+        let block = (start / BLOCK_BYTES + k) * BLOCK_BYTES;
+        block.max(start)..(block + BLOCK_BYTES).min(end).max(block.max(start))
+    }
+
+    /// Fault in the part of block `k` of `which` (see [`EdgeRoom::block_of`]) that lies in the
+    /// room, ready to be written ([`crate::hugepages::populate`]: no content changes).
+    pub fn prefault_block(&self, which: usize, k: usize) {
+        let r = self.block(which, k);
+        crate::hugepages::populate(r.start, r.len());
     }
 }
 
@@ -1396,6 +1418,54 @@ mod tests {
             Err(GraphError::BadTypes)
         );
         assert_eq!(c.len(), 0, "nothing added");
+    }
+
+    #[test]
+    fn an_edge_rooms_blocks_cover_it_once_each_and_faulting_them_in_changes_nothing() {
+        let mut b = GraphBuilder::with_capacity(10, 3_000_000);
+        b.add_tracked_run(&[0x100, 0x200], &[0x10, 0x10], flags::GC_TYPE)
+            .unwrap();
+        let mut r = b.take_resolver(true).unwrap();
+        let mut fresh = Vec::new();
+        r.push_referents(0, &[1], &[0x200], &mut fresh).unwrap();
+        let room = r.edge_room();
+        for which in [0, 1] {
+            let (start, end) = room.bounds(which);
+            let items = (end - start) / 4;
+            assert!(which == 1 || items >= 2_999_999, "{items}");
+            let last = room.block_of(which, items.saturating_sub(1));
+            assert_eq!(room.block_of(which, 0), 0);
+            // Blocks follow each other without gap or overlap, aligned inside, each at most
+            // 2 MiB, from the first item's place to the room's end; none past it.
+            let mut at = start;
+            for k in 0..=last {
+                let blk = room.block(which, k);
+                assert_eq!(blk.start, at, "block {k}");
+                assert!(blk.len() <= BLOCK_BYTES && !blk.is_empty());
+                assert!(k == 0 || blk.start % BLOCK_BYTES == 0);
+                at = blk.end;
+                room.prefault_block(which, k);
+            }
+            assert_eq!(at, end);
+            assert!(room.block(which, last + 1).is_empty());
+            room.prefault_block(which, last + 5);
+            // An item's block holds its address.
+            for i in [0, 1, items / 3, items.saturating_sub(1)] {
+                let a = start + i * 4;
+                assert!(
+                    room.block(which, room.block_of(which, i)).contains(&a),
+                    "{i}"
+                );
+            }
+        }
+        r.push_referents(1, &[2], &[0x100, 0x300], &mut fresh)
+            .unwrap();
+        assert_eq!(fresh, [0x300]);
+        b.return_resolver(r).unwrap_err();
+        b.add_reserved(0x300, 0x20, 0).unwrap();
+        let g = b.finish();
+        assert_eq!(g.referents(0), &[1]);
+        assert_eq!(g.referents(1), &[0, 2]);
     }
 
     #[test]

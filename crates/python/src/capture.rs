@@ -12,8 +12,9 @@ use crate::progress::Reporter;
 use crate::traverse::TypeCache;
 use pyo3::ffi;
 use pyo3::prelude::*;
-use refgraph_core::graph::{flags, Graph, GraphBuilder, GraphError, NodeId, Resolver};
+use refgraph_core::graph::{flags, EdgeRoom, Graph, GraphBuilder, GraphError, NodeId, Resolver};
 use rustc_hash::FxHashMap;
+use std::sync::atomic::Ordering::Relaxed;
 
 /// Referent addresses per chunk of nodes (the unit of work handed to the second thread).
 const CHUNK_EDGES: usize = 1 << 16;
@@ -404,12 +405,17 @@ fn capture_with(
         let walked = if threaded {
             // The second thread writes the edges, into fresh pages that the kernel zeroes on
             // first write (at 30M objects a fifth of its time, while this thread had time to
-            // spare): this thread faults in where each chunk's edges will go as it sends it.
-            let room = resolver.edge_room();
+            // spare): they are faulted in ahead ([`Pages`]), by a third thread that runs when a
+            // core is idle, else by this one as it sends each chunk.
+            let pages = Pages::new(resolver.edge_room());
             let mut sent_edges = 0;
             let (to_worker, requests) = std::sync::mpsc::sync_channel::<Sent>(IN_FLIGHT);
             let (answers, from_worker) = std::sync::mpsc::sync_channel::<Sent>(IN_FLIGHT);
             let (walked, back) = std::thread::scope(|s| {
+                let pages = &pages;
+                s.spawn(move || pages.run_ahead());
+                // Stops the third thread however this closure ends (the scope waits for it).
+                let _stop = pages.stop_on_drop();
                 let worker = s.spawn(move || -> (Resolver, Result<(), GraphError>) {
                     for Sent(mut c) in requests {
                         let (first, raw) = (c.first as NodeId, words(&c.raw));
@@ -427,8 +433,8 @@ fn capture_with(
                 let walked = lane.run(
                     &object,
                     |c| {
-                        room.prefault(sent_edges, c.raw.len(), c.first, c.ends.len());
                         sent_edges += c.raw.len();
+                        pages.upto(sent_edges, c.first + c.ends.len());
                         to_worker.send(Sent(c)).is_ok()
                     },
                     || from_worker.recv().ok().map(|Sent(c)| c),
@@ -698,6 +704,111 @@ fn remember_edges(tracked: usize, edges: usize) {
     use std::sync::atomic::Ordering;
     if let Some(sixteenths) = edges.saturating_mul(16).checked_div(tracked) {
         EDGES_PER_TRACKED.store(sixteenths, Ordering::Relaxed);
+    }
+}
+
+/// The pages of the reference arrays' room ([`EdgeRoom`]) faulted in ahead of the second
+/// thread's writes, in blocks of a huge page's span, each by one thread only (so no page is
+/// zeroed twice): by a third thread, [`Pages::run_ahead`], up to [`Pages::AHEAD`] items beyond
+/// the chunks sent, at the lowest priority (it runs when a core is idle: the second thread
+/// waits for chunks for much of a capture); and by the first thread as it sends a chunk
+/// ([`Pages::upto`]), for the blocks the chunk's referents and node ends fall in that no one
+/// has faulted in yet. After a pause, this machine's fresh pages wait for the host (its
+/// balloon had handed them back) before they are zeroed: that wait now falls mostly on the
+/// third thread instead of the first, which the capture waits for.
+struct Pages {
+    room: EdgeRoom,
+    /// The next block to fault in, for the referents and for the node ends.
+    next: [std::sync::atomic::AtomicUsize; 2],
+    /// How far the chunks sent reach, in referents and in node ends.
+    sent: [std::sync::atomic::AtomicUsize; 2],
+    /// Set when the pass is over: [`Pages::run_ahead`] returns.
+    stop: std::sync::atomic::AtomicBool,
+}
+
+/// Run the calling thread at the lowest priority the system gives (Linux's `SCHED_IDLE`:
+/// only when a core is idle).
+fn lowest_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: sets this thread's own policy (0: the calling thread); a refusal is ignored.
+    unsafe {
+        let param = libc::sched_param { sched_priority: 0 };
+        libc::sched_setscheduler(0, libc::SCHED_IDLE, &param);
+    }
+}
+
+/// Sets its flag when dropped: stops a thread that faults pages in ahead.
+struct StopOnDrop<'a>(&'a std::sync::atomic::AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Relaxed);
+    }
+}
+
+impl Pages {
+    /// Items the third thread faults in beyond the chunks sent: two blocks, tens of
+    /// milliseconds ahead of the writes, near enough that the zeroed lines are still in the
+    /// cache when they are written (16 blocks ahead made captures slower back to back).
+    const AHEAD: usize = 1 << 20;
+
+    fn new(room: EdgeRoom) -> Pages {
+        Pages {
+            room,
+            next: Default::default(),
+            sent: Default::default(),
+            stop: Default::default(),
+        }
+    }
+
+    fn stop_on_drop(&self) -> StopOnDrop<'_> {
+        StopOnDrop(&self.stop)
+    }
+
+    /// Claim every block of `which` through block `last` that no one has claimed yet,
+    /// faulting each in; whether any was.
+    fn claim_through(&self, which: usize, last: usize) -> bool {
+        let mut did = false;
+        loop {
+            let k = self.next[which].load(Relaxed);
+            if k > last {
+                return did;
+            }
+            if self.next[which]
+                .compare_exchange(k, k + 1, Relaxed, Relaxed)
+                .is_ok()
+            {
+                self.room.prefault_block(which, k);
+                did = true;
+            }
+        }
+    }
+
+    /// A chunk is sent: the referents up to `edges` and the node ends up to `nodes` (counted
+    /// as [`EdgeRoom::block_of`] counts) will be written.
+    fn upto(&self, edges: usize, nodes: usize) {
+        for (which, end) in [(0, edges), (1, nodes)] {
+            self.sent[which].store(end, Relaxed);
+            if end > 0 {
+                self.claim_through(which, self.room.block_of(which, end - 1));
+            }
+        }
+    }
+
+    /// The third thread: fault in blocks ahead of the chunks sent until stopped, at the
+    /// lowest priority the system gives (Linux's `SCHED_IDLE`: only when a core is idle).
+    fn run_ahead(&self) {
+        lowest_priority();
+        while !self.stop.load(Relaxed) {
+            let did = (0..2).any(|which| {
+                let goal = self.sent[which].load(Relaxed) + Self::AHEAD;
+                let k = self.next[which].load(Relaxed);
+                k <= self.room.block_of(which, goal) && self.claim_through(which, k)
+            });
+            if !did {
+                std::thread::sleep(std::time::Duration::from_micros(200));
+            }
+        }
     }
 }
 
