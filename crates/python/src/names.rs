@@ -103,12 +103,12 @@ const TP_NAME: usize = 3 * std::mem::size_of::<usize>();
 static C_NAMES: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
 
 /// The metaclasses, other than `type`, through which a class's `__name__` is `type`'s getter
-/// ([`plain_metaclass`]: `ABCMeta`, `EnumType`, typing's, pydantic's...), found among
+/// ([`plain_metaclass`]: `ABCMeta`, `EnumType`, typing's, ctypes'...), found among
 /// `type`'s subclasses, each held (its address stays its own while this lives). Made before a
 /// walk that asks [`may_be_named`]; reading them runs no Python code, and the collector is off
 /// meanwhile (a finalizer could otherwise change a metaclass after it was looked at).
 pub struct PlainMetaclasses<'py> {
-    held: Vec<Bound<'py, PyType>>,
+    _held: Vec<Bound<'py, PyType>>,
     addrs: rustc_hash::FxHashSet<usize>,
 }
 
@@ -122,11 +122,14 @@ impl<'py> PlainMetaclasses<'py> {
             unsafe { ffi::PyGC_Enable() };
         }
         let addrs = found.iter().map(|m| m.as_ptr() as usize).collect();
-        PlainMetaclasses { held: found, addrs }
+        PlainMetaclasses {
+            _held: found,
+            addrs,
+        }
     }
 
     fn contains(&self, meta: usize) -> bool {
-        !self.held.is_empty() && self.addrs.contains(&meta)
+        self.addrs.contains(&meta)
     }
 }
 
