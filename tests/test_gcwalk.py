@@ -272,9 +272,10 @@ def test_collector_state_and_refcounts_kept(spread):
 
 def test_capture_on_two_threads_gives_the_same_graph(spread):
     """The capture looks addresses up on a second thread while it traverses the next objects,
-    and fills the address index by halves on two; one thread and two give the same nodes,
-    types, flags and references (compared inside one call, with no Python code run between
-    the two captures)."""
+    and fills the address index by halves on two, while a third faults the pages of the
+    reference arrays in ahead (whatever the heap's size, in this comparison); one thread and
+    two give the same nodes, types, flags and references (compared inside one call, with no
+    Python code run between the two captures)."""
     assert _refgraph.capture_threads_agree()
     # A heap big enough for many chunks of the pipeline and an index filled on two threads
     # (over 2^16 tracked objects), with untracked referents (ints, strs) first met in every
