@@ -284,9 +284,9 @@ pub fn capture(
 
 /// Whether a capture on one thread and one on two (with a third faulting pages in ahead, for
 /// a heap of any size) give the same graph (same nodes in the same order, same types, flags
-/// and references), taken one after the other with no Python code
-/// run in between but `progress`, which the second capture reports to (it must not change
-/// the heap). For the tests.
+/// and references), taken one after the other with no Python code run in between but
+/// `progress`, which the second capture reports to (it must not change the heap). For the
+/// tests.
 #[pyfunction]
 #[pyo3(signature = (progress=None))]
 pub fn capture_threads_agree(py: Python<'_>, progress: Option<Bound<'_, PyAny>>) -> PyResult<bool> {
