@@ -294,6 +294,112 @@ def test_capture_on_two_threads_gives_the_same_graph(spread):
     del big
 
 
+# While a capture runs, each listed object's `_gc_prev` link holds its node (restored before
+# the capture returns): the capture finds the nodes of tracked referents from the objects.
+
+
+class Plain:
+    pass
+
+
+class WithSlots:
+    __slots__ = ("a", "b")
+
+
+def marks_heap():
+    """Referents of every kind the marks must tell apart: tracked objects of many types,
+    classes (heap types, which are gc objects) and static types (which are not, and have no
+    collector links), untracked containers, strs and ints, functions, modules, a cycle."""
+    import asyncio
+    import collections
+    import enum
+
+    class Color(enum.Enum):
+        RED = 1
+
+    made = []
+    for i in range(3000):
+        p = Plain()
+        p.n, p.s, p.t = i, str(i), (i, "x")  # an int, a str, an untracked tuple
+        w = WithSlots()
+        w.a, w.b = p, int  # a tracked object and a static type
+        made += [p, w, {"plain": Plain, "slots": WithSlots, "d": collections.OrderedDict()}]
+    made += [Color, Color.RED, asyncio, enum, made]  # a module, a class, a list that holds itself
+    loop = asyncio.new_event_loop()
+    made.append(loop.create_future())
+    loop.close()
+    return made
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_capture_with_marks_gives_the_same_graph(spread, threads):
+    """The nodes found from the marks are those the address index gives: the same nodes,
+    types, flags and references, with roots the collector tracks (already nodes) and does
+    not track (new nodes), on one thread and on two; the collector's lists are sound after
+    (every `_gc_prev` restored), and a collection runs as usual."""
+    made = marks_heap()
+    gc.collect()
+    untracked_root = {1: 2}
+    assert not gc.is_tracked(untracked_root)
+    roots = [untracked_root, spread[7], made[5], Plain]
+    agree, used = _refgraph.capture_marks_agree(threads, roots)
+    assert agree
+    assert _refgraph.gc_lists_sound() is not False
+    if _refgraph.gc_walk_active():
+        assert used is True
+        assert _refgraph.gc_lists_sound() is True
+    # Many captures in a row, with collections between them: the lists stay sound.
+    for _ in range(3):
+        assert refgraph.count("Plain") == 3000
+        gc.collect()
+        assert _refgraph.gc_lists_sound() is not False
+    del made
+
+
+def test_capture_with_marks_and_frozen_objects():
+    """Objects `gc.freeze()` moved out of the generation lists are not listed, so not
+    marked: referred to, they become nodes as the index finds them (the same graph); after
+    `gc.unfreeze()` they are listed again and the lists are sound."""
+    code = textwrap.dedent(
+        """
+        import gc
+        from refgraph import _refgraph
+        class Plain: pass
+        old = [Plain() for _ in range(200)]
+        gc.freeze()
+        holder = [old, old[3], [Plain() for _ in range(50)]]
+        print(_refgraph.capture_marks_agree(2), _refgraph.gc_lists_sound())
+        gc.unfreeze()
+        print(_refgraph.capture_marks_agree(2), _refgraph.gc_lists_sound())
+        gc.collect()
+        print(_refgraph.gc_lists_sound())
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    ).stdout.splitlines()
+    if _refgraph.gc_walk_active():
+        assert out == ["(True, True) True", "(True, True) True", "True"]
+    else:
+        assert out == ["(True, None) None", "(True, None) None", "None"]
+
+
+def test_marks_switched_off():
+    """`REFGRAPH_GC_MARKS=0`: no marks, every address looked up in the index."""
+    code = textwrap.dedent(
+        """
+        from refgraph import _refgraph
+        keep = [[i] for i in range(1000)]
+        print(_refgraph.capture_marks_agree(2))
+        """
+    )
+    env = dict(os.environ, REFGRAPH_GC_MARKS="0")
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert out == "(True, None)"
+
+
 # `at` first checks the address in place (its collector links, read through the kernel, never
 # dereferenced before they prove an object), and walks only when that proves nothing.
 

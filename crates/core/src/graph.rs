@@ -69,6 +69,9 @@ pub enum GraphError {
     /// The builder's address index is out with a [`Resolver`] (see
     /// [`GraphBuilder::take_resolver`]): nodes are added only as the resolver numbers them.
     IndexLent,
+    /// A referent given to [`Resolver::push_referents`] as [`RESOLVED`] names no node that
+    /// exists.
+    BadResolved,
 }
 
 impl std::fmt::Display for GraphError {
@@ -86,6 +89,7 @@ impl std::fmt::Display for GraphError {
             GraphError::BadEnds => write!(f, "edge ends do not match the edges"),
             GraphError::BadTypes => write!(f, "node types do not match the nodes or the types"),
             GraphError::IndexLent => write!(f, "the address index is lent to a resolver"),
+            GraphError::BadResolved => write!(f, "a resolved referent names no node"),
         }
     }
 }
@@ -408,6 +412,12 @@ impl Graph {
 /// One more than the last id a graph may hold.
 const ID_LIMIT: NodeId = NodeId::MAX - 1;
 
+/// A referent that [`Resolver::push_referents`] takes as already resolved: `RESOLVED | id` is
+/// node `id`, found by the caller (no address has this bit: user-space addresses are below
+/// 2^63), as a capture does for the tracked objects when it can tell their nodes from their
+/// objects and keeps them out of the index ([`GraphBuilder::leave_tracked_out_of_index`]).
+pub const RESOLVED: u64 = 1 << 63;
+
 /// Looks up referents by address in a builder's index and records them as the nodes' edges,
 /// on any thread (plain data only): the capture's second thread does it for chunk after chunk
 /// of nodes while the first collects the referents of the next chunks and adds the nodes the
@@ -496,8 +506,9 @@ impl Resolver {
     /// looked up in the index; one not found is, for a resolver that adds, given the id of the
     /// next node to come (in order of first appearance: the same address again gets the same
     /// id) and listed in `fresh`, whose nodes the caller must then add in order with
-    /// [`GraphBuilder::add_reserved`]; for one that does not add, the edge is dropped. Nodes
-    /// must be pushed in id order.
+    /// [`GraphBuilder::add_reserved`]; for one that does not add, the edge is dropped. A
+    /// referent given as [`RESOLVED`]` | id` is node `id` (one that exists, else
+    /// [`GraphError::BadResolved`]), not looked up. Nodes must be pushed in id order.
     pub fn push_referents(
         &mut self,
         first: NodeId,
@@ -525,16 +536,28 @@ impl Resolver {
         self.targets.reserve(addrs.len());
         self.offsets.reserve(ends.len());
         for &a in addrs.iter().take(AHEAD) {
-            self.index.prefetch(a);
+            if a & RESOLVED == 0 {
+                self.index.prefetch(a);
+            }
         }
         let mut j = 0;
         for &end in ends {
             while j < end {
                 let a = addrs[j];
                 if let Some(&b) = addrs.get(j + AHEAD) {
-                    self.index.prefetch(b);
+                    if b & RESOLVED == 0 {
+                        self.index.prefetch(b);
+                    }
                 }
                 j += 1;
+                if a & RESOLVED != 0 {
+                    let id = a & !RESOLVED;
+                    if id >= self.numbered as u64 {
+                        return Err(GraphError::BadResolved);
+                    }
+                    self.targets.push(id as NodeId);
+                    continue;
+                }
                 let id = match self.next {
                     None => match self.index.get(a) {
                         Some(id) => id,
@@ -582,6 +605,9 @@ pub struct GraphBuilder {
     index_lent: bool,
     /// Threads [`GraphBuilder::add_tracked_run`] may use (0 or 1: this one only).
     threads: usize,
+    /// Tracked nodes are not put in the index
+    /// ([`GraphBuilder::leave_tracked_out_of_index`]).
+    tracked_unindexed: bool,
 }
 
 /// Type ids by type address, as the builder hands them out (in order of first appearance),
@@ -632,6 +658,25 @@ impl GraphBuilder {
         b
     }
 
+    /// Keep the tracked nodes out of the address index, which is made anew with room for
+    /// `others` nodes: for a caller that finds the tracked nodes of referents itself and gives
+    /// them to [`Resolver::push_referents`] as [`RESOLVED`] (a capture that can tell an
+    /// object's node from the object). [`GraphBuilder::lookup`] then finds only the other
+    /// nodes, [`GraphBuilder::add_tracked`] does not check for duplicates, and
+    /// [`GraphBuilder::push_edges`] would make a second node for a tracked referent. Only
+    /// before any node is added (else [`GraphError::OutOfOrder`]).
+    pub fn leave_tracked_out_of_index(&mut self, others: usize) -> Result<(), GraphError> {
+        if !self.is_empty() || self.index_lent {
+            return Err(GraphError::OutOfOrder {
+                expected: 0,
+                got: self.len() as NodeId,
+            });
+        }
+        self.tracked_unindexed = true;
+        self.index = AddrIndex::with_capacity(others);
+        Ok(())
+    }
+
     fn type_id(&mut self, type_addr: u64) -> TypeId {
         self.types.get(&mut self.g.type_table, type_addr)
     }
@@ -662,7 +707,9 @@ impl GraphBuilder {
         }
         self.g.types.push(t);
         self.g.flags.push(flags);
-        self.index.insert(addr, id);
+        if !(self.tracked_unindexed && flags & flags::TRACKED != 0) {
+            self.index.insert(addr, id);
+        }
         Ok(id)
     }
 
@@ -675,7 +722,7 @@ impl GraphBuilder {
         flags: u8,
     ) -> Result<Option<NodeId>, GraphError> {
         debug_assert!(!self.sealed_tracked, "tracked nodes come first");
-        if self.index.get(addr).is_some() {
+        if !self.tracked_unindexed && self.index.get(addr).is_some() {
             return Ok(None);
         }
         let id = self.add(addr, type_addr, flags | flags::TRACKED)?;
@@ -750,7 +797,9 @@ impl GraphBuilder {
         let (g, type_ids) = (&mut self.g, &mut self.types);
         let add_types = || add_types(g, type_ids);
         // Big runs on two threads: the index's inserts are cache misses at random places.
-        if self.threads > 1 && addrs.len() >= 1 << 16 {
+        if self.tracked_unindexed {
+            add_types();
+        } else if self.threads > 1 && addrs.len() >= 1 << 16 {
             self.index
                 .insert_run_on_two(addrs, first as NodeId, add_types);
         } else {
@@ -777,7 +826,8 @@ impl GraphBuilder {
         self.add(addr, type_addr, flags & !flags::TRACKED)
     }
 
-    /// The node for an address, if known.
+    /// The node for an address, if known (never a tracked node's when tracked nodes are left
+    /// out of the index: [`GraphBuilder::leave_tracked_out_of_index`]).
     pub fn lookup(&self, addr: u64) -> Option<NodeId> {
         debug_assert!(!self.index_lent, "the index is out with a resolver");
         self.index.get(addr)
@@ -1372,6 +1422,99 @@ mod tests {
                 assert_eq!(g.edge_count(), 500);
             }
         }
+    }
+
+    #[test]
+    fn tracked_nodes_kept_out_of_the_index_and_given_resolved_build_the_same_graph() {
+        // Tracked nodes 0..300, referents: tracked ones (given resolved), new ones met once
+        // and again (looked up), a tracked address given unresolved (not in the index: a
+        // new node), and the new nodes' own referents.
+        let tracked: Vec<u64> = (0..300u64).map(|i| 0x1000 + i * 32).collect();
+        let types = vec![0x10u64; tracked.len()];
+        let refs = |n: usize| -> Vec<u64> {
+            if n < 300 {
+                vec![tracked[(n * 11) % 300], 0x9_0000 + (n as u64 % 23) * 16]
+            } else {
+                vec![tracked[n % 300], 0xB_0000 + n as u64 * 16]
+            }
+        };
+        let describe = |a: u64| Some((0x40 + (a & 0x10), 0u8));
+        let mut one = GraphBuilder::with_capacity(10, 10);
+        one.add_tracked_run(&tracked, &types, flags::GC_TYPE)
+            .unwrap();
+        let mut n = 0;
+        while n < one.len() && n < 400 {
+            one.push_edges(n as NodeId, refs(n), describe, |_, _| {})
+                .unwrap();
+            n += 1;
+        }
+        let one = one.finish();
+        let mut b = GraphBuilder::with_capacity(10, 10);
+        b.leave_tracked_out_of_index(16).unwrap();
+        b.add_tracked_run(&tracked, &types, flags::GC_TYPE).unwrap();
+        assert_eq!(
+            b.leave_tracked_out_of_index(16),
+            Err(GraphError::OutOfOrder {
+                expected: 0,
+                got: 300
+            }),
+            "only before any node"
+        );
+        assert_eq!(
+            b.lookup(tracked[5]),
+            None,
+            "tracked nodes are not in the index"
+        );
+        let root = b.add_untracked(0x7_0000, 0x20, 0).unwrap();
+        assert_eq!(b.lookup(0x7_0000), Some(root), "others are");
+        let mut fresh = Vec::new();
+        let mut r = b.take_resolver(true).unwrap();
+        let node_of = |a: u64| {
+            tracked
+                .iter()
+                .position(|&t| t == a)
+                .map(|i| i as u64 | RESOLVED)
+        };
+        let mut n = 0;
+        let mut ids = r.numbered();
+        let mut added = Vec::new();
+        while n < ids && n < 401 {
+            let list: Vec<u64> = if n == root as usize {
+                vec![]
+            } else {
+                let k = if n > root as usize { n - 1 } else { n };
+                refs(k)
+                    .into_iter()
+                    .map(|a| node_of(a).unwrap_or(a))
+                    .collect()
+            };
+            r.push_referents(n as NodeId, &[list.len()], &list, &mut fresh)
+                .unwrap();
+            ids = r.numbered();
+            added.extend_from_slice(&fresh);
+            n += 1;
+        }
+        assert_eq!(
+            r.push_referents(n as NodeId, &[1], &[RESOLVED | ids as u64], &mut fresh),
+            Err(GraphError::BadResolved),
+            "a resolved id must name a node"
+        );
+        b.reserve_numbered(ids).unwrap();
+        for &a in &added {
+            let (t, fl) = describe(a).unwrap();
+            b.add_reserved(a, t, fl).unwrap();
+        }
+        b.return_resolver(r).unwrap();
+        let g = b.finish();
+        // The same edges as the builder that indexes everything, but for the root node put
+        // at 300 (its ids shifted by one past it).
+        let shift = |id: NodeId| if id >= 300 { id + 1 } else { id };
+        for v in 0..300 {
+            let want: Vec<NodeId> = one.referents(v).iter().map(|&t| shift(t)).collect();
+            assert_eq!(g.referents(v), &want[..], "node {v}");
+        }
+        assert_eq!(g.addrs()[301..], one.addrs()[300..g.len() - 1]);
+        assert!(g.len() > 320, "new nodes numbered and added");
     }
 
     #[test]

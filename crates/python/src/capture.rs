@@ -7,12 +7,15 @@
 //! lives ([`Objects`]), so later queries may call Python code (user callbacks, `repr`) safely.
 //! Unsafe CPython access (list items, object types).
 
-use crate::gcwalk::{prefetch, tracked_refs_and_types};
+use crate::cpython::GC_HEAD;
+use crate::gcwalk::{prefetch, tracked_refs_and_types, Marks};
 use crate::progress::Reporter;
-use crate::traverse::TypeCache;
+use crate::traverse::{GcKind, TypeCache};
 use pyo3::ffi;
 use pyo3::prelude::*;
-use refgraph_core::graph::{flags, EdgeRoom, Graph, GraphBuilder, GraphError, NodeId, Resolver};
+use refgraph_core::graph::{
+    flags, EdgeRoom, Graph, GraphBuilder, GraphError, NodeId, Resolver, RESOLVED,
+};
 use rustc_hash::FxHashMap;
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -279,6 +282,7 @@ pub fn capture(
         threads,
         addrs_later,
         PAGER_MIN,
+        true,
     )
 }
 
@@ -303,14 +307,92 @@ pub fn capture_threads_agree(py: Python<'_>, progress: Option<Bound<'_, PyAny>>)
         (nodes, g.all_flags().to_vec(), edges)
     }
     let one = {
-        let (g, _objects) = capture_with(py, true, &[], &mut Reporter::new(None), 1, false, 0)?;
+        let (g, _objects) =
+            capture_with(py, true, &[], &mut Reporter::new(None), 1, false, 0, false)?;
         parts(&g)
     };
     // The capture on two threads with the third faulting pages in ahead, whatever the size.
-    let (g, _objects) = capture_with(py, true, &[], &mut Reporter::new(progress), 2, false, 0)?;
+    let (g, _objects) = capture_with(
+        py,
+        true,
+        &[],
+        &mut Reporter::new(progress),
+        2,
+        false,
+        0,
+        false,
+    )?;
     Ok(one == parts(&g))
 }
 
+/// Every node's address and type address, then its flags, then the referent arrays.
+fn graph_parts(g: &Graph) -> (Vec<u64>, Vec<u8>, Vec<u32>) {
+    let (offsets, targets) = g.referent_arrays();
+    let nodes = g
+        .addrs()
+        .iter()
+        .zip(g.types())
+        .flat_map(|(&a, &t)| [a, g.type_table()[t as usize].addr])
+        .collect();
+    let edges = offsets.iter().chain(targets).copied().collect();
+    (nodes, g.all_flags().to_vec(), edges)
+}
+
+/// Whether a capture that finds tracked nodes from the marks in the collector's links
+/// ([`Marks`]) gives the same graph as one that looks every address up in the index, on
+/// `threads` threads (the third faulting pages in ahead at any size), with `roots` (as
+/// [`capture`] takes them); and whether the marks were used (None when they could not be:
+/// `gc.get_objects()` was used, or a type's `tp_is_gc` is not `type`'s). For the tests.
+#[pyfunction]
+#[pyo3(signature = (threads, roots=Vec::new()))]
+pub fn capture_marks_agree(
+    py: Python<'_>,
+    threads: usize,
+    roots: Vec<Bound<'_, PyAny>>,
+) -> PyResult<(bool, Option<bool>)> {
+    let indexed = {
+        let (g, _objects) = capture_with(
+            py,
+            true,
+            &roots,
+            &mut Reporter::new(None),
+            threads,
+            false,
+            0,
+            false,
+        )?;
+        graph_parts(&g)
+    };
+    MARKED.store(0, Relaxed);
+    let (g, _objects) = capture_with(
+        py,
+        true,
+        &roots,
+        &mut Reporter::new(None),
+        threads,
+        false,
+        0,
+        true,
+    )?;
+    let used = match MARKED.load(Relaxed) {
+        1 => Some(false),
+        2 => Some(true),
+        _ => None,
+    };
+    Ok((indexed == graph_parts(&g), used))
+}
+
+/// How the last capture that tried marks went (for [`capture_marks_agree`]): 0 not used, 1
+/// marked but not complete or not usable (restored at once), 2 used.
+static MARKED: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// Whether captures may mark the collector's links ([`Marks`]): not with
+/// `REFGRAPH_GC_MARKS=0` in the environment.
+fn marks_allowed() -> bool {
+    std::env::var_os("REFGRAPH_GC_MARKS").is_none_or(|v| v != "0")
+}
+
+#[allow(clippy::too_many_arguments)]
 fn capture_with(
     py: Python<'_>,
     untracked: bool,
@@ -319,11 +401,34 @@ fn capture_with(
     threads: usize,
     addrs_later: bool,
     pager_min: usize,
+    marks: bool,
 ) -> PyResult<(Graph, Objects)> {
+    // Marks only where no Python code runs until they are restored: not with a progress
+    // callback.
+    let mark = marks && !progress.active() && marks_allowed();
     // The tracked objects, each with a reference of ours (released with `tracked`, also on
     // an early return), and their types.
-    let (objects, types) = tracked_refs_and_types(py)?;
+    let (objects, types, marks) = tracked_refs_and_types(py, mark)?;
     let tracked = OwnedRefs(objects);
+    // Declared after `tracked`, so dropped (restoring the links) before it releases anything.
+    let mut unmark = Unmark {
+        marks,
+        objects: &tracked.0,
+    };
+    // The tracked nodes are found from the marks only when every listed object is marked and
+    // every listed type tells its gc objects without a call: else the links are restored now
+    // and every address is looked up in the index.
+    let kinds = match &unmark.marks {
+        Some(m) if m.complete() => gc_kinds(types.distinct()),
+        _ => None,
+    };
+    if unmark.marks.is_some() {
+        MARKED.store(if kinds.is_some() { 2 } else { 1 }, Relaxed);
+    }
+    if kinds.is_none() {
+        // SAFETY: GIL held, no Python code run since the listing.
+        unsafe { unmark.restore() };
+    }
     let n = tracked.0.len();
     let mut held_types: Vec<Py<PyAny>> = Vec::new();
     // Progress reports run Python code, which may change objects' classes: the graph keeps
@@ -340,6 +445,11 @@ fn capture_with(
     // The nodes' addresses are those of `tracked` and `extra`: given to the graph at the end.
     let mut builder = GraphBuilder::without_addrs(n + n / 2, edges_to_reserve(n));
     builder.set_threads(threads);
+    if kinds.is_some() {
+        builder
+            .leave_tracked_out_of_index(n / 2 + roots.len())
+            .map_err(graph_err)?;
+    }
     // Room for as many as the builder reserves, instead of growing by doubling (pages never
     // written cost nothing).
     let mut extra: Vec<Py<PyAny>> = Vec::with_capacity(n / 2);
@@ -375,14 +485,26 @@ fn capture_with(
         cache = TypeCache::default();
         for r in roots {
             let p = r.as_ptr();
-            if builder.lookup(p as u64).is_none() {
-                let fl = if cache.is_gc(p) { flags::GC_TYPE } else { 0 };
+            let is_gc = cache.is_gc(p);
+            let listed = || match (&unmark.marks, &kinds) {
+                (Some(m), Some(_)) => is_gc && m.node_of_object(p).is_some(),
+                _ => false,
+            };
+            if builder.lookup(p as u64).is_none() && !listed() {
+                let fl = if is_gc { flags::GC_TYPE } else { 0 };
                 builder
                     .add_untracked(p as u64, ffi::Py_TYPE(p) as u64, fl)
                     .map_err(graph_err)?;
                 extra.push(r.clone().unbind());
             }
         }
+        // The tracked nodes of referents, found from their objects on the thread that looks
+        // the others up (see `TrackedNodes`).
+        let tracked_nodes = match (&unmark.marks, kinds) {
+            (Some(marks), Some(kinds)) => Some(TrackedNodes { marks, kinds }),
+            _ => None,
+        };
+        let found = tracked_nodes.as_ref();
         // Two threads: this one (holding the GIL) calls `tp_traverse` on chunks of nodes and
         // writes their referents' addresses down; a second one looks up those addresses in the
         // address index (plain data, no Python), chunk after chunk in order, numbering those
@@ -438,6 +560,11 @@ fn capture_with(
                 let _stop = pages.stop_on_drop();
                 let worker = s.spawn(move || -> (Resolver, Result<(), GraphError>) {
                     for Sent(mut c) in requests {
+                        if let Some(found) = found {
+                            // See `TrackedNodes::resolve`: the chunk's objects are alive (the
+                            // first thread runs no Python code while it is out).
+                            found.resolve(words_mut(&mut c.raw));
+                        }
                         let (first, raw) = (c.first as NodeId, words(&c.raw));
                         let pushed = resolver.push_referents(first, &c.ends, raw, &mut c.fresh);
                         if let Err(e) = pushed {
@@ -475,6 +602,9 @@ fn capture_with(
             let walked = lane.run(
                 &object,
                 |mut c| {
+                    if let Some(found) = found {
+                        found.resolve(words_mut(&mut c.raw));
+                    }
                     let (first, raw) = (c.first as NodeId, words(&c.raw));
                     let looked_up = resolver.push_referents(first, &c.ends, raw, &mut c.fresh);
                     c.numbered = resolver.numbered();
@@ -496,7 +626,12 @@ fn capture_with(
         let returned = builder.return_resolver(resolver);
         walked?;
         returned.map_err(graph_err)?;
+        // No lookup reads the links any more (the second thread has ended): restored before
+        // anything else.
+        drop(tracked_nodes);
+        unmark.restore();
     }
+    drop(unmark);
     hold_types(py, &builder, &mut held_types);
     progress.end("references", builder.len() as u64)?;
     let graph = if addrs_later {
@@ -864,6 +999,100 @@ fn words<T: Word>(items: &[T]) -> &[u64] {
     // SAFETY: T is a pointer or usize (initialized, 8 bytes, 8-aligned: checked above), whose
     // bits are a valid u64; the slice borrows `items`.
     unsafe { std::slice::from_raw_parts(items.as_ptr() as *const u64, items.len()) }
+}
+
+/// [`words`], to rewrite in place.
+fn words_mut<T: Word>(items: &mut [T]) -> &mut [u64] {
+    const { assert!(std::mem::size_of::<T>() == 8 && std::mem::align_of::<T>() == 8) };
+    // SAFETY: as in `words`; any u64 written is a valid pointer or usize bit pattern (never
+    // dereferenced as one: see `TrackedNodes::resolve`).
+    unsafe { std::slice::from_raw_parts_mut(items.as_mut_ptr() as *mut u64, items.len()) }
+}
+
+/// The marks of a capture's listing ([`Marks`]), restored when this is dropped if they were
+/// not before: however the capture ends, before its references are released.
+struct Unmark<'a> {
+    marks: Option<Marks>,
+    objects: &'a [*mut ffi::PyObject],
+}
+
+impl Unmark<'_> {
+    /// # Safety
+    /// GIL held; no Python code run since the listing.
+    unsafe fn restore(&mut self) {
+        if let Some(m) = &mut self.marks {
+            m.restore(self.objects);
+        }
+    }
+}
+
+impl Drop for Unmark<'_> {
+    fn drop(&mut self) {
+        // SAFETY: the capture holds the GIL from the listing to its end and runs no Python
+        // code while marks are in place (see `capture_with`).
+        unsafe { self.restore() };
+    }
+}
+
+/// How the tracked objects of each listed type tell they are gc objects: None if one type
+/// has a `tp_is_gc` other than `type`'s (which only the GIL's holder may call) or is not a gc
+/// type at all.
+fn gc_kinds(types: &[u64]) -> Option<FxHashMap<u64, GcKind>> {
+    let mut cache = TypeCache::default();
+    types
+        .iter()
+        .map(|&t| {
+            // SAFETY: the type of a listed object (held), GIL held.
+            match unsafe { cache.gc_kind(t as *mut ffi::PyTypeObject) } {
+                Some(GcKind::NotGc) | None => None,
+                Some(k) => Some((t, k)),
+            }
+        })
+        .collect()
+}
+
+/// Finds the nodes of referents that are listed tracked objects from the objects themselves:
+/// a listed object's `_gc_prev` link holds its node ([`Marks`]) while the capture runs.
+struct TrackedNodes<'a> {
+    marks: &'a Marks,
+    /// Every listed type (any other type has no listed object).
+    kinds: FxHashMap<u64, GcKind>,
+}
+
+impl TrackedNodes<'_> {
+    /// Replace each referent address of `raw` that is a listed object by [`RESOLVED`]` | `its
+    /// node; the others are left for the index. Reads each referent's type, and the link of
+    /// those of a listed type that are gc objects (the two words before them are then their
+    /// `PyGC_Head`): on the cache lines of the reference counts the first thread's visitor
+    /// just read. Runs on the second thread without the GIL: reads only.
+    ///
+    /// # Safety
+    /// Every address in `raw` is of a live object, and stays so while this runs: the first
+    /// thread (which holds the GIL) runs no Python code while a chunk is out; the marks are
+    /// in place.
+    unsafe fn resolve(&self, raw: &mut [u64]) {
+        const AHEAD: usize = 16;
+        let mut last: (u64, Option<GcKind>) = (0, None);
+        for j in 0..raw.len() {
+            if let Some(&b) = raw.get(j + AHEAD) {
+                prefetch((b as usize).wrapping_sub(GC_HEAD) as *mut ffi::PyObject);
+            }
+            let o = raw[j] as *mut ffi::PyObject;
+            let tp = ffi::Py_TYPE(o) as u64;
+            let kind = if tp == last.0 {
+                last.1
+            } else {
+                let k = self.kinds.get(&tp).copied();
+                last = (tp, k);
+                k
+            };
+            if kind.is_some_and(|k| k.is_gc(o)) {
+                if let Some(id) = self.marks.node_of_object(o) {
+                    raw[j] = RESOLVED | id as u64;
+                }
+            }
+        }
+    }
 }
 
 /// The nodes' addresses in id order: the tracked objects', then the others' (a capture's

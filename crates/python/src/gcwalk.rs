@@ -84,6 +84,34 @@ pub fn gc_walk_active(py: Python<'_>) -> bool {
     heads(py).is_some()
 }
 
+/// Whether every generation list the walk reads is a sound doubly linked list with no mark
+/// left in it ([`Marks`]): each `PyGC_Head`'s `_gc_prev` is the one before it (or the
+/// list's head), and the walk from the head comes back to it. None when the lists are not
+/// walked here. For the tests.
+#[pyfunction]
+pub fn gc_lists_sound(py: Python<'_>) -> Option<bool> {
+    let h = heads(py)?;
+    // SAFETY: GIL held, no Python code runs; only the checked heads and the `PyGC_Head`s they
+    // link to are read.
+    Some(unsafe {
+        h.0.iter().all(|&head| {
+            let mut before = head;
+            let mut p = *(head as *const usize);
+            loop {
+                let link = *((p + std::mem::size_of::<usize>()) as *const usize);
+                if link & MARK != 0 || link & !PREV_FLAGS != before {
+                    return false;
+                }
+                if p == head {
+                    return true;
+                }
+                before = p;
+                p = *(p as *const usize);
+            }
+        })
+    })
+}
+
 /// The checked heads (None: not usable here), and the `gc.get_objects()` list the check was
 /// made against, if it was made.
 fn find_heads(py: Python<'_>) -> PyResult<(Option<Heads>, Option<Bound<'_, PyList>>)> {
@@ -480,19 +508,28 @@ impl ListedTypes {
 /// when the lists can be walked: the capture keeps the references itself, and reads them
 /// without a call per item. Otherwise, or when this call checked the lists (the first in a
 /// process, which needs `gc.get_objects()` for that), the list's references are taken over.
-pub fn tracked_refs_and_types(py: Python<'_>) -> PyResult<(Vec<*mut ffi::PyObject>, ListedTypes)> {
+///
+/// With `mark`, and when the lists are walked, each object's node number is also written into
+/// its own `PyGC_Head` ([`Marks`]); the caller must restore them ([`Marks::restore`]) before
+/// any Python code runs or any object is released.
+pub fn tracked_refs_and_types(
+    py: Python<'_>,
+    mark: bool,
+) -> PyResult<(Vec<*mut ffi::PyObject>, ListedTypes, Option<Marks>)> {
     let h = match heads_and_list(py) {
-        (_, Some(list)) => return take_items(py, list),
+        (_, Some(list)) => return take_items(py, list).map(|(o, t)| (o, t, None)),
         (Some(h), None) => h,
-        (None, None) => return take_items(py, gc_objects(py)?),
+        (None, None) => return take_items(py, gc_objects(py)?).map(|(o, t)| (o, t, None)),
     };
     let cap = LAST_LEN.load(Ordering::Relaxed) / 8 * 9;
     let mut objects = Vec::with_capacity(cap);
     let mut types = ListedTypes::with_capacity(cap);
     let mut tail: Vec<(*mut ffi::PyObject, u32)> = Vec::new();
     let mut generation = 0;
+    let mut marking = Marking::new(&h, mark);
     // SAFETY: GIL held; the closure takes a reference to each object (which frees nothing and
-    // allocates no Python object: no collection can start) and reads its type.
+    // allocates no Python object: no collection can start) and reads its type; marks are
+    // written only as `Marking::visit` says.
     unsafe {
         visit(&h, |o, place| {
             if place.generation != generation {
@@ -500,8 +537,10 @@ pub fn tracked_refs_and_types(py: Python<'_>) -> PyResult<(Vec<*mut ffi::PyObjec
                     objects.push(o);
                     types.ids.push(t);
                 }
+                marking.end_of_list(generation);
                 generation = place.generation;
             }
+            marking.visit(o, place);
             ffi::Py_IncRef(o);
             let t = types.number(ffi::Py_TYPE(o) as usize);
             if place.from_tail {
@@ -511,13 +550,218 @@ pub fn tracked_refs_and_types(py: Python<'_>) -> PyResult<(Vec<*mut ffi::PyObjec
                 types.ids.push(t);
             }
         });
+        marking.end_of_list(generation);
     }
     for (o, t) in tail.drain(..).rev() {
         objects.push(o);
         types.ids.push(t);
     }
     LAST_LEN.store(objects.len(), Ordering::Relaxed);
-    Ok((objects, types))
+    let marks = marking.done();
+    Ok((objects, types, marks))
+}
+
+/// A node number written into an object's `_gc_prev` link (see [`Marks`]) has this bit, which
+/// no real link has: `_gc_prev` holds the address of a `PyGC_Head` (a multiple of 8) and two
+/// flag bits ([`PREV_FLAGS`]).
+const MARK: usize = 0b100;
+
+/// Node numbers written into the collector's own links for the length of a capture, so that
+/// the capture finds the node of a tracked object from the object itself (a read of its
+/// `PyGC_Head`, on the cache line of its reference count, which `tp_traverse`'s visitor has
+/// just read) instead of looking its address up in an index of every object.
+///
+/// Each listed object's `_gc_prev` (the link to the object before it in its generation's
+/// list) is replaced by a mark: [`MARK`], its two flag bits kept, its generation, which end of
+/// the list the walk met it from, and its step from that end (which give its node once the
+/// walk has counted each list). A mark is written only once the old link is proven to be the
+/// `PyGC_Head` of the object before it in node order (or the list's head), so
+/// [`Marks::restore`] puts back exactly what was there from the node order alone. If one link
+/// is not what the walk expects, marking stops there ([`Marks::complete`] is false): the
+/// caller restores the marks written and uses the index.
+///
+/// While marks are in place nothing may read the links but the capture: no Python code may
+/// run (a collection reads and rewrites them), no object may be tracked, untracked or freed,
+/// and the GIL must stay held (another thread could do either).
+pub struct Marks {
+    heads: Heads,
+    /// The first node of each generation's list, in node order.
+    base: [usize; GENERATIONS],
+    /// How many nodes each generation's list has.
+    count: [usize; GENERATIONS],
+    complete: bool,
+    restored: bool,
+}
+
+/// The state of a walk that marks ([`tracked_refs_and_types`] with `mark`).
+struct Marking {
+    on: bool,
+    ok: bool,
+    heads: Heads,
+    count: [usize; GENERATIONS],
+    /// The `PyGC_Head` of the last object met from the head of the current list (the list's
+    /// head before the first).
+    last_from_head: usize,
+    /// The last object met from the tail, not marked yet: its `PyGC_Head`, old link, mark. Its
+    /// old link must be the next object met from the tail, or the last met from the head.
+    pending: Option<(usize, usize, usize)>,
+}
+
+impl Marking {
+    fn new(heads: &Heads, on: bool) -> Marking {
+        Marking {
+            on,
+            ok: on,
+            heads: *heads,
+            count: [0; GENERATIONS],
+            last_from_head: heads.0[0],
+            pending: None,
+        }
+    }
+
+    /// Settle the pending mark against the `PyGC_Head` that must precede it.
+    ///
+    /// # Safety
+    /// As [`Marking::visit`].
+    unsafe fn settle(&mut self, before: usize) {
+        if let Some((at, old, mark)) = self.pending.take() {
+            if self.ok && old & !PREV_FLAGS == before {
+                *((at + std::mem::size_of::<usize>()) as *mut usize) = mark;
+            } else {
+                self.ok = false;
+            }
+        }
+    }
+
+    /// The walk met object `o` at `place`.
+    ///
+    /// # Safety
+    /// The GIL is held, `o` is a listed object met by [`visit`], and no Python code runs
+    /// until the marks are restored.
+    #[inline]
+    unsafe fn visit(&mut self, o: *mut ffi::PyObject, place: Place) {
+        if !self.on {
+            return;
+        }
+        let g = place.generation;
+        self.count[g] += 1;
+        if self.count[g] == 1 {
+            self.last_from_head = self.heads.0[g];
+        }
+        let at = o as usize - GC_HEAD;
+        let link = (at + std::mem::size_of::<usize>()) as *mut usize;
+        let old = *link;
+        let mark = (place.step << 6)
+            | ((place.from_tail as usize) << 5)
+            | (g << 3)
+            | MARK
+            | (old & PREV_FLAGS);
+        if place.from_tail {
+            self.settle(at);
+            self.pending = Some((at, old, mark));
+        } else {
+            if self.ok && old & MARK == 0 && old & !PREV_FLAGS == self.last_from_head {
+                *link = mark;
+            } else {
+                self.ok = false;
+            }
+            self.last_from_head = at;
+        }
+    }
+
+    /// The walk is done with the list of `generation`.
+    ///
+    /// # Safety
+    /// As [`Marking::visit`].
+    unsafe fn end_of_list(&mut self, _generation: usize) {
+        if self.on {
+            self.settle(self.last_from_head);
+        }
+    }
+
+    fn done(self) -> Option<Marks> {
+        if !self.on {
+            return None;
+        }
+        let mut base = [0; GENERATIONS];
+        for g in 1..GENERATIONS {
+            base[g] = base[g - 1] + self.count[g - 1];
+        }
+        Some(Marks {
+            heads: self.heads,
+            base,
+            count: self.count,
+            complete: self.ok,
+            restored: false,
+        })
+    }
+}
+
+impl Marks {
+    /// Whether every listed object is marked (else the caller restores at once and uses the
+    /// index).
+    pub fn complete(&self) -> bool {
+        self.complete
+    }
+
+    /// The node whose mark `link` is (the `_gc_prev` word of a tracked object), if it is one.
+    #[inline]
+    pub fn node_of(&self, link: usize) -> Option<usize> {
+        if link & MARK == 0 {
+            return None;
+        }
+        let g = (link >> 3) & 0b11;
+        let count = *self.count.get(g)?;
+        let step = link >> 6;
+        let at = if link & (1 << 5) != 0 {
+            count.checked_sub(step + 1)?
+        } else {
+            step
+        };
+        (at < count).then(|| self.base[g] + at)
+    }
+
+    /// The node of `o`, a gc object (its type has `Py_TPFLAGS_HAVE_GC` and its `tp_is_gc`, if
+    /// any, says so), if it is a listed one.
+    ///
+    /// # Safety
+    /// `o` is a live gc object; the marks are in place.
+    #[inline]
+    pub unsafe fn node_of_object(&self, o: *const ffi::PyObject) -> Option<usize> {
+        self.node_of(*((o as usize - std::mem::size_of::<usize>()) as *const usize))
+    }
+
+    /// Put back every link a mark replaced: the `PyGC_Head` of the node before (or the list's
+    /// head) and the flag bits the mark kept. `objects` are the listed objects, in node
+    /// order. A second call does nothing.
+    ///
+    /// # Safety
+    /// The GIL is held, `objects` are those [`tracked_refs_and_types`] returned with these
+    /// marks, alive, and no Python code ran since.
+    pub unsafe fn restore(&mut self, objects: &[*mut ffi::PyObject]) {
+        const AHEAD: usize = 16;
+        if self.restored {
+            return;
+        }
+        self.restored = true;
+        let header = |i: usize| objects[i] as usize - GC_HEAD;
+        for g in 0..GENERATIONS {
+            let (from, to) = (self.base[g], self.base[g] + self.count[g]);
+            let mut before = self.heads.0[g];
+            for i in from..to.min(objects.len()) {
+                if let Some(&o) = objects.get(i + AHEAD) {
+                    prefetch((o as usize - GC_HEAD) as *mut ffi::PyObject);
+                }
+                let at = header(i);
+                let link = (at + std::mem::size_of::<usize>()) as *mut usize;
+                let v = *link;
+                if v & MARK != 0 {
+                    *link = before | (v & PREV_FLAGS);
+                }
+                before = at;
+            }
+        }
+    }
 }
 
 /// The items of `list` (fresh from `gc.get_objects()`) with a strong reference each, and

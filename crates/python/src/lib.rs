@@ -103,6 +103,8 @@ fn _refgraph(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(snapshot::draw_chain, m)?)?;
     m.add_function(wrap_pyfunction!(traverse::traverse_pass, m)?)?;
     m.add_function(wrap_pyfunction!(capture::capture_threads_agree, m)?)?;
+    m.add_function(wrap_pyfunction!(capture::capture_marks_agree, m)?)?;
+    m.add_function(wrap_pyfunction!(gcwalk::gc_lists_sound, m)?)?;
     m.add_function(wrap_pyfunction!(traverse::dead_referents, m)?)?;
     m.add_function(wrap_pyfunction!(gcwalk::gc_walk_active, m)?)?;
     m.add_function(wrap_pyfunction!(gcwalk::tracked_objects, m)?)?;

@@ -14,6 +14,35 @@ struct TypeFacts {
     is_gc: Option<unsafe extern "C" fn(*mut ffi::PyObject) -> c_int>,
 }
 
+/// Which instances of a type are gc objects ([`TypeCache::gc_kind`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GcKind {
+    /// None.
+    NotGc,
+    /// All.
+    Gc,
+    /// Those that are heap types (instances of `type` or a metaclass: `type`'s `tp_is_gc`).
+    HeapTypes,
+}
+
+impl GcKind {
+    /// Whether `obj`, an instance of a type of this kind, is a gc object. Reads only `obj`'s
+    /// type flags when it is a class: any thread may ask.
+    ///
+    /// # Safety
+    /// `obj` is a live object of a type of this kind.
+    #[inline]
+    pub unsafe fn is_gc(self, obj: *mut ffi::PyObject) -> bool {
+        match self {
+            GcKind::NotGc => false,
+            GcKind::Gc => true,
+            GcKind::HeapTypes => {
+                ffi::PyType_GetFlags(obj as *mut ffi::PyTypeObject) & ffi::Py_TPFLAGS_HEAPTYPE != 0
+            }
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct TypeCache {
     facts: FxHashMap<usize, TypeFacts>,
@@ -61,6 +90,24 @@ impl TypeCache {
                 },
             }
         })
+    }
+
+    /// How to tell whether an instance of `tp` is a gc object without calling anything:
+    /// None when its type has a `tp_is_gc` other than `type`'s.
+    ///
+    /// # Safety
+    /// As [`TypeCache::facts`].
+    pub unsafe fn gc_kind(&mut self, tp: *mut ffi::PyTypeObject) -> Option<GcKind> {
+        let f = self.facts(tp);
+        if !f.have_gc {
+            return Some(GcKind::NotGc);
+        }
+        let Some(is_gc) = f.is_gc else {
+            return Some(GcKind::Gc);
+        };
+        let of_type =
+            ffi::PyType_GetSlot(std::ptr::addr_of_mut!(ffi::PyType_Type), ffi::Py_tp_is_gc);
+        (is_gc as usize == of_type as usize).then_some(GcKind::HeapTypes)
     }
 
     /// Whether `gc.get_referents(obj)` would traverse `obj` (the `PyObject_IS_GC` test).
