@@ -414,6 +414,7 @@ fn capture_with(
     let mut unmark = Unmark {
         marks,
         objects: &tracked.0,
+        threads,
     };
     // The tracked nodes are found from the marks only when every listed object is marked and
     // every listed type tells its gc objects without a call: else the links are restored now
@@ -1014,6 +1015,7 @@ fn words_mut<T: Word>(items: &mut [T]) -> &mut [u64] {
 struct Unmark<'a> {
     marks: Option<Marks>,
     objects: &'a [*mut ffi::PyObject],
+    threads: usize,
 }
 
 impl Unmark<'_> {
@@ -1021,7 +1023,7 @@ impl Unmark<'_> {
     /// GIL held; no Python code run since the listing.
     unsafe fn restore(&mut self) {
         if let Some(m) = &mut self.marks {
-            m.restore(self.objects);
+            m.restore(self.objects, self.threads);
         }
     }
 }

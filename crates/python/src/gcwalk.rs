@@ -733,22 +733,57 @@ impl Marks {
 
     /// Put back every link a mark replaced: the `PyGC_Head` of the node before (or the list's
     /// head) and the flag bits the mark kept. `objects` are the listed objects, in node
-    /// order. A second call does nothing.
+    /// order. A big heap is restored by halves on two threads. A second call does nothing.
     ///
     /// # Safety
     /// The GIL is held, `objects` are those [`tracked_refs_and_types`] returned with these
     /// marks, alive, and no Python code ran since.
-    pub unsafe fn restore(&mut self, objects: &[*mut ffi::PyObject]) {
-        const AHEAD: usize = 16;
+    pub unsafe fn restore(&mut self, objects: &[*mut ffi::PyObject], threads: usize) {
         if self.restored {
             return;
         }
         self.restored = true;
+        let n = objects.len().min(self.base[GENERATIONS - 1] + self.count[GENERATIONS - 1]);
+        if threads < 2 || n < 1 << 16 {
+            self.restore_range(objects, 0, n);
+            return;
+        }
+        let half = n / 2;
+        let this = &*self;
+        /// The objects' addresses, for the other thread (it writes only their links).
+        struct Addrs<'a>(&'a [*mut ffi::PyObject]);
+        // SAFETY: the other thread writes only the links of its half's objects, which no
+        // one else reads or writes meanwhile (this thread holds the GIL and restores the
+        // other half).
+        unsafe impl Send for Addrs<'_> {}
+        let theirs = Addrs(objects);
+        std::thread::scope(|s| {
+            s.spawn(move || {
+                let theirs = theirs;
+                this.restore_range(theirs.0, half, n)
+            });
+            this.restore_range(objects, 0, half);
+        });
+    }
+
+    /// [`Marks::restore`] for nodes `from..to`.
+    unsafe fn restore_range(&self, objects: &[*mut ffi::PyObject], from: usize, to: usize) {
+        const AHEAD: usize = 16;
         let header = |i: usize| objects[i] as usize - GC_HEAD;
         for g in 0..GENERATIONS {
-            let (from, to) = (self.base[g], self.base[g] + self.count[g]);
-            let mut before = self.heads.0[g];
-            for i in from..to.min(objects.len()) {
+            let (lo, hi) = (
+                self.base[g].max(from),
+                (self.base[g] + self.count[g]).min(to),
+            );
+            if lo >= hi {
+                continue;
+            }
+            let mut before = if lo == self.base[g] {
+                self.heads.0[g]
+            } else {
+                header(lo - 1)
+            };
+            for i in lo..hi {
                 if let Some(&o) = objects.get(i + AHEAD) {
                     prefetch((o as usize - GC_HEAD) as *mut ffi::PyObject);
                 }
