@@ -743,7 +743,9 @@ impl Marks {
             return;
         }
         self.restored = true;
-        let n = objects.len().min(self.base[GENERATIONS - 1] + self.count[GENERATIONS - 1]);
+        let n = objects
+            .len()
+            .min(self.base[GENERATIONS - 1] + self.count[GENERATIONS - 1]);
         if threads < 2 || n < 1 << 16 {
             self.restore_range(objects, 0, n);
             return;
