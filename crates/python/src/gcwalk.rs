@@ -566,6 +566,20 @@ pub fn tracked_refs_and_types(
 /// flag bits ([`PREV_FLAGS`]).
 const MARK: usize = 0b100;
 
+/// Where a mark ([`Marks`]) keeps its check bits: a hash of the object's address, so that a
+/// word that only looks like a mark (the two words before a statically allocated object of a
+/// gc type, if some extension made one without a `PyGC_Head`) is not taken for one.
+const CHECK_SHIFT: usize = 6;
+const CHECK_MASK: usize = (1 << 21) - 1;
+/// Where a mark keeps its step from the end of its list (37 bits).
+const STEP_SHIFT: usize = 27;
+
+/// The check bits of the mark of the object at `addr`.
+#[inline]
+fn check_bits(addr: usize) -> usize {
+    (((addr >> 4) as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 43) as usize & CHECK_MASK
+}
+
 /// Node numbers written into the collector's own links for the length of a capture, so that
 /// the capture finds the node of a tracked object from the object itself (a read of its
 /// `PyGC_Head`, on the cache line of its reference count, which `tp_traverse`'s visitor has
@@ -573,8 +587,8 @@ const MARK: usize = 0b100;
 ///
 /// Each listed object's `_gc_prev` (the link to the object before it in its generation's
 /// list) is replaced by a mark: [`MARK`], its two flag bits kept, its generation, which end of
-/// the list the walk met it from, and its step from that end (which give its node once the
-/// walk has counted each list). A mark is written only once the old link is proven to be the
+/// the list the walk met it from, its step from that end (which give its node once the walk
+/// has counted each list) and check bits made from its address ([`check_bits`]). A mark is written only once the old link is proven to be the
 /// `PyGC_Head` of the object before it in node order (or the list's head), so
 /// [`Marks::restore`] puts back exactly what was there from the node order alone. If one link
 /// is not what the walk expects, marking stops there ([`Marks::complete`] is false): the
@@ -651,7 +665,8 @@ impl Marking {
         let at = o as usize - GC_HEAD;
         let link = (at + std::mem::size_of::<usize>()) as *mut usize;
         let old = *link;
-        let mark = (place.step << 6)
+        let mark = (place.step << STEP_SHIFT)
+            | (check_bits(o as usize) << CHECK_SHIFT)
             | ((place.from_tail as usize) << 5)
             | (g << 3)
             | MARK
@@ -704,15 +719,16 @@ impl Marks {
         self.complete
     }
 
-    /// The node whose mark `link` is (the `_gc_prev` word of a tracked object), if it is one.
+    /// The node whose mark `link` is, if it is one: `link` is the `_gc_prev` word of the
+    /// object at `addr`.
     #[inline]
-    pub fn node_of(&self, link: usize) -> Option<usize> {
-        if link & MARK == 0 {
+    pub fn node_of(&self, link: usize, addr: usize) -> Option<usize> {
+        if link & MARK == 0 || (link >> CHECK_SHIFT) & CHECK_MASK != check_bits(addr) {
             return None;
         }
         let g = (link >> 3) & 0b11;
         let count = *self.count.get(g)?;
-        let step = link >> 6;
+        let step = link >> STEP_SHIFT;
         let at = if link & (1 << 5) != 0 {
             count.checked_sub(step + 1)?
         } else {
@@ -728,7 +744,10 @@ impl Marks {
     /// `o` is a live gc object; the marks are in place.
     #[inline]
     pub unsafe fn node_of_object(&self, o: *const ffi::PyObject) -> Option<usize> {
-        self.node_of(*((o as usize - std::mem::size_of::<usize>()) as *const usize))
+        self.node_of(
+            *((o as usize - std::mem::size_of::<usize>()) as *const usize),
+            o as usize,
+        )
     }
 
     /// Put back every link a mark replaced: the `PyGC_Head` of the node before (or the list's
