@@ -779,11 +779,15 @@ impl Marks {
         unsafe impl Send for Addrs<'_> {}
         let theirs = Addrs(objects);
         std::thread::scope(|s| {
-            s.spawn(move || {
+            // A thread the system will not make: this one restores both halves.
+            let other = std::thread::Builder::new().spawn_scoped(s, move || {
                 let theirs = theirs;
                 this.restore_range(theirs.0, half, n)
             });
             this.restore_range(objects, 0, half);
+            if other.is_err() {
+                this.restore_range(objects, half, n);
+            }
         });
     }
 
