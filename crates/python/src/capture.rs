@@ -294,22 +294,10 @@ pub fn capture(
 #[pyfunction]
 #[pyo3(signature = (progress=None))]
 pub fn capture_threads_agree(py: Python<'_>, progress: Option<Bound<'_, PyAny>>) -> PyResult<bool> {
-    /// Every node's address and type address, then its flags, then the referent arrays.
-    fn parts(g: &Graph) -> (Vec<u64>, Vec<u8>, Vec<u32>) {
-        let (offsets, targets) = g.referent_arrays();
-        let nodes = g
-            .addrs()
-            .iter()
-            .zip(g.types())
-            .flat_map(|(&a, &t)| [a, g.type_table()[t as usize].addr])
-            .collect();
-        let edges = offsets.iter().chain(targets).copied().collect();
-        (nodes, g.all_flags().to_vec(), edges)
-    }
     let one = {
         let (g, _objects) =
             capture_with(py, true, &[], &mut Reporter::new(None), 1, false, 0, false)?;
-        parts(&g)
+        graph_parts(&g)
     };
     // The capture on two threads with the third faulting pages in ahead, whatever the size.
     let (g, _objects) = capture_with(
@@ -322,7 +310,7 @@ pub fn capture_threads_agree(py: Python<'_>, progress: Option<Bound<'_, PyAny>>)
         0,
         false,
     )?;
-    Ok(one == parts(&g))
+    Ok(one == graph_parts(&g))
 }
 
 /// Every node's address and type address, then its flags, then the referent arrays.
@@ -350,36 +338,20 @@ pub fn capture_marks_agree(
     threads: usize,
     roots: Vec<Bound<'_, PyAny>>,
 ) -> PyResult<(bool, Option<bool>)> {
-    let indexed = {
-        let (g, _objects) = capture_with(
-            py,
-            true,
-            &roots,
-            &mut Reporter::new(None),
-            threads,
-            false,
-            0,
-            false,
-        )?;
-        graph_parts(&g)
+    let parts = |marks: bool| -> PyResult<_> {
+        let mut none = Reporter::new(None);
+        let (g, _objects) = capture_with(py, true, &roots, &mut none, threads, false, 0, marks)?;
+        Ok(graph_parts(&g))
     };
+    let indexed = parts(false)?;
     MARKED.store(0, Relaxed);
-    let (g, _objects) = capture_with(
-        py,
-        true,
-        &roots,
-        &mut Reporter::new(None),
-        threads,
-        false,
-        0,
-        true,
-    )?;
+    let marked = parts(true)?;
     let used = match MARKED.load(Relaxed) {
         1 => Some(false),
         2 => Some(true),
         _ => None,
     };
-    Ok((indexed == graph_parts(&g), used))
+    Ok((indexed == marked, used))
 }
 
 /// How the last capture that tried marks went (for [`capture_marks_agree`]): 0 not used, 1
