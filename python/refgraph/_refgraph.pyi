@@ -32,8 +32,10 @@ __all__ = [
     "draw_chain",
     "traverse_pass",
     "capture_threads_agree",
+    "capture_marks_agree",
     "dead_referents",
     "gc_walk_active",
+    "gc_lists_sound",
     "gc_objects",
     "cpython_facts",
     "human_bytes",
@@ -323,8 +325,19 @@ def capture_threads_agree(progress: Callable[[str, int, int], object] | None = N
     second reports its progress to ``progress``, which must not change the heap."""
     ...
 
+def capture_marks_agree(threads: int, roots: list[object] = ...) -> tuple[bool, bool | None]:
+    """Whether a capture that finds tracked referents from marks in the collector's links gives
+    the graph one that looks every address up in the index gives, on ``threads`` threads, with
+    ``roots``; and whether the marks were used (None: they could not be). For the tests."""
+    ...
+
 def dead_referents() -> int: ...
 def gc_walk_active() -> bool: ...
+def gc_lists_sound() -> bool | None:
+    """Whether the collector's generation lists are soundly linked with no capture mark left
+    in them (None: the lists are not walked here). For the tests."""
+    ...
+
 def gc_objects() -> list[object]: ...
 def cpython_facts() -> dict[str, Any]: ...
 def human_bytes(n: int) -> str: ...
