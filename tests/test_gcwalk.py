@@ -324,7 +324,12 @@ def marks_heap():
         w = WithSlots()
         w.a, w.b = p, int  # a tracked object and a static type
         made += [p, w, {"plain": Plain, "slots": WithSlots, "d": collections.OrderedDict()}]
-    made += [Color, Color.RED, asyncio, enum, made]  # a module, a class, a list that holds itself
+
+    def plain_function(x=made):
+        return x
+
+    # a module, a class, a function, a list that holds itself
+    made += [Color, Color.RED, asyncio, enum, plain_function, made]
     loop = asyncio.new_event_loop()
     made.append(loop.create_future())
     loop.close()

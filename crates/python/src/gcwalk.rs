@@ -537,7 +537,7 @@ pub fn tracked_refs_and_types(
                     objects.push(o);
                     types.ids.push(t);
                 }
-                marking.end_of_list(generation);
+                marking.end_of_list();
                 generation = place.generation;
             }
             marking.visit(o, place);
@@ -550,7 +550,7 @@ pub fn tracked_refs_and_types(
                 types.ids.push(t);
             }
         });
-        marking.end_of_list(generation);
+        marking.end_of_list();
     }
     for (o, t) in tail.drain(..).rev() {
         objects.push(o);
@@ -684,11 +684,11 @@ impl Marking {
         }
     }
 
-    /// The walk is done with the list of `generation`.
+    /// The walk is done with a list.
     ///
     /// # Safety
     /// As [`Marking::visit`].
-    unsafe fn end_of_list(&mut self, _generation: usize) {
+    unsafe fn end_of_list(&mut self) {
         if self.on {
             self.settle(self.last_from_head);
         }
