@@ -217,6 +217,11 @@ impl AddrIndex {
         self.len == 0
     }
 
+    /// Where the table's slots are: address and bytes (for faulting them in ahead).
+    pub fn slots_memory(&self) -> (usize, usize) {
+        (self.slots.as_ptr() as usize, self.slots.len() * 8)
+    }
+
     /// Bytes of the table.
     pub fn heap_bytes(&self) -> usize {
         self.slots.capacity() * 8 + self.spill.capacity() * 16

@@ -677,6 +677,26 @@ impl GraphBuilder {
         Ok(())
     }
 
+    /// The memory reserved for the first `nodes` nodes and `edges` references to come and not
+    /// written yet, as address and bytes, in the order a capture first writes it: the nodes'
+    /// types and flags, the address index, the node ends, the referents. Addresses only (for
+    /// faulting pages in ahead on another thread): stale once an array grows.
+    pub fn unwritten(&self, nodes: usize, edges: usize) -> Vec<(usize, usize)> {
+        fn room<T>(v: &Vec<T>, upto: usize) -> (usize, usize) {
+            let size = std::mem::size_of::<T>();
+            let end = upto.min(v.capacity());
+            let start = v.len().min(end);
+            (v.as_ptr() as usize + start * size, (end - start) * size)
+        }
+        vec![
+            room(&self.g.types, nodes),
+            room(&self.g.flags, nodes),
+            self.index.slots_memory(),
+            room(&self.g.fwd_offsets, nodes + 1),
+            room(&self.g.fwd_targets, edges),
+        ]
+    }
+
     fn type_id(&mut self, type_addr: u64) -> TypeId {
         self.types.get(&mut self.g.type_table, type_addr)
     }
@@ -1422,6 +1442,26 @@ mod tests {
                 assert_eq!(g.edge_count(), 500);
             }
         }
+    }
+
+    #[test]
+    fn unwritten_room_is_inside_the_arrays_and_past_what_is_written() {
+        let mut b = GraphBuilder::without_addrs(100, 300);
+        b.add_tracked(0x1000, 0x10, 0).unwrap();
+        b.add_tracked(0x2000, 0x10, 0).unwrap();
+        let (types, flags) = (&b.g.types, &b.g.flags);
+        let rooms = b.unwritten(50, 120);
+        // Types and flags: from the third node through the 50th; the index whole; the node ends
+        // through the 51st; the referents through the 120th.
+        assert_eq!(rooms[0], (types.as_ptr() as usize + 2 * 4, 48 * 4));
+        assert_eq!(rooms[1], (flags.as_ptr() as usize + 2, 48));
+        assert_eq!(rooms[2], b.index.slots_memory());
+        assert_eq!(rooms[3].1, 50 * 4, "the first node end (0) is written");
+        assert_eq!(rooms[4].1, 120 * 4);
+        // Asked for more than the arrays hold: only what they hold.
+        let rooms = b.unwritten(1 << 20, 1 << 20);
+        assert_eq!(rooms[0].1, (types.capacity() - 2) * 4);
+        assert_eq!(rooms[4].1, b.g.fwd_targets.capacity() * 4);
     }
 
     #[test]

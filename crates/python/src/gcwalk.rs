@@ -42,6 +42,11 @@ static HEAD0: AtomicUsize = AtomicUsize::new(0);
 /// How many objects the last walk met (to size the next listing).
 static LAST_LEN: AtomicUsize = AtomicUsize::new(0);
 
+/// How many objects the last walk met (0 before the first): the size to expect.
+pub fn last_len() -> usize {
+    LAST_LEN.load(Ordering::Relaxed)
+}
+
 impl Heads {
     fn from_head0(head0: usize) -> Heads {
         Heads(std::array::from_fn(|i| head0 + i * GENERATION))
