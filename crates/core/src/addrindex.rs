@@ -150,8 +150,8 @@ fn slots_for(n: usize) -> usize {
 /// `cap` empty slots. A big table is looked up at random: with 4 KiB pages nearly every lookup
 /// also misses the TLB, and filling it faults page by page; on Linux it asks for huge pages
 /// (before any page is touched: a zeroed allocation that large is fresh from `mmap`).
-fn zeroed_slots(cap: usize) -> Vec<u64> {
-    crate::hugepages::zeroed(cap)
+fn zeroed_slots(cap: usize, huge: bool) -> Vec<u64> {
+    crate::hugepages::zeroed_if(cap, huge)
 }
 
 /// Where a probe for an address ends in a run of slots.
@@ -198,9 +198,19 @@ impl AddrIndex {
         Self::with_slots(slots_for(n))
     }
 
+    /// [`AddrIndex::with_capacity`], on huge pages only if `huge` (see
+    /// [`crate::hugepages::wanted_for_capture`]).
+    pub fn with_capacity_paged(n: usize, huge: bool) -> Self {
+        Self::with_slots_paged(slots_for(n), huge)
+    }
+
     fn with_slots(cap: usize) -> Self {
+        Self::with_slots_paged(cap, crate::hugepages::wanted())
+    }
+
+    fn with_slots_paged(cap: usize, huge: bool) -> Self {
         AddrIndex {
-            slots: zeroed_slots(cap),
+            slots: zeroed_slots(cap, huge),
             shape: Shape::new(cap),
             len: 0,
             spill: FxHashMap::default(),

@@ -608,6 +608,8 @@ pub struct GraphBuilder {
     /// Tracked nodes are not put in the index
     /// ([`GraphBuilder::leave_tracked_out_of_index`]).
     tracked_unindexed: bool,
+    /// Its arrays and index are on huge pages.
+    huge: bool,
 }
 
 /// Type ids by type address, as the builder hands them out (in order of first appearance),
@@ -632,19 +634,36 @@ impl TypeIds {
 impl GraphBuilder {
     /// A builder with room for `nodes` nodes.
     pub fn with_capacity(nodes: usize, edges: usize) -> Self {
-        let mut b = GraphBuilder::default();
+        Self::with_capacity_paged(nodes, edges, crate::hugepages::wanted())
+    }
+
+    fn with_capacity_paged(nodes: usize, edges: usize, huge: bool) -> Self {
+        let mut b = GraphBuilder {
+            huge,
+            ..Default::default()
+        };
         b.addrs.reserve(nodes);
         b.g.types.reserve(nodes);
         b.g.flags.reserve(nodes);
         b.g.fwd_offsets.reserve(nodes + 1);
         b.g.fwd_targets.reserve(edges);
         // Written once in order, but big: fewer page faults.
-        crate::hugepages::advise_vec(&b.addrs);
-        crate::hugepages::advise_vec(&b.g.types);
-        crate::hugepages::advise_vec(&b.g.fwd_offsets);
-        crate::hugepages::advise_vec(&b.g.fwd_targets);
-        b.index = AddrIndex::with_capacity(nodes);
+        crate::hugepages::advise_vec_if(&b.addrs, huge);
+        crate::hugepages::advise_vec_if(&b.g.types, huge);
+        crate::hugepages::advise_vec_if(&b.g.fwd_offsets, huge);
+        crate::hugepages::advise_vec_if(&b.g.fwd_targets, huge);
+        b.index = AddrIndex::with_capacity_paged(nodes, huge);
         b.g.fwd_offsets.push(0);
+        b
+    }
+
+    /// [`GraphBuilder::without_addrs`] for a capture of a live heap, whose arrays are written
+    /// once, right after they are made: on huge pages only where
+    /// [`crate::hugepages::wanted_for_capture`].
+    pub fn for_capture(nodes: usize, edges: usize) -> Self {
+        let mut b = Self::with_capacity_paged(nodes, edges, crate::hugepages::wanted_for_capture());
+        b.addrs = Vec::new();
+        b.no_addrs = true;
         b
     }
 
@@ -673,7 +692,7 @@ impl GraphBuilder {
             });
         }
         self.tracked_unindexed = true;
-        self.index = AddrIndex::with_capacity(others);
+        self.index = AddrIndex::with_capacity_paged(others, self.huge);
         Ok(())
     }
 

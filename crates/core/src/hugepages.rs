@@ -2,24 +2,38 @@
 //! the analysis' arrays read at random): fewer TLB misses and page faults. Only a hint;
 //! nothing changes elsewhere.
 //!
-//! Not asked for in a virtual machine whose balloon hands free memory back to the host (free
-//! page reporting, which gives back free blocks of a huge page's span about two seconds after
-//! they are freed): there, a huge page after a pause comes back from the host at 0.2 to
-//! 1.1 GB/s against 3 GB/s for small pages (measured on this project's VM, 512 MB faulted in
-//! after 3 s), and a capture of 10M objects took 1.82 s with them against 1.49 s without.
+//! A capture's own arrays (written once, in order or into its index, right after they are
+//! made) do not get them in a virtual machine whose balloon hands free memory back to the host
+//! (free page reporting, which gives back free blocks of a huge page's span about two seconds
+//! after they are freed): there, a huge page after a pause comes back from the host at 0.2 to
+//! 1.1 GB/s against 3 GB/s for small pages (512 MB faulted in after 3 s, on this project's
+//! VM), and a capture of 10M objects after 3 s pauses took 1.805 s with them against 1.445 s
+//! without. Arrays read at random afterwards keep them there too: at 30M objects `diff` took
+//! 11.9 s with them against 16.9 s without (`load` 2.9 against 1.5 s, retained sizes 6.7
+//! against 3.8 s: see benchmarks/scale-log.md).
 
 use std::sync::OnceLock;
 
-/// Whether big arrays get huge pages: `REFGRAPH_HUGE_PAGES=0` or `1` in the environment
-/// decides (to measure what they bring); else yes, unless the host takes free memory back
-/// ([`host_takes_free_memory`]).
-pub fn wanted() -> bool {
-    static HOST_TAKES: OnceLock<bool> = OnceLock::new();
+/// What the environment says: `REFGRAPH_HUGE_PAGES=0` (none) or `1` (wherever asked for), to
+/// measure what they bring.
+fn chosen() -> Option<bool> {
     match std::env::var_os("REFGRAPH_HUGE_PAGES") {
-        Some(v) if v == "0" => false,
-        Some(v) if v == "1" => true,
-        _ => !*HOST_TAKES.get_or_init(host_takes_free_memory),
+        Some(v) if v == "0" => Some(false),
+        Some(v) if v == "1" => Some(true),
+        _ => None,
     }
+}
+
+/// Whether big arrays read at random get huge pages: yes unless `REFGRAPH_HUGE_PAGES=0`.
+pub fn wanted() -> bool {
+    chosen().unwrap_or(true)
+}
+
+/// Whether a capture's arrays get huge pages: as [`wanted`], but not where the host takes
+/// free memory back ([`host_takes_free_memory`], read once), unless `REFGRAPH_HUGE_PAGES=1`.
+pub fn wanted_for_capture() -> bool {
+    static HOST_TAKES: OnceLock<bool> = OnceLock::new();
+    chosen().unwrap_or_else(|| !*HOST_TAKES.get_or_init(host_takes_free_memory))
 }
 
 /// Whether a virtio memory balloon with free page reporting (feature bit 5) is bound here:
@@ -50,12 +64,15 @@ fn reports_free_pages(features: &str, bit: usize) -> bool {
 }
 
 /// Advise huge pages for the whole 2 MiB pages inside `[ptr, ptr + len)`, if [`wanted`].
-#[cfg(target_os = "linux")]
 pub fn advise(ptr: *const u8, len: usize) {
-    const HUGE: usize = 2 << 20;
-    if !wanted() {
-        return;
+    if wanted() {
+        advise_now(ptr, len);
     }
+}
+
+#[cfg(target_os = "linux")]
+fn advise_now(ptr: *const u8, len: usize) {
+    const HUGE: usize = 2 << 20;
     let start = (ptr as usize).next_multiple_of(HUGE);
     let end = (ptr as usize + len) / HUGE * HUGE;
     if end > start {
@@ -69,7 +86,7 @@ pub fn advise(ptr: *const u8, len: usize) {
 
 /// Elsewhere: nothing to do.
 #[cfg(not(target_os = "linux"))]
-pub fn advise(_ptr: *const u8, _len: usize) {}
+fn advise_now(_ptr: *const u8, _len: usize) {}
 
 /// Fault in the pages of `[ptr, ptr + len)` ready to be written (`MADV_POPULATE_WRITE`, Linux
 /// 5.14+), so that the thread that writes there later does not stop to have each fresh page
@@ -102,9 +119,14 @@ pub fn populate(_ptr: usize, _len: usize) {}
 
 /// [`advise`] for the whole capacity of a vector (best before its pages are first written).
 pub fn advise_vec<T>(v: &Vec<T>) {
+    advise_vec_if(v, wanted());
+}
+
+/// Huge pages for the whole capacity of a big vector if `huge` (else nothing).
+pub fn advise_vec_if<T>(v: &Vec<T>, huge: bool) {
     let bytes = v.capacity() * std::mem::size_of::<T>();
-    if bytes >= 4 << 20 {
-        advise(v.as_ptr() as *const u8, bytes);
+    if huge && bytes >= 4 << 20 {
+        advise_now(v.as_ptr() as *const u8, bytes);
     }
 }
 
@@ -134,8 +156,13 @@ pub fn filled<T: Clone>(value: T, n: usize) -> Vec<T> {
 /// `mmap` (the kernel zeroes each page on first use): advised before that, nothing is written
 /// twice.
 pub fn zeroed<T: Zeroable>(n: usize) -> Vec<T> {
+    zeroed_if(n, wanted())
+}
+
+/// [`zeroed`], on huge pages if `huge`.
+pub fn zeroed_if<T: Zeroable>(n: usize, huge: bool) -> Vec<T> {
     let v = T::zeroed_vec(n);
-    advise_vec(&v);
+    advise_vec_if(&v, huge);
     v
 }
 

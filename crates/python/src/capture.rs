@@ -386,7 +386,7 @@ fn capture_with(
     let guess = crate::gcwalk::last_len();
     let early = (mark && threads > 1 && guess >= pager_min.max(PARALLEL_MIN))
         .then(|| {
-            let mut b = GraphBuilder::without_addrs(guess + guess / 2, edges_to_reserve(guess));
+            let mut b = GraphBuilder::for_capture(guess + guess / 2, edges_to_reserve(guess));
             b.set_threads(threads);
             b.leave_tracked_out_of_index(guess / 2 + roots.len()).ok()?;
             Some(b)
@@ -438,7 +438,7 @@ fn capture_with(
     let mut builder = match early {
         Some(b) if kinds.is_some() && n <= guess + guess / 8 && n >= guess - guess / 8 => b,
         _ => {
-            let mut b = GraphBuilder::without_addrs(n + n / 2, edges_to_reserve(n));
+            let mut b = GraphBuilder::for_capture(n + n / 2, edges_to_reserve(n));
             b.set_threads(threads);
             if kinds.is_some() {
                 b.leave_tracked_out_of_index(n / 2 + roots.len())
