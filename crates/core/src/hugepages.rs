@@ -47,7 +47,7 @@ pub fn host_takes_free_memory() -> bool {
     };
     devices.flatten().any(|d| {
         let read = |f: &str| std::fs::read_to_string(d.path().join(f)).unwrap_or_default();
-        read("device").trim() == BALLOON && reports_free_pages(&read("features"), REPORTING)
+        read("device").trim() == BALLOON && feature_bit(&read("features"), REPORTING)
     })
 }
 
@@ -59,7 +59,7 @@ pub fn host_takes_free_memory() -> bool {
 
 /// Whether bit `bit` is set in a virtio device's `features` file (one '0' or '1' per bit,
 /// bit 0 first).
-fn reports_free_pages(features: &str, bit: usize) -> bool {
+fn feature_bit(features: &str, bit: usize) -> bool {
     features.trim().as_bytes().get(bit) == Some(&b'1')
 }
 
@@ -216,10 +216,10 @@ mod tests {
     fn a_features_file_tells_free_page_reporting() {
         // This project's VM's balloon: bits 1, 2, 5 and 7 set; 5 is free page reporting.
         let balloon = "0110010100000000000000000000000010000000\n";
-        assert!(super::reports_free_pages(balloon, 5));
-        assert!(!super::reports_free_pages(balloon, 3));
-        assert!(!super::reports_free_pages("0110", 5));
-        assert!(!super::reports_free_pages("", 5));
+        assert!(super::feature_bit(balloon, 5));
+        assert!(!super::feature_bit(balloon, 3));
+        assert!(!super::feature_bit("0110", 5));
+        assert!(!super::feature_bit("", 5));
     }
 
     #[test]

@@ -435,9 +435,11 @@ fn capture_with(
     };
     let mut cache: TypeCache;
     // The nodes' addresses are those of `tracked` and `extra`: given to the graph at the end.
+    // The early builder if it fits (else freed now, before another is made).
+    let early = early.filter(|_| kinds.is_some() && n.abs_diff(guess) <= guess / 8);
     let mut builder = match early {
-        Some(b) if kinds.is_some() && n <= guess + guess / 8 && n >= guess - guess / 8 => b,
-        _ => {
+        Some(b) => b,
+        None => {
             let mut b = GraphBuilder::for_capture(n + n / 2, edges_to_reserve(n));
             b.set_threads(threads);
             if kinds.is_some() {
