@@ -117,6 +117,25 @@ pub fn populate(ptr: usize, len: usize) {
 #[cfg(not(target_os = "linux"))]
 pub fn populate(_ptr: usize, _len: usize) {}
 
+/// [`populate`] each of `ranges` (address, bytes) in order, a huge page's span at a time,
+/// until all are done or `stop` is set (checked between spans): for a thread that faults in
+/// memory others are about to write.
+pub fn populate_ranges(ranges: &[(usize, usize)], stop: &std::sync::atomic::AtomicBool) {
+    const SPAN: usize = 2 << 20;
+    for &(at, len) in ranges {
+        let end = at + len;
+        let mut p = at;
+        while p < end {
+            if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                return;
+            }
+            let step = SPAN.min(end - p);
+            populate(p, step);
+            p += step;
+        }
+    }
+}
+
 /// [`advise`] for the whole capacity of a vector (best before its pages are first written).
 pub fn advise_vec<T>(v: &Vec<T>) {
     advise_vec_if(v, wanted());
@@ -235,6 +254,29 @@ mod tests {
         assert!(v.iter().copied().eq(0..1000));
         v.extend(1000..(3 << 20));
         assert!(v.iter().copied().eq(0..(3 << 20)));
+    }
+
+    #[test]
+    fn ranges_populated_keep_their_contents() {
+        use std::sync::atomic::AtomicBool;
+        let mut a: Vec<u64> = super::with_capacity(1 << 20);
+        a.extend(0..1000);
+        let mut b: Vec<u8> = Vec::with_capacity(5 << 20);
+        b.extend(std::iter::repeat_n(7, 100));
+        let room = |v_ptr: usize, len: usize, cap: usize, size: usize| {
+            (v_ptr + len * size, (cap - len) * size)
+        };
+        let ranges = [
+            room(a.as_ptr() as usize, a.len(), a.capacity(), 8),
+            room(b.as_ptr() as usize, b.len(), b.capacity(), 1),
+            (a.as_ptr() as usize, 0),
+        ];
+        super::populate_ranges(&ranges, &AtomicBool::new(false));
+        super::populate_ranges(&ranges, &AtomicBool::new(true));
+        assert!(a.iter().copied().eq(0..1000));
+        assert!(b.iter().all(|&x| x == 7));
+        a.extend(1000..(1 << 20));
+        assert!(a.iter().copied().eq(0..(1 << 20)));
     }
 
     #[test]

@@ -972,36 +972,21 @@ impl Pages {
     }
 }
 
-/// A thread that faults in pages of memory about to be used (see
-/// [`refgraph_core::hugepages::populate`]), a huge page's span at a time, in order, until done
-/// or stopped (when dropped, which waits for it).
+/// A thread that faults in pages of memory about to be used
+/// ([`refgraph_core::hugepages::populate_ranges`]) until done or stopped (when dropped, which
+/// waits for it).
 struct Warmer {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Warmer {
-    const STEP: usize = 2 << 20;
-
     /// Start faulting in `ranges` (address, bytes); None if no thread could be had.
     fn start(ranges: Vec<(usize, usize)>) -> Option<Warmer> {
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stopped = stop.clone();
         let thread = std::thread::Builder::new()
-            .spawn(move || {
-                for (at, len) in ranges {
-                    let end = at + len;
-                    let mut p = at;
-                    while p < end {
-                        if stopped.load(Relaxed) {
-                            return;
-                        }
-                        let step = Self::STEP.min(end - p);
-                        refgraph_core::hugepages::populate(p, step);
-                        p += step;
-                    }
-                }
-            })
+            .spawn(move || refgraph_core::hugepages::populate_ranges(&ranges, &stopped))
             .ok()?;
         Some(Warmer {
             stop,

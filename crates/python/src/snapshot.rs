@@ -152,9 +152,8 @@ impl PySnapshot {
                 let worker = second.then(|| {
                     scope.spawn(move || {
                         on_second(move || {
-                            for (at, bytes) in room {
-                                refgraph_core::hugepages::populate(at, bytes);
-                            }
+                            let never = std::sync::atomic::AtomicBool::new(false);
+                            refgraph_core::hugepages::populate_ranges(&room, &never);
                             // The addresses, then the type ids, a part of what the names
                             // pass has to pack meanwhile, the longer part.
                             pack.then(|| {
