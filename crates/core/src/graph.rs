@@ -661,17 +661,18 @@ impl GraphBuilder {
     /// once, right after they are made: on huge pages only where
     /// [`crate::hugepages::wanted_for_capture`].
     pub fn for_capture(nodes: usize, edges: usize) -> Self {
-        let mut b = Self::with_capacity_paged(nodes, edges, crate::hugepages::wanted_for_capture());
-        b.addrs = Vec::new();
-        b.no_addrs = true;
-        b
+        Self::without_addrs_paged(nodes, edges, crate::hugepages::wanted_for_capture())
     }
 
     /// As [`GraphBuilder::with_capacity`], for a caller that has the nodes' addresses itself
     /// and gives them to [`GraphBuilder::finish_with_addrs`]: none are kept meanwhile (8
     /// bytes per node less while the address index is also held).
     pub fn without_addrs(nodes: usize, edges: usize) -> Self {
-        let mut b = Self::with_capacity(nodes, edges);
+        Self::without_addrs_paged(nodes, edges, crate::hugepages::wanted())
+    }
+
+    fn without_addrs_paged(nodes: usize, edges: usize, huge: bool) -> Self {
+        let mut b = Self::with_capacity_paged(nodes, edges, huge);
         b.addrs = Vec::new();
         b.no_addrs = true;
         b

@@ -381,8 +381,8 @@ fn capture_with(
     // A big capture that follows another makes its builder first, sized as that one's, and
     // another thread faults in the pages that one wrote while this thread lists the objects
     // (the other core has nothing else to do then), instead of the capture's threads stopping
-    // at each fresh page later (0.05 to 0.08 s of 1.5 s at 10M objects). Used only with the
-    // marks (its index leaves the tracked nodes out) and for about as many objects.
+    // at each fresh page later (0.04 to 0.14 s of 1.4 to 1.9 s at 10M objects). Used only
+    // with the marks (its index leaves the tracked nodes out) and for about as many objects.
     let guess = crate::gcwalk::last_len();
     let early = (mark && threads > 1 && guess >= pager_min.max(PARALLEL_MIN))
         .then(|| {
@@ -393,8 +393,8 @@ fn capture_with(
         })
         .flatten();
     let warmer = early.as_ref().and_then(|b| {
-        let (nodes, edges) = (LAST_NODES.load(Relaxed), LAST_EDGES.load(Relaxed));
-        Warmer::start(b.unwritten(nodes, edges))
+        let edges = guess.saturating_mul(EDGES_PER_TRACKED.load(Relaxed)) / 16;
+        Warmer::start(b.unwritten(LAST_NODES.load(Relaxed), edges))
     });
     // The tracked objects, each with a reference of ours (released with `tracked`, also on
     // an early return), and their types.
@@ -640,7 +640,6 @@ fn capture_with(
     };
     remember_edges(n, graph.edge_count());
     LAST_NODES.store(graph.len(), Relaxed);
-    LAST_EDGES.store(graph.edge_count(), Relaxed);
     held_types.extend(listed_types);
     Ok((
         graph,
@@ -842,9 +841,8 @@ unsafe fn record(
     Ok(())
 }
 
-/// The nodes and references of the last capture (for the next one's [`Warmer`]).
+/// The nodes of the last whole-heap capture (for the next one's [`Warmer`]).
 static LAST_NODES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-static LAST_EDGES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// References per tracked object in the last whole-heap capture, in sixteenths (0: none yet).
 static EDGES_PER_TRACKED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);

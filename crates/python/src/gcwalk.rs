@@ -593,9 +593,10 @@ fn check_bits(addr: usize) -> usize {
 /// Each listed object's `_gc_prev` (the link to the object before it in its generation's
 /// list) is replaced by a mark: [`MARK`], its two flag bits kept, its generation, which end of
 /// the list the walk met it from, its step from that end (which give its node once the walk
-/// has counted each list) and check bits made from its address ([`check_bits`]). A mark is written only once the old link is proven to be the
-/// `PyGC_Head` of the object before it in node order (or the list's head), so
-/// [`Marks::restore`] puts back exactly what was there from the node order alone. If one link
+/// has counted each list) and check bits made from its address ([`check_bits`]). A mark is
+/// written only once the old link is proven to be the `PyGC_Head` of the object before it in
+/// node order (or the list's head), so [`Marks::restore`] puts back exactly what was there
+/// from the node order alone. If one link
 /// is not what the walk expects, marking stops there ([`Marks::complete`] is false): the
 /// caller restores the marks written and uses the index.
 ///
