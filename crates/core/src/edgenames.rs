@@ -365,8 +365,12 @@ impl EdgeNamesBuilder {
         EdgeNamesBuilder {
             encoded: Some(Encoded {
                 // A kind byte and a varint per edge: 2.7 bytes per edge in the benchmark's heap
-                // (its cache's million int keys are texts with ids of 3 bytes).
-                bytes: crate::hugepages::with_capacity(edges * 3),
+                // (its cache's million int keys are texts with ids of 3 bytes). Written once
+                // as the capture runs: paged as the capture's own arrays.
+                bytes: crate::hugepages::with_capacity_if(
+                    edges * 3,
+                    crate::hugepages::wanted_for_capture(),
+                ),
                 ..Default::default()
             }),
             ..Default::default()

@@ -151,8 +151,13 @@ pub fn advise_vec_if<T>(v: &Vec<T>, huge: bool) {
 
 /// An empty vector with room for `n` items, on huge pages when it is big.
 pub fn with_capacity<T>(n: usize) -> Vec<T> {
+    with_capacity_if(n, wanted())
+}
+
+/// [`with_capacity`], on huge pages if `huge`.
+pub fn with_capacity_if<T>(n: usize, huge: bool) -> Vec<T> {
     let v = Vec::with_capacity(n);
-    advise_vec(&v);
+    advise_vec_if(&v, huge);
     v
 }
 
@@ -288,6 +293,12 @@ mod tests {
             let f = super::filled(7u32, n);
             assert_eq!(f.len(), n);
             assert!(f.iter().all(|&x| x == 7));
+            for huge in [false, true] {
+                let mut w: Vec<u64> = super::with_capacity_if(n, huge);
+                assert!(w.is_empty() && w.capacity() >= n);
+                w.extend((0..n as u64).map(|x| x * 3));
+                assert!(w.iter().enumerate().all(|(i, &x)| x == i as u64 * 3));
+            }
         }
     }
 }

@@ -27,8 +27,10 @@ pub struct Annotations {
     pub fingerprints: Vec<(NodeId, u64)>,
 }
 
-/// The two per-node columns the sizes pass fills, allocated before it (on huge pages) so that
-/// another thread may fault their pages in while this one starts ([`Columns::room`]).
+/// The two per-node columns the sizes pass fills, allocated before it so that another thread
+/// may fault their pages in while this one starts ([`Columns::room`]). Written once, right
+/// after they are made, as the capture's own arrays: on huge pages where those are
+/// ([`refgraph_core::hugepages::wanted_for_capture`]).
 pub struct Columns {
     sizes: Vec<u64>,
     lens: Vec<u32>,
@@ -37,9 +39,10 @@ pub struct Columns {
 impl Columns {
     /// Empty columns with room for `n` nodes.
     pub fn with_capacity(n: usize) -> Self {
+        let huge = refgraph_core::hugepages::wanted_for_capture();
         Columns {
-            sizes: refgraph_core::hugepages::with_capacity(n),
-            lens: refgraph_core::hugepages::with_capacity(n),
+            sizes: refgraph_core::hugepages::with_capacity_if(n, huge),
+            lens: refgraph_core::hugepages::with_capacity_if(n, huge),
         }
     }
 
