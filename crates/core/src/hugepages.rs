@@ -63,13 +63,7 @@ fn feature_bit(features: &str, bit: usize) -> bool {
     features.trim().as_bytes().get(bit) == Some(&b'1')
 }
 
-/// Advise huge pages for the whole 2 MiB pages inside `[ptr, ptr + len)`, if [`wanted`].
-pub fn advise(ptr: *const u8, len: usize) {
-    if wanted() {
-        advise_now(ptr, len);
-    }
-}
-
+/// Advise huge pages for the whole 2 MiB pages inside `[ptr, ptr + len)`.
 #[cfg(target_os = "linux")]
 fn advise_now(ptr: *const u8, len: usize) {
     const HUGE: usize = 2 << 20;
@@ -136,12 +130,8 @@ pub fn populate_ranges(ranges: &[(usize, usize)], stop: &std::sync::atomic::Atom
     }
 }
 
-/// [`advise`] for the whole capacity of a vector (best before its pages are first written).
-pub fn advise_vec<T>(v: &Vec<T>) {
-    advise_vec_if(v, wanted());
-}
-
-/// Huge pages for the whole capacity of a big vector if `huge` (else nothing).
+/// Huge pages for the whole capacity of a big vector if `huge` (else nothing): best before
+/// its pages are first written.
 pub fn advise_vec_if<T>(v: &Vec<T>, huge: bool) {
     let bytes = v.capacity() * std::mem::size_of::<T>();
     if huge && bytes >= 4 << 20 {
@@ -170,8 +160,7 @@ pub fn copied<T: Copy>(items: &[T]) -> Vec<T> {
 
 /// `vec![value; n]`, on huge pages when it is big.
 pub fn filled<T: Clone>(value: T, n: usize) -> Vec<T> {
-    let mut v = Vec::with_capacity(n);
-    advise_vec(&v);
+    let mut v = with_capacity(n);
     v.resize(n, value);
     v
 }
@@ -206,7 +195,7 @@ pub fn try_zeroed_bytes(n: usize) -> Option<Vec<u8>> {
         }
         Vec::from_raw_parts(p, n, n)
     };
-    advise_vec(&v);
+    advise_vec_if(&v, wanted());
     Some(v)
 }
 
