@@ -325,7 +325,9 @@ def capture_threads_agree(progress: Callable[[str, int, int], object] | None = N
     second reports its progress to ``progress``, which must not change the heap."""
     ...
 
-def capture_marks_agree(threads: int, roots: list[object] = ...) -> tuple[bool, bool | None]:
+def capture_marks_agree(
+    threads: int, roots: list[object] = ..., inline: bool = ...
+) -> tuple[bool, bool | None]:
     """Whether a capture that finds tracked referents from marks in the collector's links gives
     the graph one that looks every address up in the index gives, on ``threads`` threads, with
     ``roots``; and whether the marks were used (None: they could not be). For the tests."""

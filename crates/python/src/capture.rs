@@ -17,6 +17,7 @@ use refgraph_core::graph::{
     flags, EdgeRoom, Graph, GraphBuilder, GraphError, NodeId, Resolver, RESOLVED,
 };
 use rustc_hash::FxHashMap;
+use std::ffi::{c_int, c_void};
 use std::sync::atomic::Ordering::Relaxed;
 
 /// Referent addresses per chunk of nodes (the unit of work handed to the second thread).
@@ -29,6 +30,16 @@ const PARALLEL_MIN: usize = 1 << 14;
 /// pauses, 30 rounds, medians 0.163 -> 0.183 s, where one build against itself differed by
 /// 7%): below this, the first thread faults them in alone.
 const PAGER_MIN: usize = 1 << 22;
+/// From this many nodes on (listed objects), the first thread reads the nodes of listed
+/// referents from their marks as it traverses ([`visit_resolving`]) instead of the second
+/// thread after it ([`TrackedNodes::resolve`]). On a big heap the second thread's reads, of
+/// objects its core has not touched, cost more a reference (at 30M objects 35 ns against 29 ns
+/// at 10M; likely TLB misses whose page walks miss the cache, which this VM has no counters to
+/// show); the first thread's are on the lines and pages of the reference counts it just read.
+/// Measured in one process against the second thread's reads (medians): 30M objects 0.90 and
+/// 0.91 of the time (6.48 against 7.12 s), 10M 0.94-1.02, 3M 1.05, 1M 1.09 (the first thread
+/// is the busier one there).
+const RESOLVE_INLINE_MIN: usize = 1 << 24;
 /// Chunks handed to the second thread and not yet recorded, at most.
 const IN_FLIGHT: usize = 3;
 /// How many new nodes' objects are prefetched ahead while a chunk is recorded.
@@ -42,7 +53,9 @@ struct Chunk {
     first: usize,
     /// For each node of the run, the end of its referents in `raw`.
     ends: Vec<usize>,
-    /// The referents (borrowed: see [`Chunk::traverse`]).
+    /// The referents (borrowed: see [`Chunk::traverse`]); with the nodes of listed referents
+    /// read as it traverses, those are [`RESOLVED`]` | ` their nodes instead: words to look
+    /// up, never dereferenced.
     raw: Vec<*mut ffi::PyObject>,
     /// The referents the lookups numbered as new nodes, in id order.
     fresh: Vec<u64>,
@@ -63,14 +76,16 @@ impl Chunk {
         self.first + self.ends.len()
     }
 
-    /// Collect the referents of nodes `from..until`, stopping after [`CHUNK_EDGES`] addresses.
+    /// Collect the referents of nodes `from..until`, stopping after [`CHUNK_EDGES`] addresses;
+    /// with `found`, those that are listed objects as [`RESOLVED`]` | ` their nodes.
     ///
     /// # Safety
     /// GIL held; `object(i)` is a live object for each node in the range; the addresses are
-    /// borrowed: no Python code may run until they are pushed.
+    /// borrowed: no Python code may run until they are pushed; `found`'s marks are in place.
     unsafe fn traverse(
         &mut self,
         cache: &mut TypeCache,
+        found: Option<&TrackedNodes>,
         from: usize,
         until: usize,
         object: impl Fn(usize) -> *mut ffi::PyObject,
@@ -83,11 +98,23 @@ impl Chunk {
         for i in from..until.min(from + AHEAD) {
             prefetch(object(i));
         }
+        let mut kinds = KindCache::default();
         for i in from..until {
             if i + AHEAD < until {
                 prefetch(object(i + AHEAD));
             }
-            cache.referents(object(i), &mut self.raw);
+            match found {
+                Some(found) => {
+                    let mut r = Resolving {
+                        out: &mut self.raw,
+                        found,
+                        kinds: &mut kinds,
+                    };
+                    let arg = &mut r as *mut Resolving as *mut c_void;
+                    cache.traverse_with(object(i), visit_resolving, arg);
+                }
+                None => cache.referents(object(i), &mut self.raw),
+            }
             self.ends.push(self.raw.len());
             if self.raw.len() >= CHUNK_EDGES {
                 break;
@@ -282,6 +309,7 @@ pub fn capture(
         threads,
         addrs_later,
         PAGER_MIN,
+        RESOLVE_INLINE_MIN,
         true,
     )
 }
@@ -295,8 +323,17 @@ pub fn capture(
 #[pyo3(signature = (progress=None))]
 pub fn capture_threads_agree(py: Python<'_>, progress: Option<Bound<'_, PyAny>>) -> PyResult<bool> {
     let one = {
-        let (g, _objects) =
-            capture_with(py, true, &[], &mut Reporter::new(None), 1, false, 0, false)?;
+        let (g, _objects) = capture_with(
+            py,
+            true,
+            &[],
+            &mut Reporter::new(None),
+            1,
+            false,
+            0,
+            0,
+            false,
+        )?;
         graph_parts(&g)
     };
     // The capture on two threads with the third faulting pages in ahead, whatever the size.
@@ -307,6 +344,7 @@ pub fn capture_threads_agree(py: Python<'_>, progress: Option<Bound<'_, PyAny>>)
         &mut Reporter::new(progress),
         2,
         false,
+        0,
         0,
         false,
     )?;
@@ -329,18 +367,24 @@ fn graph_parts(g: &Graph) -> (Vec<u64>, Vec<u8>, Vec<u32>) {
 /// Whether a capture that finds tracked nodes from the marks in the collector's links
 /// ([`Marks`]) gives the same graph as one that looks every address up in the index, on
 /// `threads` threads (the third faulting pages in ahead at any size), with `roots` (as
-/// [`capture`] takes them); and whether the marks were used (None when they could not be:
-/// `gc.get_objects()` was used, or a type's `tp_is_gc` is not `type`'s). For the tests.
+/// [`capture`] takes them), the marks read as the objects are traversed if `inline` (as for a
+/// big heap, [`RESOLVE_INLINE_MIN`]) else after; and whether the marks were used (None when
+/// they could not be: `gc.get_objects()` was used, or a type's `tp_is_gc` is not `type`'s).
+/// For the tests.
 #[pyfunction]
-#[pyo3(signature = (threads, roots=Vec::new()))]
+#[pyo3(signature = (threads, roots=Vec::new(), inline=false))]
 pub fn capture_marks_agree(
     py: Python<'_>,
     threads: usize,
     roots: Vec<Bound<'_, PyAny>>,
+    inline: bool,
 ) -> PyResult<(bool, Option<bool>)> {
+    let inline_min = if inline { 0 } else { usize::MAX };
     let parts = |marks: bool| -> PyResult<_> {
         let mut none = Reporter::new(None);
-        let (g, _objects) = capture_with(py, true, &roots, &mut none, threads, false, 0, marks)?;
+        let (g, _objects) = capture_with(
+            py, true, &roots, &mut none, threads, false, 0, inline_min, marks,
+        )?;
         Ok(graph_parts(&g))
     };
     let indexed = parts(false)?;
@@ -373,6 +417,7 @@ fn capture_with(
     threads: usize,
     addrs_later: bool,
     pager_min: usize,
+    inline_min: usize,
     marks: bool,
 ) -> PyResult<(Graph, Objects)> {
     // Marks only where no Python code runs until they are restored: not with a progress
@@ -497,13 +542,17 @@ fn capture_with(
                 extra.push(r.clone().unbind());
             }
         }
-        // The tracked nodes of referents, found from their objects on the thread that looks
-        // the others up (see `TrackedNodes`).
+        // The tracked nodes of referents, found from their objects (see `TrackedNodes`): on
+        // a big heap by this thread as it traverses them, else by the thread that looks the
+        // others up.
         let tracked_nodes = match (&unmark.marks, kinds) {
             (Some(marks), Some(kinds)) => Some(TrackedNodes { marks, kinds }),
             _ => None,
         };
         let found = tracked_nodes.as_ref();
+        // Read by this thread as it traverses, or by the lookups after it.
+        let inline = found.filter(|_| builder.len() >= inline_min);
+        let after = found.filter(|_| inline.is_none());
         // Two threads: this one (holding the GIL) calls `tp_traverse` on chunks of nodes and
         // writes their referents' addresses down; a second one looks up those addresses in the
         // address index (plain data, no Python), chunk after chunk in order, numbering those
@@ -537,6 +586,7 @@ fn capture_with(
             held_types: &mut held_types,
             progress,
             py,
+            found: inline,
             traversed: 0,
             in_flight: 0,
             spare: Vec::new(),
@@ -559,7 +609,7 @@ fn capture_with(
                 let _stop = pages.stop_on_drop();
                 let worker = s.spawn(move || -> (Resolver, Result<(), GraphError>) {
                     for Sent(mut c) in requests {
-                        if let Some(found) = found {
+                        if let Some(found) = after {
                             // See `TrackedNodes::resolve`: the chunk's objects are alive (the
                             // first thread runs no Python code while it is out).
                             found.resolve(words_mut(&mut c.raw));
@@ -601,7 +651,7 @@ fn capture_with(
             let walked = lane.run(
                 &object,
                 |mut c| {
-                    if let Some(found) = found {
+                    if let Some(found) = after {
                         found.resolve(words_mut(&mut c.raw));
                     }
                     let (first, raw) = (c.first as NodeId, words(&c.raw));
@@ -661,6 +711,8 @@ struct References<'a, 'py, 'p> {
     held_types: &'a mut Vec<Py<PyAny>>,
     progress: &'a mut Reporter<'p>,
     py: Python<'py>,
+    /// Given, the nodes of listed referents are read as they are traversed.
+    found: Option<&'a TrackedNodes<'a>>,
     /// Nodes before it are traversed: recorded, or in a chunk sent and not yet recorded.
     traversed: usize,
     /// Chunks sent and not yet recorded.
@@ -685,9 +737,13 @@ impl References<'_, '_, '_> {
             while self.in_flight < IN_FLIGHT && self.traversed < self.builder.len() {
                 let mut c = self.spare.pop().unwrap_or_default();
                 let extra = &*self.extra;
-                c.traverse(self.cache, self.traversed, self.builder.len(), |i| {
-                    object(i, extra)
-                });
+                c.traverse(
+                    self.cache,
+                    self.found,
+                    self.traversed,
+                    self.builder.len(),
+                    |i| object(i, extra),
+                );
                 self.traversed = c.end();
                 if !send(c) {
                     return Err(lookups_stopped());
@@ -1129,6 +1185,59 @@ impl TrackedNodes<'_> {
             }
         }
     }
+}
+
+/// What [`visit_resolving`] writes to.
+struct Resolving<'a> {
+    out: &'a mut Vec<*mut ffi::PyObject>,
+    found: &'a TrackedNodes<'a>,
+    kinds: &'a mut KindCache,
+}
+
+/// The kinds of the referents' types ([`TrackedNodes::kinds`]), by type: a direct-mapped
+/// cache in front of the map (a hash probe per reference showed in profiles).
+struct KindCache([(u64, Option<GcKind>); 64]);
+
+impl Default for KindCache {
+    fn default() -> Self {
+        KindCache([(0, None); 64])
+    }
+}
+
+impl KindCache {
+    #[inline]
+    fn get(&mut self, tp: u64, found: &TrackedNodes) -> Option<GcKind> {
+        let slot = &mut self.0[(tp >> 4) as usize % 64];
+        if slot.0 != tp {
+            *slot = (tp, found.kinds.get(&tp).copied());
+        }
+        slot.1
+    }
+}
+
+/// The `tp_traverse` visitor of a capture that reads the nodes of listed referents as it
+/// traverses: records each referent that is alive (as [`crate::traverse`]'s visitor does) as
+/// [`RESOLVED`]` | ` its node if it is a listed object, else by address (for the index). The
+/// type and the mark (`_gc_prev`, the word before the object) are on the line, or the line
+/// before, of the reference count just read.
+///
+/// # Safety
+/// `arg` is a [`Resolving`]; the GIL is held and the marks are in place; `obj`, if not NULL,
+/// is an object whose memory is allocated (a live one, or a free-list entry whose count is 0).
+unsafe extern "C" fn visit_resolving(obj: *mut ffi::PyObject, arg: *mut c_void) -> c_int {
+    if obj.is_null() || ffi::Py_REFCNT(obj) <= 0 {
+        return 0;
+    }
+    let r = &mut *(arg as *mut Resolving);
+    let listed = match r.kinds.get(ffi::Py_TYPE(obj) as u64, r.found) {
+        Some(k) if k.is_gc(obj) => r.found.marks.node_of_object(obj),
+        _ => None,
+    };
+    r.out.push(match listed {
+        Some(id) => (RESOLVED | id as u64) as usize as *mut ffi::PyObject,
+        None => obj,
+    });
+    0
 }
 
 /// The nodes' addresses in id order: the tracked objects', then the others' (a capture's

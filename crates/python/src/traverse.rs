@@ -125,16 +125,30 @@ impl TypeCache {
     /// `obj` must be a live object and the GIL held; no Python code may run until `out` is
     /// consumed (the pointers are borrowed).
     pub unsafe fn referents(&mut self, obj: *mut ffi::PyObject, out: &mut Vec<*mut ffi::PyObject>) {
+        self.traverse_with(
+            obj,
+            visit,
+            out as *mut Vec<*mut ffi::PyObject> as *mut c_void,
+        );
+    }
+
+    /// Call `obj`'s `tp_traverse` with `visitor` and `arg`, if it is a gc object.
+    ///
+    /// # Safety
+    /// `obj` must be a live object and the GIL held; `visitor` must be sound for `arg`.
+    #[inline]
+    pub unsafe fn traverse_with(
+        &mut self,
+        obj: *mut ffi::PyObject,
+        visitor: ffi::visitproc,
+        arg: *mut c_void,
+    ) {
         let f = self.facts(ffi::Py_TYPE(obj));
         if !(f.have_gc && f.is_gc.is_none_or(|is_gc| is_gc(obj) != 0)) {
             return;
         }
         if let Some(trav) = f.traverse {
-            trav(
-                obj,
-                visit,
-                out as *mut Vec<*mut ffi::PyObject> as *mut c_void,
-            );
+            trav(obj, visitor, arg);
         }
     }
 }
