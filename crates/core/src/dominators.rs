@@ -235,10 +235,13 @@ const FIRST: u32 = 1 << 31;
 /// Predecessor lists of the edges of `g` that go to a vertex numbered earlier in the DFS
 /// (`dfnum`), given `counts[w]`, how many such edges reach `w` (one entry more than the
 /// vertices, 0). Returns the lists one after the other by increasing target, sources in
-/// dfnum space (a source once per edge, in the reverse of their nodes' order), the first
-/// entry of each list flagged with [`FIRST`]; and a bit per vertex, set when its list is not
-/// empty. The targets are split into ranges, one per task: each reads every edge and fills its
-/// own range, so the lists are the same on any number of threads.
+/// dfnum space (a source once per edge), the first entry of each list flagged with [`FIRST`];
+/// and a bit per vertex, set when its list is not empty.
+///
+/// On several threads the sources are split into ranges, one per task, and each edge claims
+/// its place in its target's list with an atomic decrement: the order within a list then
+/// depends on the threads' timing, but the lists hold the same sources, and the semi-dominators
+/// read from them (minima over each list) are the same on any number of threads.
 fn predecessors<G: Successors>(g: &G, dfnum: &[u32], mut counts: Vec<u32>) -> (Vec<u32>, Vec<u64>) {
     let count = counts.len() - 1;
     // Inclusive prefix sums: `counts[w]` is where `w`'s list ends; filled from the end, it
@@ -250,36 +253,50 @@ fn predecessors<G: Successors>(g: &G, dfnum: &[u32], mut counts: Vec<u32>) -> (V
     }
     counts[count] = total;
     let mut preds: Vec<u32> = crate::hugepages::zeroed(total as usize);
-    let tasks = crate::threads::range_tasks_for(g.edge_count(), 1 << 20);
-    let span = count.div_ceil(tasks).max(1);
-    let mut parts: Vec<(u32, &mut [u32], &mut [u32])> = Vec::new();
-    let mut rest = &mut preds[..];
-    let mut done = 0u32;
-    for (i, ends) in counts[..count].chunks_mut(span).enumerate() {
-        let last = ends[ends.len() - 1];
-        let (p, r) = rest.split_at_mut((last - done) as usize);
-        rest = r;
-        parts.push(((i * span) as u32, ends, p));
-        done = last;
-    }
-    crate::threads::for_each_part(parts, |(lo, ends, part)| {
-        let hi = lo + ends.len() as u32;
-        let start = ends[ends.len() - 1] - part.len() as u32;
-        for v in 0..g.len() as u32 {
+    let n = g.len();
+    let tasks = crate::threads::tasks_for(g.edge_count(), 1 << 20);
+    if tasks <= 1 {
+        for v in 0..n as u32 {
             let dv = dfnum[v as usize];
             if dv == NONE {
                 continue;
             }
             for &w in g.successors(v) {
                 let dw = dfnum[w as usize];
-                if dw < dv && dw >= lo && dw < hi {
-                    let e = &mut ends[(dw - lo) as usize];
+                if dw < dv {
+                    let e = &mut counts[dw as usize];
                     *e -= 1;
-                    part[(*e - start) as usize] = dv;
+                    preds[*e as usize] = dv;
                 }
             }
         }
-    });
+    } else {
+        let ends = atomic_view(&mut counts[..count]);
+        let slots = atomic_view(&mut preds);
+        // Eight ranges a task, for the threads to even out.
+        let pieces = tasks * 8;
+        let span = n.div_ceil(pieces).max(1);
+        let ranges: Vec<(usize, usize)> = (0..n)
+            .step_by(span)
+            .map(|lo| (lo, (lo + span).min(n)))
+            .collect();
+        crate::threads::for_each_part(ranges, |(lo, hi)| {
+            use std::sync::atomic::Ordering::Relaxed;
+            for v in lo as u32..hi as u32 {
+                let dv = dfnum[v as usize];
+                if dv == NONE {
+                    continue;
+                }
+                for &w in g.successors(v) {
+                    let dw = dfnum[w as usize];
+                    if dw < dv {
+                        let at = ends[dw as usize].fetch_sub(1, Relaxed) - 1;
+                        slots[at as usize].store(dv, Relaxed);
+                    }
+                }
+            }
+        });
+    }
     let mut has = vec![0u64; count.div_ceil(64)];
     for w in 0..count {
         if counts[w] < counts[w + 1] {
@@ -288,6 +305,16 @@ fn predecessors<G: Successors>(g: &G, dfnum: &[u32], mut counts: Vec<u32>) -> (V
         }
     }
     (preds, has)
+}
+
+/// `v` seen as atomics, for threads that each claim and write their own entries.
+fn atomic_view(v: &mut [u32]) -> &[std::sync::atomic::AtomicU32] {
+    use std::sync::atomic::AtomicU32;
+    const _: () = assert!(std::mem::align_of::<AtomicU32>() == std::mem::align_of::<u32>());
+    // SAFETY: AtomicU32 has the size and bit validity of u32, and (checked above) its
+    // alignment; the exclusive borrow means nothing else reads or writes `v` while the
+    // shared atomic view lives (what the unstable `AtomicU32::from_mut_slice` does).
+    unsafe { &*(v as *mut [u32] as *const [AtomicU32]) }
 }
 
 impl DomTree {
@@ -305,8 +332,15 @@ impl DomTree {
 pub fn retained_sizes(idom: &[u32], preorder: &[u32], sizes: impl Fn(u32) -> u64) -> Vec<u64> {
     let n = idom.len();
     let mut r: Vec<u64> = crate::hugepages::zeroed(n);
-    for &v in preorder.iter().filter(|&&v| (v as usize) < n) {
-        r[v as usize] = sizes(v);
+    if preorder.iter().filter(|&&v| (v as usize) < n).count() == n {
+        // Every node is reached (the nodes of a preorder are distinct): in order.
+        for (v, x) in r.iter_mut().enumerate() {
+            *x = sizes(v as u32);
+        }
+    } else {
+        for &v in preorder.iter().filter(|&&v| (v as usize) < n) {
+            r[v as usize] = sizes(v);
+        }
     }
     for &v in preorder.iter().rev().filter(|&&v| (v as usize) < n) {
         let d = idom[v as usize] as usize;

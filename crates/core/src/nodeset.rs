@@ -36,6 +36,14 @@ impl NodeSet {
         i < self.len && self.bits[i / 64] & (1u64 << (i % 64)) != 0
     }
 
+    /// Add every member of `other` (a set of the same length).
+    pub fn union_with(&mut self, other: &NodeSet) {
+        debug_assert_eq!(self.len, other.len);
+        for (a, b) in self.bits.iter_mut().zip(&other.bits) {
+            *a |= b;
+        }
+    }
+
     /// Number of members.
     pub fn count(&self) -> usize {
         self.bits.iter().map(|w| w.count_ones() as usize).sum()
@@ -56,5 +64,11 @@ mod tests {
         assert!(s.contains(0) && s.contains(129));
         assert!(!s.contains(64) && !s.contains(500));
         assert_eq!(s.count(), 2);
+        let mut t = NodeSet::new(130);
+        t.insert(64);
+        t.insert(0);
+        s.union_with(&t);
+        assert!(s.contains(64) && s.contains(0) && s.contains(129));
+        assert_eq!(s.count(), 3);
     }
 }

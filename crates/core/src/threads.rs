@@ -83,9 +83,10 @@ pub fn tasks_for(n: usize, serial_below: usize) -> usize {
 }
 
 /// As [`tasks_for`], for work split by ranges of targets where every task reads all of the
-/// input (in-degrees, predecessor lists, the referrer index): with fewer than 4 threads that
-/// repeated reading costs more than the threads bring (measured on 2 cores: retained sizes at
-/// 10M objects took 2.1-2.2 s on 2 threads against 1.8 s on one), so it stays on one thread.
+/// input (the referrer index): with fewer than 4 threads that repeated reading costs more
+/// than the threads bring (measured on 2 cores: retained sizes at 10M objects, when their
+/// predecessor lists were made so, took 2.1-2.2 s on 2 threads against 1.8 s on one), so it
+/// stays on one thread.
 pub fn range_tasks_for(n: usize, serial_below: usize) -> usize {
     match tasks_for(n, serial_below) {
         t if t >= 4 => t,

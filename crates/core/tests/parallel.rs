@@ -174,7 +174,7 @@ struct Results {
     lens: Vec<u32>,
     labels: Vec<(NodeId, String)>,
     names_equal: bool,
-    in_degrees: Vec<u32>,
+    referred: Vec<bool>,
     roots: Vec<NodeId>,
     unrooted: Vec<NodeId>,
     idom: Vec<NodeId>,
@@ -208,7 +208,10 @@ fn results(s: &Snapshot, old: &Snapshot, threads: usize) -> Results {
             lens: back.lens.decoded().clone(),
             labels: back.labels.decoded().clone(),
             names_equal: back.names == s.names,
-            in_degrees: analysis::in_degrees(g),
+            referred: {
+                let r = analysis::referred(g);
+                (0..g.len() as NodeId).map(|v| r.contains(v)).collect()
+            },
             roots: a.roots.clone(),
             unrooted: a.unrooted.clone(),
             idom: a.idom.clone(),

@@ -8,6 +8,7 @@
 use super::Snapshot;
 use crate::dominators::{dominators_adopting, retained_sizes, DomTree, Successors, NONE};
 use crate::graph::{Graph, NodeId};
+use crate::nodeset::NodeSet;
 use rustc_hash::FxHashMap;
 
 /// The heap's graph plus a virtual root (node `len()`).
@@ -80,41 +81,59 @@ impl Analysis {
     }
 }
 
-/// Number of incoming edges of each node (self references excluded).
+/// The nodes something else in the heap refers to (self references excluded), a bit each.
 ///
-/// Targets are split into ranges, one per task: each task reads every edge and counts those
-/// into its range (the same counts on any number of threads).
-pub fn in_degrees(g: &Graph) -> Vec<u32> {
+/// The sources are split into ranges, one per task, each marking into its own set (a bit per
+/// node: small enough to stay in the caches, where a count per node was a miss per edge);
+/// the sets are then joined. The same set on any number of threads.
+pub fn referred(g: &Graph) -> NodeSet {
     let n = g.len();
-    let mut d: Vec<u32> = crate::hugepages::zeroed(n);
     let (offsets, targets) = g.referent_arrays();
-    let tasks = crate::threads::range_tasks_for(targets.len(), 1 << 20);
-    let span = n.div_ceil(tasks).max(1);
-    let parts: Vec<(usize, &mut [u32])> = d.chunks_mut(span).enumerate().collect();
-    crate::threads::for_each_part(parts, |(i, part)| {
-        let lo = (i * span) as NodeId;
-        let hi = lo + part.len() as NodeId;
-        for src in 0..n {
-            let s = src as NodeId;
+    let mark = |range: std::ops::Range<usize>| {
+        let mut set = NodeSet::new(n);
+        for src in range {
             for &t in &targets[offsets[src] as usize..offsets[src + 1] as usize] {
-                if t >= lo && t < hi && t != s {
-                    let x = &mut part[(t - lo) as usize];
-                    *x = x.saturating_add(1);
+                if t as usize != src {
+                    set.insert(t);
                 }
             }
         }
+        set
+    };
+    // At most 8 sets of n bits, however many threads.
+    let tasks = crate::threads::tasks_for(targets.len(), 1 << 20).min(8);
+    if tasks <= 1 {
+        return mark(0..n);
+    }
+    // Ranges of about as many edges each.
+    let per = targets.len().div_ceil(tasks);
+    let mut bounds = vec![0usize];
+    for k in 1..tasks {
+        let at = offsets.partition_point(|&o| (o as usize) < k * per).min(n);
+        bounds.push(at.max(*bounds.last().unwrap_or(&0)));
+    }
+    bounds.push(n);
+    let mut sets: Vec<Option<NodeSet>> = vec![None; tasks];
+    let parts: Vec<(usize, &mut Option<NodeSet>)> = sets.iter_mut().enumerate().collect();
+    crate::threads::for_each_part(parts, |(k, out)| {
+        *out = Some(mark(bounds[k]..bounds[k + 1]));
     });
-    d
+    let mut sets = sets.into_iter().flatten();
+    let mut all = sets.next().unwrap_or_else(|| NodeSet::new(n));
+    for s in sets {
+        all.union_with(&s);
+    }
+    all
 }
 
 /// The retention roots of a snapshot.
 pub fn roots(s: &Snapshot) -> Vec<NodeId> {
     let g = &s.graph;
-    let deg = in_degrees(g);
+    let referred = referred(g);
     let mut out: Vec<NodeId> = (0..g.len() as NodeId)
         .filter(|&n| s.is_flagged_root(n))
         .collect();
-    out.extend((0..g.len() as NodeId).filter(|&n| deg[n as usize] == 0 && !s.is_flagged_root(n)));
+    out.extend((0..g.len() as NodeId).filter(|&n| !referred.contains(n) && !s.is_flagged_root(n)));
     out
 }
 
@@ -151,10 +170,20 @@ pub fn analyse(s: &Snapshot, progress: &mut dyn FnMut(u64, u64)) -> Analysis {
         retained: Vec::new(),
         first_of_type: Vec::new(),
     };
-    // Which nodes count for their type's retained bytes, found while the arrays the walk
-    // needs are the biggest thing allocated (they are freed before the sizes are read).
-    a.first_of_type = first_of_their_type(s, &a);
-    let retained = retained_sizes(&a.idom, &preorder, |v| s.sizes[v as usize]);
+    // Which nodes count for their type's retained bytes, found while the sizes column (a
+    // loaded snapshot's) is decoded on another thread: the walk's arrays are freed before
+    // the sizes are summed, and the two together take less than the dominator pass did.
+    a.first_of_type = crate::threads::run(|| {
+        rayon::join(
+            || first_of_their_type(s, &a),
+            || {
+                s.sizes.decoded();
+            },
+        )
+        .0
+    });
+    let sizes = s.sizes.decoded();
+    let retained = retained_sizes(&a.idom, &preorder, |v| sizes[v as usize]);
     drop(preorder);
     a.retained = retained;
     progress(total, total);
@@ -237,18 +266,19 @@ pub fn type_stats(s: &Snapshot, a: Option<&Analysis>) -> Vec<TypeRow> {
             retained: 0,
         })
         .collect();
-    let row_of = |v: NodeId| row_of_type[g.type_of(v) as usize];
     // Counts and shallow bytes, summed over pieces of nodes in parallel (integer sums).
     const PIECE: usize = 1 << 16;
     let zero = || vec![(0u64, 0u64); rows.len()];
+    let (types, sizes) = (g.types(), s.sizes.decoded());
     let sums = crate::threads::map_reduce(
         g.len().div_ceil(PIECE),
         |p| {
             let mut acc = zero();
-            for v in p * PIECE..((p + 1) * PIECE).min(g.len()) {
-                let r = &mut acc[row_of(v as NodeId)];
+            let piece = p * PIECE..((p + 1) * PIECE).min(g.len());
+            for (&t, &size) in types[piece.clone()].iter().zip(&sizes[piece]) {
+                let r = &mut acc[row_of_type[t as usize]];
                 r.0 += 1;
-                r.1 += s.sizes[v];
+                r.1 += size;
             }
             acc
         },
@@ -266,13 +296,37 @@ pub fn type_stats(s: &Snapshot, a: Option<&Analysis>) -> Vec<TypeRow> {
         r.shallow = shallow;
     }
     if let Some(a) = a {
-        for (w, &bits) in a.first_of_type.iter().enumerate() {
-            let mut bits = bits;
-            while bits != 0 {
-                let v = w * 64 + bits.trailing_zeros() as usize;
-                bits &= bits - 1;
-                rows[row_of(v as NodeId)].retained += a.retained[v];
-            }
+        // The retained bytes of the nodes first of their type, summed in parallel too.
+        let words = &a.first_of_type;
+        let zero = || vec![0u64; rows.len()];
+        let sums = crate::threads::map_reduce(
+            words.len().div_ceil(PIECE / 64),
+            |p| {
+                let mut acc = zero();
+                let lo = p * (PIECE / 64);
+                for (w, &bits) in words[lo..(lo + PIECE / 64).min(words.len())]
+                    .iter()
+                    .enumerate()
+                {
+                    let mut bits = bits;
+                    while bits != 0 {
+                        let v = (lo + w) * 64 + bits.trailing_zeros() as usize;
+                        bits &= bits - 1;
+                        acc[row_of_type[types[v] as usize]] += a.retained[v];
+                    }
+                }
+                acc
+            },
+            zero,
+            |mut a, b| {
+                for (x, y) in a.iter_mut().zip(b) {
+                    *x += y;
+                }
+                a
+            },
+        );
+        for (r, retained) in rows.iter_mut().zip(sums) {
+            r.retained = retained;
         }
     }
     rows
@@ -282,6 +336,44 @@ pub fn type_stats(s: &Snapshot, a: Option<&Analysis>) -> Vec<TypeRow> {
 mod tests {
     use super::*;
     use crate::snapshot::testing::leaky;
+
+    /// Nodes in pairs, each referring to the other (but one pair in ten: self references
+    /// only), with self references enough for the sets to be made on several tasks.
+    #[test]
+    fn referred_is_the_same_on_any_number_of_threads() {
+        use crate::graph::{flags, TypeInfo};
+        let n = 400_000usize;
+        let (mut offsets, mut targets) = (vec![0u32], Vec::new());
+        for v in 0..n {
+            targets.extend([v as NodeId; 3]);
+            if v / 2 % 10 != 0 {
+                targets.push((v ^ 1) as NodeId);
+            }
+            offsets.push(targets.len() as u32);
+        }
+        assert!(targets.len() > 1 << 20);
+        let table = vec![TypeInfo {
+            addr: 1,
+            short_name: "T".into(),
+            long_name: "T".into(),
+        }];
+        let g = Graph::from_parts(
+            (0..n as u64).map(|i| 0x1000 + 16 * i).collect::<Vec<u64>>(),
+            vec![0; n],
+            vec![flags::TRACKED | flags::GC_TYPE; n],
+            n as u32,
+            offsets,
+            targets,
+            table,
+        )
+        .expect("a valid graph");
+        let expected: Vec<bool> = (0..n).map(|v| v / 2 % 10 != 0).collect();
+        for threads in [1, 2, 3, 8] {
+            let set = crate::threads::with_threads(threads, || referred(&g));
+            let got: Vec<bool> = (0..n as NodeId).map(|v| set.contains(v)).collect();
+            assert!(got == expected, "{threads} threads");
+        }
+    }
 
     #[test]
     fn retained_sizes_of_a_leaky_heap() {
