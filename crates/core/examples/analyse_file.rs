@@ -1,6 +1,7 @@
 //! Time loading a snapshot file and its retention analysis, with the peak resident memory
 //! after each step: `cargo run --release -p refgraph-core --example analyse_file -- FILE`.
-//! The analysis' progress marks its steps (DFS, predecessor lists, semi-dominators, the rest).
+//! The analysis' progress marks its steps (DFS, predecessor lists, semi-dominators, immediate
+//! dominators, the rest).
 
 use refgraph_core::snapshot::{analysis, file};
 use std::time::Instant;
@@ -31,8 +32,9 @@ fn main() {
     let t1 = Instant::now();
     let mut step = 0;
     let a = analysis::analyse(&s, &mut |d, t| {
-        // The steps' ends: 9/10 of 1/8, 1/4, 3/4 (the dominator tree) and all.
-        let marks = [t * 9 / 80, t * 9 / 40, t * 27 / 40, t];
+        // The steps' ends: 9/10 of 1/8 (the DFS), 1/4 (predecessor lists), 3/4
+        // (semi-dominators) and 1 (immediate dominators: the tree), then the rest.
+        let marks = [t * 9 / 80, t * 9 / 40, t * 27 / 40, t * 9 / 10, t];
         while step < marks.len() && d >= marks[step] {
             let (rss, peak) = memory();
             let t = t1.elapsed().as_secs_f64();

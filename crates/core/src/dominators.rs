@@ -202,24 +202,28 @@ pub fn dominators_adopting<G: Successors>(
     drop(has);
     drop(forest);
     // 4. Immediate dominators: the nearest ancestor of the parent not below the semi-dominator.
-    let mut idom: Vec<u32> = hugepages::zeroed(count);
+    //    Written over the parents (a vertex's parent is read once, before its entry is
+    //    overwritten; the walk up reads only vertices numbered before it, already done): no
+    //    fresh array, whose pages would have to be faulted in.
+    let mut idom = parent;
     for w in 1..count {
         let s = semi[w];
-        let mut x = parent[w];
+        let mut x = idom[w];
         while x > s {
             x = idom[x as usize];
         }
         idom[w] = x;
     }
-    drop(semi);
-    drop(parent);
     progress(2 * count as u64, 2 * count as u64);
 
-    // Back to node ids.
-    let mut out = hugepages::filled(NONE, n);
+    // Back to node ids, in the semi-dominators' array (made with room for every node).
+    let mut out = semi;
+    out.clear();
+    out.resize(n, NONE);
     for w in 1..count {
         out[vertex[w] as usize] = vertex[idom[w] as usize];
     }
+    drop(idom);
     (
         DomTree {
             idom: out,
