@@ -331,3 +331,66 @@ fn the_referrer_index_is_gc_referrers() {
         assert_eq!(g.referrers(v), &expect[v as usize][..], "node {v}");
     }
 }
+
+/// The history of a leak check (which objects are new, the lengths of old containers) is the
+/// same on any number of threads: three snapshots of a heap with containers (types renamed
+/// `list` and `dict`), the middle one with a third of their lengths halved, the first with
+/// objects gone, retyped and moved.
+#[test]
+fn leak_history_is_the_same_on_any_number_of_threads() {
+    use refgraph_core::snapshot::leaks::History;
+    let s = random_snapshot(21, 300_000);
+    let g = &s.graph;
+    let n = g.len();
+    let mut table = g.type_table().to_vec();
+    for (t, name) in table.iter_mut().zip(["list", "dict"]) {
+        t.long_name = name.into();
+    }
+    let (offsets, targets) = g.referent_arrays();
+    let rebuilt = |lens: Vec<u32>| Snapshot {
+        graph: Graph::from_parts(
+            g.addrs().to_vec(),
+            g.types().to_vec(),
+            (0..n as NodeId).map(|v| g.flags(v)).collect::<Vec<u8>>(),
+            g.tracked_count() as u32,
+            offsets.to_vec(),
+            targets.to_vec(),
+            table.clone(),
+        )
+        .expect("a valid graph"),
+        sizes: s.sizes.decoded().clone().into(),
+        lens: lens.into(),
+        ..Default::default()
+    };
+    let last = rebuilt(s.lens.decoded().clone());
+    let mut rng = Rng(5);
+    let mid = rebuilt(
+        s.lens
+            .iter()
+            .map(|&l| {
+                if l != NO_LEN && rng.below(3) == 0 {
+                    l / 2
+                } else {
+                    l
+                }
+            })
+            .collect(),
+    );
+    let first = later(&last, 7);
+    let history = |threads: usize| {
+        pool(threads)
+            .install(|| History::from_snapshots(&[&first, &mid, &last]).expect("a history"))
+    };
+    let serial = history(1);
+    assert!(serial.birth.contains(&0) && serial.birth.contains(&1));
+    assert!(!serial.watched.is_empty() && !serial.lengths.is_empty());
+    for threads in [2, 3, 8] {
+        let par = history(threads);
+        assert!(
+            par.birth == serial.birth,
+            "{threads} threads: births differ"
+        );
+        assert_eq!(par.watched, serial.watched, "{threads} threads");
+        assert_eq!(par.lengths, serial.lengths, "{threads} threads");
+    }
+}

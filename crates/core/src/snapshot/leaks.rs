@@ -117,62 +117,95 @@ impl History {
             })
             .collect();
         let n = last.len();
-        let mut birth = vec![OLD; n];
-        let mut lengths = Vec::new();
-        let mut watched = Vec::new();
+        // Columns decoded once here, not by the first thread to read them below.
+        let addrs = last.graph.addrs();
+        for s in snaps {
+            s.lens.decoded();
+        }
         let index: Vec<AddrIndex> = snaps[..rounds]
             .iter()
             .map(|s| s.graph.addr_index())
             .collect();
+        let container_type: Vec<bool> = last
+            .graph
+            .type_table()
+            .iter()
+            .map(|t| growable_name(&t.long_name))
+            .collect();
         let same = |k: usize, v: NodeId| -> Option<NodeId> {
             let s = snaps[k];
-            let w = index[k].get(last.graph.addr(v))?;
+            let w = index[k].get(addrs[v as usize])?;
             (s.graph.type_of(w) == type_maps[k][last.graph.type_of(v) as usize]).then_some(w)
         };
         // A container at a reused address (another list of the same type, say a temporary one
         // of the program or of the snapshot call itself) is not the same object: one that
         // really stayed keeps at least half of what it referred to before (growth appends;
         // a container that was emptied and refilled is new for this purpose too).
-        let kept = |k: usize, w: NodeId, v: NodeId| -> bool {
+        let kept = |now: &mut rustc_hash::FxHashSet<u64>, k: usize, w: NodeId, v: NodeId| {
             let before = snaps[k].graph.referents(w);
             if before.is_empty() {
                 return true;
             }
-            let now: rustc_hash::FxHashSet<u64> = last
-                .graph
-                .referents(v)
-                .iter()
-                .map(|&r| last.graph.addr(r))
-                .collect();
+            let refs = last.graph.referents(v);
+            // Emptying a set clears its whole table: one left big by a big container is
+            // made again at this one's size.
+            if now.capacity() > 4 * refs.len().max(16) {
+                *now =
+                    rustc_hash::FxHashSet::with_capacity_and_hasher(refs.len(), Default::default());
+            } else {
+                now.clear();
+            }
+            now.extend(refs.iter().map(|&r| addrs[r as usize]));
             let still = before
                 .iter()
                 .filter(|&&r| now.contains(&snaps[k].graph.addr(r)))
                 .count();
             2 * still >= before.len()
         };
-        for v in 0..n as NodeId {
-            let mut b = 0usize;
-            let container = growable(last, v);
-            for k in (0..rounds).rev() {
-                match same(k, v) {
-                    Some(w) if !container || kept(k, w, v) => {}
-                    _ => {
-                        b = k + 1;
-                        break;
+        // Pieces of nodes on the pool, each with its own watched containers and lengths,
+        // joined in order: the same history on any number of threads.
+        const PIECE: usize = 1 << 16;
+        let mut birth = vec![OLD; n];
+        type Found = (Vec<NodeId>, Vec<(NodeId, Vec<u32>)>);
+        let mut found: Vec<Found> = vec![Default::default(); n.div_ceil(PIECE)];
+        let parts: Vec<_> = birth
+            .chunks_mut(PIECE)
+            .zip(found.iter_mut())
+            .enumerate()
+            .collect();
+        crate::threads::for_each_part(parts, |(p, (births, (watched, lengths)))| {
+            let mut now = rustc_hash::FxHashSet::default();
+            for (i, out) in births.iter_mut().enumerate() {
+                let v = (p * PIECE + i) as NodeId;
+                let container = container_type[last.graph.type_of(v) as usize];
+                let mut b = 0usize;
+                for k in (0..rounds).rev() {
+                    match same(k, v) {
+                        Some(w) if !container || kept(&mut now, k, w, v) => {}
+                        _ => {
+                            b = k + 1;
+                            break;
+                        }
+                    }
+                }
+                *out = b as u8;
+                if b == 0 && container && last.length(v).is_some() {
+                    let mut ls: Vec<u32> = (0..rounds)
+                        .map(|k| same(k, v).and_then(|w| snaps[k].length(w)).unwrap_or(0))
+                        .collect();
+                    ls.push(last.length(v).unwrap_or(0));
+                    watched.push(v);
+                    if ls.iter().any(|&l| l != ls[0]) {
+                        lengths.push((v, ls));
                     }
                 }
             }
-            birth[v as usize] = b as u8;
-            if b == 0 && last.length(v).is_some() && growable(last, v) {
-                let mut ls: Vec<u32> = (0..rounds)
-                    .map(|k| same(k, v).and_then(|w| snaps[k].length(w)).unwrap_or(0))
-                    .collect();
-                ls.push(last.length(v).unwrap_or(0));
-                watched.push(v);
-                if ls.iter().any(|&l| l != ls[0]) {
-                    lengths.push((v, ls));
-                }
-            }
+        });
+        let mut watched = Vec::new();
+        let mut lengths = Vec::new();
+        for (w, l) in found {
+            watched.extend(w);
+            lengths.extend(l);
         }
         Ok(History {
             rounds,
@@ -186,8 +219,13 @@ impl History {
 
 /// Containers whose length can grow in place (not tuples, strings or bytes).
 fn growable(s: &Snapshot, v: NodeId) -> bool {
+    growable_name(s.type_name(v))
+}
+
+/// Is this the long name of a type of containers whose length can grow in place?
+fn growable_name(name: &str) -> bool {
     matches!(
-        s.type_name(v),
+        name,
         "list"
             | "dict"
             | "set"
