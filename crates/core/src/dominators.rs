@@ -260,20 +260,11 @@ fn predecessors<G: Successors>(g: &G, dfnum: &[u32], mut counts: Vec<u32>) -> (V
     let n = g.len();
     let tasks = crate::threads::tasks_for(g.edge_count(), 1 << 20);
     if tasks <= 1 {
-        for v in 0..n as u32 {
-            let dv = dfnum[v as usize];
-            if dv == NONE {
-                continue;
-            }
-            for &w in g.successors(v) {
-                let dw = dfnum[w as usize];
-                if dw < dv {
-                    let e = &mut counts[dw as usize];
-                    *e -= 1;
-                    preds[*e as usize] = dv;
-                }
-            }
-        }
+        back_edges(g, dfnum, 0..n as u32, |dw, dv| {
+            let e = &mut counts[dw as usize];
+            *e -= 1;
+            preds[*e as usize] = dv;
+        });
     } else {
         let ends = atomic_view(&mut counts[..count]);
         let slots = atomic_view(&mut preds);
@@ -286,19 +277,10 @@ fn predecessors<G: Successors>(g: &G, dfnum: &[u32], mut counts: Vec<u32>) -> (V
             .collect();
         crate::threads::for_each_part(ranges, |(lo, hi)| {
             use std::sync::atomic::Ordering::Relaxed;
-            for v in lo as u32..hi as u32 {
-                let dv = dfnum[v as usize];
-                if dv == NONE {
-                    continue;
-                }
-                for &w in g.successors(v) {
-                    let dw = dfnum[w as usize];
-                    if dw < dv {
-                        let at = ends[dw as usize].fetch_sub(1, Relaxed) - 1;
-                        slots[at as usize].store(dv, Relaxed);
-                    }
-                }
-            }
+            back_edges(g, dfnum, lo as u32..hi as u32, |dw, dv| {
+                let at = ends[dw as usize].fetch_sub(1, Relaxed) - 1;
+                slots[at as usize].store(dv, Relaxed);
+            });
         });
     }
     let mut has = vec![0u64; count.div_ceil(64)];
@@ -309,6 +291,29 @@ fn predecessors<G: Successors>(g: &G, dfnum: &[u32], mut counts: Vec<u32>) -> (V
         }
     }
     (preds, has)
+}
+
+/// `f(dw, dv)` for each edge from a node of `sources` (reached by the DFS) to a vertex numbered
+/// earlier, in DFS numbers: `dv` the source's, `dw` the target's.
+#[inline(always)]
+fn back_edges<G: Successors>(
+    g: &G,
+    dfnum: &[u32],
+    sources: std::ops::Range<u32>,
+    mut f: impl FnMut(u32, u32),
+) {
+    for v in sources {
+        let dv = dfnum[v as usize];
+        if dv == NONE {
+            continue;
+        }
+        for &w in g.successors(v) {
+            let dw = dfnum[w as usize];
+            if dw < dv {
+                f(dw, dv);
+            }
+        }
+    }
 }
 
 /// `v` seen as atomics, for threads that each claim and write their own entries.
