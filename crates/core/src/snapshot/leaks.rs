@@ -476,7 +476,15 @@ pub fn find_suspects(s: &Snapshot, a: &Analysis, h: &History, sample: usize) -> 
     let grows = |o: NodeId| -> bool {
         match h.lengths_of(o) {
             Some(ls) => ls.last() > ls.first(),
-            None => !(h.is_watched(o) || (growable(s, o) && s.length(o).is_some())),
+            // An object whose length is not known that holds a single new object (a closure's
+            // cell, a slot or a frame's local): a variable rebound to a new value, not growth.
+            // Only one round can make that look steady; growth by one object per round holds
+            // one new object per round.
+            None => {
+                !(h.is_watched(o)
+                    || (growable(s, o) && s.length(o).is_some())
+                    || own.get(&o).is_some_and(|t| t.count == 1))
+            }
         }
     };
     let mut points: Vec<NodeId> = Vec::new();
@@ -1112,6 +1120,51 @@ mod tests {
         }
         let (_, r) = run(&h, 5, vec![(cache, vec![0, 20, 20, 20, 20, 20])]);
         assert!(r.suspects.is_empty(), "{r:?}");
+    }
+
+    #[test]
+    fn a_rebound_variable_in_one_round_is_not_a_leak() {
+        // One round (two snapshots): a closure's cell rebound to a new string, next to a list
+        // that grew by three sessions. Only the list is a suspect.
+        let mut h = Heap::new();
+        let func = h.add("function", OLD);
+        h.link(1, func);
+        let cell = h.add("cell", OLD);
+        h.link(func, cell);
+        let path = h.add("str", 1);
+        h.link(cell, path);
+        let list = h.add("list", OLD);
+        h.link(1, list);
+        for _ in 0..3 {
+            let x = h.add("Session", 1);
+            h.link(list, x);
+        }
+        let (_, r) = run(&h, 1, vec![(list, vec![0, 3])]);
+        assert_eq!(r.suspects.len(), 1, "{r:?}");
+        assert_eq!(r.suspects[0].holder, list);
+        // A cell rebound to a new list that holds new objects made in the round (set up lazily
+        // and filled): that is growth the round can see, and stays a suspect.
+        let items = h.add("list", 1);
+        h.nodes[path as usize] = ("str", OLD);
+        h.edges[cell as usize] = vec![items];
+        for _ in 0..4 {
+            let x = h.add("Other", 1);
+            h.link(items, x);
+        }
+        let (_, r) = run(&h, 1, vec![(list, vec![0, 3])]);
+        let holders: Vec<NodeId> = r.suspects.iter().map(|sp| sp.holder).collect();
+        assert_eq!(holders, vec![cell, list], "{r:?}");
+        // One new object a round in an object of unknown length, over three rounds: a leak.
+        let mut h = Heap::new();
+        let registry = h.add("Registry", OLD);
+        h.link(1, registry);
+        for r in 1..=3 {
+            let x = h.add("Session", r);
+            h.link(registry, x);
+        }
+        let (_, r) = run(&h, 3, vec![]);
+        assert_eq!(r.suspects.len(), 1, "{r:?}");
+        assert_eq!(r.suspects[0].holder, registry);
     }
 
     #[test]
