@@ -88,6 +88,16 @@ def _interpreters():
 INTERPRETERS = _interpreters()
 
 
+def each_interpreter():
+    """INTERPRETERS as parameters: the target runs on this Python in every lane of
+    scripts/test.sh, and on the others only in the lane that runs every test (marked
+    one_python): that lane's CLI attaches to every version, each other lane's to its own."""
+    return [
+        p if p == sys.executable else pytest.param(p, marks=pytest.mark.one_python)
+        for p in INTERPRETERS
+    ]
+
+
 class Target:
     """A running target.py; ``finish()`` stops it and returns (status, stdout)."""
 
@@ -464,7 +474,7 @@ def test_versions_are_read_from_the_binaries():
 # ----------------------------------------------------------------------------- snapshots
 
 
-@pytest.mark.parametrize("python", INTERPRETERS)
+@pytest.mark.parametrize("python", each_interpreter())
 def test_busy_target(target, python):
     t = target("busy", python=python)
     r = cli(t.pid, "-n", "50")
@@ -531,7 +541,8 @@ IDLE = {
 
 @pytest.mark.parametrize(
     "mode, python",
-    [(m, sys.executable) for m in sorted(IDLE)] + [("sleep", p) for p in INTERPRETERS[1:]],
+    [(m, sys.executable) for m in sorted(IDLE)]
+    + [pytest.param("sleep", p, marks=pytest.mark.one_python) for p in INTERPRETERS[1:]],
 )
 def test_idle_target_times_out_cleanly(target, mode, python):
     """The main thread never reaches a safe point: a clear message, the attach cancelled, and
@@ -573,9 +584,10 @@ def test_idle_target_snapshot_when_it_wakes(target):
 def test_gil_held_in_c(target):
     """The main thread holds the GIL in C for seconds (a regex that backtracks): a timeout
     shorter than that says so; a longer one gets the snapshot once the C call returns."""
-    # 2**27 backtracking steps: about 9 s of C per match here (2 s at 25 were sometimes short
-    # enough, on a loaded machine, for every try to land between two matches).
-    t = target("gil", env={"TARGET_GIL_N": "27"})
+    # 2**26 backtracking steps: about 4.5 s of C per match here (2 s at 25 were sometimes short
+    # enough, on a loaded machine, for every try to land between two matches; 9 s at 27 made
+    # this the longest test of the suite).
+    t = target("gil", env={"TARGET_GIL_N": "26"})
     for _ in range(5):  # the call may be scheduled just before the regex ends: then again
         r = cli(t.pid, "--timeout", "1")
         if r.returncode != 0:
@@ -768,7 +780,7 @@ def test_stale_run_directory_is_removed(target):
     unharmed(t)
 
 
-@pytest.mark.parametrize("python", INTERPRETERS)
+@pytest.mark.parametrize("python", each_interpreter())
 def test_counts_match_an_in_process_snapshot(target, tmp_path, python):
     """The target takes a snapshot itself, then loops without keeping anything new; the
     attach snapshot must count the same objects by type, except for what the attach itself

@@ -26,11 +26,14 @@ pytestmark = [
     pytest.mark.skipif(shutil.which("gdb") is None, reason="gdb is not installed"),
 ]
 
+# Sleeps until the test creates the file named by its argument (at most 20 s).
 TARGET = """
-import sys, time
+import os, sys, time
 print("started", flush=True)
 for i in range(400):
     time.sleep(0.05)
+    if os.path.exists(sys.argv[1]):
+        break
 print("done", flush=True)
 """
 
@@ -50,8 +53,9 @@ def test_gdb_output_that_means_registers_were_not_restored():
 
 def test_attach_goes_through_or_refuses_without_touching_the_target(tmp_path):
     problem = preflight._gdb_call_problem(shutil.which("gdb"))
+    stop = tmp_path / "stop"
     target = subprocess.Popen(
-        [sys.executable, "-c", TARGET],
+        [sys.executable, "-c", TARGET, str(stop)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -77,6 +81,8 @@ def test_attach_goes_through_or_refuses_without_touching_the_target(tmp_path):
             assert problem in proc.stderr
             assert not out.exists()
         # The target goes on as if nothing happened: its sleeps end normally, it finishes.
+        time.sleep(0.5)
+        stop.touch()
         rest, err = target.communicate(timeout=60)
         assert target.returncode == 0, err
         assert rest.strip().endswith("done") and "Error" not in err, (rest, err)
