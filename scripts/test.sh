@@ -10,12 +10,8 @@ cd "$(dirname "$0")/.."
 root=$PWD
 step() { printf '\n== %s (at %d s)\n' "$*" "$SECONDS"; }
 
-step "Rust: format, clippy, unit tests"
+step "Rust: format"
 cargo fmt --all --check
-cargo clippy --workspace --all-targets --locked -- -D warnings
-# In the `checked` profile (optimised, debug assertions on): the drawing tests take a minute
-# unoptimised, and the wheel below reuses what this compiles.
-cargo test --workspace --locked -q --profile checked
 
 step "Chromium for the HTML report's browser tests"
 # Debian's chromium and chromium-driver (the tests drive them with selenium, from PyPI); the tests
@@ -66,21 +62,43 @@ case "$seen" in *" 3.11 "*) ;; *) echo "CPython 3.11 not found: it is required" 
 # ends. The first interpreter (python3, 3.11) runs every test; the others skip those marked
 # `slow` (long soak tests of the Python-independent layers: RSS over 10,000 calls, 100 attaches
 # in a row, the 10^7 list, the benchmark smoke run) and those marked `one_python` (what does
-# not depend on the CPython version: the report in the browser). Two lanes run at once (the
-# machine has two cores; the suites are mostly one process each).
+# not depend on the CPython version: the report in the browser; attaching to the other
+# versions). One more lane runs the Rust checks (clippy, unit tests) on one core. Two lanes run
+# at once (the machine has two cores; the suites are mostly one process each).
 mkdir -p target/test-logs
+rust_lane() {
+  {
+    printf '\n== Rust: clippy, unit tests (one core)\n'
+    status=0
+    cargo clippy -j 1 --workspace --all-targets --locked -- -D warnings || status=1
+    # In the `checked` profile (optimised, debug assertions on), as the wheel: the drawing
+    # tests take a minute unoptimised.
+    if [ $status = 0 ]; then
+      cargo test -j 1 --workspace --locked -q --profile checked || status=1
+    fi
+    echo "$status" >target/test-logs/rust.status
+    printf '== Rust: lane ended at %d s\n' "$SECONDS"
+  } >target/test-logs/rust.log 2>&1 || true
+  cat target/test-logs/rust.log
+}
 run_lane() {
-  local py=$1 marks=$2 v venv log
+  local py=$1 marks=$2 v venv log reqs
   v=$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
   venv=".venv-test/$v"
   log="target/test-logs/$v.log"
+  # The lane that runs every test needs selenium and matplotlib too (requirements-test.txt).
+  reqs=requirements-test-lane.txt
+  [ -z "$marks" ] && reqs=requirements-test.txt
   {
     printf '\n== Python %s (%s)%s\n' "$v" "$py" "${marks:+, -m \"$marks\"}"
+    # A venv without pip of its own: .venv-tools' pip installs into it (--python), without
+    # compiling every module of every package first (75 -> 19 s a lane here).
     if [ ! -x "$venv/bin/python" ]; then
-      "$py" -m venv "$venv"
+      "$py" -m venv --without-pip "$venv"
     fi
-    "$venv/bin/pip" install -q --disable-pip-version-check -r requirements-test.txt
-    "$venv/bin/pip" install -q --disable-pip-version-check --force-reinstall --no-deps "$wheel"
+    pip_in() { .venv-tools/bin/pip --python "$venv/bin/python" install -q --no-compile --disable-pip-version-check "$@"; }
+    pip_in -r "$reqs"
+    pip_in --force-reinstall --no-deps "$wheel"
     status=0
     (cd "$root" && "$venv/bin/python" -m pytest -q -p no:cacheprovider --durations=40 ${marks:+-m "$marks"} tests) ||
       status=1
@@ -94,15 +112,26 @@ run_lane() {
 }
 
 rm -f target/test-logs/*
-first=1
-for py in "${interpreters[@]}"; do
+# The longest lane (python3's, every test) and the next Python start first; the Rust lane
+# third, then the other Pythons.
+lanes=("py:${interpreters[0]}")
+for ((i = 1; i < ${#interpreters[@]}; i++)); do
+  lanes+=("py:${interpreters[i]}")
+  [ "$i" = 1 ] && lanes+=("rust")
+done
+[ ${#interpreters[@]} = 1 ] && lanes+=("rust")
+for lane in "${lanes[@]}"; do
   while [ "$(jobs -rp | wc -l)" -ge 2 ]; do wait -n || true; done
-  if [ $first = 1 ]; then marks=""; first=0; else marks="not slow and not one_python"; fi
-  run_lane "$py" "$marks" &
+  case "$lane" in
+    rust) rust_lane & ;;
+    "py:${interpreters[0]}") run_lane "${lane#py:}" "" & ;;
+    *) run_lane "${lane#py:}" "not slow and not one_python" & ;;
+  esac
 done
 wait
 
 failed=()
+[ "$(cat target/test-logs/rust.status 2>/dev/null)" = 0 ] || failed+=("(Rust: clippy or unit tests)")
 for py in "${interpreters[@]}"; do
   v=$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
   case "$(cat "target/test-logs/$v.status" 2>/dev/null)" in
@@ -113,7 +142,7 @@ for py in "${interpreters[@]}"; do
 done
 
 if [ ${#failed[@]} -ne 0 ]; then
-  echo "FAILED on Python ${failed[*]}" >&2
+  echo "FAILED: ${failed[*]}" >&2
   exit 1
 fi
 echo "All tests passed on Python:$seen (in $SECONDS s)"
