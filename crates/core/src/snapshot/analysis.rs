@@ -337,11 +337,32 @@ mod tests {
     use super::*;
     use crate::snapshot::testing::leaky;
 
+    /// A graph of tracked nodes (one per entry of `types`) at made-up addresses.
+    fn tracked_graph(
+        types: Vec<u32>,
+        offsets: Vec<u32>,
+        targets: Vec<NodeId>,
+        table: Vec<crate::graph::TypeInfo>,
+    ) -> Graph {
+        use crate::graph::flags;
+        let n = types.len();
+        Graph::from_parts(
+            (0..n as u64).map(|i| 0x1000 + 16 * i).collect::<Vec<u64>>(),
+            types,
+            vec![flags::TRACKED | flags::GC_TYPE; n],
+            n as u32,
+            offsets,
+            targets,
+            table,
+        )
+        .expect("a valid graph")
+    }
+
     /// Nodes in pairs, each referring to the other (but one pair in ten: self references
     /// only), with self references enough for the sets to be made on several tasks.
     #[test]
     fn referred_is_the_same_on_any_number_of_threads() {
-        use crate::graph::{flags, TypeInfo};
+        use crate::graph::TypeInfo;
         let n = 400_000usize;
         let (mut offsets, mut targets) = (vec![0u32], Vec::new());
         for v in 0..n {
@@ -357,22 +378,89 @@ mod tests {
             short_name: "T".into(),
             long_name: "T".into(),
         }];
-        let g = Graph::from_parts(
-            (0..n as u64).map(|i| 0x1000 + 16 * i).collect::<Vec<u64>>(),
-            vec![0; n],
-            vec![flags::TRACKED | flags::GC_TYPE; n],
-            n as u32,
-            offsets,
-            targets,
-            table,
-        )
-        .expect("a valid graph");
+        let g = tracked_graph(vec![0; n], offsets, targets, table);
         let expected: Vec<bool> = (0..n).map(|v| v / 2 % 10 != 0).collect();
         for threads in [1, 2, 3, 8] {
             let set = crate::threads::with_threads(threads, || referred(&g));
             let got: Vec<bool> = (0..n as NodeId).map(|v| set.contains(v)).collect();
             assert!(got == expected, "{threads} threads");
         }
+    }
+
+    /// Nodes with many children inside others, types repeating along the paths, nodes with two
+    /// referrers: the nodes first of their type are those no dominator of the same type has.
+    #[test]
+    fn first_of_their_type_against_the_dominators() {
+        use crate::graph::TypeInfo;
+        let w = 40_000;
+        // 0 module -> 1 list -> w items; item 2 -> w items; each of those -> one child.
+        let mut edges: Vec<Vec<NodeId>> = vec![vec![1], (2..2 + w as NodeId).collect()];
+        let inner = 2 + w;
+        edges.extend((0..w).map(|i| {
+            if i == 0 {
+                (inner as NodeId..(inner + w) as NodeId).collect()
+            } else {
+                vec![]
+            }
+        }));
+        for i in 0..w {
+            let mut e = vec![(inner + w + i) as NodeId];
+            if i % 7 == 0 {
+                e.push((2 + i) as NodeId); // a second referrer for an outer item
+            }
+            edges.push(e);
+        }
+        edges.extend((0..w).map(|_| vec![]));
+        let n = edges.len();
+        let names = ["M", "list", "A", "B"];
+        let types: Vec<u32> = (0..n)
+            .map(|v| match v {
+                0 => 0,
+                1 => 1,
+                v => [2, 3, 1, 2, 2][v % 5],
+            })
+            .collect();
+        let table = names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| TypeInfo {
+                addr: 1 + i as u64,
+                short_name: name.to_string(),
+                long_name: name.to_string(),
+            })
+            .collect();
+        let mut offsets = vec![0u32];
+        let mut targets = Vec::new();
+        for e in &edges {
+            targets.extend_from_slice(e);
+            offsets.push(targets.len() as u32);
+        }
+        let g = tracked_graph(types.clone(), offsets, targets, table);
+        let s = Snapshot {
+            sizes: vec![16; n].into(),
+            lens: vec![crate::snapshot::NO_LEN; n].into(),
+            graph: g,
+            ..Default::default()
+        };
+        let a = analyse(&s, &mut |_, _| {});
+        assert_eq!(a.children().0[1 + 1] - a.children().0[1], w as u32);
+        let expected: Vec<bool> = (0..n)
+            .map(|v| {
+                let mut d = a.idom[v];
+                while d != NONE {
+                    if types[d as usize] == types[v] {
+                        return false;
+                    }
+                    d = a.idom[d as usize];
+                }
+                true
+            })
+            .collect();
+        assert!(expected.iter().any(|&f| !f) && expected.iter().any(|&f| f));
+        let got: Vec<bool> = (0..n)
+            .map(|v| a.first_of_type[v / 64] >> (v % 64) & 1 == 1)
+            .collect();
+        assert!(got == expected);
     }
 
     #[test]
