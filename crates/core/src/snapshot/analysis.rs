@@ -443,7 +443,12 @@ mod tests {
             ..Default::default()
         };
         let a = analyse(&s, &mut |_, _| {});
-        assert_eq!(a.children().0[1 + 1] - a.children().0[1], w as u32);
+        let (child_off, _) = a.children();
+        assert_eq!(
+            child_off[2] - child_off[1],
+            w as u32,
+            "node 1 has w children"
+        );
         let expected: Vec<bool> = (0..n)
             .map(|v| {
                 let mut d = a.idom[v];

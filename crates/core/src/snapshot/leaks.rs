@@ -478,8 +478,8 @@ pub fn find_suspects(s: &Snapshot, a: &Analysis, h: &History, sample: usize) -> 
             Some(ls) => ls.last() > ls.first(),
             // An object whose length is not known that holds a single new object (a closure's
             // cell, a slot or a frame's local): a variable rebound to a new value, not growth.
-            // Only one round can make that look steady; growth by one object per round holds
-            // one new object per round.
+            // One object is born in one round, so this only matters with one round (two
+            // snapshots); an object growing by one a round holds one new object per round.
             None => {
                 !(h.is_watched(o)
                     || (growable(s, o) && s.length(o).is_some())
