@@ -80,7 +80,7 @@ pub fn dominators_adopting<G: Successors>(
     //    of millions of nodes, growing them and faulting their pages in 4 KiB at a time took a
     //    quarter of the time.
     use crate::hugepages;
-    let mut dfnum = hugepages::filled(NONE, n);
+    let mut dfnum = hugepages::filled_par(NONE, n);
     let mut vertex: Vec<u32> = hugepages::with_capacity(n);
     // By dfnum, the parent's dfnum.
     let mut parent: Vec<u32> = hugepages::with_capacity(n);
@@ -90,6 +90,24 @@ pub fn dominators_adopting<G: Successors>(
     // By dfnum: how many predecessors are numbered above; then where their list ends.
     let mut pred_end: Vec<u32> = hugepages::zeroed(n + 1);
     let mut adopted: Vec<u32> = Vec::new();
+    // Each page of these four arrays the DFS writes first costs it a stop to have the page
+    // zeroed (a fault of a huge page on this project's VM: 0.2–1.7 s a GB, depending on
+    // whether the host still backs it; a third of the DFS's time at tens of millions of
+    // nodes). They are written in DFS order: a second thread faults them in ahead.
+    let bytes = n * std::mem::size_of::<u32>();
+    let warmer = (n >= WARM_FROM && crate::threads::current() > 1)
+        .then(|| {
+            hugepages::Warmer::start(hugepages::interleaved(
+                &[
+                    (vertex.as_ptr() as usize, bytes),
+                    (parent.as_ptr() as usize, bytes),
+                    (semi.as_ptr() as usize, bytes),
+                    (pred_end.as_ptr() as usize, bytes + 4),
+                ],
+                2 << 20,
+            ))
+        })
+        .flatten();
     // (node, next successor, dfnum)
     let mut stack: Vec<(u32, u32, u32)> = Vec::new();
     let mut next_unseen = 0usize;
@@ -140,6 +158,7 @@ pub fn dominators_adopting<G: Successors>(
         }
     }
     drop(stack);
+    drop(warmer);
     let count = vertex.len();
     progress(count as u64 / 4, 2 * count as u64);
 
@@ -235,6 +254,10 @@ pub fn dominators_adopting<G: Successors>(
 
 /// Flags the first entry of each predecessor list (DFS numbers stay below 2^31).
 const FIRST: u32 = 1 << 31;
+
+/// From how many nodes a second thread faults in the DFS's arrays (tests/parallel.rs
+/// compares results with and without it).
+const WARM_FROM: usize = 1 << 19;
 
 /// Predecessor lists of the edges of `g` that go to a vertex numbered earlier in the DFS
 /// (`dfnum`), given `counts[w]`, how many such edges reach `w` (one entry more than the

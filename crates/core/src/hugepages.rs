@@ -130,6 +130,57 @@ pub fn populate_ranges(ranges: &[(usize, usize)], stop: &std::sync::atomic::Atom
     }
 }
 
+/// `ranges` (address, bytes) cut into pieces of `span` bytes taken in turn, the first piece
+/// of each range, then the second of each, and so on: for [`populate_ranges`] when several
+/// arrays are written at the same pace (as the DFS writes its arrays by DFS number), so that
+/// each has its next pages faulted in at about the same time.
+pub fn interleaved(ranges: &[(usize, usize)], span: usize) -> Vec<(usize, usize)> {
+    let span = span.max(1);
+    let longest = ranges.iter().map(|r| r.1).max().unwrap_or(0);
+    let mut out = Vec::new();
+    for off in (0..longest).step_by(span) {
+        for &(at, len) in ranges {
+            if off < len {
+                out.push((at + off, span.min(len - off)));
+            }
+        }
+    }
+    out
+}
+
+/// A thread that faults in pages of memory about to be written ([`populate_ranges`]) until
+/// done or stopped (when dropped, which waits for it): for memory the calling thread is
+/// about to write while the other core has nothing to do.
+pub struct Warmer {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Warmer {
+    /// Start faulting in `ranges` (address, bytes); None if no thread could be had.
+    pub fn start(ranges: Vec<(usize, usize)>) -> Option<Warmer> {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("refgraph-warmer".into())
+            .spawn(move || populate_ranges(&ranges, &stopped))
+            .ok()?;
+        Some(Warmer {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Warmer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 /// Huge pages for the whole capacity of a big vector if `huge` (else nothing): best before
 /// its pages are first written.
 pub fn advise_vec_if<T>(v: &Vec<T>, huge: bool) {
@@ -162,6 +213,19 @@ pub fn copied<T: Copy>(items: &[T]) -> Vec<T> {
 pub fn filled<T: Clone>(value: T, n: usize) -> Vec<T> {
     let mut v = with_capacity(n);
     v.resize(n, value);
+    v
+}
+
+/// [`filled`], written by the threads of [`crate::threads::run`] when big: most of the time of
+/// writing a fresh array is the kernel zeroing its pages for the thread that first writes
+/// each, which two threads do in half the time.
+pub fn filled_par<T: Clone + Send + Sync>(value: T, n: usize) -> Vec<T> {
+    use rayon::prelude::*;
+    if n < 1 << 19 {
+        return filled(value, n);
+    }
+    let mut v = with_capacity(n);
+    crate::threads::run(|| v.par_extend(rayon::iter::repeat_n(value, n)));
     v
 }
 
@@ -233,6 +297,29 @@ mod tests {
         assert!(!super::feature_bit(balloon, 3));
         assert!(!super::feature_bit("0110", 5));
         assert!(!super::feature_bit("", 5));
+    }
+
+    #[test]
+    fn interleaved_takes_each_range_in_turn() {
+        let spans = super::interleaved(&[(1000, 25), (5000, 10), (9000, 0)], 10);
+        assert_eq!(
+            spans,
+            [(1000, 10), (5000, 10), (1010, 10), (1020, 5)],
+            "every byte once, in pieces of at most 10"
+        );
+        assert!(super::interleaved(&[], 10).is_empty());
+    }
+
+    #[test]
+    fn a_warmer_stops_when_dropped() {
+        let v: Vec<u32> = super::with_capacity(8 << 20);
+        let spans = super::interleaved(&[(v.as_ptr() as usize, 32 << 20)], 2 << 20);
+        // Dropped at once or after it is done: either way it returns, the memory unchanged.
+        drop(super::Warmer::start(spans.clone()));
+        let w = super::Warmer::start(spans);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        drop(w);
+        assert!(v.is_empty() && v.capacity() >= 8 << 20);
     }
 
     #[test]

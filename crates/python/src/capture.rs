@@ -16,6 +16,7 @@ use pyo3::prelude::*;
 use refgraph_core::graph::{
     flags, EdgeRoom, Graph, GraphBuilder, GraphError, NodeId, Resolver, RESOLVED,
 };
+use refgraph_core::hugepages::Warmer;
 use rustc_hash::FxHashMap;
 use std::ffi::{c_int, c_void};
 use std::sync::atomic::Ordering::Relaxed;
@@ -1022,38 +1023,6 @@ impl Pages {
             if !did {
                 std::thread::sleep(std::time::Duration::from_micros(200));
             }
-        }
-    }
-}
-
-/// A thread that faults in pages of memory about to be used
-/// ([`refgraph_core::hugepages::populate_ranges`]) until done or stopped (when dropped, which
-/// waits for it).
-struct Warmer {
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Warmer {
-    /// Start faulting in `ranges` (address, bytes); None if no thread could be had.
-    fn start(ranges: Vec<(usize, usize)>) -> Option<Warmer> {
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let stopped = stop.clone();
-        let thread = std::thread::Builder::new()
-            .spawn(move || refgraph_core::hugepages::populate_ranges(&ranges, &stopped))
-            .ok()?;
-        Some(Warmer {
-            stop,
-            thread: Some(thread),
-        })
-    }
-}
-
-impl Drop for Warmer {
-    fn drop(&mut self) {
-        self.stop.store(true, Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
         }
     }
 }
