@@ -74,13 +74,11 @@ pub(crate) fn unpack(codec: u32, data: &[u8], part: &mut [u8]) -> bool {
         part.copy_from_slice(data);
         return true;
     }
-    let inflated = miniz_oxide::inflate::decompress_slice_iter_to_slice(
-        part,
-        std::iter::once(data),
-        false,
-        true,
-    );
-    matches!(inflated, Ok(n) if n == part.len())
+    // Inflated by zlib-rs (through flate2): a quarter less time than miniz_oxide on a
+    // snapshot's chunks, which are still deflated by miniz_oxide (faster there, and smaller).
+    let mut inflater = flate2::Decompress::new(false);
+    let done = inflater.decompress(data, part, flate2::FlushDecompress::Finish);
+    matches!(done, Ok(flate2::Status::StreamEnd)) && inflater.total_out() == part.len() as u64
 }
 
 /// A value that is either here or decoded from its [`Packed`] form on first use.
@@ -210,6 +208,21 @@ impl<T: fmt::Debug> fmt::Debug for Lazy<T> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_chunk_inflates_only_to_its_exact_length() {
+        let raw: Vec<u8> = (0..100_000u32).map(|i| (i % 251 ^ i / 7) as u8).collect();
+        let packed = miniz_oxide::deflate::compress_to_vec(&raw, 1);
+        let mut part = vec![0; raw.len()];
+        assert!(super::unpack(1, &packed, &mut part) && part == raw);
+        assert!(!super::unpack(1, &packed, &mut vec![0; raw.len() - 1]));
+        assert!(!super::unpack(1, &packed, &mut vec![0; raw.len() + 1]));
+        assert!(!super::unpack(1, &packed[..packed.len() / 2], &mut part));
+        let mut bad = packed.clone();
+        bad[0] |= 0x06; // block type 3: reserved
+        assert!(!super::unpack(1, &bad, &mut part));
+        assert!(super::unpack(0, &raw, &mut part) && !super::unpack(0, &raw[1..], &mut part));
+    }
+
     use super::*;
 
     fn count_bytes(raw: &[u8], arg: usize) -> Result<Vec<u8>, String> {
