@@ -216,9 +216,9 @@ pub fn filled<T: Clone>(value: T, n: usize) -> Vec<T> {
     v
 }
 
-/// [`filled`], written by the threads of [`crate::threads::run`] when big: most of the time of
+/// [`filled`], written by the threads of [`crate::threads::run`] when big: much of the time of
 /// writing a fresh array is the kernel zeroing its pages for the thread that first writes
-/// each, which two threads do in half the time.
+/// each, which the threads then share.
 pub fn filled_par<T: Clone + Send + Sync>(value: T, n: usize) -> Vec<T> {
     use rayon::prelude::*;
     if n < 1 << 19 {

@@ -210,7 +210,9 @@ impl<T: fmt::Debug> fmt::Debug for Lazy<T> {
 mod tests {
     #[test]
     fn a_chunk_inflates_only_to_its_exact_length() {
-        let raw: Vec<u8> = (0..100_000u32).map(|i| (i % 251 ^ i / 7) as u8).collect();
+        let raw: Vec<u8> = (0..100_000u32)
+            .map(|i| ((i % 251) ^ (i / 7)) as u8)
+            .collect();
         let packed = miniz_oxide::deflate::compress_to_vec(&raw, 1);
         let mut part = vec![0; raw.len()];
         assert!(super::unpack(1, &packed, &mut part) && part == raw);
