@@ -147,6 +147,15 @@ impl History {
                 return true;
             }
             let refs = last.graph.referents(v);
+            let old_addr = |r: &NodeId| snaps[k].graph.addr(*r);
+            if before.len() * refs.len() <= 64 {
+                // Small containers (most of them): compared directly, no set.
+                let still = before
+                    .iter()
+                    .filter(|r| refs.iter().any(|&x| addrs[x as usize] == old_addr(r)))
+                    .count();
+                return 2 * still >= before.len();
+            }
             // Emptying a set clears its whole table: one left big by a big container is
             // made again at this one's size.
             if now.capacity() > 4 * refs.len().max(16) {
@@ -156,10 +165,7 @@ impl History {
                 now.clear();
             }
             now.extend(refs.iter().map(|&r| addrs[r as usize]));
-            let still = before
-                .iter()
-                .filter(|&&r| now.contains(&snaps[k].graph.addr(r)))
-                .count();
+            let still = before.iter().filter(|r| now.contains(&old_addr(r))).count();
             2 * still >= before.len()
         };
         // Pieces of nodes on the pool, each with its own watched containers and lengths,
@@ -1247,40 +1253,48 @@ mod tests {
 
     #[test]
     fn a_reused_address_is_not_an_old_container_that_grew() {
-        // In the first snapshot a list at this address held an object that the list at the
+        // In the first snapshot a list at this address held objects that the list at the
         // same address in the last one does not hold: another list (a temporary one, say).
-        let mut first = Heap::new();
-        let l0 = first.add("list", OLD);
-        first.link(1, l0);
-        let x = first.add("tuple", OLD);
-        first.link(l0, x);
-        let mut last = Heap::new();
-        let l1 = last.add("list", OLD);
-        last.link(1, l1);
-        let other = last.add("Other", OLD); // x's address, another object
-        assert_eq!((l0, x), (l1, other));
-        for _ in 0..5 {
-            let t = last.add("tuple", OLD);
-            last.link(l1, t);
+        // With one item (compared directly) and with 20 (through a set).
+        for items in [1u32, 20] {
+            let mut first = Heap::new();
+            let l0 = first.add("list", OLD);
+            first.link(1, l0);
+            let xs: Vec<NodeId> = (0..items).map(|_| first.add("tuple", OLD)).collect();
+            for &x in &xs {
+                first.link(l0, x);
+            }
+            let mut last = Heap::new();
+            let l1 = last.add("list", OLD);
+            last.link(1, l1);
+            // The items' addresses, other objects.
+            let others: Vec<NodeId> = (0..items).map(|_| last.add("Other", OLD)).collect();
+            assert_eq!((l0, &xs), (l1, &others));
+            for _ in 0..items + 5 {
+                let t = last.add("tuple", OLD);
+                last.link(l1, t);
+            }
+            let (s0, _) = first.snapshot();
+            let (s1, _) = last.snapshot();
+            let hist = History::from_snapshots(&[&s0, &s1]).unwrap();
+            assert_eq!(hist.birth[l1 as usize], 1, "{items}: not the same list");
+            assert!(hist.lengths_of(l1).is_none());
+            // The same list, still holding its items, that grew: old, with its lengths.
+            let mut grown = Heap::new();
+            let l2 = grown.add("list", OLD);
+            grown.link(1, l2);
+            for _ in 0..items {
+                let kept = grown.add("tuple", OLD);
+                grown.link(l2, kept);
+            }
+            for _ in 0..5 {
+                let t = grown.add("tuple", OLD);
+                grown.link(l2, t);
+            }
+            let (s2, _) = grown.snapshot();
+            let hist = History::from_snapshots(&[&s0, &s2]).unwrap();
+            assert_eq!(hist.birth[l2 as usize], 0, "{items}");
+            assert_eq!(hist.lengths_of(l2).unwrap(), &[items, items + 5]);
         }
-        let (s0, _) = first.snapshot();
-        let (s1, _) = last.snapshot();
-        let hist = History::from_snapshots(&[&s0, &s1]).unwrap();
-        assert_eq!(hist.birth[l1 as usize], 1, "not the same list");
-        assert!(hist.lengths_of(l1).is_none());
-        // The same list, still holding its item, that grew: old, with its lengths.
-        let mut grown = Heap::new();
-        let l2 = grown.add("list", OLD);
-        grown.link(1, l2);
-        let kept = grown.add("tuple", OLD);
-        grown.link(l2, kept);
-        for _ in 0..5 {
-            let t = grown.add("tuple", OLD);
-            grown.link(l2, t);
-        }
-        let (s2, _) = grown.snapshot();
-        let hist = History::from_snapshots(&[&s0, &s2]).unwrap();
-        assert_eq!(hist.birth[l2 as usize], 0);
-        assert_eq!(hist.lengths_of(l2).unwrap(), &[1, 6]);
     }
 }
