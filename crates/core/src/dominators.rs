@@ -92,8 +92,8 @@ pub fn dominators_adopting<G: Successors>(
     let mut adopted: Vec<u32> = Vec::new();
     // Each page of these four arrays the DFS writes first costs it a stop to have the page
     // zeroed (a fault of a huge page on this project's VM: 0.2–1.7 s a GB, depending on
-    // whether the host still backs it; a third of the DFS's time at tens of millions of
-    // nodes). They are written in DFS order: a second thread faults them in ahead.
+    // whether the host still backs it; a quarter of the DFS's time at 41M nodes). They are
+    // written in DFS order: a second thread faults them in ahead.
     let bytes = n * std::mem::size_of::<u32>();
     let warmer = (n >= WARM_FROM && crate::threads::current() > 1)
         .then(|| {
