@@ -11,6 +11,7 @@ import io
 import re
 import sys
 import threading
+import types
 import weakref
 import xml.etree.ElementTree as ET
 
@@ -76,8 +77,14 @@ def _snapshot_everything(o, tmp, snap=None):
     snap.expression(o)
     refs = snap.referents(o)
     if refs is not None:
-        # Every name is text (or None); a named referent is a referent gc reports.
+        # Every name is text (or None); a named referent is a referent gc reports, or what a
+        # code object holds in its members (a snapshot follows those too).
         got = {id(r) for r in gc.get_referents(o)}
+        if type(o) is types.CodeType:
+            members = vars(types.CodeType).items()
+            got |= {
+                id(getattr(o, k)) for k, v in members if isinstance(v, types.MemberDescriptorType)
+            }
         assert all(name is None or isinstance(name, str) for _, name in refs)
         assert all(addr in got for addr, name in refs if name is not None)
     if snap.size(o) is not None:

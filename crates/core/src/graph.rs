@@ -11,6 +11,7 @@
 
 use crate::addrindex::AddrIndex;
 use crate::lazy::Lazy;
+use crate::nodeset::NodeSet;
 use crate::numbering::Numbering;
 use std::sync::OnceLock;
 
@@ -394,6 +395,95 @@ impl Graph {
             by_addr: OnceLock::new(),
             packed_arrays: None,
         })
+    }
+
+    /// Remove the nodes of `gone` (a set over this graph's nodes), in place: the others keep
+    /// their order (tracked ones first) and are numbered anew without gaps, references to
+    /// removed nodes are dropped, and types no node has any more leave the type table (the
+    /// others keep their order). For a graph just built: no packed arrays, no packed
+    /// addresses (decoded ones, or none, are kept in step).
+    pub fn remove_nodes(&mut self, gone: &NodeSet) {
+        assert!(
+            self.packed_arrays.is_none() && self.addrs.packed_form().is_none(),
+            "nodes are removed from a graph just built"
+        );
+        let n = self.len();
+        let words = gone.words();
+        // The new id of a kept node: kept nodes in the words before its own, and before it in
+        // its own.
+        let mut before = Vec::with_capacity(words.len());
+        let mut kept = 0u32;
+        for (w, &bits) in words.iter().enumerate() {
+            before.push(kept);
+            let in_word = (n - w * 64).min(64) as u32;
+            kept += in_word - bits.count_ones();
+        }
+        let is_gone = |v: usize| words[v / 64] & (1 << (v % 64)) != 0;
+        let new_id = |v: usize| {
+            let below = !words[v / 64] & ((1u64 << (v % 64)) - 1);
+            before[v / 64] + below.count_ones()
+        };
+        let mut used = vec![false; self.type_table.len()];
+        let mut addrs = self
+            .addrs
+            .peek()
+            .is_some_and(|a| a.len() == n)
+            .then(|| self.take_addrs());
+        let mut to = 0usize;
+        let mut edges = 0usize;
+        let mut tracked = 0u32;
+        for v in 0..n {
+            let (from, end) = (self.fwd_offsets[v], self.fwd_offsets[v + 1]);
+            if is_gone(v) {
+                continue;
+            }
+            self.types[to] = self.types[v];
+            self.flags[to] = self.flags[v];
+            if let Some(a) = &mut addrs {
+                a[to] = a[v];
+            }
+            used[self.types[v] as usize] = true;
+            if v < self.tracked as usize {
+                tracked += 1;
+            }
+            self.fwd_offsets[to] = edges as u32;
+            for k in from as usize..end as usize {
+                let t = self.fwd_targets[k] as usize;
+                if !is_gone(t) {
+                    self.fwd_targets[edges] = new_id(t);
+                    edges += 1;
+                }
+            }
+            to += 1;
+        }
+        self.fwd_offsets[to] = edges as u32;
+        self.fwd_offsets.truncate(to + 1);
+        self.fwd_targets.truncate(edges);
+        self.types.truncate(to);
+        self.flags.truncate(to);
+        if let Some(mut a) = addrs {
+            a.truncate(to);
+            self.addrs = a.into();
+        }
+        self.tracked = tracked;
+        if used.iter().any(|&u| !u) {
+            let mut renumber = vec![0 as TypeId; used.len()];
+            let mut next = 0;
+            for (t, &u) in used.iter().enumerate() {
+                renumber[t] = next;
+                next += u as TypeId;
+            }
+            let mut t = 0;
+            self.type_table.retain(|_| {
+                t += 1;
+                used[t - 1]
+            });
+            for ty in &mut self.types {
+                *ty = renumber[*ty as usize];
+            }
+        }
+        self.rev = OnceLock::new();
+        self.by_addr = OnceLock::new();
     }
 
     /// Bytes used by the graph's arrays (not counting type names).
@@ -1205,6 +1295,59 @@ pub fn from_edges(nodes: &[(&str, bool)], edges: &[&[NodeId]]) -> Graph {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn removed_nodes_leave_the_others_in_order_with_their_references() {
+        // 0 list -> [1, 2, 1], 1 A -> [3], 2 B -> [2, 4], 3 str (untracked) -> [], 4 int
+        // (untracked) -> []; 70 nodes of type "pad" after them, the 69th referring to 1 and 72.
+        let mut nodes = vec![
+            ("list", true),
+            ("A", true),
+            ("B", true),
+            ("str", false),
+            ("int", false),
+        ];
+        nodes.extend(std::iter::repeat_n(("pad", false), 70));
+        let mut edges: Vec<Vec<NodeId>> = vec![vec![1, 2, 1], vec![3], vec![2, 4], vec![], vec![]];
+        edges.extend(std::iter::repeat_n(vec![], 70));
+        edges[68] = vec![1, 72];
+        let lists: Vec<&[NodeId]> = edges.iter().map(|e| e.as_slice()).collect();
+        let mut g = from_edges(&nodes, &lists);
+        let addrs = g.addrs().to_vec();
+        assert_eq!(g.referrers(2), &[0, 2]); // built, to be dropped with the removal
+        let mut gone = NodeSet::new(g.len());
+        for v in [2, 4, 70] {
+            gone.insert(v);
+        }
+        g.remove_nodes(&gone);
+        assert_eq!(g.len(), 72);
+        assert_eq!(g.tracked_count(), 2);
+        assert_eq!(g.referents(0), &[1, 1]);
+        assert_eq!(g.referents(1), &[2]);
+        assert_eq!(g.referents(2), &[] as &[NodeId]);
+        // Old 68 is new 66 (two removed before it), old 72 new 69 (three).
+        assert_eq!(g.referents(66), &[1, 69]);
+        assert_eq!(g.edge_count(), 5);
+        let kept: Vec<u64> = (0..75)
+            .filter(|v| ![2, 4, 70].contains(v))
+            .map(|v| addrs[v])
+            .collect();
+        assert_eq!(g.addrs(), kept.as_slice());
+        // "B" and "int" had no node left: out of the table, the others in their order.
+        let names: Vec<&str> = g
+            .type_table()
+            .iter()
+            .map(|t| t.short_name.as_str())
+            .collect();
+        assert_eq!(names, ["list", "A", "str", "pad"]);
+        assert_eq!(g.type_table()[g.type_of(2) as usize].short_name, "str");
+        assert_eq!(g.type_table()[g.type_of(71) as usize].short_name, "pad");
+        // Referrers (tracked ones) derived anew: new 2 is the old str, which old 1 refers to
+        // (old 2 referred to itself).
+        assert_eq!(g.referrers(2), &[1]);
+        assert_eq!(g.find(addrs[3]), Some(2));
+        assert_eq!(g.find(addrs[2]), None);
+    }
 
     #[test]
     fn referrers_are_tracked_deduplicated_and_in_gc_order() {

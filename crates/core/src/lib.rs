@@ -10,6 +10,7 @@
 //! * [`view`] and [`dot`] — the drawable graph and objgraph's DOT text.
 //! * [`render`] — layout, SVG and PNG without Graphviz.
 //! * [`dominators`] — dominator trees and retained sizes.
+//! * [`garbage`] — cyclic garbage found on a captured graph, as the collector would.
 //! * [`snapshot`] — heap snapshots: sizes, labels, the file format, diffs, retention paths.
 
 pub mod addrindex;
@@ -17,6 +18,7 @@ pub mod chain;
 pub mod dominators;
 pub mod dot;
 pub mod edgenames;
+pub mod garbage;
 pub mod graph;
 pub mod hugepages;
 pub mod lazy;

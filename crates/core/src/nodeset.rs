@@ -44,6 +44,11 @@ impl NodeSet {
         }
     }
 
+    /// The members' bits, 64 nodes a word (node `i` is bit `i % 64` of word `i / 64`).
+    pub fn words(&self) -> &[u64] {
+        &self.bits
+    }
+
     /// Number of members.
     pub fn count(&self) -> usize {
         self.bits.iter().map(|w| w.count_ones() as usize).sum()

@@ -96,6 +96,8 @@ impl Heap {
             &roots,
             &mut crate::progress::Reporter::new(None),
             false,
+            false,
+            false,
         )?;
         Ok(Heap {
             inner: Some((g, o)),

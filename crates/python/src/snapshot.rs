@@ -137,7 +137,15 @@ impl PySnapshot {
         // less, and `save` writes them as they are.
         let second = refgraph_core::threads::count() > 1;
         let pack = pack && second;
-        let (mut g, objects) = capture(py, untracked, &all_roots, &mut progress, pack)?;
+        let (mut g, objects) = capture(
+            py,
+            untracked,
+            &all_roots,
+            &mut progress,
+            pack,
+            collected,
+            true,
+        )?;
         let n = g.len();
         let addrs = objects.addrs();
         debug_assert_eq!(addrs.len(), n);

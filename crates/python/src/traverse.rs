@@ -12,6 +12,11 @@ struct TypeFacts {
     traverse: Option<ffi::traverseproc>,
     have_gc: bool,
     is_gc: Option<unsafe extern "C" fn(*mut ffi::PyObject) -> c_int>,
+    /// Its instances are classes (`type` or a metaclass).
+    classes: bool,
+    /// The references it holds that `tp_traverse` does not report, followed by a snapshot's
+    /// capture ([`TypeCache::following`]): `offsets[start..start + len]` of the cache.
+    members: (u32, u32),
 }
 
 /// Which instances of a type are gc objects ([`TypeCache::gc_kind`]).
@@ -48,9 +53,41 @@ pub struct TypeCache {
     facts: FxHashMap<usize, TypeFacts>,
     /// The type asked about last, and its facts (a hash probe per object shows in the capture).
     last: Option<(usize, TypeFacts)>,
+    /// The code type, when its objects' members are followed ([`TypeCache::following`]).
+    code: Option<usize>,
+    /// Offsets of object members, for [`TypeFacts::members`].
+    offsets: Vec<isize>,
+}
+
+/// The code type's address (`types.CodeType`).
+pub fn code_type(py: Python<'_>) -> PyResult<usize> {
+    static CODE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    if let Some(&c) = CODE.get() {
+        return Ok(c);
+    }
+    let c = py.import("types")?.getattr("CodeType")?.as_ptr() as usize;
+    Ok(*CODE.get_or_init(|| c))
 }
 
 impl TypeCache {
+    /// A cache whose walks also report what a code object holds: its members that are objects
+    /// (constants, names, file name, name, qualified name, line tables, and on 3.10 its bytes
+    /// and variable names). A code object is not a gc object (`gc.get_referents` reports
+    /// nothing for it), but a snapshot counts what it holds and finds garbage from reference
+    /// counts: the collector frees what a code object it frees holds. `code` is
+    /// [`code_type`]'s address, or None for a cache that follows `tp_traverse` only.
+    pub fn following(code: Option<usize>) -> Self {
+        TypeCache {
+            code,
+            ..Default::default()
+        }
+    }
+
+    /// The code type this cache follows members of, if it does.
+    pub fn follows(&self) -> Option<usize> {
+        self.code
+    }
+
     /// # Safety
     /// `tp` must be a live type object and the GIL held.
     #[inline]
@@ -68,6 +105,16 @@ impl TypeCache {
     /// # Safety
     /// As [`TypeCache::facts`].
     unsafe fn facts_of(&mut self, tp: *mut ffi::PyTypeObject) -> TypeFacts {
+        if let Some(&f) = self.facts.get(&(tp as usize)) {
+            return f;
+        }
+        let members = if self.code == Some(tp as usize) {
+            let start = self.offsets.len();
+            object_members(tp, &mut self.offsets);
+            (start as u32, (self.offsets.len() - start) as u32)
+        } else {
+            (0, 0)
+        };
         *self.facts.entry(tp as usize).or_insert_with(|| {
             // PyType_GetSlot works on static types since 3.10.
             let trav = ffi::PyType_GetSlot(tp, ffi::Py_tp_traverse);
@@ -88,6 +135,8 @@ impl TypeCache {
                         unsafe extern "C" fn(*mut ffi::PyObject) -> c_int,
                     >(isgc))
                 },
+                classes: flags & ffi::Py_TPFLAGS_TYPE_SUBCLASS != 0,
+                members,
             }
         })
     }
@@ -108,6 +157,15 @@ impl TypeCache {
         let of_type =
             ffi::PyType_GetSlot(std::ptr::addr_of_mut!(ffi::PyType_Type), ffi::Py_tp_is_gc);
         (is_gc as usize == of_type as usize).then_some(GcKind::HeapTypes)
+    }
+
+    /// Whether `obj` is a class (`isinstance(obj, type)`).
+    ///
+    /// # Safety
+    /// `obj` must be a live object and the GIL held.
+    #[inline]
+    pub unsafe fn is_class(&mut self, obj: *mut ffi::PyObject) -> bool {
+        self.facts(ffi::Py_TYPE(obj)).classes
     }
 
     /// Whether `gc.get_referents(obj)` would traverse `obj` (the `PyObject_IS_GC` test).
@@ -145,10 +203,47 @@ impl TypeCache {
     ) {
         let f = self.facts(ffi::Py_TYPE(obj));
         if !(f.have_gc && f.is_gc.is_none_or(|is_gc| is_gc(obj) != 0)) {
+            let (start, len) = f.members;
+            for &off in &self.offsets[start as usize..(start + len) as usize] {
+                // SAFETY (the caller's, and): an offset of an object member of this type,
+                // within its fixed part, holding a reference or NULL.
+                let member = *((obj as *const u8).offset(off) as *const *mut ffi::PyObject);
+                if !member.is_null() {
+                    visitor(member, arg);
+                }
+            }
             return;
         }
         if let Some(trav) = f.traverse {
             trav(obj, visitor, arg);
+        }
+    }
+}
+
+/// Append the offsets of `tp`'s own members that hold objects (`Py_T_OBJECT` or
+/// `Py_T_OBJECT_EX`, at an absolute offset past the object header).
+///
+/// # Safety
+/// `tp` is a live type whose `tp_members` (a static array ending with a NULL name, or none)
+/// describe its instances; the GIL is held.
+unsafe fn object_members(tp: *mut ffi::PyTypeObject, out: &mut Vec<isize>) {
+    let m = ffi::PyType_GetSlot(tp, ffi::Py_tp_members) as *const ffi::PyMemberDef;
+    if m.is_null() {
+        ffi::PyErr_Clear();
+        return;
+    }
+    let mut j = 0;
+    loop {
+        let def = &*m.add(j);
+        if def.name.is_null() {
+            return;
+        }
+        j += 1;
+        #[allow(deprecated)]
+        let object = def.type_code == ffi::Py_T_OBJECT_EX || def.type_code == ffi::_Py_T_OBJECT;
+        let header = 2 * std::mem::size_of::<usize>() as isize;
+        if object && def.flags & crate::cpython::PY_RELATIVE_OFFSET == 0 && def.offset >= header {
+            out.push(def.offset);
         }
     }
 }

@@ -30,7 +30,7 @@ def run(args):
         ("bytes", f"{human_bytes(i['bytes'])} ({i['bytes']:,})"),
         ("roots", f"{i['modules']:,} modules, {i['thread_frames']:,} thread frames"),
         ("with __del__", f"{i['with_del']:,}"),
-        ("gc.collect() first", "yes" if i["collected"] else "no"),
+        ("garbage left out", "yes" if i["collected"] else "no"),
         ("untracked objects", "included" if i["untracked"] else "left out"),
         ("strings", STRING_POLICIES.get(i["strings"], i["strings"])),
     ]

@@ -195,7 +195,7 @@
         ),
         card("Python", str(s.python), "pid " + str(s.pid)),
         card("taken", s.created ? new Date(num(s.created) * 1000).toISOString().replace("T", " ").slice(0, 16) + " UTC" : "?",
-          s.collected ? "after gc.collect()" : "without gc.collect()")
+          s.collected ? "garbage left out" : "garbage kept")
       );
       cards.lastChild.classList.add("wide");
       sec.appendChild(cards);
