@@ -10,9 +10,9 @@ web-app heap as ``bench.py``) and measures, in that process:
   counts references) and the bare capture (``_refgraph.Heap``), whose ratio is the issue's
   "capture at 2x its floor": run in turns (``--repeat`` times each), the best of each and the
   median of the ratios of the pairs;
-- ``refgraph.snapshot()`` (as called by default: the garbage left out, found on the graph)
-  and ``save()``: time, and the peak memory the snapshot adds (the kernel's high-water mark,
-  reset just before: Rust and Python allocations both count);
+- ``refgraph.snapshot(collect="graph")`` (the garbage left out, found on the graph instead
+  of a ``gc.collect()`` first) and ``save()``: time, and the peak memory the snapshot adds
+  (the kernel's high-water mark, reset just before: Rust and Python allocations both count);
 - a second snapshot after the heap grew by 1% (a leak of ``Record`` objects), saved too.
 
 A second fresh interpreter then works on the two files only, as the CLI does after the fact:
@@ -104,7 +104,7 @@ def capture_child(n, directory, repeat):
         out["capture_vs_floor_median"] = statistics.median(
             c / f for c, f in zip(captures, floors, strict=True)
         )
-        t, mb, snap = _measure(refgraph.snapshot)
+        t, mb, snap = _measure(lambda: refgraph.snapshot(collect="graph"))
         out["snapshot_s"] = t
         out["snapshot_mb"] = mb
         out["nodes"] = len(snap)
@@ -120,7 +120,7 @@ def capture_child(n, directory, repeat):
         out["planted"] = max(1, n // heap.PER_UNIT // 100)
         for i in range(out["planted"]):
             heap.CACHE[base + i] = [heap.Record(base + i)]
-        refgraph.snapshot().save(os.path.join(directory, "b.rgsnap"))
+        refgraph.snapshot(collect="graph").save(os.path.join(directory, "b.rgsnap"))
     finally:
         gc.enable()
     return out

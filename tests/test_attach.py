@@ -808,11 +808,10 @@ def test_counts_match_an_in_process_snapshot(target, tmp_path, python):
 
 
 # What the attach itself adds to the heap, per type, measured on 3.10-3.13: its code (14 code
-# objects with what they hold: up to 112 str depending on the paths in its configuration, 60
-# bytes, 48 tuples), its frames, a second module object for the extension (with its 10
-# functions, spec and loader); 3.13 counts up to 24 fewer tuples (the in-process snapshot,
-# taken right after importing refgraph with no collection since, still sees strings and tuples
-# that garbage of the imports held). Everything the program itself made must be equal.
+# objects with what they hold: 93 to 101 str depending on the version and the paths in its
+# configuration, 55 to 60 bytes, 36 to 48 tuples, 12 to 14 functions), its frames, a second
+# module object for the extension (with its 10 functions, spec and loader). Everything the
+# program itself made must be equal.
 PER_TYPE = 150
 
 

@@ -652,8 +652,8 @@ def _make_garbage(alive_target):
 
 @pytest.mark.parametrize("untracked", [True, False])
 @pytest.mark.parametrize("progress", [False, True])
-def test_collect_leaves_garbage_out_without_collecting(untracked, progress):
-    """``collect=True`` leaves out what `gc.collect()` would free, found on the graph: no
+def test_graph_leaves_garbage_out_without_collecting(untracked, progress):
+    """``collect="graph"`` leaves out what `gc.collect()` would free, found on the graph: no
     collection runs and no finalizer; what is alive is kept, also when garbage refers to it,
     and also an alive cycle held only by a local variable."""
     alive = GarbageNode()
@@ -672,7 +672,7 @@ def test_collect_leaves_garbage_out_without_collecting(untracked, progress):
         ids, weak, through_code = _make_garbage(alive)
         Finalized.ran.clear()
         snap = refgraph.snapshot(
-            untracked=untracked, progress=(lambda *a: None) if progress else None
+            untracked=untracked, collect="graph", progress=(lambda *a: None) if progress else None
         )
         assert started == [] and Finalized.ran == []
         assert weak() is not None  # still garbage in the process: not collected
@@ -694,6 +694,24 @@ def test_collect_leaves_garbage_out_without_collecting(untracked, progress):
         gc.enable()
     gc.collect()
     assert weak() is None and len(Finalized.ran) == 1
+
+
+def test_default_collects_first():
+    """The default snapshot runs `gc.collect()` first (finalizers of garbage run); a `collect`
+    string other than "graph" is refused."""
+    gc.collect()
+    gc.disable()
+    try:
+        _, weak, _ = _make_garbage(GarbageNode())
+        Finalized.ran.clear()
+        snap = refgraph.snapshot()
+        # Freed (their addresses may hold new objects now).
+        assert weak() is None and len(Finalized.ran) == 1
+        assert snap.info()["collected"] is True
+    finally:
+        gc.enable()
+    with pytest.raises(ValueError, match="collect must be"):
+        refgraph.snapshot(collect="yes")
 
 
 def test_code_objects_contents_are_recorded():
@@ -728,7 +746,7 @@ def test_garbage_left_out_as_the_collector_frees_it():
             _make_garbage(alive[0])
         # Only the extension's object is kept from the first: on 3.10 the Python wrapper's
         # __dict__ would be one more dict in the second.
-        left_out = refgraph.snapshot()._s
+        left_out = refgraph.snapshot(collect="graph")._s
         # A bool, not the count: on 3.10 the frame's locals are seen, and a big int is one more.
         freed_all = gc.collect() >= 40 * 13
         collected = refgraph.snapshot(collect=False)

@@ -257,6 +257,7 @@ class Snapshot:
         names: bool = True,
         progress: Callable[[str, int, int], object] | None = None,
         pack: bool = True,
+        find_garbage: bool = False,
     ) -> Snapshot: ...
     @staticmethod
     def load(

@@ -304,9 +304,7 @@ def _final_snapshot(rounds, strings):
     """The snapshot after the last round. The lists of frames and modules it starts from are
     made while the old objects are still held, so that they cannot take the address of an old
     object freed by the release (and pass for old); then the old objects are released and the
-    garbage collected. Collected, not only left out of the snapshot: freeing a class the rounds
-    made and dropped takes it out of its bases' ``__subclasses__()`` (a weak reference and an
-    int each), which would otherwise pass for growth there."""
+    garbage collected."""
     frames = _snapshot._thread_frames()
     modules = _snapshot._proper_modules()
     try:

@@ -93,7 +93,7 @@ class Snapshot:
 
 def snapshot(
     untracked: bool = True,
-    collect: bool = True,
+    collect: bool | Literal["graph"] = True,
     strings: StringPolicy = "names",
     names: bool = True,
     progress: Progress | None = None,
@@ -104,6 +104,6 @@ def dump_on_signal(
     signum: int | signal.Signals | None = None,
     directory: str | os.PathLike[str] = ".",
     untracked: bool = True,
-    collect: bool = True,
+    collect: bool | Literal["graph"] = True,
     strings: StringPolicy = "names",
 ) -> Any: ...

@@ -97,9 +97,12 @@ impl PySnapshot {
     /// `walk`, `references`, `sizes` and `names` (see `crate::progress`); an exception it raises
     /// ends the capture and is raised here. `pack`: with a second thread, pack the columns as
     /// the file stores them as the capture goes (less held, `save` has little left to do; a
-    /// snapshot analysed at once and never saved is taken faster without).
+    /// snapshot analysed at once and never saved is taken faster without). `find_garbage`:
+    /// leave out what `gc.collect()` would free, found on the captured graph
+    /// (`crate::capture::capture`); `collected` is what the file records (the garbage left
+    /// out, either way).
     #[staticmethod]
-    #[pyo3(signature = (untracked, roots, modules, collected, python, pid, created, strings, names=true, progress=None, pack=true))]
+    #[pyo3(signature = (untracked, roots, modules, collected, python, pid, created, strings, names=true, progress=None, pack=true, find_garbage=false))]
     #[allow(clippy::too_many_arguments)]
     fn capture(
         py: Python<'_>,
@@ -114,6 +117,7 @@ impl PySnapshot {
         names: bool,
         progress: Option<Bound<'_, PyAny>>,
         pack: bool,
+        find_garbage: bool,
     ) -> PyResult<Self> {
         let policy = StringPolicy::parse(strings).ok_or_else(|| {
             PyValueError::new_err(format!(
@@ -143,7 +147,7 @@ impl PySnapshot {
             &all_roots,
             &mut progress,
             pack,
-            collected,
+            find_garbage,
             true,
         )?;
         let n = g.len();

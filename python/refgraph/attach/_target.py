@@ -21,6 +21,7 @@ The CLI and this code agree through one file in the run directory, ``claim``, cr
 writes ``cancel`` in it when it gives up, and the target, seeing it exists, does nothing.
 """
 
+import gc
 import os
 import sys
 import time
@@ -164,8 +165,9 @@ def _own_frames():
 def capture(ext, untracked=True, collect=True, skip_frames=(), strings="names"):
     """What ``refgraph.snapshot()`` does, with the extension module ``ext`` and without the
     rest of refgraph: roots are the frames of every thread (except ``skip_frames``, ids) and
-    the modules in ``sys.modules``; with ``collect``, the garbage is left out (found on the
-    graph, not collected)."""
+    the modules in ``sys.modules``."""
+    if collect:
+        gc.collect()
     module_type = type(sys)
     frames = []
     top = f = None

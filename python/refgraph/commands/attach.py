@@ -213,8 +213,7 @@ def register(sub):
     p.add_argument(
         "--no-collect",
         action="store_true",
-        help="keep the garbage (what gc.collect() would free) in the snapshot; by default it "
-        "is left out, found on the captured graph (the target is not collected)",
+        help="do not run the target's garbage collector before the snapshot",
     )
     p.add_argument("--leaks", action="store_true", help="take --rounds snapshots --every interval")
     p.add_argument("--every", type=duration, default=30.0, help="interval of --leaks (default 30s)")
