@@ -22,8 +22,8 @@
 use crate::capture::Objects;
 use crate::cpython::{
     DictLayout, Managed, CELL_REF, DICT_KEYS_SPLIT, DK_INDICES, DK_KIND, DK_LOG2_INDEX_BYTES,
-    DK_LOG2_SIZE, DK_NENTRIES, DK_USABLE, PY_RELATIVE_OFFSET, SHARED_KEYS_MAX_SIZE,
-    TPFLAGS_INLINE_VALUES, TPFLAGS_MANAGED_DICT, UNICODE_ENTRY,
+    DK_LOG2_SIZE, DK_NENTRIES, DK_USABLE, SHARED_KEYS_MAX_SIZE, TPFLAGS_INLINE_VALUES,
+    TPFLAGS_MANAGED_DICT, UNICODE_ENTRY,
 };
 use crate::progress::Reporter;
 use pyo3::ffi;
@@ -33,7 +33,7 @@ use refgraph_core::edgenames::{BuiltNames, EdgeKind, EdgeNamesBuilder};
 use refgraph_core::graph::{Graph, NodeId, TypeId};
 use refgraph_core::snapshot::strings::{is_name_like, StringPolicy};
 use rustc_hash::FxHashMap;
-use std::os::raw::{c_char, c_int};
+use std::os::raw::c_int;
 
 // ----------------------------------------------------------------------------- layouts
 
@@ -446,33 +446,12 @@ impl<'a> Namer<'a> {
                 if ffi::PyType_Check(c.as_ptr()) == 0 {
                     continue;
                 }
-                let m =
-                    ffi::PyType_GetSlot(c.as_ptr() as *mut ffi::PyTypeObject, ffi::Py_tp_members)
-                        as *const ffi::PyMemberDef;
-                if m.is_null() {
-                    ffi::PyErr_Clear();
-                    continue;
-                }
-                let mut j = 0;
-                loop {
-                    let def = &*m.add(j);
-                    if def.name.is_null() {
-                        break;
-                    }
-                    j += 1;
-                    #[allow(deprecated)]
-                    let object =
-                        def.type_code == ffi::Py_T_OBJECT_EX || def.type_code == ffi::_Py_T_OBJECT;
-                    let off = def.offset;
-                    if !object
-                        || def.flags & PY_RELATIVE_OFFSET != 0
-                        || off < 2 * WORD as isize
-                        || off as usize + WORD > basicsize
-                        || (off as usize) % WORD != 0
-                    {
+                let tp = c.as_ptr() as *mut ffi::PyTypeObject;
+                for (off, name) in crate::traverse::object_members(tp) {
+                    if off as usize + WORD > basicsize {
                         continue;
                     }
-                    let name = std::ffi::CStr::from_ptr(def.name as *const c_char)
+                    let name = std::ffi::CStr::from_ptr(name)
                         .to_string_lossy()
                         .into_owned();
                     if members.iter().any(|&(o, _)| o == off as usize) {

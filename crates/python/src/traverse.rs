@@ -4,7 +4,7 @@
 use pyo3::ffi;
 use pyo3::prelude::*;
 use rustc_hash::FxHashMap;
-use std::os::raw::{c_int, c_void};
+use std::os::raw::{c_char, c_int, c_void};
 
 /// Per-type facts needed to walk an object, cached by type pointer.
 #[derive(Clone, Copy)]
@@ -110,7 +110,8 @@ impl TypeCache {
         }
         let members = if self.code == Some(tp as usize) {
             let start = self.offsets.len();
-            object_members(tp, &mut self.offsets);
+            let members = object_members(tp);
+            self.offsets.extend(members.iter().map(|&(off, _)| off));
             (start as u32, (self.offsets.len() - start) as u32)
         } else {
             (0, 0)
@@ -220,30 +221,35 @@ impl TypeCache {
     }
 }
 
-/// Append the offsets of `tp`'s own members that hold objects (`Py_T_OBJECT` or
-/// `Py_T_OBJECT_EX`, at an absolute offset past the object header).
+/// `tp`'s own members that hold objects (`Py_T_OBJECT` or `Py_T_OBJECT_EX`, at an absolute,
+/// word-aligned offset past the object header): their offsets and names.
 ///
 /// # Safety
-/// `tp` is a live type whose `tp_members` (a static array ending with a NULL name, or none)
-/// describe its instances; the GIL is held.
-unsafe fn object_members(tp: *mut ffi::PyTypeObject, out: &mut Vec<isize>) {
+/// `tp` is a live type whose `tp_members` (a static or type-owned array ending with a NULL
+/// name, or none) describe its instances; the GIL is held. The names live as long as `tp`.
+pub unsafe fn object_members(tp: *mut ffi::PyTypeObject) -> Vec<(isize, *const c_char)> {
+    const WORD: isize = std::mem::size_of::<usize>() as isize;
+    let mut out = Vec::new();
     let m = ffi::PyType_GetSlot(tp, ffi::Py_tp_members) as *const ffi::PyMemberDef;
     if m.is_null() {
         ffi::PyErr_Clear();
-        return;
+        return out;
     }
     let mut j = 0;
     loop {
         let def = &*m.add(j);
         if def.name.is_null() {
-            return;
+            return out;
         }
         j += 1;
         #[allow(deprecated)]
         let object = def.type_code == ffi::Py_T_OBJECT_EX || def.type_code == ffi::_Py_T_OBJECT;
-        let header = 2 * std::mem::size_of::<usize>() as isize;
-        if object && def.flags & crate::cpython::PY_RELATIVE_OFFSET == 0 && def.offset >= header {
-            out.push(def.offset);
+        if object
+            && def.flags & crate::cpython::PY_RELATIVE_OFFSET == 0
+            && def.offset >= 2 * WORD
+            && def.offset % WORD == 0
+        {
+            out.push((def.offset, def.name));
         }
     }
 }
