@@ -801,7 +801,7 @@ def test_counts_match_an_in_process_snapshot(target, tmp_path, python):
         if name.startswith("__main__."):
             assert a == b, (name, a, b)  # the program's own objects: exactly the same
         else:
-            assert abs(a - b) <= PER_TYPE, (name, a, b)
+            assert abs(a - b) <= PER_TYPE.get(name, 100), (name, a, b)
     total_a, total_b = sum(attached.values()), sum(inproc.values())
     assert abs(total_a - total_b) <= total_b // 100, (total_a, total_b)
     unharmed(t)
@@ -810,9 +810,10 @@ def test_counts_match_an_in_process_snapshot(target, tmp_path, python):
 # What the attach itself adds to the heap, per type, measured on 3.10-3.13: its code (14 code
 # objects with what they hold: 93 to 101 str depending on the version and the paths in its
 # configuration, 55 to 60 bytes, 36 to 48 tuples, 12 to 14 functions), its frames, a second
-# module object for the extension (with its 10 functions, spec and loader). Everything the
+# module object for the extension (with its 10 functions, spec and loader): within 100 a type,
+# bytes 70, tuples 60, str 110 (100 before code objects' contents were counted). Everything the
 # program itself made must be equal.
-PER_TYPE = 150
+PER_TYPE = {"str": 110, "bytes": 70, "tuple": 60}
 
 
 @pytest.mark.slow
