@@ -733,11 +733,11 @@ def test_code_objects_contents_are_recorded():
 
 def test_garbage_left_out_as_the_collector_frees_it():
     """Counts by type of a snapshot that leaves garbage out, against one taken right after
-    `gc.collect()`: equal, or the first a few more where the collector's freeing releases
-    what C code held (a str or a code object once, not per object freed: 3.11's caches), or
-    one more a class freed for a weak reference and an int (its entry in its bases'
-    `__subclasses__()`). Never fewer: nothing alive is left out. Forty times the garbage of
-    `_make_garbage` would show as forty a type."""
+    `gc.collect()`: equal, or the first a few more (at most 3 a type, not one per object
+    freed: what the garbage held through references the collector does not follow, or what
+    freeing it released elsewhere), or one more a class freed for a weak reference and an int
+    (its entry in its bases' `__subclasses__()`). Never fewer: nothing alive is left out.
+    Forty times the garbage of `_make_garbage` would show as forty a type."""
     alive = [GarbageNode() for _ in range(10)]
     gc.collect()
     gc.disable()

@@ -197,16 +197,7 @@ pub fn unreachable(g: &Graph, mut counts: OutsideCounts) -> Option<NodeSet> {
             }
         }
     }
-    let live = alive.count();
-    (live < n).then(|| {
-        let mut dead = NodeSet::new(n);
-        for v in 0..n as NodeId {
-            if !alive.contains(v) {
-                dead.insert(v);
-            }
-        }
-        dead
-    })
+    (alive.count() < n).then(|| alive.complement())
 }
 
 #[cfg(test)]

@@ -49,6 +49,20 @@ impl NodeSet {
         &self.bits
     }
 
+    /// The set of the nodes of `0..len` that are not members.
+    pub fn complement(&self) -> NodeSet {
+        let mut bits: Vec<u64> = self.bits.iter().map(|w| !w).collect();
+        if self.len % 64 != 0 {
+            if let Some(last) = bits.last_mut() {
+                *last &= (1u64 << (self.len % 64)) - 1;
+            }
+        }
+        NodeSet {
+            bits,
+            len: self.len,
+        }
+    }
+
     /// Number of members.
     pub fn count(&self) -> usize {
         self.bits.iter().map(|w| w.count_ones() as usize).sum()
@@ -58,6 +72,21 @@ impl NodeSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn complement_stays_within_the_length() {
+        for len in [0, 1, 63, 64, 65, 130] {
+            let mut s = NodeSet::new(len);
+            for v in (0..len as NodeId).step_by(3) {
+                s.insert(v);
+            }
+            let c = s.complement();
+            assert_eq!(c.count(), len - s.count());
+            for v in 0..len as NodeId + 70 {
+                assert_eq!(c.contains(v), (v as usize) < len && !s.contains(v));
+            }
+        }
+    }
 
     #[test]
     fn insert_and_contains() {

@@ -116,30 +116,30 @@ impl TypeCache {
         } else {
             (0, 0)
         };
-        *self.facts.entry(tp as usize).or_insert_with(|| {
-            // PyType_GetSlot works on static types since 3.10.
-            let trav = ffi::PyType_GetSlot(tp, ffi::Py_tp_traverse);
-            let isgc = ffi::PyType_GetSlot(tp, ffi::Py_tp_is_gc);
-            let flags = ffi::PyType_GetFlags(tp);
-            TypeFacts {
-                traverse: if trav.is_null() {
-                    None
-                } else {
-                    Some(std::mem::transmute::<*mut c_void, ffi::traverseproc>(trav))
-                },
-                have_gc: flags & ffi::Py_TPFLAGS_HAVE_GC != 0,
-                is_gc: if isgc.is_null() {
-                    None
-                } else {
-                    Some(std::mem::transmute::<
-                        *mut c_void,
-                        unsafe extern "C" fn(*mut ffi::PyObject) -> c_int,
-                    >(isgc))
-                },
-                classes: flags & ffi::Py_TPFLAGS_TYPE_SUBCLASS != 0,
-                members,
-            }
-        })
+        // PyType_GetSlot works on static types since 3.10.
+        let trav = ffi::PyType_GetSlot(tp, ffi::Py_tp_traverse);
+        let isgc = ffi::PyType_GetSlot(tp, ffi::Py_tp_is_gc);
+        let flags = ffi::PyType_GetFlags(tp);
+        let f = TypeFacts {
+            traverse: if trav.is_null() {
+                None
+            } else {
+                Some(std::mem::transmute::<*mut c_void, ffi::traverseproc>(trav))
+            },
+            have_gc: flags & ffi::Py_TPFLAGS_HAVE_GC != 0,
+            is_gc: if isgc.is_null() {
+                None
+            } else {
+                Some(std::mem::transmute::<
+                    *mut c_void,
+                    unsafe extern "C" fn(*mut ffi::PyObject) -> c_int,
+                >(isgc))
+            },
+            classes: flags & ffi::Py_TPFLAGS_TYPE_SUBCLASS != 0,
+            members,
+        };
+        self.facts.insert(tp as usize, f);
+        f
     }
 
     /// How to tell whether an instance of `tp` is a gc object without calling anything:
