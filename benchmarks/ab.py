@@ -15,7 +15,9 @@ each round runs base and new in turn (the order alternates) with the collector o
   (``walk``, ``references``, ``sizes``, ``names``; ``<`` is the time before a phase started,
   ``>`` the phase itself);
 - ``quiet-snapshot``: the same snapshot without a progress callback (a capture may do less
-  when no Python code can run during it), its time only.
+  when no Python code can run during it), its time only;
+- ``graph-snapshot``: ``quiet-snapshot`` with the garbage left out on the graph (as
+  ``snapshot(collect="graph")``, which the scale benchmark measures).
 
 Printed: the median and the best of each, and new's median over base's.
 """
@@ -53,7 +55,7 @@ def capture_once(module):
     return {"capture": t}
 
 
-def snapshot_once(module, phases=True):
+def snapshot_once(module, phases=True, garbage=False):
     marks = []
 
     def progress(phase, done, total):
@@ -72,6 +74,7 @@ def snapshot_once(module, phases=True):
         strings="names",
         names=True,
         progress=progress if phases else None,
+        **({"find_garbage": True} if garbage else {}),
     )
     row = {"snapshot": time.perf_counter() - t0}
     del snap
@@ -88,7 +91,11 @@ def main(argv=None):
     ap.add_argument("--objects", default="1e6", help="gc-tracked objects in the heap")
     ap.add_argument("--rounds", type=int, default=6, help="runs of each build")
     ap.add_argument("--each", action="store_true", help="also print every run's times")
-    ap.add_argument("--what", choices=("capture", "snapshot", "quiet-snapshot"), default="capture")
+    ap.add_argument(
+        "--what",
+        choices=("capture", "snapshot", "quiet-snapshot", "graph-snapshot"),
+        default="capture",
+    )
     args = ap.parse_args(argv)
 
     import heap
@@ -103,6 +110,7 @@ def main(argv=None):
         "capture": capture_once,
         "snapshot": snapshot_once,
         "quiet-snapshot": lambda module: snapshot_once(module, phases=False),
+        "graph-snapshot": lambda module: snapshot_once(module, phases=False, garbage=True),
     }[args.what]
 
     heap.build(int(float(args.objects)))

@@ -164,6 +164,65 @@ def test_first_capture_of_a_process_sees_the_whole_heap(walk):
     assert out == f"{active} (1, True, True) True True", out
 
 
+def test_collector_estimate_counts_the_tracked_objects():
+    """The collector's own count (read from its state, where the `gc` module's `garbage` and
+    `callbacks` lists prove the layout) is what `gc.get_objects()` lists right after a
+    collection, and grows with new objects before the next one; a first capture sizes its
+    arrays from it."""
+    if not _refgraph.gc_walk_active():
+        assert _refgraph.gc_collector_estimate() is None
+        return
+    gc.collect()
+    estimate = _refgraph.gc_collector_estimate()
+    listed = len(gc.get_objects())
+    assert abs(estimate - listed) <= 50, (estimate, listed)
+    gc.disable()
+    try:
+        made = [[] for _ in range(20_000)]
+        grown = _refgraph.gc_collector_estimate()
+    finally:
+        gc.enable()
+    assert 20_000 <= grown - estimate <= 20_000 + 50, (estimate, grown)
+    del made
+
+
+@pytest.mark.parametrize("stale", [False, True])
+def test_first_snapshot_of_a_process_sized_from_the_collector(stale):
+    """The first capture of a process, on a heap big enough for its builder to be made and its
+    pages faulted in ahead on another thread before the objects are listed, sized from the
+    collector's count: right after a collection (exact), or after most objects died since
+    (the count is stale, far too high: the arrays made ahead are not used). Either way every
+    object is there, once, as in a second snapshot, and the collector's lists are sound."""
+    code = textwrap.dedent(
+        f"""
+        import gc, refgraph
+        from refgraph import _refgraph
+        class Marker: pass
+        keep = [[Marker(), {{}}] for _ in range(30_000)]
+        dead = [[Marker()] for _ in range(200_000 if {stale} else 0)]
+        gc.collect()
+        estimate = _refgraph.gc_collector_estimate()
+        del dead
+        listed = len(gc.get_objects())
+        first = refgraph.snapshot(collect=False)
+        second = refgraph.snapshot(collect=False)
+        want = sorted(id(k[0]) for k in keep)
+        print(
+            estimate is None or (estimate > 2 * listed) == {stale},
+            sorted(first.addresses("Marker")) == want,
+            sorted(second.addresses("Marker")) == want,
+            abs(first.info()["objects"] - second.info()["objects"]) <= 50,
+            _refgraph.gc_lists_sound() is not False,
+        )
+        """
+    )
+    env = dict(os.environ, REFGRAPH_THREADS="2")
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert out == "True True True True True", out
+
+
 def test_first_query_lists_only_the_young_generations():
     """The layout check of the first query of a process lists the young generations only (the
     oldest holds nearly every object of a big heap: listing it would cost as much as the

@@ -35,6 +35,7 @@ __all__ = [
     "capture_marks_agree",
     "dead_referents",
     "gc_walk_active",
+    "gc_collector_estimate",
     "gc_lists_sound",
     "gc_objects",
     "cpython_facts",
@@ -336,6 +337,9 @@ def capture_marks_agree(
 
 def dead_referents() -> int: ...
 def gc_walk_active() -> bool: ...
+def gc_collector_estimate() -> int | None:
+    """The collector's own count of the objects it tracks (None where it cannot be read)."""
+
 def gc_lists_sound() -> bool | None:
     """Whether the collector's generation lists are soundly linked with no capture mark left
     in them (None: the lists are not walked here). For the tests."""

@@ -622,16 +622,16 @@ pub fn annotate(
     })
 }
 
-/// Names of module globals: for each module in order, its `name -> value` pairs whose value is
-/// in the graph (not a module itself, not a dunder), first binding wins. Reads the modules'
+/// Names of module globals, by the address of their value: for each module in order, its
+/// `name -> value` pairs (not a module itself, not a dunder), first binding wins; those
+/// whose value is in the graph are kept ([`Objects::nodes_at`]). Reads the modules'
 /// dictionaries with `PyDict_Next` (no user code). Unless `policy` keeps all strings, a key
 /// that does not look like a name is left out (it is data, not a name).
 pub fn module_globals(
     py: Python<'_>,
-    o: &Objects,
     modules: &[(String, Bound<'_, PyAny>)],
     policy: StringPolicy,
-) -> Vec<(NodeId, String)> {
+) -> FxHashMap<u64, String> {
     let mut wanted: FxHashMap<u64, String> = Default::default();
     for (mname, m) in modules {
         // SAFETY: m is a live module; the dict is borrowed while m lives; PyDict_Next
@@ -668,11 +668,5 @@ pub fn module_globals(
             }
         }
     }
-    let mut out: Vec<(NodeId, String)> = o
-        .nodes_at(&wanted)
-        .into_iter()
-        .filter_map(|(a, v)| Some((v, wanted.remove(&a)?)))
-        .collect();
-    out.sort_unstable_by_key(|g| g.0);
-    out
+    wanted
 }

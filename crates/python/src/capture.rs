@@ -8,7 +8,7 @@
 //! Unsafe CPython access (list items, object types).
 
 use crate::cpython::GC_HEAD;
-use crate::gcwalk::{prefetch, tracked_refs_and_types, Marks};
+use crate::gcwalk::{prefetch, tracked_refs_and_types, ListingRoom, Marks};
 use crate::progress::Reporter;
 use crate::traverse::{GcKind, TypeCache};
 use pyo3::ffi;
@@ -334,7 +334,10 @@ impl Objects {
 /// instead of collecting first (on a big heap the collection costs half as much as the
 /// capture: at 30M objects 8 to 10 s). What the collector would not collect is kept: objects
 /// `gc.freeze()` put aside and what they refer to, and any object held from outside the
-/// objects the capture traverses.
+/// objects the capture traverses. While the garbage is found (on one thread), another faults
+/// in the pages of `room_after(nodes)`: memory the caller writes next (`(address, bytes)`
+/// pieces; the caller makes it for the nodes there are before the garbage leaves).
+#[allow(clippy::too_many_arguments)]
 pub fn capture(
     py: Python<'_>,
     untracked: bool,
@@ -343,6 +346,7 @@ pub fn capture(
     addrs_later: bool,
     leave_out_garbage: bool,
     follow_code: bool,
+    room_after: &mut dyn FnMut(usize) -> Vec<(usize, usize)>,
 ) -> PyResult<(Graph, Objects)> {
     let threads = refgraph_core::threads::count();
     let code = follow_code
@@ -361,9 +365,19 @@ pub fn capture(
         leave_out_garbage,
         code,
     )?;
-    if let Some(gone) = counts.and_then(|c| refgraph_core::garbage::unreachable(&g, c)) {
-        g.remove_nodes(&gone);
-        objects.remove(&gone);
+    if let Some(counts) = counts {
+        // The walk that finds the garbage runs on one thread: another faults in the pages of
+        // what comes next meanwhile (made by `room_after` for the nodes as they are before
+        // the garbage leaves).
+        let warmer = (threads > 1)
+            .then(|| Warmer::start(room_after(g.len())))
+            .flatten();
+        let gone = refgraph_core::garbage::unreachable(&g, counts);
+        drop(warmer);
+        if let Some(gone) = gone {
+            g.remove_nodes(&gone);
+            objects.remove(&gone);
+        }
     }
     Ok((g, objects))
 }
@@ -483,12 +497,13 @@ fn capture_with(
     // Marks only where no Python code runs until they are restored: not with a progress
     // callback.
     let mark = marks && !progress.active() && marks_allowed();
-    // A big capture that follows another makes its builder first, sized as that one's, and
-    // another thread faults in the pages that one wrote while this thread lists the objects
-    // (the other core has nothing else to do then), instead of the capture's threads stopping
-    // at each fresh page later (0.04 to 0.14 s of 1.4 to 1.9 s at 10M objects). Used only
-    // with the marks (its index leaves the tracked nodes out) and for about as many objects.
-    let guess = crate::gcwalk::last_len();
+    // A big capture makes its builder first, sized as the last walk met or (before any) as
+    // the collector counts ([`crate::gcwalk::expected_len`]), and another thread faults in
+    // the pages the last capture wrote while this thread lists the objects (the other core
+    // has nothing else to do then), instead of the capture's threads stopping at each fresh
+    // page later (0.04 to 0.14 s of 1.4 to 1.9 s at 10M objects). Used only with the marks
+    // (its index leaves the tracked nodes out) and for about as many objects.
+    let guess = crate::gcwalk::expected_len(py);
     let early = (mark && threads > 1 && guess >= pager_min.max(PARALLEL_MIN))
         .then(|| {
             let mut b = GraphBuilder::for_capture(guess + guess / 2, edges_to_reserve(guess));
@@ -497,13 +512,26 @@ fn capture_with(
             Some(b)
         })
         .flatten();
+    let room = ListingRoom::new(guess);
+    // The listing's room first (the walk writes it from its start), then the builder's.
+    // Before the first capture, what is sure to come: a node for each tracked object, and
+    // two references each (the benchmark's heap has 3.3).
     let warmer = early.as_ref().and_then(|b| {
-        let edges = guess.saturating_mul(EDGES_PER_TRACKED.load(Relaxed)) / 16;
-        Warmer::start(b.unwritten(LAST_NODES.load(Relaxed), edges))
+        let per_tracked = match EDGES_PER_TRACKED.load(Relaxed) {
+            0 => 2 * 16,
+            e => e,
+        };
+        let nodes = match LAST_NODES.load(Relaxed) {
+            0 => guess,
+            n => n,
+        };
+        let mut ranges = room.unwritten();
+        ranges.extend(b.unwritten(nodes, guess.saturating_mul(per_tracked) / 16));
+        Warmer::start(ranges)
     });
     // The tracked objects, each with a reference of ours (released with `tracked`, also on
     // an early return), and their types.
-    let (objects, types, marks) = tracked_refs_and_types(py, mark)?;
+    let (objects, types, marks) = tracked_refs_and_types(py, mark, room)?;
     drop(warmer);
     let tracked = OwnedRefs(objects);
     // Declared after `tracked`, so dropped (restoring the links) before it releases anything.

@@ -47,6 +47,57 @@ pub fn last_len() -> usize {
     LAST_LEN.load(Ordering::Relaxed)
 }
 
+/// How many objects a walk should expect to meet: what the last walk met, or before the first
+/// walk, what the collector counted ([`collector_estimate`]); 0 when neither is known. Only
+/// sizes arrays: a wrong guess costs time or untouched room, never a wrong result.
+pub fn expected_len(py: Python<'_>) -> usize {
+    match last_len() {
+        0 => heads(py)
+            .and_then(|h| collector_estimate(py, h))
+            .unwrap_or(0),
+        n => n,
+    }
+}
+
+/// The collector's own count of the objects it tracks: the oldest generation's size at the
+/// last full collection (`long_lived_total`), what moved there since (`long_lived_pending`)
+/// and generation 0's count, read from its runtime state, 3.10 to 3.13:
+/// `generations[3]`, `generation0` (a pointer to the first head), `permanent_generation`,
+/// `generation_stats[3]` (three `Py_ssize_t`s each), `int collecting`, `garbage`,
+/// `callbacks`, `long_lived_total`, `long_lived_pending`. Read through the kernel
+/// ([`read_words`]), and only believed when the words around it are what they must be:
+/// `generation0` the first head, and `garbage` and `callbacks` the very lists the `gc`
+/// module exposes. Right after `gc.collect()` it is exact.
+fn collector_estimate(py: Python<'_>, h: Heads) -> Option<usize> {
+    const WORD: usize = std::mem::size_of::<usize>();
+    let head0 = h.0[0];
+    let generation0 = head0 + GENERATIONS * GENERATION;
+    let stats = generation0 + WORD + GENERATION;
+    let collecting = stats + GENERATIONS * 3 * WORD;
+    let garbage = (collecting + std::mem::size_of::<std::ffi::c_int>()).next_multiple_of(WORD);
+    let [first, _] = read_words(generation0)?;
+    if first != head0 {
+        return None;
+    }
+    let gc = py.import("gc").ok()?;
+    let addr = |name| gc.getattr(name).ok().map(|o| o.as_ptr() as usize);
+    let expected = [addr("garbage")?, addr("callbacks")?];
+    if read_words(garbage)? != expected {
+        return None;
+    }
+    let [total, pending] = read_words(garbage + 2 * WORD)?;
+    // `gc_generation.count` of generation 0: the int after its head and threshold.
+    let [ints, next] = read_words(head0 + GC_HEAD)?;
+    let young = match (WORD, cfg!(target_endian = "little")) {
+        (8, true) => (ints >> 32) as u32 as i32,
+        (8, false) => ints as u32 as i32,
+        _ => next as u32 as i32,
+    };
+    let total = (total as isize).max(0) as usize;
+    let pending = (pending as isize).max(0) as usize;
+    Some(total + pending + young.max(0) as usize)
+}
+
 impl Heads {
     fn from_head0(head0: usize) -> Heads {
         Heads(std::array::from_fn(|i| head0 + i * GENERATION))
@@ -81,6 +132,13 @@ fn heads_and_list(py: Python<'_>) -> (Option<Heads>, Option<Bound<'_, PyList>>) 
         None => STATE.store(1, Ordering::Release),
     }
     (found, list)
+}
+
+/// The collector's own count of the objects it tracks ([`collector_estimate`]), None when it
+/// cannot be read here. For the tests.
+#[pyfunction]
+pub fn gc_collector_estimate(py: Python<'_>) -> Option<usize> {
+    collector_estimate(py, heads(py)?)
 }
 
 /// Whether queries walk the collector's lists directly (for tests and the benchmark).
@@ -508,6 +566,51 @@ impl ListedTypes {
     }
 }
 
+/// The arrays a listing of the tracked objects ([`tracked_refs_and_types`]) is written to,
+/// made before it with room for as many objects as expected and an eighth more (the objects
+/// met walking back from a list's tail wait in `tail` until the list ends), so that another
+/// thread may fault their pages in while the walk writes them ([`ListingRoom::unwritten`]):
+/// at 30M objects, grown as they filled, they cost the walk a second of fresh pages (and
+/// copies) on this VM.
+pub struct ListingRoom {
+    objects: Vec<*mut ffi::PyObject>,
+    types: ListedTypes,
+    tail: Vec<(*mut ffi::PyObject, u32)>,
+    expected: usize,
+}
+
+impl ListingRoom {
+    /// Room for `expected` objects and an eighth more.
+    pub fn new(expected: usize) -> Self {
+        let cap = expected / 8 * 9;
+        ListingRoom {
+            objects: Vec::with_capacity(cap),
+            types: ListedTypes::with_capacity(cap),
+            tail: Vec::with_capacity(cap / 2),
+            expected,
+        }
+    }
+
+    /// The room for the expected objects (not the eighth more), as `(address, bytes)` pieces
+    /// in about the order the walk writes them: for [`refgraph_core::hugepages::Warmer`].
+    /// Addresses only: stale once the arrays move (which only wastes the faulting).
+    pub fn unwritten(&self) -> Vec<(usize, usize)> {
+        fn room<T>(v: &Vec<T>, items: usize) -> (usize, usize) {
+            let items = items.min(v.capacity());
+            (v.as_ptr() as usize, items * std::mem::size_of::<T>())
+        }
+        let n = self.expected;
+        refgraph_core::hugepages::interleaved(
+            &[
+                room(&self.objects, n),
+                room(&self.types.ids, n),
+                room(&self.tail, n / 2),
+            ],
+            2 << 20,
+        )
+    }
+}
+
 /// Every gc-tracked object in `gc.get_objects()` order, each with a new strong reference, and
 /// its type (read during the walk, while its header is in the cache). No list is made
 /// when the lists can be walked: the capture keeps the references itself, and reads them
@@ -517,19 +620,24 @@ impl ListedTypes {
 /// With `mark`, and when the lists are walked, each object's node number is also written into
 /// its own `PyGC_Head` ([`Marks`]); the caller must restore them ([`Marks::restore`]) before
 /// any Python code runs or any object is released.
+///
+/// The listing is written into `room` (grown if it is short).
 pub fn tracked_refs_and_types(
     py: Python<'_>,
     mark: bool,
+    room: ListingRoom,
 ) -> PyResult<(Vec<*mut ffi::PyObject>, ListedTypes, Option<Marks>)> {
     let h = match heads_and_list(py) {
         (_, Some(list)) => return take_items(py, list).map(|(o, t)| (o, t, None)),
         (Some(h), None) => h,
         (None, None) => return take_items(py, gc_objects(py)?).map(|(o, t)| (o, t, None)),
     };
-    let cap = LAST_LEN.load(Ordering::Relaxed) / 8 * 9;
-    let mut objects = Vec::with_capacity(cap);
-    let mut types = ListedTypes::with_capacity(cap);
-    let mut tail: Vec<(*mut ffi::PyObject, u32)> = Vec::new();
+    let ListingRoom {
+        mut objects,
+        mut types,
+        mut tail,
+        ..
+    } = room;
     let mut generation = 0;
     let mut marking = Marking::new(&h, mark);
     // SAFETY: GIL held; the closure takes a reference to each object (which frees nothing and

@@ -98,6 +98,7 @@ impl Heap {
             false,
             false,
             false,
+            &mut |_| Vec::new(),
         )?;
         Ok(Heap {
             inner: Some((g, o)),

@@ -107,6 +107,7 @@ fn _refgraph(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(gcwalk::gc_lists_sound, m)?)?;
     m.add_function(wrap_pyfunction!(traverse::dead_referents, m)?)?;
     m.add_function(wrap_pyfunction!(gcwalk::gc_walk_active, m)?)?;
+    m.add_function(wrap_pyfunction!(gcwalk::gc_collector_estimate, m)?)?;
     m.add_function(wrap_pyfunction!(gcwalk::tracked_objects, m)?)?;
     m.add_function(wrap_pyfunction!(cpython::cpython_facts, m)?)?;
     m.add_function(wrap_pyfunction!(human_bytes, m)?)?;

@@ -141,6 +141,9 @@ impl PySnapshot {
         // less, and `save` writes them as they are.
         let second = refgraph_core::threads::count() > 1;
         let pack = pack && second;
+        // The sizes pass's two columns, made before the garbage is found (for as many nodes
+        // as there are then), so that their pages are faulted in meanwhile.
+        let mut made: Option<Columns> = None;
         let (mut g, objects) = capture(
             py,
             untracked,
@@ -149,6 +152,7 @@ impl PySnapshot {
             pack,
             find_garbage,
             true,
+            &mut |n| made.insert(Columns::with_capacity(n)).room().to_vec(),
         )?;
         let n = g.len();
         let addrs = objects.addrs();
@@ -158,7 +162,7 @@ impl PySnapshot {
             // The sizes pass's two columns: with a second thread, it first faults their fresh
             // pages in (each costs the thread that first writes it a stop to have it zeroed: a
             // third of the pass's time at 10M objects), then packs the addresses.
-            let columns = Columns::with_capacity(n);
+            let columns = made.unwrap_or_else(|| Columns::with_capacity(n));
             let room = columns.room();
             std::thread::scope(|scope| {
                 let worker = second.then(|| {
@@ -192,49 +196,6 @@ impl PySnapshot {
             g.set_addrs_packed(addrs);
             types
         });
-        let (arrays, sizes, lens, labels, names) = std::thread::scope(|scope| -> PyResult<_> {
-            let columns = (notes.sizes, notes.lens, notes.labels);
-            let fixed = g.fixed_arrays();
-            // The packed columns (the sizes first: they are freed once packed), or (with one
-            // thread) the columns themselves.
-            let worker = if pack {
-                Ok(scope.spawn(move || {
-                    on_second(move || {
-                        let (sizes, lens, labels) = columns;
-                        let sizes = file::pack::sizes(&{ sizes });
-                        let lens = file::pack::lens(&{ lens });
-                        let labels = file::pack::labels(&{ labels }, n);
-                        let arrays = types_packed.map(|types| PackedArrays {
-                            types,
-                            edges: file::pack::edges(fixed),
-                        });
-                        (arrays, sizes, lens, labels)
-                    })
-                }))
-            } else {
-                Err(columns)
-            };
-            let names = if names {
-                // Kept as the file encodes them when they are to be packed (half the bytes).
-                crate::edgenames::name_edges(py, &g, &objects, policy, pack, &mut progress)?
-            } else {
-                BuiltNames::Names(Default::default())
-            };
-            let (arrays, sizes, lens, labels) = match worker {
-                Ok(w) => w.join().expect("packing does not panic"),
-                Err((sizes, lens, labels)) => {
-                    let labels: Vec<_> = labels
-                        .into_iter()
-                        .map(|(v, l)| (v, l.to_string()))
-                        .collect();
-                    (None, sizes.into(), lens.into(), labels.into())
-                }
-            };
-            Ok((arrays, sizes, lens, labels, names))
-        })?;
-        if let Some(arrays) = arrays {
-            g.keep_packed_arrays(arrays);
-        }
         // The few nodes that are frames or modules.
         let mut marks: rustc_hash::FxHashMap<u64, u8> = Default::default();
         for r in &roots {
@@ -243,23 +204,87 @@ impl PySnapshot {
         for m in &modules {
             *marks.entry(m.1.as_ptr() as u64).or_default() |= flags::PROPER_MODULE | flags::MODULE;
         }
-        for (a, v) in objects.nodes_at(&marks) {
-            g.set_flags(v, marks[&a]);
+        let mut objects = Some(objects);
+        let (arrays, sizes, lens, labels, names, marked, globals) =
+            std::thread::scope(|scope| -> PyResult<_> {
+                let columns = (notes.sizes, notes.lens, notes.labels);
+                let fixed = g.fixed_arrays();
+                // The packed columns (the sizes first: they are freed once packed), or (with one
+                // thread) the columns themselves.
+                let worker = if pack {
+                    Ok(scope.spawn(move || {
+                        on_second(move || {
+                            let (sizes, lens, labels) = columns;
+                            let sizes = file::pack::sizes(&{ sizes });
+                            let lens = file::pack::lens(&{ lens });
+                            let labels = file::pack::labels(&{ labels }, n);
+                            let arrays = types_packed.map(|types| PackedArrays {
+                                types,
+                                edges: file::pack::edges(fixed),
+                            });
+                            (arrays, sizes, lens, labels)
+                        })
+                    }))
+                } else {
+                    Err(columns)
+                };
+                let held = objects
+                    .as_ref()
+                    .expect("the objects are held until released below");
+                let names = if names {
+                    // Kept as the file encodes them when they are to be packed (half the bytes).
+                    crate::edgenames::name_edges(py, &g, held, policy, pack, &mut progress)?
+                } else {
+                    BuiltNames::Names(Default::default())
+                };
+                // What still reads the objects, then their release, while the second thread
+                // packs (the marks are set on the graph once it is done reading it). The
+                // nodes of the marked objects and of the globals' values, in one pass.
+                let mut global_names = module_globals(py, &modules, policy);
+                let wanted: rustc_hash::FxHashMap<u64, ()> = marks
+                    .keys()
+                    .chain(global_names.keys())
+                    .map(|&a| (a, ()))
+                    .collect();
+                let found = held.nodes_at(&wanted);
+                let marked: Vec<(NodeId, u8)> = marks
+                    .iter()
+                    .filter_map(|(a, &f)| Some((*found.get(a)?, f)))
+                    .collect();
+                let mut globals: Vec<(NodeId, String)> = found
+                    .iter()
+                    .filter_map(|(a, &v)| Some((v, global_names.remove(a)?)))
+                    .collect();
+                globals.sort_unstable_by_key(|g| g.0);
+                let names = if pack {
+                    Ok(scope.spawn(move || on_second(move || file::pack::built_names(names))))
+                } else {
+                    Err(names)
+                };
+                drop(objects.take());
+                let (arrays, sizes, lens, labels) = match worker {
+                    Ok(w) => w.join().expect("packing does not panic"),
+                    Err((sizes, lens, labels)) => {
+                        let labels: Vec<_> = labels
+                            .into_iter()
+                            .map(|(v, l)| (v, l.to_string()))
+                            .collect();
+                        (None, sizes.into(), lens.into(), labels.into())
+                    }
+                };
+                let names = match names {
+                    Ok(w) => w.join().expect("packing does not panic"),
+                    Err(BuiltNames::Names(names)) => names.into(),
+                    Err(encoded) => file::pack::built_names(encoded),
+                };
+                Ok((arrays, sizes, lens, labels, names, marked, globals))
+            })?;
+        if let Some(arrays) = arrays {
+            g.keep_packed_arrays(arrays);
         }
-        let globals = module_globals(py, &objects, &modules, policy);
-        let names = std::thread::scope(|scope| {
-            let worker = if pack {
-                Ok(scope.spawn(move || on_second(move || file::pack::built_names(names))))
-            } else {
-                Err(names)
-            };
-            drop(objects);
-            match worker {
-                Ok(w) => w.join().expect("packing does not panic"),
-                Err(BuiltNames::Names(names)) => names.into(),
-                Err(encoded) => file::pack::built_names(encoded),
-            }
-        });
+        for (v, f) in marked {
+            g.set_flags(v, f);
+        }
         let snap = Snapshot {
             graph: g,
             sizes,
