@@ -352,19 +352,31 @@ impl PySnapshot {
         &self,
         py: Python<'py>,
         progress: Option<Bound<'py, PyAny>>,
-    ) -> Bound<'py, PyBytes> {
+    ) -> PyResult<Bound<'py, PyBytes>> {
         let progress: Option<Py<PyAny>> = progress.map(Bound::unbind);
-        let data = py.detach(|| {
-            file::to_bytes_reporting(&self.snap, &mut |done, total| {
-                if let Some(p) = &progress {
-                    // A progress display that fails must not break the encoding.
-                    Python::attach(|py| {
-                        let _ = p.bind(py).call1(("saving", done, total));
-                    });
-                }
+        let mut report = |done, total| {
+            if let Some(p) = &progress {
+                // A progress display that fails must not break the encoding.
+                Python::attach(|py| {
+                    let _ = p.bind(py).call1(("saving", done, total));
+                });
+            }
+        };
+        let bytes = py.detach(|| {
+            file::to_buffer_reporting(&self.snap, &mut report, |len, fill| {
+                // Written straight into the new `bytes` (no other buffer of the whole file
+                // to copy from: at 30M objects 220 MB less), without the GIL: no Python code
+                // can see the object before it is returned.
+                Python::attach(|py| {
+                    PyBytes::new_with(py, len, |buf| {
+                        py.detach(|| fill(buf));
+                        Ok(())
+                    })
+                    .map(Bound::unbind)
+                })
             })
-        });
-        PyBytes::new(py, &data)
+        })?;
+        Ok(bytes.into_bound(py))
     }
 
     fn __len__(&self) -> usize {

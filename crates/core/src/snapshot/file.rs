@@ -575,6 +575,21 @@ pub fn to_bytes(s: &Snapshot) -> Vec<u8> {
 /// encoded, as batches of chunks are compressed, and when the file is complete
 /// (`done == total`). Columns kept packed are written as they are.
 pub fn to_bytes_reporting(s: &Snapshot, progress: &mut dyn FnMut(u64, u64)) -> Vec<u8> {
+    to_buffer_reporting(s, progress, |len, fill| {
+        let mut out = vec![0u8; len];
+        fill(&mut out);
+        out
+    })
+}
+
+/// [`to_bytes_reporting`] into a buffer that `sink` makes: it is called once with the file's
+/// length and a function that writes the file into a slice of exactly that length (for a
+/// buffer owned elsewhere, such as a Python `bytes`, so that the file is not copied again).
+pub fn to_buffer_reporting<R>(
+    s: &Snapshot,
+    progress: &mut dyn FnMut(u64, u64),
+    sink: impl FnOnce(usize, &(dyn Fn(&mut [u8]) + Sync)) -> R,
+) -> R {
     use rayon::prelude::*;
     use std::borrow::Cow;
     progress(0, 1);
@@ -620,23 +635,32 @@ pub fn to_bytes_reporting(s: &Snapshot, progress: &mut dyn FnMut(u64, u64)) -> V
         stored.extend(done);
         progress(2 + i as u64, total);
     }
-    let data_len: usize = stored.iter().map(|c| c.3.len()).sum();
-    let mut out = Vec::with_capacity(20 + stored.len() * ENTRY + data_len);
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&VERSION.to_le_bytes());
-    out.extend_from_slice(&(stored.len() as u32).to_le_bytes());
+    // The header (magic, version, the chunk table) and its checksum, then the chunks.
+    let mut head = Vec::with_capacity(16 + stored.len() * ENTRY + 4);
+    head.extend_from_slice(MAGIC);
+    head.extend_from_slice(&VERSION.to_le_bytes());
+    head.extend_from_slice(&(stored.len() as u32).to_le_bytes());
     for (tag, codec, crc, data, raw_len) in &stored {
-        out.extend_from_slice(&tag.to_le_bytes());
-        out.extend_from_slice(&codec.to_le_bytes());
-        out.extend_from_slice(&crc.to_le_bytes());
-        out.extend_from_slice(&(*raw_len as u64).to_le_bytes());
-        out.extend_from_slice(&(data.len() as u64).to_le_bytes());
+        head.extend_from_slice(&tag.to_le_bytes());
+        head.extend_from_slice(&codec.to_le_bytes());
+        head.extend_from_slice(&crc.to_le_bytes());
+        head.extend_from_slice(&(*raw_len as u64).to_le_bytes());
+        head.extend_from_slice(&(data.len() as u64).to_le_bytes());
     }
-    let crc = crc32fast::hash(&out);
-    out.extend_from_slice(&crc.to_le_bytes());
-    for (_, _, _, data, _) in &stored {
-        out.extend_from_slice(data);
-    }
+    let crc = crc32fast::hash(&head);
+    head.extend_from_slice(&crc.to_le_bytes());
+    let len = head.len() + stored.iter().map(|c| c.3.len()).sum::<usize>();
+    let fill = |out: &mut [u8]| {
+        assert_eq!(out.len(), len, "a buffer of the file's length");
+        let (first, mut rest) = out.split_at_mut(head.len());
+        first.copy_from_slice(&head);
+        for (_, _, _, data, _) in &stored {
+            let (here, after) = rest.split_at_mut(data.len());
+            here.copy_from_slice(data);
+            rest = after;
+        }
+    };
+    let out = sink(len, &fill);
     progress(total, total);
     out
 }
