@@ -6,13 +6,14 @@
 For each size, a fresh interpreter builds the benchmark heap (``heap.py``, the same synthetic
 web-app heap as ``bench.py``) and measures, in that process:
 
+- ``refgraph.snapshot(collect="graph")`` (the garbage left out, found on the graph instead
+  of a ``gc.collect()`` first), the process's first capture, and ``save()``: time, and the
+  peak memory the snapshot adds (the kernel's high-water mark, reset just before: Rust and
+  Python allocations both count);
 - the capture's floor (``gc.get_objects()`` plus one ``tp_traverse`` call per object that only
   counts references) and the bare capture (``_refgraph.Heap``), whose ratio is the issue's
   "capture at 2x its floor": run in turns (``--repeat`` times each), the best of each and the
   median of the ratios of the pairs;
-- ``refgraph.snapshot(collect="graph")`` (the garbage left out, found on the graph instead
-  of a ``gc.collect()`` first) and ``save()``: time, and the peak memory the snapshot adds
-  (the kernel's high-water mark, reset just before: Rust and Python allocations both count);
 - a second snapshot after the heap grew by 1% (a leak of ``Record`` objects), saved too.
 
 A second fresh interpreter then works on the two files only, as the CLI does after the fact:
@@ -86,6 +87,19 @@ def capture_child(n, directory, repeat):
     out["rss_heap_mb"] = _status_kb("VmRSS") / 1024
     gc.disable()
     try:
+        # The snapshot first: the process's first capture, as a user's usually is (sized
+        # from the collector's count, with no earlier capture to go by).
+        t, mb, snap = _measure(lambda: refgraph.snapshot(collect="graph"))
+        out["snapshot_s"] = t
+        out["snapshot_mb"] = mb
+        out["nodes"] = len(snap)
+        info = snap.info()
+        out["edges"] = info.get("references")
+        a = os.path.join(directory, "a.rgsnap")
+        t, _, _ = _measure(lambda: snap.save(a))
+        out["save_s"] = t
+        out["file_bytes"] = os.path.getsize(a)
+        snap = None
 
         def bare():
             h = _refgraph.Heap(True)
@@ -104,17 +118,6 @@ def capture_child(n, directory, repeat):
         out["capture_vs_floor_median"] = statistics.median(
             c / f for c, f in zip(captures, floors, strict=True)
         )
-        t, mb, snap = _measure(lambda: refgraph.snapshot(collect="graph"))
-        out["snapshot_s"] = t
-        out["snapshot_mb"] = mb
-        out["nodes"] = len(snap)
-        info = snap.info()
-        out["edges"] = info.get("references")
-        a = os.path.join(directory, "a.rgsnap")
-        t, _, _ = _measure(lambda: snap.save(a))
-        out["save_s"] = t
-        out["file_bytes"] = os.path.getsize(a)
-        snap = None
         # The heap leaks 1% more records, held by the module-level cache.
         base = len(heap.CACHE)
         out["planted"] = max(1, n // heap.PER_UNIT // 100)
