@@ -12,6 +12,8 @@ import pytest
 import refgraph
 
 PHASES = ["walk", "references", "sizes", "names"]
+#: With ``collect="graph"``, the walk that finds the garbage comes between.
+GRAPH_PHASES = ["walk", "references", "garbage", "sizes", "names"]
 
 
 class Record:
@@ -24,18 +26,20 @@ class Other:
         self.i = i
 
 
-def test_phases_arrive_in_order_with_done_at_most_total():
+@pytest.mark.parametrize("collect", [True, "graph"])
+def test_phases_arrive_in_order_with_done_at_most_total(collect):
     keep = [Record(i) for i in range(20_000)]
     calls = []
-    snap = refgraph.snapshot(progress=lambda *a: calls.append(a))
+    snap = refgraph.snapshot(collect=collect, progress=lambda *a: calls.append(a))
+    phases_wanted = GRAPH_PHASES if collect == "graph" else PHASES
     assert [r.count for r in snap.typestats(retained=False) if r.name == f"{__name__}.Record"] == [
         len(keep)
     ]
     phases = [c[0] for c in calls]
     # Each phase's calls are contiguous and the phases come in order.
     order = [p for i, p in enumerate(phases) if i == 0 or phases[i - 1] != p]
-    assert order == PHASES
-    for phase in PHASES:
+    assert order == phases_wanted
+    for phase in phases_wanted:
         mine = [c for c in calls if c[0] == phase]
         assert mine[0][1] == 0, phase
         assert mine[-1][1] == mine[-1][2] > 0, phase
@@ -63,9 +67,11 @@ class Stop(Exception):
     pass
 
 
-@pytest.mark.parametrize("phase", PHASES)
+@pytest.mark.parametrize(
+    ("collect", "phase"), [(True, p) for p in PHASES] + [("graph", p) for p in GRAPH_PHASES]
+)
 @pytest.mark.parametrize("at", ["start", "middle"])
-def test_a_raising_callback_ends_the_capture_and_releases_everything(phase, at):
+def test_a_raising_callback_ends_the_capture_and_releases_everything(collect, phase, at):
     target = Record(-1)
     ref = weakref.ref(target)
     before = sys.getrefcount(target)
@@ -77,7 +83,7 @@ def test_a_raising_callback_ends_the_capture_and_releases_everything(phase, at):
             raise Stop(p)
 
     with pytest.raises(Stop, match=phase):
-        refgraph.snapshot(progress=progress)
+        refgraph.snapshot(collect=collect, progress=progress)
     # Counted outside the asserts (assertion rewriting holds what it shows).
     after = sys.getrefcount(target)
     one = keep[2500]

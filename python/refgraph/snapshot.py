@@ -404,7 +404,8 @@ def snapshot(untracked=True, collect=True, strings="names", names=True, progress
     ``progress``: a callable, called as ``progress(phase, done, total)`` about once per
     percent of each phase, in this order: ``'walk'`` (the objects the collector tracks),
     ``'references'`` (what each object refers to; ``total`` grows as untracked objects are
-    found), ``'sizes'`` (sizes and labels) and ``'names'`` (with ``names=True``). Each phase
+    found), ``'garbage'`` (with ``collect="graph"``: the walk that finds it),
+    ``'sizes'`` (sizes and labels) and ``'names'`` (with ``names=True``). Each phase
     starts with ``done == 0`` and ends with ``done == total``. It runs in the middle of the
     capture: keep it to showing progress (what it changes in the heap may or may not be seen).
     An exception it raises (a ``KeyboardInterrupt`` too) abandons the capture, releases every

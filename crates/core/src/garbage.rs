@@ -163,10 +163,25 @@ impl OutsideCounts {
 /// The nodes that nothing held from outside the graph reaches (`counts` less the graph's own
 /// edges is what holds each node from outside), or `None` when every node is reached (or the
 /// counts are not one per node: nothing is called garbage then).
-pub fn unreachable(g: &Graph, mut counts: OutsideCounts) -> Option<NodeSet> {
+pub fn unreachable(g: &Graph, counts: OutsideCounts) -> Option<NodeSet> {
+    let never = |_: u64| Ok::<(), std::convert::Infallible>(());
+    match unreachable_reporting(g, counts, &mut { never }) {
+        Ok(gone) => gone,
+        Err(e) => match e {},
+    }
+}
+
+/// [`unreachable`], calling `report(done)` every [`REPORT_EVERY`] nodes of the walk (`done`
+/// nodes walked of the graph's; not during the edges' subtraction, which comes first); an
+/// error it returns ends the walk and is returned.
+pub fn unreachable_reporting<E>(
+    g: &Graph,
+    mut counts: OutsideCounts,
+    report: &mut dyn FnMut(u64) -> Result<(), E>,
+) -> Result<Option<NodeSet>, E> {
     let n = g.len();
     if counts.len() != n {
-        return None;
+        return Ok(None);
     }
     let (offsets, targets) = g.referent_arrays();
     counts.take_edges(targets, PARALLEL_FROM);
@@ -178,6 +193,9 @@ pub fn unreachable(g: &Graph, mut counts: OutsideCounts) -> Option<NodeSet> {
     let referents =
         |v: NodeId| &targets[offsets[v as usize] as usize..offsets[v as usize + 1] as usize];
     for v in 0..n as NodeId {
+        if v % REPORT_EVERY == 0 && v > 0 {
+            report(v as u64)?;
+        }
         if !alive.contains(v) {
             if !counts.held_from_outside(v as usize) {
                 continue;
@@ -197,8 +215,11 @@ pub fn unreachable(g: &Graph, mut counts: OutsideCounts) -> Option<NodeSet> {
             }
         }
     }
-    (alive.count() < n).then(|| alive.complement())
+    Ok((alive.count() < n).then(|| alive.complement()))
 }
+
+/// How often [`unreachable_reporting`] reports, in nodes.
+pub const REPORT_EVERY: NodeId = 1024;
 
 #[cfg(test)]
 mod tests {
@@ -232,6 +253,44 @@ mod tests {
             ],
             &[&[1], &[2], &[1], &[4, 5], &[3, 1], &[], &[6]],
         )
+    }
+
+    #[test]
+    fn the_walk_reports_as_it_goes_and_an_error_ends_it() {
+        // A chain of 5000 nodes from node 0 (held from outside), the last one garbage (a
+        // cycle of its own that nothing else refers to).
+        let n = 5000usize;
+        let kinds = vec![("T", true); n];
+        let mut lists: Vec<Vec<NodeId>> = (0..n as NodeId).map(|v| vec![v + 1]).collect();
+        lists[n - 2] = vec![];
+        lists[n - 1] = vec![n as NodeId - 1];
+        let edges: Vec<&[NodeId]> = lists.iter().map(|l| &l[..]).collect();
+        let g = from_edges(&kinds, &edges);
+        // One reference each: node 0's from outside, the others' from the chain (the last
+        // node's from itself).
+        let c = || counts(&vec![1u64; n]);
+        let mut seen = Vec::new();
+        let gone = unreachable_reporting(&g, c(), &mut |done| {
+            seen.push(done);
+            Ok::<(), ()>(())
+        });
+        let want: Vec<u64> = (1..=4).map(|k| k * REPORT_EVERY as u64).collect();
+        assert_eq!(seen, want);
+        assert_eq!(
+            members(&gone.unwrap().expect("garbage"), n),
+            vec![n as NodeId - 1]
+        );
+        let mut calls = 0;
+        let stopped = unreachable_reporting(&g, c(), &mut |done| {
+            calls += 1;
+            if done >= 2 * REPORT_EVERY as u64 {
+                Err(done)
+            } else {
+                Ok(())
+            }
+        });
+        assert_eq!(stopped.err(), Some(2 * REPORT_EVERY as u64));
+        assert_eq!(calls, 2);
     }
 
     #[test]

@@ -372,7 +372,14 @@ pub fn capture(
         let warmer = (threads > 1)
             .then(|| Warmer::start(room_after(g.len())))
             .flatten();
-        let gone = refgraph_core::garbage::unreachable(&g, counts);
+        // Progress may run Python code here: the walk reads only the graph and the counts
+        // (read before), and every node's object is held.
+        let n = g.len() as u64;
+        progress.start("garbage", n)?;
+        let gone = refgraph_core::garbage::unreachable_reporting(&g, counts, &mut |done| {
+            progress.tick("garbage", done, n).map(|_| ())
+        })?;
+        progress.end("garbage", n)?;
         drop(warmer);
         if let Some(gone) = gone {
             g.remove_nodes(&gone);
