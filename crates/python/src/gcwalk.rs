@@ -52,11 +52,21 @@ pub fn last_len() -> usize {
 /// sizes arrays: a wrong guess costs time or untouched room, never a wrong result.
 pub fn expected_len(py: Python<'_>) -> usize {
     match last_len() {
+        // Where the kernel refuses to read this process's memory (some sandboxes), the
+        // count cannot be read, and the first check of the lists would list the whole heap
+        // only to be thrown away here: not made here then.
+        0 if !kernel_reads() => 0,
         0 => heads(py)
             .and_then(|h| collector_estimate(py, h))
             .unwrap_or(0),
         n => n,
     }
+}
+
+/// Whether [`read_words`] works here (on a word pair of this thread's stack).
+fn kernel_reads() -> bool {
+    let probe = [0usize; 2];
+    read_words(probe.as_ptr() as usize).is_some()
 }
 
 /// The collector's own count of the objects it tracks: the oldest generation's size at the
@@ -670,6 +680,13 @@ pub fn tracked_refs_and_types(
         types.ids.push(t);
     }
     LAST_LEN.store(objects.len(), Ordering::Relaxed);
+    // A count far too high (objects freed since the collector last counted them all) left
+    // room that the thread ahead may have faulted in: given back (kept for the whole capture
+    // otherwise).
+    if objects.capacity() > objects.len() / 4 * 5 + 4096 {
+        objects.shrink_to_fit();
+        types.ids.shrink_to_fit();
+    }
     let marks = marking.done();
     Ok((objects, types, marks))
 }
