@@ -164,8 +164,8 @@ impl OutsideCounts {
 /// edges is what holds each node from outside), or `None` when every node is reached (or the
 /// counts are not one per node: nothing is called garbage then).
 pub fn unreachable(g: &Graph, counts: OutsideCounts) -> Option<NodeSet> {
-    let never = |_: u64| Ok::<(), std::convert::Infallible>(());
-    match unreachable_reporting(g, counts, &mut { never }) {
+    let mut never = |_: u64| Ok::<(), std::convert::Infallible>(());
+    match unreachable_reporting(g, counts, &mut never) {
         Ok(gone) => gone,
         Err(e) => match e {},
     }
