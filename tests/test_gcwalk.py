@@ -188,11 +188,13 @@ def test_collector_estimate_counts_the_tracked_objects():
 
 @pytest.mark.parametrize("stale", [False, True])
 def test_first_snapshot_of_a_process_sized_from_the_collector(stale):
-    """The first capture of a process, on a heap big enough for its builder to be made and its
-    pages faulted in ahead on another thread before the objects are listed, sized from the
-    collector's count: right after a collection (exact), or after most objects died since
-    (the count is stale, far too high: the arrays made ahead are not used). Either way every
-    object is there, once, as in a second snapshot, and the collector's lists are sound."""
+    """The first capture of a process, on two threads, lists the objects into arrays sized
+    from the collector's count: right after a collection (exact), or after most objects died
+    since (the count is stale, far too high: the room left over is given back). Either way
+    every object is there, once, as in a second snapshot, and the collector's lists are
+    sound. (The builder made before the listing, with its pages faulted in ahead, needs
+    millions of objects; `capture_marks_agree` makes it from 2**14 objects, with the
+    listing's room faulted in too, and compares its graph with one built without marks.)"""
     code = textwrap.dedent(
         f"""
         import gc, refgraph

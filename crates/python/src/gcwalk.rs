@@ -43,7 +43,7 @@ static HEAD0: AtomicUsize = AtomicUsize::new(0);
 static LAST_LEN: AtomicUsize = AtomicUsize::new(0);
 
 /// How many objects the last walk met (0 before the first): the size to expect.
-pub fn last_len() -> usize {
+fn last_len() -> usize {
     LAST_LEN.load(Ordering::Relaxed)
 }
 
