@@ -92,7 +92,7 @@ fn main() {
     for n in [0usize, 1, 3, 10, 40] {
         let s = snapshot(n);
         let named = with_names(&s);
-        for (s, stem) in [(s, "seed2"), (named, "seed2-named")] {
+        for (s, stem) in [(s, "seed3"), (named, "seed3-named")] {
             s.validate().expect("a valid seed");
             let bytes = file::to_bytes(&s);
             file::from_bytes(&bytes).expect("the seed loads");
