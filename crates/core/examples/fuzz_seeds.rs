@@ -56,7 +56,8 @@ fn snapshot(n: usize) -> Snapshot {
 /// The same snapshot with edge names of every kind.
 fn with_names(s: &Snapshot) -> Snapshot {
     let g = &s.graph;
-    let mut b = EdgeNamesBuilder::with_capacity(g.edge_count());
+    // Encoded as a capture encodes them, int dict keys by value.
+    let mut b = EdgeNamesBuilder::encoding(g.edge_count());
     let kinds = [
         Some(EdgeName::Attr("__dict__")),
         Some(EdgeName::DictKey("'_cache'")),
@@ -70,16 +71,20 @@ fn with_names(s: &Snapshot) -> Snapshot {
     let mut i = 0;
     for v in 0..g.len() as NodeId {
         for k in 0..g.referents(v).len() {
-            b.push(if v == 2 {
-                Some(EdgeName::Index(k as u32))
+            if v == 3 {
+                b.push_int_key(k % 2 == 1, -(k as i64) / 2);
             } else {
-                kinds[i % kinds.len()]
-            });
+                b.push(if v == 2 {
+                    Some(EdgeName::Index(k as u32))
+                } else {
+                    kinds[i % kinds.len()]
+                });
+            }
             i += 1;
         }
     }
     Snapshot {
-        names: b.finish().into(),
+        names: file::pack::built_names(b.build()),
         ..s.clone()
     }
 }

@@ -62,6 +62,13 @@ impl EdgeKind {
     }
 }
 
+/// In the snapshot file only: an edge to the value under an int dict key, the key's value
+/// (zigzag varint) in place of a text id; read as [`EdgeKind::DictKey`] with the key's decimal
+/// text.
+pub const FILE_INT_KEY: u8 = 9;
+/// As [`FILE_INT_KEY`], for the edge to the key object ([`EdgeKind::DictKeyObject`]).
+pub const FILE_INT_KEY_OBJECT: u8 = 10;
+
 /// The name of one edge.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum EdgeName<'a> {
@@ -471,6 +478,37 @@ impl EdgeNamesBuilder {
                 self.names.values.push(value);
             }
         }
+    }
+
+    /// Is this builder writing the file's encoding ([`EdgeNamesBuilder::encoding`])? Only such
+    /// a builder takes [`EdgeNamesBuilder::push_int_key`].
+    pub fn is_encoding(&self) -> bool {
+        self.encoded.is_some()
+    }
+
+    /// Push a dict key that is an int, as the file codes it without a text: `object` for the
+    /// edge to the key object itself ([`EdgeKind::DictKeyObject`]), else to the value
+    /// ([`EdgeKind::DictKey`]). The loader gives it the key's decimal text (a cache keyed by
+    /// a million ids or counters would otherwise intern a million texts as it is captured).
+    /// Only for an encoding builder.
+    pub fn push_int_key(&mut self, object: bool, value: i64) {
+        let e = self
+            .encoded
+            .as_mut()
+            .expect("int keys are pushed to an encoding builder only");
+        e.edges += 1;
+        e.named = true;
+        e.bytes.push(if object {
+            FILE_INT_KEY_OBJECT
+        } else {
+            FILE_INT_KEY
+        });
+        let mut v = ((value << 1) ^ (value >> 63)) as u64;
+        while v >= 0x80 {
+            e.bytes.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        e.bytes.push(v as u8);
     }
 
     /// What was built: [`EdgeNamesBuilder::finish`]'s names, or the encoded edges of a builder

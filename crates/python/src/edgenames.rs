@@ -379,6 +379,36 @@ impl<'a> Namer<'a> {
         }
     }
 
+    /// The name of a dict key as pushed: an exact int's value when the names are written as
+    /// the file codes them (no text is interned for it: see
+    /// [`EdgeNamesBuilder::push_int_key`]), else its text id ([`Namer::key`]).
+    ///
+    /// # Safety
+    /// `k` is a live object; the GIL is held.
+    unsafe fn dict_key(&mut self, k: *mut ffi::PyObject) -> Key {
+        if self.b.is_encoding() && ffi::Py_TYPE(k) as usize == self.int_type {
+            if let Some(v) = int_value(k) {
+                return Key::Int(v);
+            }
+        }
+        Key::Text(self.key(k))
+    }
+
+    /// Push the name of an edge to a dict's value (`object`: to its key object).
+    fn push_key(&mut self, key: Key, object: bool) {
+        match key {
+            Key::Int(v) => self.b.push_int_key(object, v),
+            Key::Text(id) => {
+                let kind = if object {
+                    EdgeKind::DictKeyObject
+                } else {
+                    EdgeKind::DictKey
+                };
+                self.b.push_raw(kind as u8, id)
+            }
+        }
+    }
+
     /// Text id of a dict key: its literal repr or a `<Type>` placeholder.
     unsafe fn key(&mut self, k: *mut ffi::PyObject) -> u32 {
         // Exact ints (a cache keyed by ids or counters: a million distinct keys) are written
@@ -612,6 +642,13 @@ impl<'a> Namer<'a> {
 
 type Cand = (usize, u8, u32);
 
+/// A dict key's name: a text id, or an int's value.
+#[derive(Clone, Copy)]
+enum Key {
+    Text(u32),
+    Int(i64),
+}
+
 /// Name the edges of every node of a capture.
 ///
 /// `progress` reports the phase `names`, between objects (with the collector disabled again
@@ -842,12 +879,12 @@ impl Namer<'_> {
             let mut k: *mut ffi::PyObject = std::ptr::null_mut();
             let mut val: *mut ffi::PyObject = std::ptr::null_mut();
             let mut have = false;
-            let mut key_id = 0u32;
+            let mut key = Key::Text(0);
             let mut ok = true;
             for &r in refs {
                 let a = o.addr(r);
                 if have && k as usize == a && val as usize != a {
-                    self.b.push_raw(EdgeKind::DictKeyObject as u8, key_id);
+                    self.push_key(key, true);
                     have = false;
                     continue;
                 }
@@ -857,9 +894,9 @@ impl Namer<'_> {
                         break;
                     }
                     if val as usize == a {
-                        key_id = self.key(k);
+                        key = self.dict_key(k);
                         have = true;
-                        self.b.push_raw(EdgeKind::DictKey as u8, key_id);
+                        self.push_key(key, false);
                         break;
                     }
                 }

@@ -27,7 +27,8 @@
 //! their text (section 11: policy, key id, then node deltas with 6-byte fingerprints; a file
 //! without it was written before string policies and keeps string text), edge names (section
 //! 12, optional: the interned texts, then per edge a kind byte and, for named edges, a text id
-//! or number; a file without it loads with every edge unnamed). Unknown tags are skipped, so
+//! or number, or for kinds 9 and 10 (version 3) an int dict key's value (zigzag), read as its
+//! decimal text; a file without it loads with every edge unnamed). Unknown tags are skipped, so
 //! later versions can add sections.
 //!
 //! The loader trusts nothing: every length is checked against the bytes that are actually
@@ -38,7 +39,7 @@
 
 use super::strings::{StringPolicy, FINGERPRINT_BITS};
 use super::{Meta, Snapshot, StringContent, NO_LEN};
-use crate::edgenames::{BuiltNames, EdgeNames};
+use crate::edgenames::{BuiltNames, EdgeKind, EdgeNames, FILE_INT_KEY, FILE_INT_KEY_OBJECT};
 use crate::graph::{FixedArrays, Graph, NodeId, PackedArrays, TypeId, TypeInfo};
 use crate::lazy::{Lazy, Packed};
 
@@ -1292,12 +1293,35 @@ fn read_names(data: &[u8], edges: usize) -> Result<EdgeNames, FileError> {
     }
     let mut kinds = Vec::with_capacity(count);
     let mut values = Vec::with_capacity(count);
+    // The texts of int keys (coded by value), each added once.
+    let mut ints: rustc_hash::FxHashMap<i64, u32> = Default::default();
     for _ in 0..count {
         let Some((&k, rest)) = r.b.split_first() else {
             return err("edge names: truncated");
         };
         r.b = rest;
-        let v = if k != 0 { r.u32(u32::MAX as u64)? } else { 0 };
+        let (k, v) = match k {
+            0 => (0, 0),
+            FILE_INT_KEY | FILE_INT_KEY_OBJECT => {
+                let z = r.varint()?;
+                let key = ((z >> 1) as i64) ^ -((z & 1) as i64);
+                let next = texts.len();
+                let id = *ints.entry(key).or_insert_with(|| {
+                    texts.push(key.to_string());
+                    next as u32
+                });
+                if texts.len() > u32::MAX as usize {
+                    return err("edge names: too many texts");
+                }
+                let kind = if k == FILE_INT_KEY {
+                    EdgeKind::DictKey
+                } else {
+                    EdgeKind::DictKeyObject
+                };
+                (kind as u8, id)
+            }
+            k => (k, r.u32(u32::MAX as u64)?),
+        };
         kinds.push(k);
         values.push(v);
     }
@@ -2018,6 +2042,42 @@ mod tests {
                 "{now} bytes, {before} before"
             );
         }
+    }
+
+    /// Int dict keys, coded by their value in the file (no text at capture), read back as the
+    /// decimal texts a plain builder interns, each text once.
+    #[test]
+    fn int_keys_are_coded_by_value_and_read_as_text() {
+        use crate::edgenames::{EdgeName, EdgeNamesBuilder};
+        let keys = [7i64, -12, 7, i64::MAX, i64::MIN, 0, 1 << 40];
+        let mut plain = EdgeNamesBuilder::with_capacity(16);
+        let mut enc = EdgeNamesBuilder::encoding(16);
+        plain.push(Some(EdgeName::DictKey("7")));
+        enc.push(Some(EdgeName::DictKey("7")));
+        for &k in &keys {
+            let t = k.to_string();
+            plain.push(Some(EdgeName::DictKey(&t)));
+            plain.push(Some(EdgeName::DictKeyObject(&t)));
+            enc.push_int_key(false, k);
+            enc.push_int_key(true, k);
+        }
+        plain.push(None);
+        enc.push(None);
+        plain.push(Some(EdgeName::Attr("x")));
+        enc.push(Some(EdgeName::Attr("x")));
+        let plain = plain.finish();
+        let edges = plain.len();
+        let names = pack::built_names(enc.build());
+        assert_eq!(names.len(), edges);
+        for e in 0..edges {
+            assert_eq!(names.get(e), plain.get(e), "edge {e}");
+        }
+        // "7" twice: interned by the capture once, and once for the int keys.
+        assert_eq!(names.text_count(), 8);
+        // Codes that do not fit are refused.
+        let mut bad = names_header(&plain, 1);
+        bad.extend_from_slice(&[FILE_INT_KEY, 0xff, 0xff]);
+        assert!(read_names(&bad, 1).is_err());
     }
 
     /// The targets' code on its own: every kind of base, the state starting afresh at each
