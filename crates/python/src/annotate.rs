@@ -611,8 +611,13 @@ pub fn annotate(
         info.short_name = short;
     }
     let strs = text.finish(py, |v| o.ptr(py, v as usize));
-    labels.extend(strs.labels.into_iter().map(|(v, l)| (v, Arc::from(l))));
-    labels.sort_unstable_by_key(|l| l.0);
+    // Both lists are in node order (a str is never labelled above): merged, not sorted (at
+    // 30M objects, 2.7M function labels took 0.18 s to sort).
+    debug_assert!(strs.labels.is_sorted_by_key(|l| l.0) && labels.is_sorted_by_key(|l| l.0));
+    let labels = merge_by_node(
+        labels,
+        strs.labels.into_iter().map(|(v, l)| (v, Arc::from(l))),
+    );
     progress.end("sizes", n as u64)?;
     Ok(Annotations {
         sizes,
@@ -620,6 +625,25 @@ pub fn annotate(
         labels,
         fingerprints: strs.fingerprints,
     })
+}
+
+/// Two lists of labels sorted by node, merged into one sorted by node (a node in both: the
+/// first list's label first).
+fn merge_by_node<L>(
+    a: Vec<(NodeId, L)>,
+    b: impl IntoIterator<Item = (NodeId, L)>,
+) -> Vec<(NodeId, L)> {
+    let b = b.into_iter();
+    let mut out = Vec::with_capacity(a.len() + b.size_hint().0);
+    let mut b = b.peekable();
+    for x in a {
+        while let Some(y) = b.next_if(|y| y.0 < x.0) {
+            out.push(y);
+        }
+        out.push(x);
+    }
+    out.extend(b);
+    out
 }
 
 /// Names of module globals, by the address of their value: for each module in order, its

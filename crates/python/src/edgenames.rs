@@ -649,7 +649,9 @@ enum Key {
     Int(i64),
 }
 
-/// Name the edges of every node of a capture.
+/// Name the edges of every node of a capture: into `encoding` (an
+/// [`EdgeNamesBuilder::encoding`] for the capture's references) to be packed as the file
+/// codes them, else into a plain builder.
 ///
 /// `progress` reports the phase `names`, between objects (with the collector disabled again
 /// after each call).
@@ -658,7 +660,7 @@ pub fn name_edges(
     g: &Graph,
     o: &Objects,
     policy: StringPolicy,
-    encoded: bool,
+    encoding: Option<EdgeNamesBuilder>,
     progress: &mut Reporter<'_>,
 ) -> PyResult<BuiltNames> {
     let env = Env::new(py)?;
@@ -666,11 +668,7 @@ pub fn name_edges(
     let mut n = Namer {
         py,
         env,
-        b: if encoded {
-            EdgeNamesBuilder::encoding(targets.len())
-        } else {
-            EdgeNamesBuilder::with_capacity(targets.len())
-        },
+        b: encoding.unwrap_or_else(|| EdgeNamesBuilder::with_capacity(targets.len())),
         types: Vec::new(),
         type_names: g
             .type_table()

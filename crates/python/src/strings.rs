@@ -118,6 +118,9 @@ pub struct StringNotes {
     code_type: usize,
     /// Addresses of strs used as names: dict keys and names in code objects.
     names: FxHashSet<usize>,
+    /// Keys put in `names` lately, by a few bits of their address: the same attribute names
+    /// come back in dict after dict, and are not hashed and looked up again each time.
+    recent: [usize; 64],
     /// `(node, len)` of the str nodes, in node order.
     strs: Vec<(NodeId, u32)>,
 }
@@ -142,6 +145,7 @@ impl StringNotes {
             fingerprinter,
             code_type,
             names: Default::default(),
+            recent: [0; 64],
             strs: Vec::new(),
         })
     }
@@ -160,8 +164,10 @@ impl StringNotes {
             let mut v: *mut ffi::PyObject = std::ptr::null_mut();
             // PyDict_Next returns borrowed references and runs no code.
             while ffi::PyDict_Next(p, &mut pos, &mut k, &mut v) != 0 {
-                if ffi::PyUnicode_CheckExact(k) != 0 {
+                let slot = &mut self.recent[(k as usize >> 4) & 63];
+                if *slot != k as usize && ffi::PyUnicode_CheckExact(k) != 0 {
                     self.names.insert(k as usize);
+                    *slot = k as usize;
                 }
             }
         } else if ffi::Py_TYPE(p) as usize == self.code_type {

@@ -297,21 +297,27 @@ impl TargetCode {
         }
     }
 
-    /// The code of target `t` of an edge from `v`.
+    /// The code of target `t` of an edge from `v`: the smallest difference (any base with
+    /// it would decode alike; one of the recent targets itself is taken at once).
     #[inline]
     fn encode(&mut self, v: usize, t: NodeId) -> u64 {
-        let t64 = t as i64;
-        let zz = |d: i64| ((d << 1) ^ (d >> 63)) as u64;
-        // The difference and the base's number in one word: the smallest wins, the lowest
-        // numbered base on a tie.
-        let mut best = zz(t64 - v as i64) << 4;
-        best = best.min((zz(t64 - self.hi) << 4) | 1);
-        best = best.min((zz(t64 - self.next) << 4) | 2);
-        for (j, &r) in self.recent.iter().enumerate() {
-            best = best.min((zz(t64 - r as i64) << 4) | (3 + j as u64));
-        }
-        self.update(t);
-        (best >> 4) * BASES + (best & 15)
+        let hits = self.hits(t);
+        let code = if hits != 0 {
+            3 + hits.trailing_zeros() as u64
+        } else {
+            let t64 = t as i64;
+            let zz = |d: i64| ((d << 1) ^ (d >> 63)) as u64;
+            // The difference and the base's number in one word: the smallest wins.
+            let mut best = zz(t64 - v as i64) << 4;
+            best = best.min((zz(t64 - self.hi) << 4) | 1);
+            best = best.min((zz(t64 - self.next) << 4) | 2);
+            for (j, &r) in self.recent.iter().enumerate() {
+                best = best.min((zz(t64 - r as i64) << 4) | (3 + j as u64));
+            }
+            (best >> 4) * BASES + (best & 15)
+        };
+        self.update(t, hits);
+        code
     }
 
     /// The target of the edge from `v` coded `code`, if it is one of the `n` nodes.
@@ -326,26 +332,35 @@ impl TargetCode {
             j => self.recent[(j - 3) as usize] as i64,
         };
         let t = from.checked_add(d).filter(|&t| t >= 0 && t < n as i64)? as NodeId;
-        self.update(t);
+        self.update(t, self.hits(t));
         Some(t)
     }
 
+    /// A bit for each recent target equal to `t` (compared all at once).
     #[inline]
-    fn update(&mut self, t: NodeId) {
+    fn hits(&self, t: NodeId) -> u32 {
+        let mut m = 0;
+        for (j, &r) in self.recent.iter().enumerate() {
+            m |= ((r == t) as u32) << j;
+        }
+        m
+    }
+
+    /// After target `t` (`hits`: [`TargetCode::hits`] of it).
+    #[inline]
+    fn update(&mut self, t: NodeId, hits: u32) {
         self.hi = self.hi.max(t as i64 + 1);
         self.next = t as i64 + 1;
         // `t` moves to the front: the ones before its place (all but the last when it is not
         // there) move back one.
-        let at = self
-            .recent
-            .iter()
-            .position(|&r| r == t)
-            .unwrap_or(RECENT - 1);
+        let at = if hits != 0 {
+            hits.trailing_zeros() as usize
+        } else {
+            RECENT - 1
+        };
         let old = self.recent;
         for j in 1..RECENT {
-            if j <= at {
-                self.recent[j] = old[j - 1];
-            }
+            self.recent[j] = if j <= at { old[j - 1] } else { old[j] };
         }
         self.recent[0] = t;
     }
