@@ -384,19 +384,6 @@ impl EdgeNamesBuilder {
         }
     }
 
-    /// Where the first `bytes` bytes of an encoding builder's room lie (`(address, bytes)`,
-    /// for another thread to fault in: [`crate::hugepages::populate_ranges`]); nothing for a
-    /// plain one.
-    pub fn room(&self, bytes: usize) -> (usize, usize) {
-        match &self.encoded {
-            Some(e) => (
-                e.bytes.as_ptr() as usize + e.bytes.len(),
-                bytes.min(e.bytes.capacity() - e.bytes.len()),
-            ),
-            None => (0, 0),
-        }
-    }
-
     /// Number of edges pushed so far.
     pub fn len(&self) -> usize {
         match &self.encoded {

@@ -335,9 +335,8 @@ impl Objects {
 /// capture: at 30M objects 8 to 10 s). What the collector would not collect is kept: objects
 /// `gc.freeze()` put aside and what they refer to, and any object held from outside the
 /// objects the capture traverses. While the garbage is found (on one thread), another faults
-/// in the pages of `room_after(nodes, edges)`: memory the caller writes next (`(address,
-/// bytes)` pieces; the caller makes it for the nodes and references there are before the
-/// garbage leaves).
+/// in the pages of `room_after(nodes)`: memory the caller writes next (`(address, bytes)`
+/// pieces; the caller makes it for the nodes there are before the garbage leaves).
 #[allow(clippy::too_many_arguments)]
 pub fn capture(
     py: Python<'_>,
@@ -347,7 +346,7 @@ pub fn capture(
     addrs_later: bool,
     leave_out_garbage: bool,
     follow_code: bool,
-    room_after: &mut dyn FnMut(usize, usize) -> Vec<(usize, usize)>,
+    room_after: &mut dyn FnMut(usize) -> Vec<(usize, usize)>,
 ) -> PyResult<(Graph, Objects)> {
     let threads = refgraph_core::threads::count();
     let code = follow_code
@@ -371,7 +370,7 @@ pub fn capture(
         // what comes next meanwhile (made by `room_after` for the nodes as they are before
         // the garbage leaves).
         let warmer = (threads > 1)
-            .then(|| Warmer::start(room_after(g.len(), g.edge_count())))
+            .then(|| Warmer::start(room_after(g.len())))
             .flatten();
         // Progress may run Python code here: the walk reads only the graph and the counts
         // (read before), and every node's object is held.

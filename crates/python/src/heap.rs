@@ -98,7 +98,7 @@ impl Heap {
             false,
             false,
             false,
-            &mut |_, _| Vec::new(),
+            &mut |_| Vec::new(),
         )?;
         Ok(Heap {
             inner: Some((g, o)),

@@ -141,13 +141,11 @@ impl PySnapshot {
         // less, and `save` writes them as they are.
         let second = refgraph_core::threads::count() > 1;
         let pack = pack && second;
-        // The sizes pass's two columns and the names' buffer, made before the garbage is found
-        // (for as many nodes and references as there are then), so that their pages are
-        // faulted in meanwhile (at 30M objects, the names pass stopped 0.37 s for fresh
-        // pages).
+        // The sizes pass's two columns, made before the garbage is found (for as many nodes
+        // as there are then), so that their pages are faulted in meanwhile. (The names'
+        // buffer is not: faulted in then, it saved 0.25 s of the names pass at 30M objects
+        // but raised the capture's peak by 8 bytes an object, over the 60 the issue allows.)
         let mut made: Option<Columns> = None;
-        let mut made_names: Option<EdgeNamesBuilder> = None;
-        let encode_names = names && pack;
         let (mut g, objects) = capture(
             py,
             untracked,
@@ -156,15 +154,7 @@ impl PySnapshot {
             pack,
             find_garbage,
             true,
-            &mut |n, edges| {
-                let mut room = made.insert(Columns::with_capacity(n)).room().to_vec();
-                if encode_names {
-                    let b = made_names.insert(EdgeNamesBuilder::encoding(edges));
-                    // Two bytes a reference: a name's kind and a one-byte value.
-                    room.push(b.room(2 * edges));
-                }
-                room
-            },
+            &mut |n| made.insert(Columns::with_capacity(n)).room().to_vec(),
         )?;
         let n = g.len();
         let addrs = objects.addrs();
@@ -250,11 +240,7 @@ impl PySnapshot {
                         &g,
                         held,
                         policy,
-                        pack.then(|| {
-                            made_names.unwrap_or_else(|| {
-                                EdgeNamesBuilder::encoding(g.referent_arrays().1.len())
-                            })
-                        }),
+                        pack.then(|| EdgeNamesBuilder::encoding(g.referent_arrays().1.len())),
                         &mut progress,
                     )?
                 } else {
