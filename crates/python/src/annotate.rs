@@ -616,7 +616,10 @@ pub fn annotate(
     debug_assert!(strs.labels.is_sorted_by_key(|l| l.0) && labels.is_sorted_by_key(|l| l.0));
     let labels = merge_by_node(
         labels,
-        strs.labels.into_iter().map(|(v, l)| (v, Arc::from(l))),
+        strs.labels
+            .into_iter()
+            .map(|(v, l)| (v, Arc::from(l)))
+            .collect(),
     );
     progress.end("sizes", n as u64)?;
     Ok(Annotations {
@@ -628,22 +631,29 @@ pub fn annotate(
 }
 
 /// Two lists of labels sorted by node, merged into one sorted by node (a node in both: the
-/// first list's label first).
-fn merge_by_node<L>(
-    a: Vec<(NodeId, L)>,
-    b: impl IntoIterator<Item = (NodeId, L)>,
-) -> Vec<(NodeId, L)> {
-    let b = b.into_iter();
-    let mut out = Vec::with_capacity(a.len() + b.size_hint().0);
-    let mut b = b.peekable();
-    for x in a {
-        while let Some(y) = b.next_if(|y| y.0 < x.0) {
-            out.push(y);
-        }
-        out.push(x);
+/// first list's label first), in the first list's buffer: from its end, the second list's
+/// labels go in place and the first's move up past them (no copy of the first list, which
+/// holds a label per function).
+fn merge_by_node(
+    mut a: Vec<(NodeId, Arc<str>)>,
+    b: Vec<(NodeId, Arc<str>)>,
+) -> Vec<(NodeId, Arc<str>)> {
+    if b.is_empty() {
+        return a;
     }
-    out.extend(b);
-    out
+    let n = a.len();
+    a.resize(n + b.len(), (0, Arc::from("")));
+    let (mut i, mut k) = (n, a.len());
+    for y in b.into_iter().rev() {
+        while i > 0 && a[i - 1].0 > y.0 {
+            i -= 1;
+            k -= 1;
+            a.swap(i, k);
+        }
+        k -= 1;
+        a[k] = y;
+    }
+    a
 }
 
 /// Names of module globals, by the address of their value: for each module in order, its
