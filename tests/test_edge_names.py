@@ -271,6 +271,22 @@ def test_names_survive_the_file(tmp_path):
     assert loaded.info()["named_references"] == snap.info()["named_references"] > 0
 
 
+def test_int_keys_survive_the_file(tmp_path):
+    """A snapshot stores an int dict key as its value (file version 3): loaded, it reads as
+    the same name, for the value and for the key object, down to the 64-bit extremes; a key
+    too big for 64 bits keeps its placeholder."""
+    values = [[k] for k in range(6)]
+    d = dict(zip((7, -12, 0, 2**63 - 1, -(2**63), 10**40), values))
+    snap = refgraph.snapshot()
+    path = tmp_path / "s.rgsnap"
+    snap.save(path)
+    loaded = refgraph.load(path)
+    assert loaded.referents(address=id(d)) == snap.referents(d)
+    names = {n for _, n in snap.referents(d)}
+    assert {"[7]", "[-12]", "[0]", "[9223372036854775807]", "[-9223372036854775808]"} <= names
+    assert "[<int>]" in names and "key -12" in names
+
+
 def test_an_older_file_loads_without_names():
     seed = os.path.join(os.path.dirname(__file__), "..", "fuzz", "corpus", "load", "seed-10.rgsnap")
     s = refgraph.load(seed)
