@@ -276,7 +276,7 @@ def test_int_keys_survive_the_file(tmp_path):
     the same name, for the value and for the key object, down to the 64-bit extremes; a key
     too big for 64 bits keeps its placeholder."""
     values = [[k] for k in range(6)]
-    d = dict(zip((7, -12, 0, 2**63 - 1, -(2**63), 10**40), values))
+    d = dict(zip((7, -12, 0, 2**63 - 1, -(2**63), 10**40), values, strict=True))
     snap = refgraph.snapshot()
     path = tmp_path / "s.rgsnap"
     snap.save(path)
