@@ -1962,34 +1962,20 @@ mod tests {
                 parts.push((tag, c.to_vec()));
             }
         }
-        let mut out = Vec::new();
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&2u32.to_le_bytes());
-        out.extend_from_slice(&(parts.len() as u32).to_le_bytes());
-        let packed: Vec<Vec<u8>> = parts
-            .iter()
-            .map(|(_, raw)| miniz_oxide::deflate::compress_to_vec(raw, 1))
-            .collect();
-        for ((tag, raw), p) in parts.iter().zip(&packed) {
-            out.extend_from_slice(&tag.to_le_bytes());
-            out.extend_from_slice(&1u32.to_le_bytes());
-            out.extend_from_slice(&crc32fast::hash(p).to_le_bytes());
-            out.extend_from_slice(&(raw.len() as u64).to_le_bytes());
-            out.extend_from_slice(&(p.len() as u64).to_le_bytes());
-        }
-        let crc = crc32fast::hash(&out);
-        out.extend_from_slice(&crc.to_le_bytes());
-        for p in &packed {
-            out.extend_from_slice(p);
-        }
-        out
+        deflated_file(2, parts)
     }
 
     /// A version 1 file of these raw sections, checksums right.
     fn version_1_of(secs: Vec<(u32, Vec<u8>)>) -> Vec<u8> {
+        deflated_file(1, secs)
+    }
+
+    /// A file of this version with a directory entry for each of `secs` (tag, raw bytes),
+    /// each deflated, checksums right.
+    fn deflated_file(version: u32, secs: Vec<(u32, Vec<u8>)>) -> Vec<u8> {
         let mut out = Vec::new();
         out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&1u32.to_le_bytes());
+        out.extend_from_slice(&version.to_le_bytes());
         out.extend_from_slice(&(secs.len() as u32).to_le_bytes());
         let packed: Vec<Vec<u8>> = secs
             .iter()
