@@ -2045,6 +2045,53 @@ mod tests {
         }
     }
 
+    /// Any bytes read as version 3 targets give targets in range or an error, never a panic:
+    /// random codes (short, long, cut), for edge lists of one piece of nodes and of several.
+    #[test]
+    fn target_codes_from_any_bytes_never_panic() {
+        let mut x = 99u64;
+        let mut rnd = move || {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            x >> 33
+        };
+        let mut decoded = 0;
+        for round in 0..4000 {
+            let n = if round % 1000 == 999 {
+                2 * NODES_PER_PIECE + 5
+            } else {
+                (rnd() % 200) as usize
+            };
+            let mut offsets = vec![0u32];
+            for _ in 0..n {
+                let d = (rnd() % if n > 1000 { 2 } else { 4 }) as u32;
+                offsets.push(offsets.last().unwrap() + d);
+            }
+            let edges = *offsets.last().unwrap() as usize;
+            // Half of them one byte a code, the right count for single-byte codes.
+            let len = if round % 2 == 0 {
+                edges
+            } else {
+                (rnd() % (edges as u64 * 3 + 2)) as usize
+            };
+            let data: Vec<u8> = (0..len)
+                .map(|_| match round % 3 {
+                    0 => rnd() as u8 & 0x7f,
+                    // The source itself, or the most recent target: always a node.
+                    1 => [0, 3][(rnd() % 2) as usize],
+                    _ => rnd() as u8,
+                })
+                .collect();
+            let mut out = vec![0; edges];
+            if decode_targets(&data, &offsets, &mut out).is_ok() {
+                decoded += 1;
+                assert!(out.iter().all(|&t| (t as usize) < n));
+            }
+        }
+        assert!(decoded > 100, "some random codes are valid ({decoded})");
+    }
+
     /// Int dict keys, coded by their value in the file (no text at capture), read back as the
     /// decimal texts a plain builder interns, each text once.
     #[test]
@@ -2079,6 +2126,24 @@ mod tests {
         let mut bad = names_header(&plain, 1);
         bad.extend_from_slice(&[FILE_INT_KEY, 0xff, 0xff]);
         assert!(read_names(&bad, 1).is_err());
+        // Random kinds and values: names or an error, never a panic.
+        let mut x = 7u64;
+        for round in 0..3000 {
+            let edges = round % 40;
+            let mut b = names_header(&plain, edges);
+            for _ in 0..edges * 2 + round % 5 {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let byte = (x >> 56) as u8;
+                b.push(if round % 2 == 0 { byte % 12 } else { byte });
+            }
+            if let Ok(names) = read_names(&b, edges) {
+                for e in 0..names.len() {
+                    let _ = names.get(e);
+                }
+            }
+        }
     }
 
     /// The targets' code on its own: every kind of base, the state starting afresh at each
